@@ -1,0 +1,64 @@
+"""shapetrace: show what really happens to a tensor's shape inside a Keras model.
+
+``import shapetrace`` is cheap; TensorFlow loads when a model is first built or traced.
+"""
+
+from __future__ import annotations
+
+from shapetrace.errors import (
+    CheckFailed,
+    ModelNotFoundError,
+    ProbeBroken,
+    ShapetraceError,
+    UsageError,
+    WeightsError,
+)
+from shapetrace.options import Engine, OutputFormat, Pooling
+from shapetrace.records import SCHEMA, Boundary, Break, LayerTrace, Probe, Trace
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "trace",
+    "trace_model",
+    "list_applications",
+    "Trace",
+    "LayerTrace",
+    "Probe",
+    "Boundary",
+    "Break",
+    "SCHEMA",
+    "Engine",
+    "OutputFormat",
+    "Pooling",
+    "ShapetraceError",
+    "UsageError",
+    "ModelNotFoundError",
+    "WeightsError",
+    "CheckFailed",
+    "ProbeBroken",
+]
+
+
+def trace(model, **options) -> Trace:
+    """Trace a probe through ``model`` (an application name or a ``keras.Model``).
+
+    See :func:`shapetrace.api.trace` for the options.
+    """
+    from shapetrace.api import trace as _trace
+
+    return _trace(model, **options)
+
+
+def trace_model(model, **options) -> Trace:
+    """Trace an already-built ``keras.Model``; see :func:`shapetrace.api.trace_model`."""
+    from shapetrace.api import trace_model as _trace_model
+
+    return _trace_model(model, **options)
+
+
+def list_applications():
+    """The 40 ``keras.applications`` models with their default and minimum input sizes."""
+    from shapetrace.applications import APPLICATIONS
+
+    return list(APPLICATIONS.values())

@@ -1,0 +1,3 @@
+from shapetrace.cli.app import main
+
+main()

@@ -1,0 +1,275 @@
+"""The only module that touches Keras's private graph API.
+
+Checked against Keras 3.13 – 3.15 (TensorFlow backend). A Keras upgrade that
+renames any of ``_nodes_by_depth``, ``node.arguments.fill_in``,
+``Functional._standardize_inputs``, ``Layer._assert_input_compatibility``,
+``Sequential._functional`` or ``keras.src.models.functional.operation_fn``
+should need changes here and nowhere else.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+import tempfile
+from dataclasses import dataclass
+from typing import Any, Iterator
+
+__all__ = [
+    "keras",
+    "Call",
+    "Graph",
+    "graph_of",
+    "check_boundary",
+    "run_call",
+    "static_output_shapes",
+    "reset_naming",
+    "one_line",
+]
+
+
+def _import_keras_quietly():
+    """Import Keras (and TensorFlow) without TensorFlow's C++ start-up chatter.
+
+    TensorFlow logs oneDNN/CUDA notices straight to file descriptor 2 before
+    Python can filter them; a user reading a shape table should not see them.
+    On failure the captured output is replayed so nothing is hidden.
+    """
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+    if "keras" in sys.modules:
+        import keras as _keras
+
+        return _keras
+    try:
+        saved = os.dup(2)
+    except OSError:  # no usable stderr (embedded interpreters): import plainly
+        import keras as _keras
+
+        return _keras
+    with tempfile.TemporaryFile() as sink:
+        os.dup2(sink.fileno(), 2)
+        try:
+            import keras as _keras
+            import tensorflow as _tf  # noqa: F401  (the backend, loaded now while muted)
+        except BaseException:
+            os.dup2(saved, 2)
+            sink.seek(0)
+            sys.stderr.write(sink.read().decode(errors="replace"))
+            raise
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+    return _keras
+
+
+keras = _import_keras_quietly()
+
+from keras import tree  # noqa: E402
+from keras.src.layers import InputLayer  # noqa: E402
+from keras.src.models.functional import Functional, operation_fn  # noqa: E402
+from keras.src.models.sequential import Sequential  # noqa: E402
+
+
+@dataclass(frozen=True)
+class Call:
+    """One node of a functional graph: a layer applied to some tensors."""
+
+    operation: Any
+    node: Any
+    input_refs: tuple[Any, ...]
+    """The symbolic tensors the node consumes (keys for the tensor map are their ids)."""
+    output_refs: tuple[Any, ...]
+
+    def fill(self, tensors: dict[int, Any]) -> tuple[tuple, dict]:
+        """The call's positional and keyword arguments with real tensors in place."""
+        args, kwargs = self.node.arguments.fill_in(tensors)
+        return tuple(args), dict(kwargs)
+
+    @property
+    def declared_output(self) -> tuple[int | None, ...] | None:
+        return tuple(self.output_refs[0].shape) if self.output_refs else None
+
+    @property
+    def declared_inputs(self) -> tuple[tuple[int | None, ...], ...]:
+        return tuple(tuple(ref.shape) for ref in self.input_refs)
+
+
+@dataclass(frozen=True)
+class Graph:
+    """A model's graph in execution order."""
+
+    model: Any
+    inputs: tuple[Any, ...]
+    outputs: tuple[Any, ...]
+    calls: tuple[Call, ...]
+    input_layers: tuple[Any, ...]
+
+
+def _functional_of(model) -> Functional | None:
+    if isinstance(model, Sequential):
+        return model._functional  # None until the Sequential knows its input shape
+    if isinstance(model, Functional):
+        return model
+    return None
+
+
+def graph_of(model) -> Graph | None:
+    """The model's graph, or ``None`` for a layer or subclassed model (walked as one call)."""
+    functional = _functional_of(model)
+    if functional is None:
+        return None
+    calls = []
+    for depth in sorted(functional._nodes_by_depth, reverse=True):
+        for node in functional._nodes_by_depth[depth]:
+            if not node.operation or node.is_input:
+                continue
+            calls.append(
+                Call(
+                    operation=node.operation,
+                    node=node,
+                    input_refs=tuple(node.input_tensors),
+                    output_refs=tuple(node.outputs),
+                )
+            )
+    return Graph(
+        model=model,
+        inputs=tuple(functional.inputs),
+        outputs=tuple(functional.outputs),
+        calls=tuple(calls),
+        input_layers=tuple(ref._keras_history.operation for ref in functional.inputs),
+    )
+
+
+def is_model(operation) -> bool:
+    return isinstance(operation, keras.Model)
+
+
+def check_boundary(model, tensors: list[Any]) -> tuple[bool, str | None, list[Any]]:
+    """What ``model(...)`` does to the tensors before its first layer runs.
+
+    Runs the model's own checks, in the order ``Layer.__call__`` and
+    ``Functional.call`` run them: the input spec (which squeezes a trailing axis
+    of size 1 before comparing), then the rank adjustment that squeezes or
+    expands a trailing axis of size 1.
+
+    Returns:
+        ``(accepted, reason, tensors as the first layer will see them)``.
+    """
+    first_arg = tensors[0] if len(tensors) == 1 else list(tensors)
+    try:
+        model._assert_input_compatibility(first_arg)
+        functional = _functional_of(model)
+        adjusted = list(functional._standardize_inputs(first_arg)) if functional else list(tensors)
+    except (ValueError, TypeError) as error:
+        return False, one_line(error), list(tensors)
+    note = None
+    changed = [
+        (tuple(a.shape), tuple(b.shape))
+        for a, b in zip(tensors, adjusted)
+        if tuple(a.shape) != tuple(b.shape)
+    ]
+    if changed:
+        note = "; ".join(f"Keras reshaped the input {a} to {b}" for a, b in changed)
+    return True, note, adjusted
+
+
+def run_call(operation, args: tuple, kwargs: dict):
+    """Apply one layer in inference mode, exactly as ``Functional.call`` would."""
+    return operation_fn(operation, training=False)(*args, **kwargs)
+
+
+def static_output_shapes(operation, args: tuple, kwargs: dict):
+    """Keras's static shape inference for these inputs (``None`` if it refuses)."""
+    symbolic = tree.map_structure(
+        lambda t: keras.KerasTensor(tuple(t.shape), dtype=t.dtype) if _is_tensor(t) else t,
+        (args, kwargs),
+    )
+    sargs, skwargs = symbolic
+    skwargs = {k: v for k, v in skwargs.items() if k != "training"}
+    try:
+        spec = operation.compute_output_spec(*sargs, **skwargs)
+    except Exception:  # inference can refuse what the real call refuses
+        return None
+    flat = [s for s in tree.flatten(spec) if hasattr(s, "shape")]
+    return tuple(flat[0].shape) if flat else None
+
+
+def _is_tensor(value) -> bool:
+    return hasattr(value, "shape") and hasattr(value, "dtype") and not isinstance(value, keras.KerasTensor)
+
+
+def flatten_tensors(structure) -> list[Any]:
+    return [t for t in tree.flatten(structure) if _is_tensor(t)]
+
+
+def flatten(structure) -> list[Any]:
+    return list(tree.flatten(structure))
+
+
+def convert(array, dtype):
+    return keras.ops.convert_to_tensor(array, dtype=dtype)
+
+
+def nbytes(tensor) -> int:
+    size = 1
+    for dim in tensor.shape:
+        size *= int(dim)
+    return size * _itemsize(tensor.dtype)
+
+
+def _itemsize(dtype) -> int:
+    import numpy as np
+
+    name = keras.backend.standardize_dtype(dtype)
+    try:
+        return np.dtype(name).itemsize
+    except TypeError:
+        return 2 if "16" in name else 4
+
+
+def layer_params(layer) -> int:
+    """Weights owned by ``layer`` (0 when it was never built)."""
+    try:
+        return int(layer.count_params())
+    except ValueError:  # unbuilt layers refuse to count
+        return 0
+
+
+def reset_naming() -> None:
+    """Start auto-generated layer names afresh (``conv2d``, not ``conv2d_7``)."""
+    keras.backend.clear_session(free_memory=True)
+
+
+def versions() -> dict[str, str]:
+    import tensorflow as tf
+
+    return {"keras": keras.__version__, "tensorflow": tf.__version__}
+
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+_NOISE = re.compile(r"\s*(Arguments received by .*|Call arguments received by .*)$", re.S)
+
+
+def one_line(error: BaseException, limit: int = 300) -> str:
+    """An exception's message as one readable line: no tensor dumps, no call context."""
+    text = _ANSI.sub("", str(error))
+    text = _NOISE.sub("", text)
+    text = re.sub(r"^Exception encountered when calling [\w.]+\(\)\.\s*", "", text.strip())
+    # TensorFlow prefixes op errors with "{{function_node ...}}" and appends "[Op:...]".
+    text = re.sub(r"\{\{function_node [^}]*\}\}", "", text)
+    text = re.sub(r"\s*\[Op:[^\]]*\]", "", text)
+    # Tensor reprs: keep their shape, drop the values.
+    text = re.sub(
+        r"<?tf\.Tensor:? ?(?:id=\d+, )?shape=\(([^)]*)\)[^>]*>?",
+        r"tensor of shape (\1)",
+        text,
+        flags=re.S,
+    )
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    line = " ".join(lines[:3]) if lines else type(error).__name__
+    line = re.sub(r"\s+", " ", line)
+    if len(line) > limit:
+        line = line[: limit - 1].rstrip() + "…"
+    return line

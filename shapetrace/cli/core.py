@@ -1,0 +1,116 @@
+"""What every command shares: the Typer app, consoles, shared options, error mapping."""
+
+from __future__ import annotations
+
+import os
+import sys
+import traceback
+from contextlib import contextmanager
+from typing import Annotated, Iterator
+
+import typer
+from rich.console import Console, RenderableType
+from rich.measure import Measurement
+from typer.core import TyperGroup
+
+from shapetrace.errors import ShapetraceError
+
+__all__ = ["app", "DebugOption", "reporting", "emit", "stderr_console", "EXIT_INTERNAL"]
+
+EXIT_INTERNAL = 3  # a bug in shapetrace (or an unexpected Keras failure), not the user's fault
+EXIT_INTERRUPTED = 130
+
+# Words that `shapetrace WORD` treats as options of the group itself, not a model name.
+_GROUP_FLAGS = {"--help", "-h", "--version", "--install-completion", "--show-completion"}
+
+
+class DefaultToTrace(TyperGroup):
+    """``shapetrace MODEL …`` means ``shapetrace trace MODEL …``; subcommands stay as they are."""
+
+    default_command = "trace"
+
+    def parse_args(self, ctx, args: list[str]) -> list[str]:
+        if args and args[0] not in self.commands and args[0] not in _GROUP_FLAGS:
+            args = [self.default_command, *args]
+        return super().parse_args(ctx, args)
+
+
+app = typer.Typer(
+    cls=DefaultToTrace,
+    name="shapetrace",
+    help=(
+        "Show what really happens to a tensor's shape inside a Keras model.\n\n"
+        "Run `shapetrace MODEL --channels N` (same as `shapetrace trace MODEL …`) to feed a "
+        "real probe through any keras.applications model and see every layer's actual shapes."
+    ),
+    no_args_is_help=True,
+    add_completion=True,
+    rich_markup_mode="markdown",
+    pretty_exceptions_enable=False,
+)
+
+DebugOption = Annotated[
+    bool, typer.Option("--debug", help="Show the full Python traceback on errors.")
+]
+
+stderr_console = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def stdout_console() -> Console:
+    """Colour on a terminal; plain text (no control codes) when piped or with NO_COLOR."""
+    tty = sys.stdout.isatty()
+    plain = not tty or "NO_COLOR" in os.environ
+    return Console(
+        color_system=None if plain else "auto",
+        no_color=plain,
+        highlight=False,
+        force_terminal=None if tty else False,
+        emoji=False,
+    )
+
+
+def emit(renderable: RenderableType, *, measure: RenderableType | None = None) -> None:
+    """Print to stdout at a width that never cuts a table: at least what ``measure`` needs."""
+    console = stdout_console()
+    if measure is not None:
+        needed = Measurement.get(console, console.options.update(width=100_000), measure).maximum
+        terminal = console.size.width if sys.stdout.isatty() else 0
+        console.width = max(needed, terminal, 80)
+    console.print(renderable)
+
+
+def fail(message: str, code: int) -> typer.Exit:
+    stderr_console.print(f"[bold red]error:[/] {message}", markup=True, highlight=False)
+    return typer.Exit(code)
+
+
+@contextmanager
+def reporting(debug: bool) -> Iterator[None]:
+    """Map library exceptions to one line on stderr and an exit code (tracebacks only with --debug)."""
+    try:
+        yield
+    except typer.Exit:
+        raise
+    except ShapetraceError as error:
+        if debug:
+            traceback.print_exc()
+        raise fail(_escape(str(error)), error.exit_code) from None
+    except KeyboardInterrupt:
+        raise fail("interrupted.", EXIT_INTERRUPTED) from None
+    except Exception as error:  # a bug: still one line, with the way to see more
+        if debug:
+            traceback.print_exc()
+            raise fail(f"internal error: {type(error).__name__}", EXIT_INTERNAL) from None
+        from shapetrace._keras_graph import one_line
+
+        raise fail(
+            _escape(f"internal error ({type(error).__name__}: {one_line(error)}); rerun with --debug "
+                    "for the traceback and please report it."),
+            EXIT_INTERNAL,
+        ) from None
+
+
+def _escape(text: str) -> str:
+    from rich.markup import escape
+
+    return escape(text)

@@ -1,0 +1,225 @@
+"""The streaming trace engine: one walk over the graph, running each layer on real tensors.
+
+Each intermediate tensor is released as soon as its last consumer has run, so
+the engine holds only the live frontier of activations (a plain ``model(x)``
+keeps every one of them until the call returns). Nested models are walked
+recursively with the same recorder, their own input checks included.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from shapetrace import _keras_graph as kg
+from shapetrace.explain import explain_change
+from shapetrace.records import Boundary, Break, LayerTrace, Probe, Shape, format_shape
+
+__all__ = ["walk_model", "WalkResult", "RowMaker"]
+
+
+def _shape(tensor) -> Shape:
+    return tuple(int(d) if d is not None else None for d in tensor.shape)
+
+
+def _shapes_text(shapes) -> str:
+    return ", ".join(format_shape(tuple(s)) for s in shapes) or "-"
+
+
+@dataclass
+class RowMaker:
+    """Builds whole ``LayerTrace`` records; shared by both engines so they agree by construction
+    on everything except the shapes they observe."""
+
+    rows: list[LayerTrace] = field(default_factory=list)
+    seen: set[int] = field(default_factory=set)
+
+    def input_row(self, path: str, layer, declared: Shape, actual: Shape) -> None:
+        self.rows.append(
+            LayerTrace(
+                index=len(self.rows),
+                path=path,
+                name=layer.name,
+                type=type(layer).__name__,
+                depth=0,
+                inputs=(actual,),
+                declared_output=declared,
+                static_output=actual,
+                output=actual,
+                params=0,
+            )
+        )
+
+    def layer_row(self, path, depth, operation, call, args, kwargs, output) -> LayerTrace:
+        inputs = tuple(_shape(t) for t in kg.flatten_tensors(args))
+        out = _shape(kg.flatten_tensors(output)[0]) if kg.flatten_tensors(output) else None
+        shared = id(operation) in self.seen
+        self.seen.add(id(operation))
+        mechanism = why = None
+        if inputs and out is not None and (len(inputs[0]) > 1 or len(out) > 1):
+            if (inputs[0][-1] if len(inputs[0]) > 1 else None) != (out[-1] if len(out) > 1 else None):
+                mechanism, why = explain_change(operation, inputs, out)
+        row = LayerTrace(
+            index=len(self.rows),
+            path=path,
+            name=operation.name,
+            type=type(operation).__name__,
+            depth=depth,
+            inputs=inputs,
+            declared_output=call.declared_output if call is not None else None,
+            static_output=kg.static_output_shapes(operation, args, kwargs),
+            output=out,
+            params=0 if shared else kg.layer_params(operation),
+            why=why,
+            mechanism=mechanism,
+            shared=shared,
+        )
+        self.rows.append(row)
+        return row
+
+    def break_row(self, path, depth, operation, call, args, message: str) -> Break:
+        inputs = tuple(_shape(t) for t in kg.flatten_tensors(args))
+        shared = id(operation) in self.seen
+        self.seen.add(id(operation))
+        declared_inputs = call.declared_inputs if call is not None else ()
+        index = len(self.rows)
+        self.rows.append(
+            LayerTrace(
+                index=index,
+                path=path,
+                name=operation.name,
+                type=type(operation).__name__,
+                depth=depth,
+                inputs=inputs,
+                declared_output=call.declared_output if call is not None else None,
+                static_output=None,
+                output=None,
+                params=0 if shared else kg.layer_params(operation),
+                shared=shared,
+                failed=True,
+            )
+        )
+        return Break(
+            index=index,
+            layer=path,
+            type=type(operation).__name__,
+            expected=_shapes_text(declared_inputs),
+            received=_shapes_text(inputs),
+            message=message,
+        )
+
+
+@dataclass(frozen=True)
+class WalkResult:
+    boundary: Boundary
+    rows: tuple[LayerTrace, ...]
+    broken: Break | None
+    seconds: float
+    peak_live_bytes: int
+
+
+class _Stop(Exception):
+    """Unwinds nested walks once a layer broke."""
+
+
+class _Walker:
+    def __init__(self) -> None:
+        self.maker = RowMaker()
+        self.live = 0
+        self.peak = 0
+        self.broken: Break | None = None
+
+    def _hold(self, tensor) -> None:
+        self.live += kg.nbytes(tensor)
+        self.peak = max(self.peak, self.live)
+
+    def _release(self, tensor) -> None:
+        self.live -= kg.nbytes(tensor)
+
+    def walk_graph(self, graph: kg.Graph, tensors: list, prefix: str, depth: int) -> list:
+        values: dict[int, Any] = {}
+        pending: dict[int, int] = {}
+        for ref in graph.outputs:
+            pending[id(ref)] = pending.get(id(ref), 0) + 1
+        for call in graph.calls:
+            for ref in call.input_refs:
+                pending[id(ref)] = pending.get(id(ref), 0) + 1
+        for ref, tensor in zip(graph.inputs, tensors):
+            values[id(ref)] = tensor
+            self._hold(tensor)
+
+        for call in graph.calls:
+            if any(id(ref) not in values for ref in call.input_refs):
+                continue  # not reachable from the inputs we have (Keras skips it too)
+            args, kwargs = call.fill(values)
+            output = self.run_operation(call.operation, call, args, kwargs, prefix, depth)
+            for ref, tensor in zip(call.output_refs, kg.flatten(output)):
+                if id(ref) in values:
+                    continue
+                values[id(ref)] = tensor
+                self._hold(tensor)
+                if pending.get(id(ref), 0) == 0:
+                    self._release(values.pop(id(ref)))
+            del args, kwargs, output
+            for ref in call.input_refs:
+                pending[id(ref)] -= 1
+                if pending[id(ref)] == 0 and id(ref) in values:
+                    self._release(values.pop(id(ref)))
+        results = [values[id(ref)] for ref in graph.outputs]
+        for tensor in values.values():
+            self._release(tensor)
+        return results
+
+    def run_operation(self, operation, call, args, kwargs, prefix: str, depth: int):
+        path = prefix + operation.name
+        inner = kg.graph_of(operation) if kg.is_model(operation) else None
+        if inner is not None:
+            tensors = kg.flatten_tensors(args)
+            accepted, reason, adjusted = kg.check_boundary(operation, tensors)
+            if not accepted:
+                self.broken = self.maker.break_row(path, depth, operation, call, args, reason or "")
+                raise _Stop
+            outputs = self.walk_graph(inner, adjusted, path + "/", depth + 1)
+            return outputs[0] if len(outputs) == 1 else outputs
+        try:
+            output = kg.run_call(operation, args, kwargs)
+        except Exception as error:  # any failure of the real call is the break we report
+            self.broken = self.maker.break_row(path, depth, operation, call, args, kg.one_line(error))
+            raise _Stop from None
+        self.maker.layer_row(path, depth, operation, call, args, kwargs, output)
+        return output
+
+
+def walk_model(model, probes: list[Probe], arrays: list) -> WalkResult:
+    """Run ``arrays`` (one per model input) through ``model`` layer by layer.
+
+    Returns:
+        The boundary verdict, one row per executed call, and the break if any.
+    """
+    walker = _Walker()
+    tensors = [kg.convert(a, "float32") for a in arrays]
+    start = time.perf_counter()
+    accepted, reason, adjusted = kg.check_boundary(model, tensors)
+    boundary = Boundary(accepted=accepted, reason=reason)
+    feed = adjusted if accepted else tensors
+    graph = kg.graph_of(model)
+    prefix = model.name + "/"
+    try:
+        if graph is None:
+            # A subclassed model or a Sequential without a known input: one opaque call.
+            walker.run_operation(model, None, (feed[0] if len(feed) == 1 else feed,), {}, "", 0)
+        else:
+            for layer, probe, tensor in zip(graph.input_layers, probes, feed):
+                walker.maker.input_row(prefix + layer.name, layer, probe.declared, _shape(tensor))
+            walker.walk_graph(graph, feed, prefix, 0)
+    except _Stop:
+        pass
+    seconds = time.perf_counter() - start
+    return WalkResult(
+        boundary=boundary,
+        rows=tuple(walker.maker.rows),
+        broken=walker.broken,
+        seconds=seconds,
+        peak_live_bytes=walker.peak,
+    )

@@ -1,0 +1,267 @@
+"""Frozen records that a trace returns: built whole, never mutated, JSON via ``to_dict``.
+
+Shapes are tuples of ``int | None`` (``None`` for a dimension the graph leaves
+open); actual shapes always include the batch dimension.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = [
+    "Shape",
+    "Probe",
+    "Boundary",
+    "Break",
+    "LayerTrace",
+    "Trace",
+    "SCHEMA",
+    "channels_of",
+    "format_shape",
+]
+
+SCHEMA = "shapetrace.trace/1"
+
+Shape = tuple[int | None, ...]
+
+
+def channels_of(shape: Shape | None) -> int | None:
+    """The channel count of a channels-last shape: its last axis (None for scalars)."""
+    if shape is None or len(shape) < 2:
+        return None
+    return shape[-1]
+
+
+def format_shape(shape: Shape | None) -> str:
+    """``(1, 128, 128, 3)``; ``None`` dims print as ``None`` like Keras does."""
+    if shape is None:
+        return "-"
+    if len(shape) == 1:
+        return f"({shape[0]},)"
+    return "(" + ", ".join("None" if d is None else str(d) for d in shape) + ")"
+
+
+def _shape_list(shape: Shape | None) -> list[int | None] | None:
+    return None if shape is None else list(shape)
+
+
+@dataclass(frozen=True)
+class Probe:
+    """The real tensor fed to one model input."""
+
+    name: str
+    """The model input it feeds (Keras's input name)."""
+    shape: Shape
+    """Full shape including the batch dimension, e.g. ``(1, 128, 128, 1)``."""
+    declared: Shape
+    """What the model declares for this input, e.g. ``(None, 128, 128, 3)``."""
+
+    @property
+    def channels(self) -> int | None:
+        return channels_of(self.shape)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "shape": list(self.shape),
+            "channels": self.channels,
+            "declared": _shape_list(self.declared),
+        }
+
+
+@dataclass(frozen=True)
+class Boundary:
+    """What the model's own ``__call__`` does with the probe before any layer runs."""
+
+    accepted: bool
+    reason: str | None
+    """Keras's own words when rejected; when accepted, a note if Keras adjusted the input."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"accepted": self.accepted, "reason": self.reason}
+
+
+@dataclass(frozen=True)
+class Break:
+    """The layer call where the probe could not pass."""
+
+    index: int
+    """Row index of the failing call (its row ends the table)."""
+    layer: str
+    """Path of the failing layer, e.g. ``resnet50/conv1_conv``."""
+    type: str
+    expected: str
+    """What the graph declared this layer's input to be."""
+    received: str
+    """What the probe actually brought."""
+    message: str
+    """Keras's (or TensorFlow's) own error, reduced to one line."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "index": self.index,
+            "layer": self.layer,
+            "type": self.type,
+            "expected": self.expected,
+            "received": self.received,
+            "message": self.message,
+        }
+
+
+@dataclass(frozen=True)
+class LayerTrace:
+    """One executed layer call."""
+
+    index: int
+    """Position in execution order, starting at 0 with the model input."""
+    path: str
+    """Nested models joined by ``/``, e.g. ``sequential/efficientnetb5/normalization``."""
+    name: str
+    type: str
+    depth: int
+    """Nesting depth: 0 for the top model's own layers."""
+    inputs: tuple[Shape, ...]
+    """Actual shapes of every tensor the call received."""
+    declared_output: Shape | None
+    """The output shape Keras's graph declares for this call."""
+    static_output: Shape | None
+    """Keras's static shape inference (``compute_output_spec``) for the actual inputs."""
+    output: Shape | None
+    """The actual output shape; ``None`` on the row that broke."""
+    params: int
+    """Weights owned by this layer (0 for a repeated call of a shared layer)."""
+    why: str | None = None
+    """Why the channel count changed, when it did: the mechanism that was detected."""
+    mechanism: str | None = None
+    """``conv``, ``dense``, ``attention``, ``concat``, ``broadcast``, ``reshape`` or ``other``."""
+    shared: bool = False
+    """A second or later call of a layer already seen (its params count once)."""
+    failed: bool = False
+    """The call raised: this is the break row."""
+
+    @property
+    def channels_in(self) -> int | None:
+        return channels_of(self.inputs[0]) if self.inputs else None
+
+    @property
+    def channels_out(self) -> int | None:
+        return channels_of(self.output)
+
+    @property
+    def channels_changed(self) -> bool:
+        return self.output is not None and self.channels_in != self.channels_out
+
+    @property
+    def differs_from_declared(self) -> bool:
+        """Actual ≠ declared, comparing only the dimensions the graph fixed."""
+        return not _compatible(self.declared_output, self.output)
+
+    @property
+    def static_disagrees(self) -> bool:
+        """Keras's static inference and the real run disagree for the same input."""
+        return (
+            self.static_output is not None
+            and self.output is not None
+            and tuple(self.static_output) != tuple(self.output)
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "index": self.index,
+            "path": self.path,
+            "name": self.name,
+            "type": self.type,
+            "depth": self.depth,
+            "inputs": [list(s) for s in self.inputs],
+            "declared_output": _shape_list(self.declared_output),
+            "static_output": _shape_list(self.static_output),
+            "output": _shape_list(self.output),
+            "channels_in": self.channels_in,
+            "channels_out": self.channels_out,
+            "params": self.params,
+            "shared": self.shared,
+            "why": self.why,
+            "mechanism": self.mechanism,
+        }
+
+
+def _compatible(declared: Shape | None, actual: Shape | None) -> bool:
+    if declared is None or actual is None:
+        return declared is None and actual is None
+    if len(declared) != len(actual):
+        return False
+    return all(d is None or d == a for d, a in zip(declared, actual))
+
+
+@dataclass(frozen=True)
+class Trace:
+    """A whole trace: the probe, the boundary verdict, every layer call, the break."""
+
+    model: str
+    """The model's name (``efficientnetb5``)."""
+    probes: tuple[Probe, ...]
+    boundary: Boundary
+    layers: tuple[LayerTrace, ...]
+    broken: Break | None
+    total_params: int
+    """Unique weights of the model (equals ``model.count_params()``)."""
+    seconds: float
+    """Wall time of the layer walk (building the model not included)."""
+    engine: str = "stream"
+    peak_live_bytes: int = 0
+    """Largest total size of tensors the engine held alive at once."""
+    request: dict[str, Any] = field(default_factory=dict)
+    """How the model was built and probed: enough to run the same trace again."""
+    versions: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def verdict(self) -> str:
+        return "ok" if self.broken is None and self.boundary.accepted else "broken"
+
+    @property
+    def ok(self) -> bool:
+        return self.verdict == "ok"
+
+    @property
+    def probe(self) -> Probe:
+        return self.probes[0]
+
+    @property
+    def changes(self) -> tuple[LayerTrace, ...]:
+        return tuple(layer for layer in self.layers if layer.channels_changed)
+
+    @property
+    def static_disagreements(self) -> tuple[LayerTrace, ...]:
+        return tuple(layer for layer in self.layers if layer.static_disagrees)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "schema": SCHEMA,
+            "model": self.model,
+            "request": dict(self.request),
+            "versions": dict(self.versions),
+            "engine": self.engine,
+            "probe": {"shape": list(self.probe.shape), "channels": self.probe.channels},
+            "probes": [p.to_dict() for p in self.probes],
+            "boundary": self.boundary.to_dict(),
+            "verdict": self.verdict,
+            "summary": summarize(self),
+            "layers": [layer.to_dict() for layer in self.layers],
+            "changes": [layer.to_dict() for layer in self.changes],
+            "static_disagreements": [layer.path for layer in self.static_disagreements],
+            "broken": None if self.broken is None else self.broken.to_dict(),
+            "totals": {
+                "layers": len(self.layers),
+                "params": self.total_params,
+                "seconds": round(self.seconds, 3),
+                "peak_live_bytes": self.peak_live_bytes,
+            },
+        }
+
+
+def summarize(trace: Trace) -> str:
+    """The verdict in plain words (one paragraph)."""
+    from shapetrace.explain import verdict_text  # local: explain imports records
+
+    return verdict_text(trace)

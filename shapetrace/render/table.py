@@ -1,0 +1,160 @@
+"""The trace as a rich table, plus the verdict beneath it. Returns renderables; never prints."""
+
+from __future__ import annotations
+
+from rich.console import Group, RenderableType
+from rich.table import Table
+from rich.text import Text
+
+from shapetrace.explain import break_hint, verdict_text
+from shapetrace.records import LayerTrace, Trace, format_shape
+
+__all__ = ["trace_table", "trace_report", "applications_table", "select_rows"]
+
+STYLE_CHANGE = "bold yellow"
+STYLE_BREAK = "bold red"
+MARK_DIFFERS = "≠"  # actual differs from what the graph declares
+MARK_STATIC = "§"  # Keras's static inference disagrees with the real run
+
+
+def select_rows(trace: Trace, changes_only: bool) -> tuple[LayerTrace, ...]:
+    """All rows, or just those where something changed plus the first and the last."""
+    rows = trace.layers
+    if not changes_only or len(rows) <= 2:
+        return rows
+    keep = [
+        row
+        for i, row in enumerate(rows)
+        if i in (0, len(rows) - 1)
+        or row.channels_changed
+        or row.differs_from_declared
+        or row.static_disagrees
+        or row.failed
+    ]
+    return tuple(keep)
+
+
+def _channels_cell(row: LayerTrace) -> str:
+    if row.failed:
+        return f"{row.channels_in} → ✗"
+    if row.channels_changed:
+        return f"{row.channels_in} → {row.channels_out}"
+    return "" if row.channels_out is None else str(row.channels_out)
+
+
+def _actual_cell(row: LayerTrace) -> Text:
+    if row.failed:
+        return Text("✗ breaks", style=STYLE_BREAK)
+    text = Text(format_shape(row.output))
+    if row.differs_from_declared:
+        text.append(f" {MARK_DIFFERS}", style="bold magenta")
+    if row.static_disagrees:
+        text.append(f" {MARK_STATIC}", style="bold cyan")
+    return text
+
+
+def _why_cell(row: LayerTrace, trace: Trace) -> str:
+    if row.failed and trace.broken is not None:
+        return f"expected {trace.broken.expected}, received {trace.broken.received}"
+    parts = []
+    if row.why:
+        parts.append(row.why)
+    if row.static_disagrees:
+        parts.append(f"static inference says {format_shape(row.static_output)}")
+    if row.shared:
+        parts.append("shared layer, params counted once")
+    return "; ".join(parts)
+
+
+def trace_table(trace: Trace, *, changes_only: bool = False) -> Table:
+    """One row per executed layer call, in execution order."""
+    table = Table(
+        title=f"{trace.model} · probe {format_shape(trace.probe.shape)}",
+        title_justify="left",
+        caption=(
+            f"{MARK_DIFFERS} actual differs from declared   "
+            f"{MARK_STATIC} Keras's static shape inference disagrees   "
+            "highlighted: channel count changes"
+        ),
+        caption_justify="left",
+        header_style="bold",
+        show_lines=False,
+    )
+    table.add_column("#", justify="right", no_wrap=True)
+    table.add_column("layer", no_wrap=True)
+    table.add_column("type", no_wrap=True)
+    table.add_column("declared", no_wrap=True)
+    table.add_column("actual", no_wrap=True)
+    table.add_column("ch", justify="right", no_wrap=True)
+    table.add_column("params", justify="right", no_wrap=True)
+    table.add_column("why", no_wrap=True)
+    rows = select_rows(trace, changes_only)
+    previous = None
+    for row in rows:
+        if changes_only and previous is not None and row.index != previous + 1:
+            table.add_row("⋮", "", "", "", "", "", "", "", style="dim")
+        previous = row.index
+        style = STYLE_BREAK if row.failed else STYLE_CHANGE if row.channels_changed else None
+        table.add_row(
+            str(row.index),
+            row.path,
+            row.type,
+            format_shape(row.declared_output),
+            _actual_cell(row),
+            _channels_cell(row),
+            f"{row.params:,}",
+            _why_cell(row, trace),
+            style=style,
+        )
+    return table
+
+
+def totals_text(trace: Trace) -> Text:
+    layers = len(trace.layers)
+    return Text(
+        f"{layers:,} layer calls · {trace.total_params:,} params · "
+        f"walked in {trace.seconds:.2f} s ({trace.engine} engine)",
+        style="dim",
+    )
+
+
+def trace_report(trace: Trace, *, changes_only: bool = False, show_timing: bool = True) -> Group:
+    """Table, boundary, verdict, hint and totals: everything ``shapetrace MODEL`` shows."""
+    parts: list[RenderableType] = [trace_table(trace, changes_only=changes_only), Text()]
+    boundary = trace.boundary
+    if boundary.accepted:
+        line = Text("Model boundary: ", style="bold").append("accepted", style="green")
+        if boundary.reason:
+            line.append(f" ({boundary.reason})")
+    else:
+        line = Text("Model boundary: ", style="bold").append("rejected", style=STYLE_BREAK)
+        line.append(f" — {boundary.reason}")
+    parts.append(line)
+    verdict = Text("Verdict: ", style="bold")
+    verdict.append("ok" if trace.ok else "broken", style="green" if trace.ok else STYLE_BREAK)
+    verdict.append(". " + verdict_text(trace))
+    parts.append(verdict)
+    hint = break_hint(trace)
+    if hint:
+        parts.append(Text("Hint: ", style="bold").append(hint))
+    if show_timing:
+        parts.append(totals_text(trace))
+    else:
+        parts.append(Text(f"{len(trace.layers):,} layer calls · {trace.total_params:,} params", style="dim"))
+    return Group(*parts)
+
+
+def applications_table(apps) -> Table:
+    table = Table(title="keras.applications", title_justify="left", header_style="bold")
+    table.add_column("model", no_wrap=True)
+    table.add_column("name for shapetrace", no_wrap=True)
+    table.add_column("default size", justify="right", no_wrap=True)
+    table.add_column("min size", justify="right", no_wrap=True)
+    for app in apps:
+        table.add_row(
+            app.name,
+            app.key,
+            f"{app.default_size}x{app.default_size}",
+            f"{app.min_size}x{app.min_size}",
+        )
+    return table
