@@ -1,0 +1,60 @@
+"""Shared fixtures: golden files (regenerate with `pytest --overwrite`), a fixed-width console."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+GOLDEN_DIR = Path(__file__).parent / "golden"
+
+
+def pytest_addoption(parser):
+    parser.addoption(
+        "--overwrite",
+        action="store_true",
+        default=False,
+        help="Rewrite golden files from the current output instead of comparing.",
+    )
+
+
+@pytest.fixture
+def golden(request):
+    """``golden("name.txt", text)``: compare ``text`` with tests/golden/name.txt (or rewrite it)."""
+    overwrite = request.config.getoption("--overwrite")
+
+    def check(name: str, text: str) -> None:
+        path = GOLDEN_DIR / name
+        if overwrite or not path.exists():
+            if not overwrite and os.environ.get("CI"):
+                pytest.fail(f"golden file {path} is missing; run `pytest --overwrite` locally")
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text, encoding="utf-8")
+            return
+        expected = path.read_text(encoding="utf-8")
+        assert text == expected, f"{name} differs from its golden file; if intended: pytest --overwrite"
+
+    return check
+
+
+def render_plain(renderable, width: int = 200) -> str:
+    """Render as the CLI would when piped: no colour, fixed width, trailing spaces stripped."""
+    from rich.console import Console
+
+    buffer = io.StringIO()
+    console = Console(file=buffer, width=width, color_system=None, no_color=True, highlight=False, emoji=False)
+    console.print(renderable)
+    return "\n".join(line.rstrip() for line in buffer.getvalue().splitlines()) + "\n"
+
+
+def stable_json(data: dict) -> str:
+    """JSON with run-dependent values (timings, versions) blanked, for golden comparison."""
+    data = json.loads(json.dumps(data))
+    data.get("totals", {}).pop("seconds", None)
+    data.pop("versions", None)
+    return json.dumps(data, indent=2, sort_keys=True) + "\n"
