@@ -42,7 +42,7 @@ def golden(request):
     return check
 
 
-def render_plain(renderable, width: int = 200) -> str:
+def render_plain(renderable, width: int = 400) -> str:
     """Render as the CLI would when piped: no colour, fixed width, trailing spaces stripped."""
     from rich.console import Console
 

@@ -1,0 +1,75 @@
+"""The second, independent engine: Keras's documented way to see intermediate outputs.
+
+One multi-output sub-model over every layer output of a graph (``keras.Model(inputs,
+[every output])``), called once on the probe; nested models are expanded by running
+the same construction on each of them with the input it received. It keeps every
+activation alive and needs the probe to pass the whole model, which is why the
+streaming engine is the default; it exists so the two can be checked against each
+other layer by layer.
+"""
+
+from __future__ import annotations
+
+import time
+
+from shapetrace import _keras_graph as kg
+from shapetrace.engine import RowMaker, WalkResult, _shape
+from shapetrace.errors import ProbeBroken
+from shapetrace.records import Boundary, Probe
+
+__all__ = ["walk_model"]
+
+
+def _expand(graph: kg.Graph, tensors: list, maker: RowMaker, prefix: str, depth: int) -> None:
+    refs = [ref for call in graph.calls for ref in call.output_refs]
+    extractor = kg.keras.Model(inputs=list(graph.inputs), outputs=refs)
+    feed = tensors[0] if len(tensors) == 1 else list(tensors)
+    values = dict(zip((id(r) for r in refs), kg.flatten(extractor(feed, training=False))))
+    values.update({id(ref): t for ref, t in zip(graph.inputs, tensors)})
+    for call in graph.calls:
+        args, kwargs = call.fill(values)
+        operation = call.operation
+        inner = kg.graph_of(operation) if kg.is_model(operation) else None
+        if inner is not None:
+            _, _, adjusted = kg.check_boundary(operation, kg.flatten_tensors(args))
+            _expand(inner, adjusted, maker, prefix + operation.name + "/", depth + 1)
+            continue
+        outputs = [values[id(ref)] for ref in call.output_refs]
+        maker.layer_row(prefix + operation.name, depth, operation, call, args, kwargs,
+                        outputs[0] if len(outputs) == 1 else outputs)
+
+
+def walk_model(model, probes: list[Probe], arrays: list) -> WalkResult:
+    """Trace with sub-models; raises :class:`ProbeBroken` when the probe cannot pass the model."""
+    graph = kg.graph_of(model)
+    if graph is None:
+        raise ProbeBroken(
+            f"The submodels engine needs a functional or built Sequential model; {model.name!r} "
+            "is subclassed: use --engine stream."
+        )
+    tensors = [kg.convert(a, "float32") for a in arrays]
+    start = time.perf_counter()
+    accepted, reason, adjusted = kg.check_boundary(model, tensors)
+    if not accepted:
+        raise ProbeBroken(
+            f"The submodels engine runs the model as a whole and Keras rejects the probe at its "
+            f"input ({reason}); use --engine stream to see where the graph itself breaks."
+        )
+    maker = RowMaker()
+    for layer, probe, tensor in zip(graph.input_layers, probes, adjusted):
+        maker.input_row(model.name + "/" + layer.name, layer, probe.declared, _shape(tensor))
+    try:
+        _expand(graph, adjusted, maker, model.name + "/", 0)
+    except Exception as error:
+        raise ProbeBroken(
+            f"The probe breaks inside {model.name} ({kg.one_line(error)}); the submodels engine "
+            "cannot say at which layer: use --engine stream."
+        ) from error
+    return WalkResult(
+        boundary=Boundary(accepted=True, reason=reason),
+        rows=tuple(maker.rows),
+        broken=None,
+        seconds=time.perf_counter() - start,
+        # Every activation is alive at once here; the footer reports the stream engine's figure.
+        peak_live_bytes=0,
+    )

@@ -1,0 +1,149 @@
+"""The CLI: routing, output formats, and one clear line with the right exit code for bad input."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from shapetrace.cli.app import main
+
+
+def run(args, capsys):
+    """Run the CLI in-process; returns (exit code, stdout, stderr)."""
+    with pytest.raises(SystemExit) as info:
+        main(list(args))
+    out, err = capsys.readouterr()
+    return info.value.code, out, err
+
+
+def test_model_name_routes_to_trace(capsys):
+    code, out, err = run(["resnet50", "--size", "32", "--channels", "3", "--changes-only"], capsys)
+    assert code == 0, err
+    code2, out2, _ = run(["trace", "resnet50", "--size", "32", "--channels", "3", "--changes-only"], capsys)
+    assert code2 == 0
+    strip = lambda text: [l for l in text.splitlines() if "walked in" not in l]
+    assert strip(out) == strip(out2)
+
+
+def test_options_before_the_model_also_route(capsys):
+    code, out, _ = run(["--channels", "1", "resnet50", "--size", "32"], capsys)
+    assert code == 1 and "conv1_conv" in out
+
+
+def test_broken_probe_exits_1_with_break_row_and_hint(capsys):
+    code, out, err = run(["resnet50", "--channels", "1", "--size", "32"], capsys)
+    assert code == 1
+    assert "✗ breaks" in out and "conv1_conv" in out
+    assert "Hint: Try --channels 3" in out and "--native" in out
+    assert "Traceback" not in out + err
+
+
+def test_piped_output_is_plain_and_never_cut(capsys):
+    code, out, _ = run(["efficientnetb0", "--channels", "1", "--size", "32"], capsys)
+    assert code == 0
+    assert "\x1b[" not in out
+    assert max(len(line) for line in out.splitlines()) > 80  # not wrapped to a terminal width
+    assert "efficientnetb0/block1a_project_conv" in out and "…" not in out
+
+
+def test_json_output_is_one_document(capsys):
+    code, out, _ = run(["efficientnetb0", "--channels", "1", "--size", "32", "--format", "json"], capsys)
+    assert code == 0
+    data = json.loads(out)
+    assert data["schema"] == "shapetrace.trace/1" and data["verdict"] == "ok"
+    assert data["probe"]["shape"] == [1, 32, 32, 1]
+
+
+def test_list_shows_40_models(capsys):
+    code, out, _ = run(["list", "--format", "json"], capsys)
+    data = json.loads(out)
+    assert code == 0 and len(data) == 40
+    assert {"model": "EfficientNetB5", "name": "efficientnetb5", "default_size": 456, "min_size": 32} in data
+
+
+@pytest.mark.parametrize(
+    "args, words",
+    [
+        (["resnet50", "--channels", "0"], "Invalid channel count 0"),
+        (["resnet50", "--channels", "-2"], "Invalid channel count -2"),
+        (["resnet50", "--channels", "1.5"], "'--channels'"),
+        (["resnet50", "--channels", "5000"], "Invalid channel count 5000"),
+        (["resnet50", "--size", "16"], "below ResNet50's minimum of 32x32"),
+        (["inceptionv3", "--size", "64x80"], "below InceptionV3's minimum of 75x75"),
+        (["resnet50", "--size", "12x"], "Invalid size '12x'"),
+        (["resnet50", "--size", "32", "--weights", "/nonexistent/w.h5"], "does not exist"),
+        (["efficientnet-b9"], "Did you mean"),
+        (["resnet50", "--size", "32", "--native", "--channels", "1", "--weights", "imagenet"],
+         "expect 3 input channels"),
+        (["resnet50", "--size", "48", "--top"], "needs the default size 224x224"),
+        (["resnet50", "--pooling", "mean"], "'--pooling'"),
+    ],
+)
+def test_bad_input_is_one_line_exit_2(args, words, capsys):
+    code, out, err = run(args, capsys)
+    assert code == 2, err
+    lines = [line for line in err.splitlines() if line.strip() and not line.startswith("warning:")]
+    assert len(lines) == 1 and lines[0].startswith("error:"), err
+    assert words in lines[0]
+    assert "Traceback" not in err and out == ""
+
+
+def test_imagenet_download_failure_points_to_a_local_file(capsys):
+    # No network here: the real download path runs and fails.
+    code, out, err = run(["mobilenetv3small", "--size", "32", "--weights", "imagenet"], capsys)
+    assert code == 2
+    assert "Could not download the ImageNet weights" in err and "--weights path/to/" in err
+    assert "Traceback" not in err
+
+
+def test_local_weights_file_loads_and_a_mismatched_one_is_refused(tmp_path, capsys):
+    import numpy as np
+
+    from shapetrace.applications import APPLICATIONS, build_application
+
+    model = build_application(APPLICATIONS["mobilenetv3small"], size=(32, 32))
+    for w in model.weights:
+        if w.trainable:
+            w.assign(np.full(w.shape, 0.5, dtype="float32"))
+    path = tmp_path / "small.weights.h5"
+    model.save_weights(path)
+    from shapetrace.api import trace
+
+    t = trace("mobilenetv3small", size=(32, 32), weights=path)
+    assert t.ok
+    code, _, err = run(["resnet50", "--size", "32", "--weights", str(path)], capsys)
+    assert code == 2 and "does not match resnet50" in err and "Traceback" not in err
+
+
+def test_debug_shows_the_traceback(capsys):
+    code, _, err = run(["resnet50", "--channels", "0", "--debug"], capsys)
+    assert code == 2 and "Traceback" in err
+
+
+@pytest.mark.parametrize("command", [[], ["trace"], ["list"]])
+def test_help_on_each_command(command, capsys):
+    code, out, _ = run([*command, "--help"], capsys)
+    assert code == 0 and "Usage" in out
+
+
+def test_help_and_list_do_not_import_tensorflow():
+    code = (
+        "import sys; from shapetrace.cli.app import main\n"
+        "try:\n    main(['list'])\nexcept SystemExit:\n    pass\n"
+        "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)
+
+
+def test_python_dash_m_and_console_script_exit_codes():
+    env = {**os.environ, "NO_COLOR": "1"}
+    done = subprocess.run(
+        [sys.executable, "-m", "shapetrace", "resnet50", "--channels", "0"],
+        capture_output=True, text=True, env=env,
+    )
+    assert done.returncode == 2 and done.stderr.startswith("error: Invalid channel count 0")
+    assert "Traceback" not in done.stderr

@@ -1,0 +1,44 @@
+"""Golden files for the rendered table and the JSON document (regenerate: pytest --overwrite)."""
+
+from __future__ import annotations
+
+import pytest
+
+import shapetrace
+from shapetrace.render.table import trace_report
+
+from conftest import render_plain, stable_json
+from models import toy_model
+
+
+@pytest.fixture(scope="module")
+def toy_trace():
+    from shapetrace._keras_graph import keras
+
+    keras.backend.clear_session()
+    return shapetrace.trace_model(toy_model(), channels=1)
+
+
+def test_toy_table_golden(toy_trace, golden):
+    golden("toy_table.txt", render_plain(trace_report(toy_trace, show_timing=False)))
+
+
+def test_toy_changes_only_golden(toy_trace, golden):
+    golden("toy_changes_only.txt", render_plain(trace_report(toy_trace, changes_only=True, show_timing=False)))
+
+
+def test_toy_json_golden(toy_trace, golden):
+    golden("toy.json", stable_json(toy_trace.to_dict()))
+
+
+def test_resnet50_break_golden(golden):
+    t = shapetrace.trace("resnet50", channels=1, size=(32, 32))
+    golden("resnet50_gray_break.txt", render_plain(trace_report(t, show_timing=False)))
+
+
+def test_rendered_rows_match_the_records(toy_trace):
+    """Beyond text equality: every record's path and actual shape is in the table."""
+    text = render_plain(trace_report(toy_trace, show_timing=False))
+    for row in toy_trace.layers:
+        assert row.path in text
+        assert shapetrace.records.format_shape(row.output) in text
