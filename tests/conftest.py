@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import json
 import os
 from pathlib import Path
@@ -42,14 +41,14 @@ def golden(request):
     return check
 
 
-def render_plain(renderable, width: int = 400) -> str:
-    """Render as the CLI would when piped: no colour, fixed width, trailing spaces stripped."""
-    from rich.console import Console
+def render_plain(renderable, width: int = 120) -> str:
+    """Render as the CLI does when piped: no colour, as wide as the table needs."""
+    from rich.table import Table
 
-    buffer = io.StringIO()
-    console = Console(file=buffer, width=width, color_system=None, no_color=True, highlight=False, emoji=False)
-    console.print(renderable)
-    return "\n".join(line.rstrip() for line in buffer.getvalue().splitlines()) + "\n"
+    from shapetrace.render.text import render_text
+
+    tables = [r for r in getattr(renderable, "renderables", [renderable]) if isinstance(r, Table)]
+    return render_text(renderable, measure=tables[0] if tables else None, width=width)
 
 
 def stable_json(data: dict) -> str:
