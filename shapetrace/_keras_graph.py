@@ -26,6 +26,8 @@ __all__ = [
     "static_output_shapes",
     "reset_naming",
     "one_line",
+    "input_layer_names",
+    "input_lineage",
 ]
 
 
@@ -52,7 +54,11 @@ def _import_keras_quietly():
         os.dup2(sink.fileno(), 2)
         try:
             import keras as _keras
-            import tensorflow as _tf  # noqa: F401  (the backend, loaded now while muted)
+            import tensorflow as _tf  # the backend, loaded now while muted
+
+            # Per-layer eager calls make tf.function retrace once per shape; TensorFlow
+            # warns about that on stderr, which would interleave with our table.
+            _tf.get_logger().setLevel("ERROR")
         except BaseException:
             os.dup2(saved, 2)
             sink.seek(0)
@@ -230,16 +236,68 @@ def _itemsize(dtype) -> int:
 
 
 def layer_params(layer) -> int:
-    """Weights owned by ``layer`` (0 when it was never built)."""
+    """Weights owned by ``layer`` (0 for a bare op like ``keras.ops.add``, or when unbuilt)."""
+    if not hasattr(layer, "count_params"):
+        return 0
     try:
         return int(layer.count_params())
     except ValueError:  # unbuilt layers refuse to count
         return 0
 
 
-def reset_naming() -> None:
-    """Start auto-generated layer names afresh (``conv2d``, not ``conv2d_7``)."""
-    keras.backend.clear_session(free_memory=True)
+def reset_naming(free_memory: bool = False) -> None:
+    """Start auto-generated layer names afresh (``conv2d``, not ``conv2d_7``).
+
+    ``free_memory`` also runs the garbage collector (a quarter second with TensorFlow
+    loaded): worth it between models in a loop, not before a single trace.
+    """
+    keras.backend.clear_session(free_memory=free_memory)
+
+
+def input_layer_names(model) -> list[str]:
+    """The name of the InputLayer behind each model input (``image``, ``input_layer``)."""
+    names = []
+    for i, ref in enumerate(model.inputs):
+        history = getattr(ref, "_keras_history", None)
+        operation = getattr(history, "operation", None)
+        names.append(getattr(operation, "name", None) or getattr(ref, "name", None) or f"input_{i}")
+    return names
+
+
+def input_lineage(model, names: list[str] | None = None) -> list[tuple[str, tuple[str, ...]]]:
+    """``(row path, names of the model inputs it depends on)`` for every call, in walk order.
+
+    Paths are built as the engines build them (``model/…/layer``); nested models map
+    their own inputs to the outer tensors they are called on. ``names`` labels the
+    inputs (default: their InputLayer names).
+    """
+    graph = graph_of(model)
+    if graph is None:
+        return []
+    names = list(names) if names is not None else input_layer_names(model)
+    prefix = model.name + "/"
+    out = [(prefix + layer.name, (name,)) for layer, name in zip(graph.input_layers, names)]
+    _lineage(graph, [(name,) for name in names], prefix, out)
+    return out
+
+
+def _lineage(graph: Graph, sources_in: list[tuple[str, ...]], prefix: str, out: list) -> list[tuple[str, ...]]:
+    sources = {id(ref): s for ref, s in zip(graph.inputs, sources_in)}
+    for call in graph.calls:
+        if any(id(ref) not in sources for ref in call.input_refs):
+            continue  # unreachable from the inputs, skipped by the engines too
+        per_input = [sources[id(ref)] for ref in call.input_refs]
+        union = tuple(sorted({name for s in per_input for name in s}))
+        path = prefix + call.operation.name
+        inner = graph_of(call.operation) if is_model(call.operation) else None
+        if inner is not None:
+            feed = per_input if len(per_input) == len(inner.inputs) else [union] * len(inner.inputs)
+            _lineage(inner, feed, path + "/", out)
+        else:
+            out.append((path, union))
+        for ref in call.output_refs:
+            sources[id(ref)] = union
+    return [sources.get(id(ref), ()) for ref in graph.outputs]
 
 
 def versions() -> dict[str, str]:
@@ -273,3 +331,18 @@ def one_line(error: BaseException, limit: int = 300) -> str:
     if len(line) > limit:
         line = line[: limit - 1].rstrip() + "…"
     return line
+
+
+def consumers_of(model, layer) -> list[Any]:
+    """The layers of ``model`` that take ``layer``'s output as an input, in graph order.
+
+    (Used by ``shapetrace train --adapt sum-stem`` to find the first convolution.)
+    """
+    graph = graph_of(model)
+    found: list[Any] = []
+    for call in graph.calls if graph is not None else ():
+        if call.operation in found:
+            continue
+        if any(ref._keras_history.operation is layer for ref in call.input_refs):
+            found.append(call.operation)
+    return found

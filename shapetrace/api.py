@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 import numpy as np
 
@@ -34,11 +34,16 @@ def trace(
     weights: str | Path | None = None,
     pooling: Pooling | str | None = None,
     engine: Engine | str = Engine.stream,
+    factory_args: Mapping[str, Any] | None = None,
+    inputs: Mapping[str, Any] | None = None,
+    unsafe_load: bool = False,
 ) -> Trace:
     """Trace a real probe tensor through a model.
 
     Args:
-        model: a ``keras.applications`` name (``"efficientnetb5"``) or a built ``keras.Model``.
+        model: a ``keras.applications`` name (``"efficientnetb5"``), a saved model file
+            (``"model.keras"``, ``"legacy.h5"``), a factory (``"pkg.module:function"`` or
+            ``"path/to/file.py:function"``), a callable returning a model, or a built ``keras.Model``.
         channels: probe channels; default 3 for an application, the model's own for a model.
         size: ``(height, width)`` or ``"HxW"``; default the model's (default) input size.
         batch: probe batch size.
@@ -47,6 +52,11 @@ def trace(
         weights: ``None``, ``"imagenet"`` or a local weights file.
         pooling: ``"avg"`` or ``"max"``.
         engine: ``"stream"`` (default) or ``"submodels"``.
+        factory_args: keyword arguments for a factory (``{"channels": 1}``).
+        inputs: per-input probe shapes without the batch axis, for models with several
+            inputs (``{"image": (64, 64, 1), "meta": (10,)}`` or ``"64x64x1"`` strings).
+        unsafe_load: let a saved file run the code it carries (Lambda layers, custom
+            classes); refused by default.
 
     Returns:
         A frozen :class:`~shapetrace.records.Trace`.
@@ -69,7 +79,14 @@ def trace(
         "weights": None if weights is None else str(weights),
         "pooling": None if pooling is None else Pooling(pooling).value,
     }
-    if isinstance(model, str):
+    from shapetrace.loading import parse_factory_args, parse_input_shapes, parse_model_spec
+
+    factory_args = parse_factory_args(factory_args)
+    input_shapes = parse_input_shapes(inputs)
+    spec = parse_model_spec(model) if isinstance(model, str) else None
+    if spec is not None and spec.kind == "application":
+        if factory_args:
+            raise UsageError(f"--factory-arg applies to a factory (module:function); {model!r} is an application name.")
         app = resolve_application(model)
         channels = 3 if channels is None else channels
         if size is not None:
@@ -80,34 +97,96 @@ def trace(
         )
         request = {"model": app.key, **request}
     else:
-        keras_model = model
-        request = {"model": None, **request}
-    return trace_model(keras_model, channels=channels, size=size, batch=batch, engine=engine, request=request)
+        from shapetrace.loading import load_model, spec_of_callable
+
+        if native or top or pooling is not None:
+            raise UsageError(
+                "--native, --top and --pooling build a keras.applications model; "
+                f"received a user model ({model if isinstance(model, str) else type(model).__name__})."
+            )
+        keras_model = load_model(spec or model, factory_args=factory_args, unsafe_load=unsafe_load)
+        if weights is not None and str(weights).lower() not in ("none", ""):
+            from shapetrace.applications import load_weights_file
+
+            load_weights_file(keras_model, Path(weights).expanduser())
+        label = model if isinstance(model, str) else spec_of_callable(model) if callable(model) else None
+        request = {"model": label, **request}
+        if factory_args:
+            request["factory_args"] = dict(factory_args)
+    if input_shapes:
+        request["inputs"] = {name: list(dims) for name, dims in input_shapes.items()}
+    return trace_model(
+        keras_model, channels=channels, size=size, batch=batch, engine=engine, request=request,
+        inputs=input_shapes,
+    )
 
 
-def make_probes(model, *, channels: int | None, size: tuple[int, int] | None, batch: int):
-    """One probe per model input: its declared shape with the batch, size and channels asked for."""
+def make_probes(
+    model,
+    *,
+    channels: int | None,
+    size: tuple[int, int] | None,
+    batch: int,
+    inputs: Mapping[str, tuple[int, ...]] | None = None,
+):
+    """One probe per model input: its declared shape with the batch, size and channels asked for.
+
+    ``inputs`` gives whole shapes (without the batch axis) for named inputs; they win over
+    ``size`` and ``channels``, which apply to the inputs not named there.
+    """
+    from shapetrace import _keras_graph as kg
+
     declared = [tuple(t.shape) for t in model.inputs]
     names = [getattr(t, "name", f"input_{i}") for i, t in enumerate(model.inputs)]
+    layer_names = kg.input_layer_names(model)
+    overrides = _match_input_overrides(inputs or {}, names, layer_names, declared)
     rng = np.random.default_rng(PROBE_SEED)
     probes, arrays = [], []
-    for name, shape in zip(names, declared):
+    for i, (name, shape) in enumerate(zip(names, declared)):
         dims = list(shape[1:])
-        if size is not None and len(dims) == 3:
-            dims[0], dims[1] = size
-        if channels is not None and dims:
-            dims[-1] = channels
+        if i in overrides:
+            dims = list(overrides[i])
+        else:
+            if size is not None and len(dims) == 3:
+                dims[0], dims[1] = size
+            if channels is not None and dims:
+                dims[-1] = channels
         if any(d is None for d in dims):
+            how = (
+                f"pass --input {layer_names[i]}=HxWxC for each input"
+                if len(names) > 1
+                else "pass --size HxW (and --channels N)"
+            )
             raise UsageError(
-                f"Input {name!r} declares {shape} with unknown dimensions: pass --size HxW "
-                "(and --channels N) to say what to probe it with."
+                f"Input {layer_names[i]!r} declares {shape} with unknown dimensions: {how} "
+                "to say what to probe it with."
             )
         full = (batch, *dims)
-        probes.append(Probe(name=name, shape=full, declared=shape))
+        probes.append(Probe(name=layer_names[i], shape=full, declared=shape))
         # Image-like values: the shapes do not depend on them, but NaN-free data keeps
         # every layer on its ordinary code path.
         arrays.append(rng.uniform(0.0, 255.0, size=full).astype("float32"))
     return probes, arrays
+
+
+def _match_input_overrides(inputs, names, layer_names, declared) -> dict[int, tuple[int, ...]]:
+    """``{"image": (64, 64, 1)}`` → ``{input index: dims}``, by tensor or input-layer name."""
+    matched: dict[int, tuple[int, ...]] = {}
+    for key, dims in inputs.items():
+        found = [i for i, (a, b) in enumerate(zip(names, layer_names)) if key in (a, b)]
+        if not found:
+            raise UsageError(
+                f"--input {key}=…: the model has no input named {key!r}; its inputs are "
+                + ", ".join(f"{n} {tuple(d)}" for n, d in zip(layer_names, declared)) + "."
+            )
+        i = found[0]
+        if len(dims) != len(declared[i]) - 1:
+            raise UsageError(
+                f"--input {key}={'x'.join(map(str, dims))}: {key!r} declares {tuple(declared[i])}, "
+                f"so give {len(declared[i]) - 1} dimensions (without the batch axis)."
+            )
+        matched[i] = tuple(dims)
+    return matched
 
 
 def trace_model(
@@ -118,6 +197,7 @@ def trace_model(
     batch: int = 1,
     engine: Engine | str = Engine.stream,
     request: dict[str, Any] | None = None,
+    inputs: Mapping[str, tuple[int, ...]] | None = None,
 ) -> Trace:
     """Trace an already-built ``keras.Model`` (see :func:`trace` for the arguments)."""
     from shapetrace import _keras_graph as kg
@@ -128,18 +208,21 @@ def trace_model(
             f"Model {model.name!r} has no known input shape yet: build it (call it once or give it "
             "an Input) before tracing."
         )
-    probes, arrays = make_probes(model, channels=channels, size=size, batch=batch)
+    probes, arrays = make_probes(model, channels=channels, size=size, batch=batch, inputs=inputs)
     if engine is Engine.stream:
         from shapetrace.engine import walk_model
     else:
         from shapetrace.submodels import walk_model
     result = walk_model(model, probes, arrays)
+    layers, broken = result.rows, result.broken
+    if len(probes) > 1:
+        layers, broken = _with_sources(model, [p.name for p in probes], layers, broken)
     return Trace(
         model=model.name,
         probes=tuple(probes),
         boundary=result.boundary,
-        layers=result.rows,
-        broken=result.broken,
+        layers=layers,
+        broken=broken,
         total_params=int(model.count_params()),
         seconds=result.seconds,
         engine=engine.value,
@@ -147,3 +230,22 @@ def trace_model(
         request=dict(request or {}),
         versions=kg.versions(),
     )
+
+
+def _with_sources(model, names, layers, broken):
+    """Name, on every row and on the break, the model inputs (probes) that reach that call."""
+    from dataclasses import replace
+
+    from shapetrace import _keras_graph as kg
+
+    pending: dict[str, list[tuple[str, ...]]] = {}
+    for path, sources in kg.input_lineage(model, names):
+        pending.setdefault(path, []).append(sources)
+    rows = []
+    for row in layers:
+        queue = pending.get(row.path)
+        rows.append(replace(row, sources=queue.pop(0)) if queue else row)
+    if broken is not None and broken.index < len(rows):
+        broken = replace(broken, sources=rows[broken.index].sources)
+    return tuple(rows), broken
+

@@ -13,14 +13,22 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from shapetrace import _keras_graph as kg
+from shapetrace.costs import layer_cost
 from shapetrace.explain import explain_change
-from shapetrace.records import Boundary, Break, LayerTrace, Probe, Shape, format_shape
+from shapetrace.records import Boundary, Break, LayerTrace, Probe, Shape, format_shape, shapes_compatible
 
 __all__ = ["walk_model", "WalkResult", "RowMaker"]
 
 
 def _shape(tensor) -> Shape:
     return tuple(int(d) if d is not None else None for d in tensor.shape)
+
+
+def _bytes_of(shape: Shape, itemsize: int) -> int:
+    size = itemsize
+    for dim in shape:
+        size *= int(dim or 0)
+    return size
 
 
 def _shapes_text(shapes) -> str:
@@ -48,18 +56,21 @@ class RowMaker:
                 static_output=actual,
                 output=actual,
                 params=0,
+                activation_bytes=_bytes_of(actual, 4),
             )
         )
 
     def layer_row(self, path, depth, operation, call, args, kwargs, output) -> LayerTrace:
         inputs = tuple(_shape(t) for t in kg.flatten_tensors(args))
-        out = _shape(kg.flatten_tensors(output)[0]) if kg.flatten_tensors(output) else None
+        outputs = kg.flatten_tensors(output)
+        out = _shape(outputs[0]) if outputs else None
         shared = id(operation) in self.seen
         self.seen.add(id(operation))
         mechanism = why = None
         if inputs and out is not None and (len(inputs[0]) > 1 or len(out) > 1):
             if (inputs[0][-1] if len(inputs[0]) > 1 else None) != (out[-1] if len(out) > 1 else None):
                 mechanism, why = explain_change(operation, inputs, out)
+        cost = layer_cost(operation, inputs, out, sum(kg.nbytes(t) for t in outputs), shared=shared)
         row = LayerTrace(
             index=len(self.rows),
             path=path,
@@ -68,12 +79,24 @@ class RowMaker:
             depth=depth,
             inputs=inputs,
             declared_output=call.declared_output if call is not None else None,
-            static_output=kg.static_output_shapes(operation, args, kwargs),
+            # Static inference costs a symbolic call per layer; where the actual inputs fit
+            # the declared ones, Keras already inferred the answer when it built the graph.
+            static_output=(
+                call.declared_output
+                if call is not None
+                and len(call.declared_inputs) == len(inputs)
+                and all(map(shapes_compatible, call.declared_inputs, inputs))
+                else kg.static_output_shapes(operation, args, kwargs)
+            ),
             output=out,
             params=0 if shared else kg.layer_params(operation),
             why=why,
             mechanism=mechanism,
             shared=shared,
+            trainable_params=cost.trainable_params,
+            non_trainable_params=cost.non_trainable_params,
+            macs=cost.macs,
+            activation_bytes=cost.activation_bytes,
         )
         self.rows.append(row)
         return row
@@ -83,6 +106,7 @@ class RowMaker:
         shared = id(operation) in self.seen
         self.seen.add(id(operation))
         declared_inputs = call.declared_inputs if call is not None else ()
+        cost = layer_cost(operation, inputs, None, 0, shared=shared)
         index = len(self.rows)
         self.rows.append(
             LayerTrace(
@@ -98,6 +122,8 @@ class RowMaker:
                 params=0 if shared else kg.layer_params(operation),
                 shared=shared,
                 failed=True,
+                trainable_params=cost.trainable_params,
+                non_trainable_params=cost.non_trainable_params,
             )
         )
         return Break(

@@ -97,9 +97,11 @@ class Break:
     """What the probe actually brought."""
     message: str
     """Keras's (or TensorFlow's) own error, reduced to one line."""
+    sources: tuple[str, ...] = ()
+    """Model inputs whose probe reaches the failing call (only for models with several inputs)."""
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        data = {
             "index": self.index,
             "layer": self.layer,
             "type": self.type,
@@ -107,6 +109,9 @@ class Break:
             "received": self.received,
             "message": self.message,
         }
+        if self.sources:
+            data["sources"] = list(self.sources)
+        return data
 
 
 @dataclass(frozen=True)
@@ -126,7 +131,11 @@ class LayerTrace:
     declared_output: Shape | None
     """The output shape Keras's graph declares for this call."""
     static_output: Shape | None
-    """Keras's static shape inference (``compute_output_spec``) for the actual inputs."""
+    """Keras's static shape inference (``compute_output_spec``) for the actual inputs.
+
+    Where the actual inputs fit the declared ones this is the declared output (Keras
+    inferred it for exactly those inputs when the graph was built; ``None`` marks the
+    open batch dimension); elsewhere it is inferred afresh for the actual inputs."""
     output: Shape | None
     """The actual output shape; ``None`` on the row that broke."""
     params: int
@@ -139,6 +148,16 @@ class LayerTrace:
     """A second or later call of a layer already seen (its params count once)."""
     failed: bool = False
     """The call raised: this is the break row."""
+    trainable_params: int = 0
+    """The part of ``params`` that training updates (see :mod:`shapetrace.costs`)."""
+    non_trainable_params: int = 0
+    """The rest of ``params``: moving statistics, frozen layers."""
+    macs: int = 0
+    """Multiply-accumulates of this call for the probe's batch (what is counted: :mod:`shapetrace.costs`)."""
+    activation_bytes: int = 0
+    """Bytes of the tensors this call output (0 on the row that broke)."""
+    sources: tuple[str, ...] = ()
+    """Model inputs whose probe reaches this call (only for models with several inputs)."""
 
     @property
     def channels_in(self) -> int | None:
@@ -155,7 +174,7 @@ class LayerTrace:
     @property
     def differs_from_declared(self) -> bool:
         """Actual ≠ declared, comparing only the dimensions the graph fixed."""
-        return not _compatible(self.declared_output, self.output)
+        return not shapes_compatible(self.declared_output, self.output)
 
     @property
     def static_disagrees(self) -> bool:
@@ -163,11 +182,11 @@ class LayerTrace:
         return (
             self.static_output is not None
             and self.output is not None
-            and tuple(self.static_output) != tuple(self.output)
+            and not shapes_compatible(self.static_output, self.output)
         )
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        data = {
             "index": self.index,
             "path": self.path,
             "name": self.name,
@@ -180,13 +199,21 @@ class LayerTrace:
             "channels_in": self.channels_in,
             "channels_out": self.channels_out,
             "params": self.params,
+            "trainable_params": self.trainable_params,
+            "non_trainable_params": self.non_trainable_params,
+            "macs": self.macs,
+            "activation_bytes": self.activation_bytes,
             "shared": self.shared,
             "why": self.why,
             "mechanism": self.mechanism,
         }
+        if self.sources:
+            data["sources"] = list(self.sources)
+        return data
 
 
-def _compatible(declared: Shape | None, actual: Shape | None) -> bool:
+def shapes_compatible(declared: Shape | None, actual: Shape | None) -> bool:
+    """``actual`` fits ``declared``: same rank, equal wherever ``declared`` fixes a dimension."""
     if declared is None or actual is None:
         return declared is None and actual is None
     if len(declared) != len(actual):
@@ -257,7 +284,14 @@ class Trace:
                 "seconds": round(self.seconds, 3),
                 "peak_live_bytes": self.peak_live_bytes,
             },
+            "costs": _cost_totals(self),
         }
+
+
+def _cost_totals(trace: Trace) -> dict[str, Any]:
+    from shapetrace.costs import totals_of  # local: costs imports records
+
+    return totals_of(trace).to_dict()
 
 
 def summarize(trace: Trace) -> str:

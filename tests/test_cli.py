@@ -147,3 +147,19 @@ def test_python_dash_m_and_console_script_exit_codes():
     )
     assert done.returncode == 2 and done.stderr.startswith("error: Invalid channel count 0")
     assert "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize(
+    "words, cword, expected",
+    [
+        ("shapetrace efficientnetb", 1, "efficientnetb5"),  # a bare word completes to a model
+        ("shapetrace li", 1, "list"),
+        ("shapetrace trace resnet5", 2, "resnet50v2"),
+        ("shapetrace resnet50 --pooling ", 3, "max"),
+    ],
+)
+def test_shell_completion(words, cword, expected):
+    env = {**os.environ, "_SHAPETRACE_COMPLETE": "complete_bash", "COMP_WORDS": words, "COMP_CWORD": str(cword)}
+    done = subprocess.run([sys.executable, "-m", "shapetrace"], capture_output=True, text=True, env=env)
+    assert done.returncode == 0, done.stderr
+    assert expected in done.stdout.split()

@@ -8,7 +8,7 @@ import shapetrace
 from shapetrace.render.table import trace_report
 
 from conftest import render_plain, stable_json
-from models import toy_model
+from toy_models import toy_model
 
 
 @pytest.fixture(scope="module")

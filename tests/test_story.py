@@ -8,7 +8,7 @@ import pytest
 import shapetrace
 from shapetrace.records import channels_of
 
-from models import story_model, toy_model
+from toy_models import story_model, toy_model
 
 
 @pytest.fixture(scope="module")

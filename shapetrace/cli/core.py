@@ -5,12 +5,12 @@ from __future__ import annotations
 import os
 import sys
 import traceback
-from contextlib import contextmanager
+import warnings
+from contextlib import contextmanager, redirect_stdout
 from typing import Annotated, Iterator
 
 import typer
 from rich.console import Console, RenderableType
-from rich.measure import Measurement
 from typer.core import TyperGroup
 
 from shapetrace.errors import ShapetraceError
@@ -33,6 +33,18 @@ class DefaultToTrace(TyperGroup):
         if args and args[0] not in self.commands and args[0] not in _GROUP_FLAGS:
             args = [self.default_command, *args]
         return super().parse_args(ctx, args)
+
+    def shell_complete(self, ctx, incomplete: str):
+        """Complete subcommands and, since a bare word is a model, application names too."""
+        from typer._click.shell_completion import CompletionItem
+
+        from shapetrace.applications import APPLICATIONS, normalize_name
+
+        results = super().shell_complete(ctx, incomplete)
+        if not incomplete.startswith("-"):
+            key = normalize_name(incomplete)
+            results.extend(CompletionItem(k) for k in APPLICATIONS if k.startswith(key))
+        return results
 
 
 app = typer.Typer(
@@ -71,12 +83,32 @@ def stdout_console() -> Console:
 
 def emit(renderable: RenderableType, *, measure: RenderableType | None = None) -> None:
     """Print to stdout at a width that never cuts a table: at least what ``measure`` needs."""
+    from shapetrace.render.text import needed_width, render_text
+
+    if not sys.stdout.isatty():
+        sys.stdout.write(render_text(renderable, measure=measure))
+        return
     console = stdout_console()
     if measure is not None:
-        needed = Measurement.get(console, console.options.update(width=100_000), measure).maximum
-        terminal = console.size.width if sys.stdout.isatty() else 0
-        console.width = max(needed, terminal, 80)
+        # Wider than the terminal wraps lines on screen, which beats cutting a shape in half.
+        console.width = max(needed_width(console, measure), console.size.width)
     console.print(renderable)
+
+
+def install_warning_format() -> None:
+    """Python warnings (Keras emits a few) as one ``warning:`` line each, no source lines."""
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        stderr_console.print(f"[yellow]warning:[/] {_escape(str(message).splitlines()[0])}")
+
+    warnings.showwarning = show
+
+
+@contextmanager
+def stdout_to_stderr() -> Iterator[None]:
+    """Keep Keras's own prints (download progress) out of stdout, which may carry JSON."""
+    with redirect_stdout(sys.stderr):
+        yield
 
 
 def fail(message: str, code: int) -> typer.Exit:

@@ -7,14 +7,18 @@ from typing import Annotated, Optional
 
 import typer
 
-from shapetrace.cli.core import DebugOption, app, emit, reporting
+from shapetrace.cli.core import DebugOption, app, emit, reporting, stdout_to_stderr
 from shapetrace.errors import EXIT_FAILED
 from shapetrace.options import Engine, OutputFormat, Pooling
 
 ModelArg = Annotated[
     str,
     typer.Argument(
-        help="A keras.applications name (efficientnetb5, ResNet50, convnext-tiny…; see `shapetrace list`).",
+        help=(
+            "A keras.applications name (efficientnetb5, ResNet50…; see `shapetrace list`), a saved "
+            "model (model.keras, legacy.h5; loaded in Keras's safe mode), or a factory that returns a "
+            "keras.Model (package.module:function or path/to/file.py:function; Python code you choose to run)."
+        ),
         show_default=False,
     ),
 ]
@@ -41,6 +45,18 @@ NativeOption = Annotated[
 TopOption = Annotated[bool, typer.Option("--top", help="Keep the ImageNet classifier top (needs the default size).")]
 BatchOption = Annotated[int, typer.Option("--batch", "-b", help="Probe batch size.", min=1, max=4096)]
 FormatOption = Annotated[OutputFormat, typer.Option("--format", "-f", help="table for people, json for scripts.")]
+FactoryArgOption = Annotated[
+    Optional[list[str]],
+    typer.Option("--factory-arg", help="key=value passed to a factory MODEL (repeatable; values read as Python literals when they are one).", show_default=False),
+]
+InputOption = Annotated[
+    Optional[list[str]],
+    typer.Option("--input", help="NAME=HxWxC: the probe shape (no batch axis) for one input of a multi-input model (repeatable).", show_default=False),
+]
+UnsafeLoadOption = Annotated[
+    bool,
+    typer.Option("--unsafe-load", help="Let a saved model file run the code it carries (Lambda layers, custom classes). Only for files you trust."),
+]
 
 
 def _complete_model(incomplete: str) -> list[str]:
@@ -63,6 +79,16 @@ def trace_command(
     changes_only: Annotated[bool, typer.Option("--changes-only", help="Only rows where something changed (plus the first and last).")] = False,
     engine: Annotated[Engine, typer.Option("--engine", help="stream: one walk, tensors freed early; submodels: one multi-output sub-model (an independent check).")] = Engine.stream,
     output_format: FormatOption = OutputFormat.table,
+    compare: Annotated[Optional[int], typer.Option("--compare", help="Also trace a probe with this many channels and show where the two probes' shapes become the same.", show_default=False)] = None,
+    columns: Annotated[Optional[str], typer.Option("--columns", help="Comma-separated columns: index, layer, type, inputs, declared, static, actual, ch, params, trainable, non_trainable, macs, memory, why (or all, default).", show_default=False)] = None,
+    depth: Annotated[Optional[int], typer.Option("--depth", help="Collapse nested models below this depth into one row each, costs summed (0: top-level layers only).", show_default=False)] = None,
+    layers: Annotated[Optional[str], typer.Option("--layers", help="Keep only layers whose path matches this regular expression, or a FROM..TO range of layer names.", show_default=False)] = None,
+    svg: Annotated[Optional[str], typer.Option("--svg", help="Also save the report exactly as rendered, as SVG.", show_default=False)] = None,
+    html: Annotated[Optional[str], typer.Option("--html", help="Also save the report exactly as rendered, as HTML.", show_default=False)] = None,
+    plot: Annotated[Optional[str], typer.Option("--plot", help="Also draw channels (log) and spatial size along the layers (.png or .svg).", show_default=False)] = None,
+    factory_arg: FactoryArgOption = None,
+    input_shape: InputOption = None,
+    unsafe_load: UnsafeLoadOption = False,
     debug: DebugOption = False,
 ) -> None:
     """Feed a real probe tensor through MODEL and show every layer's actual shapes.
@@ -73,6 +99,14 @@ def trace_command(
     from shapetrace.api import trace
 
     with reporting(debug):
+        view = _check_view_options(channels, compare, columns, depth, layers, svg, html, plot)
+    if compare is not None:
+        return _compare_command(model, channels, compare, dict(
+            size=size, batch=batch, native=native, top=top, pooling=pooling, engine=engine,
+            weights=None if weights.lower() == "none" else weights,
+            factory_args=factory_arg, inputs=input_shape, unsafe_load=unsafe_load,
+        ), output_format, svg, html, plot, debug)
+    with reporting(debug), stdout_to_stderr():
         result = trace(
             model,
             channels=channels,
@@ -83,14 +117,80 @@ def trace_command(
             weights=None if weights.lower() == "none" else weights,
             pooling=pooling,
             engine=engine,
+            factory_args=factory_arg,
+            inputs=input_shape,
+            unsafe_load=unsafe_load,
         )
-        if output_format is OutputFormat.json:
-            typer.echo(json.dumps(result.to_dict(), indent=2))
-        else:
-            from shapetrace.render.table import trace_report, trace_table
+    with reporting(debug):
+        from shapetrace.render.table import trace_report, trace_table
 
-            emit(trace_report(result, changes_only=changes_only), measure=trace_table(result, changes_only=changes_only))
+        report = trace_report(result, changes_only=changes_only, view=view)
+        table = trace_table(result, changes_only=changes_only, view=view)
+        _save_pictures(report, table, svg, html, plot, lambda path: _plot_trace(result, path), result.model)
+        if output_format is OutputFormat.json:
+            typer.echo(json.dumps(view.trace_dict(result), indent=2))
+        else:
+            emit(report, measure=table)
+            from shapetrace.render.diff import inputs_legend  # several inputs: whose row is whose
+
+            if (legend := inputs_legend(result)) is not None:
+                emit(legend)
     if not result.ok:
+        raise typer.Exit(EXIT_FAILED)
+
+
+def _check_view_options(channels, compare, columns, depth, layers, svg, html, plot):
+    """Every option checked before a model is built: bad input costs nothing and writes nothing."""
+    from shapetrace.cli.export import check_export_paths
+    from shapetrace.compare import check_compare
+    from shapetrace.errors import UsageError
+    from shapetrace.selection import View
+
+    view = View.parse(columns=columns, depth=depth, layers=layers)
+    if compare is not None:
+        check_compare(channels, compare)
+        if not view.is_default:
+            raise UsageError("--columns, --depth and --layers shape the single-probe table; drop them with --compare.")
+    check_export_paths(svg, html)
+    if plot is not None:
+        from shapetrace.plot import check_plot_path
+
+        check_plot_path(plot)
+    return view
+
+
+def _plot_trace(result, path: str) -> None:
+    from shapetrace.plot import plot_trace
+
+    plot_trace(result, path)
+
+
+def _save_pictures(report, table, svg, html, plot, draw, title: str) -> None:
+    from shapetrace.cli.export import export_rendered
+
+    export_rendered(report, table, svg=svg, html=html, title=f"shapetrace · {title}")
+    if plot is not None:
+        draw(plot)
+
+
+def _compare_command(model, channels, other, options, output_format, svg, html, plot, debug) -> None:
+    """``--compare N``: both probes, aligned; the exit code follows the first (``--channels``) probe."""
+    from shapetrace.compare import compare as compare_probes
+
+    with reporting(debug), stdout_to_stderr():
+        comparison = compare_probes(model, channels=channels, other=other, **options)
+    with reporting(debug):
+        from shapetrace.plot import plot_compare
+        from shapetrace.render.compare import compare_report, compare_table
+
+        report, table = compare_report(comparison), compare_table(comparison)
+        _save_pictures(report, table, svg, html, plot, lambda path: plot_compare(comparison, path),
+                       comparison.model)
+        if output_format is OutputFormat.json:
+            typer.echo(json.dumps(comparison.to_dict(), indent=2))
+        else:
+            emit(report, measure=table)
+    if not comparison.first.ok:
         raise typer.Exit(EXIT_FAILED)
 
 

@@ -6,8 +6,11 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
+from shapetrace.costs import format_bytes, format_count, totals_of
 from shapetrace.explain import break_hint, verdict_text
 from shapetrace.records import LayerTrace, Trace, format_shape
+from shapetrace.render.costs import cost_footer
+from shapetrace.selection import View, collapse_depth
 
 __all__ = ["trace_table", "trace_report", "applications_table", "select_rows"]
 
@@ -17,9 +20,11 @@ MARK_DIFFERS = "≠"  # actual differs from what the graph declares
 MARK_STATIC = "§"  # Keras's static inference disagrees with the real run
 
 
-def select_rows(trace: Trace, changes_only: bool) -> tuple[LayerTrace, ...]:
+def select_rows(
+    trace: Trace, changes_only: bool, rows: tuple[LayerTrace, ...] | None = None
+) -> tuple[LayerTrace, ...]:
     """All rows, or just those where something changed plus the first and the last."""
-    rows = trace.layers
+    rows = trace.layers if rows is None else rows
     if not changes_only or len(rows) <= 2:
         return rows
     keep = [
@@ -66,8 +71,32 @@ def _why_cell(row: LayerTrace, trace: Trace) -> str:
     return "; ".join(parts)
 
 
-def trace_table(trace: Trace, *, changes_only: bool = False) -> Table:
-    """One row per executed layer call, in execution order."""
+def _cost_cell(n: int, formatter=format_count) -> str:
+    return formatter(n) if n else "-"
+
+
+# Column name (see shapetrace.selection.COLUMNS) → header, justification, cell.
+COLUMN_CELLS = {
+    "index": ("#", "right", lambda row, trace: str(row.index)),
+    "layer": ("layer", "left", lambda row, trace: row.path),
+    "type": ("type", "left", lambda row, trace: row.type),
+    "inputs": ("inputs", "left", lambda row, trace: ", ".join(format_shape(s) for s in row.inputs)),
+    "declared": ("declared", "left", lambda row, trace: format_shape(row.declared_output)),
+    "static": ("static", "left", lambda row, trace: format_shape(row.static_output)),
+    "actual": ("actual", "left", lambda row, trace: _actual_cell(row)),
+    "ch": ("ch", "right", lambda row, trace: _channels_cell(row)),
+    "params": ("params", "right", lambda row, trace: f"{row.params:,}"),
+    "trainable": ("trainable", "right", lambda row, trace: f"{row.trainable_params:,}"),
+    "non_trainable": ("non-trainable", "right", lambda row, trace: f"{row.non_trainable_params:,}"),
+    "macs": ("MACs", "right", lambda row, trace: _cost_cell(row.macs)),
+    "memory": ("output bytes", "right", lambda row, trace: _cost_cell(row.activation_bytes, format_bytes)),
+    "why": ("why", "left", lambda row, trace: _why_cell(row, trace)),
+}
+
+
+def trace_table(trace: Trace, *, changes_only: bool = False, view: View | None = None) -> Table:
+    """One row per executed layer call, in execution order (``view``: columns, depth, layers)."""
+    view = view or View()
     table = Table(
         title=f"{trace.model} · probe {format_shape(trace.probe.shape)}",
         title_justify="left",
@@ -80,32 +109,22 @@ def trace_table(trace: Trace, *, changes_only: bool = False) -> Table:
         header_style="bold",
         show_lines=False,
     )
-    table.add_column("#", justify="right", no_wrap=True)
-    table.add_column("layer", no_wrap=True)
-    table.add_column("type", no_wrap=True)
-    table.add_column("declared", no_wrap=True)
-    table.add_column("actual", no_wrap=True)
-    table.add_column("ch", justify="right", no_wrap=True)
-    table.add_column("params", justify="right", no_wrap=True)
-    table.add_column("why", no_wrap=True)
-    rows = select_rows(trace, changes_only)
+    cells = [COLUMN_CELLS[name] for name in view.columns]
+    for header, justify, _ in cells:
+        table.add_column(header, justify=justify, no_wrap=True)
+    rows = select_rows(trace, changes_only, view.rows(trace))
+    # Positions in the (possibly collapsed) full row list: a jump means rows were left out.
+    position = {row.index: i for i, row in enumerate(collapse_depth(trace.layers, view.depth))}
+    gap = ("⋮", *[""] * (len(cells) - 1))
     previous = None
     for row in rows:
-        if changes_only and previous is not None and row.index != previous + 1:
-            table.add_row("⋮", "", "", "", "", "", "", "", style="dim")
+        if position.get(row.index, 0) != (-1 if previous is None else position.get(previous, 0)) + 1:
+            table.add_row(*gap, style="dim")  # rows left out before this one
         previous = row.index
         style = STYLE_BREAK if row.failed else STYLE_CHANGE if row.channels_changed else None
-        table.add_row(
-            str(row.index),
-            row.path,
-            row.type,
-            format_shape(row.declared_output),
-            _actual_cell(row),
-            _channels_cell(row),
-            f"{row.params:,}",
-            _why_cell(row, trace),
-            style=style,
-        )
+        table.add_row(*[cell(row, trace) for _, _, cell in cells], style=style)
+    if previous is not None and position.get(previous, 0) != len(position) - 1:
+        table.add_row(*gap, style="dim")  # and after the last one shown
     return table
 
 
@@ -118,9 +137,18 @@ def totals_text(trace: Trace) -> Text:
     )
 
 
-def trace_report(trace: Trace, *, changes_only: bool = False, show_timing: bool = True) -> Group:
-    """Table, boundary, verdict, hint and totals: everything ``shapetrace MODEL`` shows."""
-    parts: list[RenderableType] = [trace_table(trace, changes_only=changes_only), Text()]
+def trace_report(
+    trace: Trace,
+    *,
+    changes_only: bool = False,
+    show_timing: bool = True,
+    view: View | None = None,
+    footer: bool = True,
+) -> Group:
+    """Table, cost footer, boundary, verdict, hint and totals: everything ``shapetrace MODEL`` shows."""
+    parts: list[RenderableType] = [trace_table(trace, changes_only=changes_only, view=view), Text()]
+    if footer:
+        parts += [cost_footer(totals_of(trace)), Text()]
     boundary = trace.boundary
     if boundary.accepted:
         line = Text("Model boundary: ", style="bold").append("accepted", style="green")

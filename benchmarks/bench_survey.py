@@ -1,0 +1,77 @@
+"""Benchmark: the survey vs merely building the same models, side by side in one process.
+
+    python benchmarks/bench_survey.py [--channels 1] [--size 128x128] [--models REGEX]
+
+For each of the (40) models, in one process, it times (a) building the model
+exactly as the survey does, then throwing it away, and (b) surveying that model
+(``shapetrace.survey.survey`` on just that model: build, trace, condense). The
+two are interleaved, and their order alternates from one model to the next, so
+the load of other processes on the machine and any warm-up hit both sides
+alike. The sums of (b) and (a) are the whole survey and the plain build of all
+models; their ratio is printed. Target: ratio <= 1.2 (exit code 1 above it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+import time
+
+TARGET = 1.2
+
+
+def build_once(app, size: str) -> float:
+    from shapetrace.applications import build_application
+    from shapetrace.survey import resolve_size
+
+    start = time.perf_counter()
+    model = build_application(app, size=resolve_size(app, size))  # clears the session first
+    del model
+    return time.perf_counter() - start
+
+
+def survey_once(app, channels: int, size: str):
+    from shapetrace.survey import survey
+
+    start = time.perf_counter()
+    result = survey(channels=channels, size=size, models=f"^{re.escape(app.key)}$")
+    return time.perf_counter() - start, result.rows[0]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--channels", type=int, default=1)
+    parser.add_argument("--size", default="128x128")
+    parser.add_argument("--models", default=None)
+    args = parser.parse_args(argv)
+
+    from shapetrace import _keras_graph as kg
+    from shapetrace.survey import select_applications
+
+    apps = select_applications(args.models)
+    build_total = survey_total = walks = 0.0
+    passed = 0
+    for i, app in enumerate(apps):
+        if i % 2 == 0:
+            build = build_once(app, args.size)
+            seconds, row = survey_once(app, args.channels, args.size)
+        else:
+            seconds, row = survey_once(app, args.channels, args.size)
+            build = build_once(app, args.size)
+        build_total += build
+        survey_total += seconds
+        walks += row.trace_seconds
+        passed += row.verdict == "ok"
+        print(f"{app.name:<18} build {build:6.2f} s   survey {seconds:6.2f} s   ({row.verdict})", flush=True)
+    kg.reset_naming()
+    ratio = survey_total / build_total
+    print(f"models:               {len(apps)} at {args.size}, probe with {args.channels} channel(s)")
+    print(f"build only:           {build_total:8.2f} s")
+    print(f"survey (build+trace): {survey_total:8.2f} s  (layer walks {walks:.2f} s, {passed} of {len(apps)} pass)")
+    print(f"ratio:                {ratio:8.3f}  (target <= {TARGET})")
+    return 0 if ratio <= TARGET else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,126 @@
+"""``shapetrace snapshot MODEL -o FILE`` and ``shapetrace check BASELINE…``."""
+
+from __future__ import annotations
+
+import json
+import traceback
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.markup import escape
+
+from shapetrace.cli.core import DebugOption, app, emit, fail, reporting, stderr_console, stdout_to_stderr
+from shapetrace.cli.trace_cmd import (
+    BatchOption,
+    ChannelsOption,
+    FactoryArgOption,
+    FormatOption,
+    InputOption,
+    ModelArg,
+    NativeOption,
+    PoolingOption,
+    SizeOption,
+    TopOption,
+    UnsafeLoadOption,
+    WeightsOption,
+)
+from shapetrace.errors import EXIT_FAILED, EXIT_OK, ShapetraceError
+from shapetrace.options import Engine, OutputFormat
+
+
+@app.command("snapshot")
+def snapshot_command(
+    model: ModelArg,
+    output: Annotated[
+        Path,
+        typer.Option("--output", "-o", help="The baseline to write, e.g. tests/shapes/model.json.", show_default=False),
+    ],
+    channels: ChannelsOption = None,
+    size: SizeOption = None,
+    batch: BatchOption = 1,
+    weights: WeightsOption = "none",
+    pooling: PoolingOption = None,
+    native: NativeOption = False,
+    top: TopOption = False,
+    engine: Annotated[Engine, typer.Option("--engine", help="The trace engine to record (and re-run on check).")] = Engine.stream,
+    factory_arg: FactoryArgOption = None,
+    input_shape: InputOption = None,
+    unsafe_load: UnsafeLoadOption = False,
+    debug: DebugOption = False,
+) -> None:
+    """Trace MODEL and write the result as a baseline for `shapetrace check`.
+
+    The file holds the trace and everything needed to run it again (model spec, probe
+    options, Keras/TensorFlow versions): sorted keys, 2-space indent, written atomically.
+    """
+    from shapetrace.baseline import snapshot
+
+    with reporting(debug), stdout_to_stderr():
+        result = snapshot(
+            model,
+            output,
+            channels=channels,
+            size=size,
+            batch=batch,
+            native=native,
+            top=top,
+            weights=None if weights.lower() == "none" else weights,
+            pooling=pooling,
+            engine=engine,
+            factory_args=factory_arg,
+            inputs=input_shape,
+            unsafe_load=unsafe_load,
+        )
+    probes = ", ".join(str(tuple(p.shape)) for p in result.probes)
+    note = "" if result.ok else " (the probe breaks: the baseline records where)"
+    typer.echo(f"Wrote {output}: {result.model}, probe {probes}, {len(result.layers)} layers, verdict {result.verdict}{note}.")
+
+
+@app.command("check")
+def check_command(
+    baselines: Annotated[
+        list[Path],
+        typer.Argument(help="Baseline files written by `shapetrace snapshot`.", show_default=False),
+    ],
+    update: Annotated[bool, typer.Option("--update", help="Rewrite the baselines that differ (and say which).")] = False,
+    unsafe_load: UnsafeLoadOption = False,
+    max_rows: Annotated[int, typer.Option("--max-rows", help="Diff rows shown inline per baseline; the rest is in FILE.obtained.json.", min=1)] = 40,
+    output_format: FormatOption = OutputFormat.table,
+    debug: DebugOption = False,
+) -> None:
+    """Re-run each baseline's trace and compare shapes layer by layer.
+
+    Exit code 0 when all match, 1 when any differs (a FILE.obtained.json with the new
+    trace is written beside it), 2 for an unreadable or invalid baseline.
+    """
+    from shapetrace.baseline import check_baseline
+    from shapetrace.render.diff import check_report
+
+    codes, results = [EXIT_OK], []
+    for path in baselines:
+        # A bad baseline is reported and the others are still checked; anything
+        # unexpected goes through reporting() (internal error, exit 3).
+        with reporting(debug), stdout_to_stderr():
+            try:
+                result = check_baseline(path, update=update, unsafe_load=unsafe_load)
+            except ShapetraceError as error:
+                if debug:
+                    traceback.print_exc()
+                fail(escape(str(error)), error.exit_code)
+                codes.append(error.exit_code)
+                results.append({"baseline": str(path), "status": "error", "error": str(error)})
+                continue
+        results.append(result.to_dict())
+        codes.append(EXIT_FAILED if result.failed else EXIT_OK)
+        if output_format is OutputFormat.table:
+            report = check_report(result, max_rows=max_rows)
+            emit(report, measure=report)
+    updated = [r["baseline"] for r in results if r.get("status") == "updated"]
+    if output_format is OutputFormat.json:
+        typer.echo(json.dumps(results, indent=2, sort_keys=True))
+    elif updated:
+        stderr_console.print(f"Updated {len(updated)} baseline{'s' if len(updated) != 1 else ''}: {', '.join(updated)}", highlight=False)
+    code = max(codes)
+    if code:
+        raise typer.Exit(code)

@@ -1,0 +1,41 @@
+"""``--svg`` / ``--html``: the report exactly as the terminal shows it, recorded by rich."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+from rich.console import Console, RenderableType
+from rich.measure import Measurement
+
+__all__ = ["check_export_paths", "export_rendered"]
+
+
+def check_export_paths(svg: str | None, html: str | None) -> None:
+    """Fail before any model is built when an export path cannot be written."""
+    from shapetrace.plot import check_writable
+
+    if svg is not None:
+        check_writable(svg, "--svg")
+    if html is not None:
+        check_writable(html, "--html")
+
+
+def export_rendered(renderable: RenderableType, measure: RenderableType, *, svg: str | None, html: str | None,
+                    title: str = "shapetrace") -> None:
+    """Render once on a recording console as wide as the table needs, then save SVG and/or HTML."""
+    if svg is None and html is None:
+        return
+    from shapetrace.plot import write_atomically
+
+    console = Console(record=True, file=io.StringIO(), force_terminal=True, color_system="truecolor",
+                      highlight=False, emoji=False, width=100_000)
+    width = Measurement.get(console, console.options, measure).maximum
+    console.width = max(width, 80)
+    console.print(renderable)
+    if svg is not None:
+        text = console.export_svg(title=title, clear=False)
+        write_atomically(Path(svg).expanduser(), lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
+    if html is not None:
+        text = console.export_html(inline_styles=True, clear=False)
+        write_atomically(Path(html).expanduser(), lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))

@@ -1,0 +1,92 @@
+"""``shapetrace survey``: one probe through every keras.applications model, one row each."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Optional
+
+import typer
+
+from shapetrace.cli.core import DebugOption, app, emit, reporting, stderr_console, stdout_to_stderr
+from shapetrace.survey import SurveyFormat
+
+
+def _progress_bar():
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    return Progress(
+        TextColumn("[bold]{task.description:<18}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("elapsed"),
+        TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+        console=stderr_console,
+        transient=True,
+        disable=not stderr_console.is_terminal,
+    )
+
+
+@app.command("survey")
+def survey_command(
+    channels: Annotated[int, typer.Option("--channels", "-c", help="Channels of the probe tensor.")] = 3,
+    size: Annotated[
+        str,
+        typer.Option("--size", "-s", help="HxW for every model, 'default' (each model's own) or 'min' (each model's minimum)."),
+    ] = "default",
+    models: Annotated[
+        Optional[str],
+        typer.Option("--models", "-m", help="Regular expression: survey only the matching models (e.g. 'efficientnet|mobilenet').", show_default=False),
+    ] = None,
+    native: Annotated[bool, typer.Option("--native", help="Build each model for --channels instead of 3.")] = False,
+    batch: Annotated[int, typer.Option("--batch", "-b", help="Probe batch size.", min=1, max=4096)] = 1,
+    output_format: Annotated[SurveyFormat, typer.Option("--format", "-f", help="table for people; json or csv for scripts.")] = SurveyFormat.table,
+    plot: Annotated[
+        Optional[str],
+        typer.Option("--plot", help="Also draw a one-glance chart of which models take the probe (.png or .svg).", show_default=False),
+    ] = None,
+    debug: DebugOption = False,
+) -> None:
+    """Trace every keras.applications model (or --models REGEX) with one probe: does it take it as-is?
+
+    Each model is built and traced as if it were alone. Exit code 0 whatever the
+    verdicts (it is a report), 2 for bad usage.
+    """
+    from shapetrace.survey import check_survey_options, survey
+
+    with reporting(debug):
+        check_survey_options(channels=channels, size=size, models=models)  # before TensorFlow loads
+        if plot is not None:
+            from shapetrace.plot import check_plot_path
+
+            check_plot_path(plot)
+        with _progress_bar() as progress, stdout_to_stderr():  # Keras's prints must not mix into JSON/CSV
+            task = progress.add_task("starting", total=None)
+
+            def advance(event) -> None:
+                progress.update(task, description=event.model or "done", completed=event.done, total=event.total)
+
+            result = survey(channels=channels, size=size, models=models, batch=batch, native=native,
+                            on_progress=advance)
+        if plot is not None:
+            from shapetrace.plot import plot_survey
+
+            plot_survey(result.rows, plot, channels=channels)
+        if output_format is SurveyFormat.json:
+            typer.echo(json.dumps(result.to_dict(), indent=2))
+        elif output_format is SurveyFormat.csv:
+            from shapetrace.render.survey import survey_csv
+
+            typer.echo(survey_csv(result), nl=False)
+        else:
+            from shapetrace.render.survey import survey_report, survey_table
+
+            emit(survey_report(result), measure=survey_table(result))

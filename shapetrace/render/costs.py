@@ -1,0 +1,38 @@
+"""The cost footer beneath a trace table, in torchinfo's order. Returns renderables; never prints."""
+
+from __future__ import annotations
+
+from rich.table import Table
+
+from shapetrace.costs import CostTotals, format_bytes, format_count
+
+__all__ = ["cost_footer"]
+
+
+def _exact(n: int) -> str:
+    return f"{n:,}"
+
+
+def cost_footer(totals: CostTotals) -> Table:
+    """Totals as a two-column grid: readable units, exact numbers beside counts."""
+    grid = Table.grid(padding=(0, 2))
+    grid.add_column(no_wrap=True)
+    grid.add_column(justify="right", no_wrap=True)
+    grid.add_column(no_wrap=True, style="dim")
+    partial = "" if totals.complete else " (layers up to the break)"
+    rows = [
+        ("Total params", format_count(totals.total_params), _exact(totals.total_params)),
+        ("Trainable params" + partial, format_count(totals.trainable_params), _exact(totals.trainable_params)),
+        ("Non-trainable params" + partial, format_count(totals.non_trainable_params),
+         _exact(totals.non_trainable_params)),
+        ("Total MACs" + partial, format_count(totals.macs), _exact(totals.macs)),
+        ("Input size", format_bytes(totals.input_bytes), ""),
+        ("Activations, sum of outputs" + partial, format_bytes(totals.activation_bytes), ""),
+        ("Activations, peak live (stream engine)", format_bytes(totals.peak_live_bytes)
+         if totals.peak_live_bytes else "-", ""),
+        ("Params size (float32)", format_bytes(totals.params_bytes), ""),
+        ("Estimated total size", format_bytes(totals.estimated_total_bytes), "input + activations + params"),
+    ]
+    for label, value, note in rows:
+        grid.add_row(label, value, note)
+    return grid

@@ -1,0 +1,166 @@
+"""A baseline check as renderables: the summary, baseline → now per layer, the accepting command.
+
+Returns renderables; never prints.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Group, RenderableType
+from rich.table import Table
+from rich.text import Text
+
+from shapetrace.baseline import CheckResult, FieldChange, ShapeDiff
+from shapetrace.records import format_shape
+
+__all__ = ["check_report", "diff_table", "inputs_legend", "MAX_ROWS", "FIELD_TITLES"]
+
+MAX_ROWS = 40
+"""Rows of a diff shown inline; the rest is in the ``.obtained.json`` file."""
+
+FIELD_TITLES = {
+    "output": "actual shape",
+    "declared_output": "declared shape",
+    "static_output": "static inference",
+    "channels": "channel change",
+    "params": "params",
+    "added": "layer added",
+    "removed": "layer removed",
+}
+STATUS_STYLE = {"match": "bold green", "created": "bold green", "updated": "bold yellow", "differs": "bold red"}
+STATUS_MARK = {"match": "✓", "created": "+", "updated": "↻", "differs": "✗"}
+
+
+def _value(field: str, value: Any) -> str:
+    if field in ("output", "declared_output", "static_output") or field.split(" ")[0] == "probe":
+        return "✗ (the probe broke here)" if value is None and field == "output" else format_shape(None if value is None else tuple(value))
+    if field == "channels":
+        return "no change" if value is None else str(value)
+    if field == "break":
+        if not value:
+            return "none"
+        return f"{value.get('layer')} ({value.get('type')}): expected {value.get('expected')}, received {value.get('received')}"
+    if field == "boundary":
+        return "accepted" if (value or {}).get("accepted") else f"rejected: {(value or {}).get('reason')}"
+    if isinstance(value, int) and not isinstance(value, bool):
+        return f"{value:,}"
+    return "-" if value is None else str(value)
+
+
+def _rows(diff: ShapeDiff) -> list[tuple[str, str, str, str]]:
+    rows = []
+    for layer in diff.layers:
+        label = f"{layer.path} ({layer.type})"
+        if layer.status == "added":
+            rows.append((label, FIELD_TITLES["added"], "-", _value("output", layer.now.get("output"))))
+        elif layer.status == "removed":
+            rows.append((label, FIELD_TITLES["removed"], _value("output", layer.baseline.get("output")), "-"))
+        else:
+            for i, change in enumerate(layer.changes):
+                rows.append((
+                    label if i == 0 else "",
+                    FIELD_TITLES.get(change.field, change.field),
+                    _value(change.field, change.baseline),
+                    _value(change.field, change.now),
+                ))
+    return rows
+
+
+def diff_table(diff: ShapeDiff, *, max_rows: int = MAX_ROWS) -> Table:
+    """The differing layers, keyed by path: what changed, baseline → now (at most ``max_rows`` rows)."""
+    table = Table(header_style="bold", show_edge=False, pad_edge=False)
+    table.add_column("layer", no_wrap=True)
+    table.add_column("what", no_wrap=True)
+    table.add_column("baseline", no_wrap=True)
+    table.add_column("", no_wrap=True)
+    table.add_column("now", no_wrap=True)
+    for label, what, old, new in _rows(diff)[:max_rows]:
+        style = "green" if what == FIELD_TITLES["added"] else "red" if what == FIELD_TITLES["removed"] else None
+        table.add_row(label, Text(what, style=style or ""), old, "→", Text(new, style="bold"))
+    return table
+
+
+def _change_line(change: FieldChange) -> Text:
+    return Text.assemble(
+        ("  " + change.field + ": ", "bold"),
+        _value(change.field, change.baseline),
+        " → ",
+        (_value(change.field, change.now), "bold"),
+    )
+
+
+def _drift_line(diff: ShapeDiff) -> Text | None:
+    if not diff.versions:
+        return None
+    parts = [f"{c.field} {c.baseline or '?'} → {c.now or '?'}" for c in diff.versions]
+    return Text(
+        f"  note: the baseline was written with other versions ({', '.join(parts)}); "
+        "version drift often explains a difference and is not a failure by itself.",
+        style="yellow",
+    )
+
+
+def check_report(result: CheckResult, *, max_rows: int = MAX_ROWS) -> RenderableType:
+    """One baseline's outcome: status line, version drift, trace changes, layer table, next step."""
+    diff = result.diff
+    mark, style = STATUS_MARK[result.status], STATUS_STYLE[result.status]
+    name = str(result.baseline)
+    parts: list[RenderableType] = []
+    if result.status == "created":
+        parts.append(Text.assemble((f"{mark} {name}", style), ": baseline created (review it and commit it)"))
+        return Group(*parts)
+    model = diff.model if diff else ""
+    if result.status == "match":
+        parts.append(Text.assemble((f"{mark} {name}", style), f": {model} matches ({diff.layers_total} layers)"))
+    else:
+        verb = "baseline updated, " if result.status == "updated" else ""
+        parts.append(Text.assemble((f"{mark} {name}", style), f": {model}: {verb}{diff.summary}"))
+    drift = _drift_line(diff)
+    if drift is not None:
+        parts.append(drift)
+    if result.status == "match":
+        return Group(*parts)
+    for change in diff.trace:
+        parts.append(_change_line(change))
+    rows = _rows(diff)
+    if rows:
+        parts.append(diff_table(diff, max_rows=max_rows))
+    if len(rows) > max_rows:
+        where = f"; the whole new trace is in {result.obtained}" if result.obtained else ""
+        parts.append(Text(f"  … {len(rows) - max_rows} more rows not shown{where}", style="dim"))
+    elif result.obtained is not None:
+        parts.append(Text(f"  the whole new trace is in {result.obtained}", style="dim"))
+    if result.status == "differs" and result.accept_command:
+        parts.append(Text.assemble("  If this change is intended, accept it with: ", (result.accept_command, "bold")))
+    return Group(*parts)
+
+
+def inputs_legend(trace) -> Text | None:
+    """For a model with several inputs: which rows each input's probe reaches, and whose the break is.
+
+    The trace table has no input column; this legend goes beneath it (``None`` for one input).
+    """
+    if len(trace.probes) < 2:
+        return None
+    text = Text("Inputs: ", style="bold")
+    for n, probe in enumerate(trace.probes):
+        rows = [layer.index for layer in trace.layers if probe.name in layer.sources]
+        text.append(("" if n == 0 else " · ") + f"{probe.name} {format_shape(probe.shape)} reaches rows {_ranges(rows)}")
+    broken = trace.broken
+    if broken is not None and broken.sources:
+        names = " and ".join(broken.sources)
+        text.append(f"\nThe break at row {broken.index} ({broken.layer}) is on the path of input {names}.")
+    return text
+
+
+def _ranges(indices: list[int]) -> str:
+    """``[0, 2, 3, 4, 7]`` → ``0, 2–4, 7``."""
+    if not indices:
+        return "none"
+    parts, start = [], indices[0]
+    for previous, current in zip(indices, [*indices[1:], None]):
+        if current is None or current != previous + 1:
+            parts.append(str(start) if start == previous else f"{start}–{previous}")
+            start = current
+    return ", ".join(parts)

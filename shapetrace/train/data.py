@@ -1,0 +1,310 @@
+"""Training data: the bundled digits or a class-per-folder tree, as fast tf.data pipelines.
+
+Folder policy (documented in docs/train.md):
+
+* one sub-folder per class; files directly in DATA_DIR and empty class folders are ignored;
+* files whose extension is not an image format TensorFlow decodes (bmp, gif, jpeg, png) are
+  skipped and counted;
+* every image is opened and fully decoded once before training: a corrupt image is fatal and
+  named (exit 2), because silently training on fewer images than the folder shows hides a
+  broken export;
+* mixed modes (L, RGB, RGBA, P, 16-bit …) and mixed sizes are fine: each image is decoded to RGB,
+  converted to grayscale for ``channels=1`` (alpha dropped), and resized to the model's input size.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from shapetrace.errors import UsageError
+
+__all__ = [
+    "IMAGE_EXTENSIONS",
+    "DataInfo",
+    "Folder",
+    "scan_folder",
+    "load_digits_images",
+    "stratified_split",
+    "make_pipeline",
+    "Datasets",
+    "load_datasets",
+]
+
+IMAGE_EXTENSIONS = (".bmp", ".gif", ".jpeg", ".jpg", ".png")
+"""What ``tf.io.decode_image`` reads (the same allow-list as ``image_dataset_from_directory``)."""
+_EXAMPLES = 3
+
+
+@dataclass(frozen=True)
+class Folder:
+    """A scanned class-per-folder tree."""
+
+    paths: tuple[str, ...]
+    labels: tuple[int, ...]
+    class_names: tuple[str, ...]
+    skipped: tuple[str, ...]
+    """Non-image files that were skipped (relative paths)."""
+    modes: dict[str, int]
+    """PIL image modes seen, with counts (``{"L": 30, "RGB": 10}``)."""
+    sizes: tuple[tuple[int, int], ...]
+    """Distinct (height, width) seen, sorted."""
+
+
+@dataclass(frozen=True)
+class DataInfo:
+    """What the run trains on, for the report and ``config.json``."""
+
+    source: str
+    images: int
+    train: int
+    val: int
+    class_names: tuple[str, ...]
+    skipped_files: int = 0
+    skipped_examples: tuple[str, ...] = ()
+    modes: dict[str, int] = field(default_factory=dict)
+    distinct_sizes: int = 1
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "source": self.source,
+            "images": self.images,
+            "train": self.train,
+            "val": self.val,
+            "class_names": list(self.class_names),
+            "skipped_files": self.skipped_files,
+            "skipped_examples": list(self.skipped_examples),
+            "modes": dict(self.modes),
+            "distinct_sizes": self.distinct_sizes,
+        }
+
+
+def scan_folder(directory: str | Path) -> Folder:
+    """List and check every image of a class-per-folder tree.
+
+    Raises:
+        UsageError: missing/empty folder, no class folders, one class, or a corrupt image.
+    """
+    root = Path(directory).expanduser()
+    if not root.exists():
+        raise UsageError(f"DATA_DIR {str(root)!r} does not exist: expected a folder with one sub-folder per class.")
+    if not root.is_dir():
+        raise UsageError(f"DATA_DIR {str(root)!r} is a file: expected a folder with one sub-folder per class.")
+    entries = sorted(p for p in root.iterdir() if not p.name.startswith("."))
+    if not entries:
+        raise UsageError(f"DATA_DIR {str(root)!r} is empty: expected one sub-folder of images per class.")
+    class_dirs = [p for p in entries if p.is_dir()]
+    if not class_dirs:
+        raise UsageError(
+            f"DATA_DIR {str(root)!r} has no class folders ({len(entries)} loose files): put each class's "
+            "images in its own sub-folder, e.g. DATA_DIR/cat/1.png, DATA_DIR/dog/2.png."
+        )
+    paths: list[str] = []
+    labels: list[int] = []
+    names: list[str] = []
+    skipped: list[str] = []
+    modes: Counter[str] = Counter()
+    sizes: set[tuple[int, int]] = set()
+    for class_dir in class_dirs:
+        files = sorted(f for f in class_dir.rglob("*") if f.is_file())
+        images = [f for f in files if f.suffix.lower() in IMAGE_EXTENSIONS]
+        skipped.extend(str(f.relative_to(root)) for f in files if f.suffix.lower() not in IMAGE_EXTENSIONS)
+        # Pillow releases the GIL while decoding: check the images on a few threads, in order.
+        with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:
+            for file, (mode, size, error) in zip(images, pool.map(_inspect_image, images)):
+                if error is not None:
+                    raise UsageError(
+                        f"Corrupt image {str(file)!r} ({error}): corrupt images are fatal; fix or "
+                        "remove the file and rerun."
+                    )
+                modes[mode] += 1
+                sizes.add(size)
+        images = [str(f) for f in images]
+        if not images:
+            continue  # an empty class folder is no class
+        names.append(class_dir.name)
+        paths.extend(images)
+        labels.extend([len(names) - 1] * len(images))
+    if not names:
+        raise UsageError(
+            f"DATA_DIR {str(root)!r} has class folders but no images in them ({len(skipped)} non-image "
+            f"files skipped): expected {', '.join(IMAGE_EXTENSIONS)} files."
+        )
+    if len(names) == 1:
+        raise UsageError(
+            f"DATA_DIR {str(root)!r} has only one class with images ({names[0]!r}): a classifier needs "
+            "at least 2 class folders."
+        )
+    return Folder(
+        paths=tuple(paths),
+        labels=tuple(labels),
+        class_names=tuple(names),
+        skipped=tuple(skipped),
+        modes=dict(sorted(modes.items())),
+        sizes=tuple(sorted(sizes)),
+    )
+
+
+def _inspect_image(path: Path) -> tuple[str | None, tuple[int, int] | None, str | None]:
+    """``(mode, (height, width), None)`` after a full decode, or ``(None, None, why)``."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as image:
+            image.load()  # a full decode: truncated data fails here, not mid-epoch
+            return image.mode, (image.height, image.width), None
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as error:
+        return None, None, f"{type(error).__name__}: {error}"
+
+
+def load_digits_images(size: tuple[int, int], channels: int) -> tuple[np.ndarray, np.ndarray, tuple[str, ...]]:
+    """scikit-learn's 1,797 bundled 8×8 digits as uint8 images of ``size`` (0–255, like a photo)."""
+    import tensorflow as tf
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    gray = digits.images.astype("float32")[..., None] * (255.0 / 16.0)
+    resized = tf.image.resize(gray, size, method="bilinear").numpy()
+    images = np.clip(np.rint(resized), 0, 255).astype("uint8")
+    if channels == 3:
+        images = np.repeat(images, 3, axis=-1)
+    return images, digits.target.astype("int32"), tuple(str(n) for n in digits.target_names)
+
+
+def stratified_split(labels: np.ndarray, val_split: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Seeded per-class split: every class keeps its share in both parts.
+
+    Raises:
+        UsageError: when the fraction leaves either part empty.
+    """
+    labels = np.asarray(labels)
+    n = len(labels)
+    n_val = int(round(n * val_split))
+    if n_val < 1 or n_val > n - 1:
+        part = "validation" if n_val < 1 else "training"
+        raise UsageError(
+            f"--val-split {val_split} leaves the {part} split empty ({n} images): choose a fraction "
+            f"that keeps at least 1 image on each side (between {1 / n:.3g} and {1 - 1 / n:.3g})."
+        )
+    rng = np.random.default_rng(seed)
+    rank = np.empty(n, dtype="float64")
+    for cls in np.unique(labels):
+        members = np.flatnonzero(labels == cls)
+        order = rng.permutation(len(members))
+        # Spread each class evenly over [0, 1): the first n_val ranks are a proportional sample.
+        rank[members[order]] = (np.arange(len(members)) + rng.uniform()) / len(members)
+    ordered = np.argsort(rank, kind="stable")
+    return np.sort(ordered[n_val:]), np.sort(ordered[:n_val])
+
+
+def seeded_subset(labels: np.ndarray, limit: int | None, seed: int) -> np.ndarray:
+    """Indices of a seeded, class-proportional subset of ``limit`` items (all when ``None``)."""
+    n = len(labels)
+    if limit is None or limit >= n:
+        return np.arange(n)
+    _, chosen = stratified_split(labels, limit / n, seed + 1)
+    return chosen
+
+
+def make_pipeline(source, labels, *, size, channels, batch_size, shuffle, seed, from_files: bool):
+    """tf.data: parallel decode + resize (files), uint8 cache, shuffle, batch, float cast, prefetch."""
+    import tensorflow as tf
+
+    autotune = tf.data.AUTOTUNE
+    ds = tf.data.Dataset.from_tensor_slices((source, np.asarray(labels, dtype="int32")))
+    if from_files:
+        def decode(path, label):
+            raw = tf.io.read_file(path)
+            image = tf.io.decode_image(raw, channels=3, expand_animations=False)
+            if channels == 1:
+                image = tf.image.rgb_to_grayscale(image)
+            image = tf.image.resize(image, size, method="bilinear")
+            image = tf.cast(tf.clip_by_value(tf.round(image), 0.0, 255.0), tf.uint8)
+            image.set_shape((size[0], size[1], channels))
+            return image, label
+
+        ds = ds.map(decode, num_parallel_calls=autotune, deterministic=True).cache()
+    if shuffle:
+        ds = ds.shuffle(len(labels), seed=seed, reshuffle_each_iteration=True)
+    ds = ds.batch(batch_size).map(lambda x, y: (tf.cast(x, tf.float32), y), num_parallel_calls=autotune)
+    return ds.prefetch(autotune)
+
+
+@dataclass(frozen=True)
+class Datasets:
+    train: Any
+    val: Any
+    val_labels: np.ndarray
+    info: DataInfo
+
+
+def load_datasets(config) -> Datasets:
+    """The resolved config's data as train/validation pipelines (validation unshuffled)."""
+    if config.is_digits:
+        images, labels, names = load_digits_images(config.size, config.channels)
+        chosen = seeded_subset(labels, config.limit, config.seed)
+        images, labels = images[chosen], labels[chosen]
+        source = images
+        from_files = False
+        info_extra: dict[str, Any] = {"modes": {"L": len(labels)}, "distinct_sizes": 1}
+        origin = "scikit-learn digits (1,797 8×8 grayscale images)"
+    else:
+        folder = scan_folder(config.data)
+        labels = np.asarray(folder.labels, dtype="int32")
+        chosen = seeded_subset(labels, config.limit, config.seed)
+        labels = labels[chosen]
+        source = np.asarray(folder.paths)[chosen]
+        names = folder.class_names
+        from_files = True
+        info_extra = {
+            "modes": folder.modes,
+            "distinct_sizes": len(folder.sizes),
+            "skipped_files": len(folder.skipped),
+            "skipped_examples": folder.skipped[:_EXAMPLES],
+        }
+        origin = config.data
+    train_idx, val_idx = stratified_split(labels, config.val_split, config.seed)
+    common = dict(size=config.size, channels=config.channels, batch_size=config.batch_size, from_files=from_files)
+    train = make_pipeline(source[train_idx], labels[train_idx], shuffle=True, seed=config.seed, **common)
+    val = make_pipeline(source[val_idx], labels[val_idx], shuffle=False, seed=config.seed, **common)
+    info = DataInfo(
+        source=origin,
+        images=len(labels),
+        train=len(train_idx),
+        val=len(val_idx),
+        class_names=tuple(names),
+        **info_extra,
+    )
+    return Datasets(train=train, val=val, val_labels=labels[val_idx], info=info)
+
+
+def export_digits(root: str | Path, *, scale: int = 4) -> int:
+    """Write the bundled digits as a class-per-folder PNG tree (``root/3/0042.png``).
+
+    Args:
+        root: the folder to create (must not exist or be empty).
+        scale: nearest-neighbour upscaling of the 8×8 originals (4 → 32×32 PNGs).
+
+    Returns:
+        The number of images written.
+    """
+    from PIL import Image
+    from sklearn.datasets import load_digits
+
+    root = Path(root)
+    if root.exists() and any(root.iterdir()):
+        raise UsageError(f"{str(root)!r} is not empty: choose a new folder for the exported digits.")
+    digits = load_digits()
+    pixels = np.clip(np.rint(digits.images * (255.0 / 16.0)), 0, 255).astype("uint8")
+    for index, (image, label) in enumerate(zip(pixels, digits.target)):
+        folder = root / str(label)
+        folder.mkdir(parents=True, exist_ok=True)
+        big = np.kron(image, np.ones((scale, scale), dtype="uint8"))
+        Image.fromarray(big, mode="L").save(folder / f"{index:04d}.png")
+    return len(pixels)

@@ -1,0 +1,178 @@
+"""The run folder: what goes in it, atomic writes, and whether a folder may be (re)used."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from shapetrace.errors import UsageError
+
+__all__ = ["RunFolder", "atomic_write", "FILES", "SCHEMA"]
+
+SCHEMA = "shapetrace.train/1"
+FILES = {
+    "config": "config.json",
+    "state": "state.json",
+    "history": "history.csv",
+    "metrics": "metrics.json",
+    "curves": "curves.png",
+    "trace": "trace.json",
+    "model": "model.keras",
+    "best": "best.keras",
+}
+"""Everything a run writes at the top of its folder (plus ``checkpoints/``)."""
+CHECKPOINTS = "checkpoints"
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)
+_FILE_MODE = 0o666 & ~_UMASK  # mkstemp makes 0600 files; outputs get the usual permissions
+HISTORY_COLUMNS = ("epoch", "phase", "loss", "accuracy", "val_loss", "val_accuracy", "lr", "seconds")
+
+
+def atomic_write(path: Path, data: bytes | str) -> None:
+    """Write to a temporary file beside ``path``, then rename: readers see old or new, never half."""
+    payload = data.encode("utf-8") if isinstance(data, str) else data
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(payload)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(tmp, _FILE_MODE)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_save_model(model, path: Path) -> None:
+    """``model.save`` to a temporary ``.keras`` file, then rename."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".keras")
+    os.close(fd)
+    try:
+        model.save(tmp)
+        os.chmod(tmp, _FILE_MODE)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_copy(source: Path, path: Path) -> None:
+    """Make ``path`` a copy of ``source`` atomically: a hard link when the filesystem allows it
+    (no second 50 MB write per improved epoch; deleting the source later leaves it intact)."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        os.unlink(tmp)
+        try:
+            os.link(source, tmp)
+        except OSError:
+            shutil.copyfile(source, tmp)
+            os.chmod(tmp, _FILE_MODE)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def to_json(data: Any) -> str:
+    return json.dumps(data, indent=2, allow_nan=False) + "\n"
+
+
+@dataclass(frozen=True)
+class RunFolder:
+    root: Path
+
+    def path(self, key: str) -> Path:
+        return self.root / FILES[key]
+
+    @property
+    def checkpoints(self) -> Path:
+        return self.root / CHECKPOINTS
+
+    def checkpoint(self, epoch: int) -> Path:
+        return self.checkpoints / f"epoch-{epoch:04d}.keras"
+
+    # -- deciding whether the folder may be used ---------------------------------------------
+
+    def check_writable(self) -> None:
+        """Prove the folder can be written without creating it (it is made only when training starts)."""
+        try:
+            if self.root.exists():
+                if not self.root.is_dir():
+                    raise NotADirectoryError(20, "it is a file")
+                fd, probe = tempfile.mkstemp(dir=self.root, prefix=".write-check.")
+                os.close(fd)
+                os.unlink(probe)
+                return
+            ancestor = self.root.parent
+            while not ancestor.exists():
+                ancestor = ancestor.parent
+            if not ancestor.is_dir():
+                raise NotADirectoryError(20, f"{ancestor} is a file")
+            if not os.access(ancestor, os.W_OK | os.X_OK):
+                raise PermissionError(13, f"{ancestor} is not writable")
+        except OSError as error:
+            raise UsageError(
+                f"Cannot write to --output {str(self.root)!r} ({error.strerror or error}): choose a "
+                "folder you can write to."
+            ) from None
+
+    def stored(self) -> tuple[dict | None, dict | None]:
+        """``(config.json, state.json)`` as stored, or ``None`` for each that is missing."""
+        def read(key):
+            path = self.path(key)
+            if not path.exists():
+                return None
+            try:
+                return json.loads(path.read_text(encoding="utf-8"))
+            except (OSError, ValueError) as error:
+                raise UsageError(
+                    f"{str(path)!r} is unreadable ({error}): the run folder is damaged; use --overwrite "
+                    "or another --output."
+                ) from None
+        return read("config"), read("state")
+
+    def is_empty(self) -> bool:
+        return not self.root.exists() or not any(self.root.iterdir())
+
+    def clear(self) -> None:
+        """Remove this run's own files (and only those) for ``--overwrite``."""
+        for name in FILES.values():
+            (self.root / name).unlink(missing_ok=True)
+        if self.checkpoints.is_dir():
+            shutil.rmtree(self.checkpoints)
+
+    # -- writing --------------------------------------------------------------------------
+
+    def write_json(self, key: str, data: dict) -> None:
+        atomic_write(self.path(key), to_json(data))
+
+    def write_history(self, rows: list[dict]) -> None:
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, fieldnames=HISTORY_COLUMNS, lineterminator="\n")
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({k: row.get(k) for k in HISTORY_COLUMNS})
+        atomic_write(self.path("history"), buffer.getvalue())
+
+    def read_history(self) -> list[dict]:
+        path = self.path("history")
+        if not path.exists():
+            return []
+        with path.open(encoding="utf-8", newline="") as handle:
+            rows = list(csv.DictReader(handle))
+        out = []
+        for row in rows:
+            parsed: dict[str, Any] = {"epoch": int(row["epoch"]), "phase": row["phase"]}
+            for key in HISTORY_COLUMNS[2:]:
+                parsed[key] = float(row[key]) if row.get(key) not in (None, "") else None
+            out.append(parsed)
+        return out

@@ -1,0 +1,612 @@
+"""``train(config)``: check everything, build, trace, train with checkpoints, write the outputs.
+
+Order matters for "nothing already written is lost": the config, the data folder, the output
+folder and the model (incl. the ``--adapt broadcast`` trace) are all checked before the first
+byte is written or an old run is cleared.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from shapetrace._keras_graph import keras
+from shapetrace.errors import ShapetraceError, UsageError
+from shapetrace.train.config import Distribute, TrainConfig
+from shapetrace.train.outputs import FILES, SCHEMA, RunFolder, atomic_copy, atomic_save_model, atomic_write
+
+__all__ = ["train", "TrainResult", "Plan", "Reporter", "TrainingDiverged", "make_strategy"]
+
+
+MULTI_WORKER_FIT_WORKS = False
+"""Keras 3 (checked: 3.15.1 with TensorFlow 2.21) cannot ``fit`` under MultiWorkerMirroredStrategy:
+its symbolic build reduces the first distributed batch eagerly ("Attempt to convert a value
+(PerReplica…) to a Tensor", keras-team/keras#20585), and skipping that build fails later in the
+metrics. So ``--distribute multi-worker`` trains with :func:`_fit_multi_worker`, a custom loop
+with the same callbacks, logs and outputs; flip this once Keras fixes ``fit`` to use it instead."""
+
+
+class TrainingDiverged(ShapetraceError):
+    """The loss became NaN/inf; the last good checkpoint is kept (exit 1)."""
+
+    exit_code = 1
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What is about to happen, shown before the first epoch."""
+
+    config: TrainConfig
+    application: str
+    adapt: str
+    adapt_note: str
+    verdict: str
+    trace: Any
+    data: Any
+    """A :class:`~shapetrace.train.data.DataInfo`."""
+    replicas: int
+    resumed_from: int
+    """Completed epochs found in the folder (0 for a fresh run)."""
+    total_epochs: int
+    steps_per_epoch: int
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    output: str
+    epochs: int
+    resumed_from: int
+    best_epoch: int
+    best_val_accuracy: float
+    best_val_loss: float
+    final: dict
+    """The last history row (train/val loss and accuracy)."""
+    seconds: float
+    """Wall time of this invocation."""
+    files: dict[str, str]
+    history: tuple[dict, ...] = field(default=())
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "output": self.output, "epochs": self.epochs, "resumed_from": self.resumed_from,
+            "best_epoch": self.best_epoch, "best_val_accuracy": self.best_val_accuracy,
+            "best_val_loss": self.best_val_loss, "final": dict(self.final), "seconds": self.seconds,
+            "files": dict(self.files),
+        }
+
+
+class Reporter:
+    """Progress hooks for a front end (the CLI draws a progress bar); all optional no-ops."""
+
+    def plan(self, plan: Plan) -> None: ...
+    def phase_begin(self, phase, epoch: int, steps: int) -> None: ...
+    def epoch_begin(self, epoch: int, steps: int) -> None: ...
+    def batch_end(self, epoch: int, step: int, logs: dict) -> None: ...
+    def epoch_end(self, epoch: int, row: dict) -> None: ...
+    def finishing(self) -> None: ...
+
+
+def make_strategy(kind: Distribute):
+    """The ``tf.distribute`` strategy for ``--distribute`` (created before any other TF work)."""
+    import tensorflow as tf
+
+    kind = Distribute(kind)
+    if kind is Distribute.none:
+        return tf.distribute.get_strategy()
+    if kind is Distribute.mirrored:
+        devices = tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("CPU")
+        return tf.distribute.MirroredStrategy([d.name for d in devices])
+    if not os.environ.get("TF_CONFIG"):
+        raise UsageError(
+            "--distribute multi-worker needs TF_CONFIG (the cluster and this worker's task) in the "
+            "environment: see docs/train.md for a two-worker launch."
+        )
+    return tf.distribute.MultiWorkerMirroredStrategy()
+
+
+def _is_chief() -> bool:
+    spec = json.loads(os.environ.get("TF_CONFIG") or "{}")
+    task = spec.get("task") or {}
+    if not task:
+        return True
+    if task.get("type") == "chief":
+        return True
+    return task.get("type") == "worker" and int(task.get("index", 0)) == 0 and "chief" not in spec.get("cluster", {})
+
+
+def train(
+    config: TrainConfig,
+    reporter: Reporter | None = None,
+    callbacks: Sequence[Any] = (),
+) -> TrainResult:
+    """Train as ``config`` says; resume an interrupted run in the same folder.
+
+    Args:
+        config: the run's options (validated here).
+        reporter: progress hooks (the CLI's progress bar).
+        callbacks: extra Keras callbacks, run after the checkpointing one.
+
+    Returns:
+        A :class:`TrainResult`.
+
+    Raises:
+        UsageError: bad options, data, weights or output folder (nothing written or cleared).
+        TrainingDiverged: the loss became NaN (the last good checkpoint is kept).
+    """
+    started = time.perf_counter()
+    reporter = reporter or Reporter()
+    config = config.resolved()
+    from shapetrace.applications import resolve_application
+
+    app = resolve_application(config.model)
+    strategy = make_strategy(config.distribute)  # before any other TensorFlow work
+    chief = config.distribute is not Distribute.multi_worker or _is_chief()
+    folder = RunFolder(Path(config.output))
+    if not chief:  # other workers train in step but keep their files to themselves
+        folder = _worker_folder(folder)
+    if config.distribute is Distribute.multi_worker:
+        completed, history, state = _agreed_folder(strategy, folder, config)
+    else:
+        completed, history, state = _check_folder(folder, config)
+
+    from shapetrace.api import trace_model
+    from shapetrace.explain import verdict_text
+    from shapetrace.train import adapt as adapt_mod
+    from shapetrace.train import recipe
+    from shapetrace.train.data import load_datasets
+
+    keras.utils.set_random_seed(config.seed)
+    datasets = load_datasets(config)
+    n_classes = len(datasets.info.class_names)
+    steps = recipe.steps_per_epoch(datasets.info.train, config.batch_size)
+    phases = recipe.phases(config)
+    total = phases[-1].last_epoch
+    # Built outside the strategy's scope: building an application resets Keras's session, which
+    # would pop the scope's strategy stack. The strategy gets its own copy of the variables.
+    assembly = adapt_mod.assemble(config, app, n_classes)
+    model = assembly.model
+    if config.distribute is not Distribute.none:
+        with strategy.scope():
+            model = _clone_in_scope(model)
+    fed = trace_model(model, channels=config.channels, size=config.size)
+    if completed == 0 and folder.root.exists():
+        folder.clear()  # only now: every check passed (an --overwrite or a stale unfinished run)
+    elif completed:
+        with strategy.scope():
+            model = keras.models.load_model(folder.root / state["checkpoint"])
+    try:
+        folder.checkpoints.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise UsageError(f"Cannot create --output {str(folder.root)!r} ({error.strerror or error}).") from None
+    resolved = {
+        "schema": SCHEMA,
+        "config": config.to_dict(),
+        "application": app.name,
+        "base": assembly.base.name,
+        "adapt": assembly.adapt,
+        "adapt_note": assembly.note,
+        "sum_stem": None if assembly.fold is None else assembly.fold.to_dict(),
+        "data": datasets.info.to_dict(),
+        "replicas": int(strategy.num_replicas_in_sync),
+        "steps_per_epoch": steps,
+        "phases": [{"name": p.name, "epochs": [p.first_epoch + 1, p.last_epoch], "lr": p.lr} for p in phases],
+        "verdict_before_training": verdict_text(fed),
+    }
+    if completed == 0:
+        folder.write_json("config", resolved)
+    plan = Plan(
+        config=config, application=app.name, adapt=assembly.adapt, adapt_note=assembly.note,
+        verdict=verdict_text(fed), trace=fed, data=datasets.info,
+        replicas=int(strategy.num_replicas_in_sync), resumed_from=completed,
+        total_epochs=total, steps_per_epoch=steps,
+    )
+    reporter.plan(plan)
+
+    recorder = _Recorder(folder, history, state or {}, reporter, steps)
+    for phase in phases:
+        if completed >= phase.last_epoch:
+            continue
+        with strategy.scope():
+            if completed == phase.first_epoch or state is None or state.get("phase") != phase.name:
+                if phase.name == "fine-tune":
+                    recipe.unfreeze(model, assembly.base.name)
+                recipe.compile_for(model, phase, steps)
+        recorder.phase = phase.name
+        reporter.phase_begin(phase, completed, steps)
+        if config.distribute is Distribute.multi_worker and not MULTI_WORKER_FIT_WORKS:
+            _fit_multi_worker(
+                model, strategy, datasets,
+                initial_epoch=completed, epochs=phase.last_epoch, callbacks=[recorder, *callbacks],
+            )
+        else:
+            model.fit(
+                datasets.train,
+                validation_data=datasets.val,
+                initial_epoch=completed,
+                epochs=phase.last_epoch,
+                verbose=0,
+                shuffle=False,  # the pipeline shuffles (seeded, every epoch)
+                callbacks=[recorder, *callbacks],
+            )
+        if recorder.diverged is not None:
+            epoch, step = recorder.diverged
+            kept = recorder.state.get("checkpoint")
+            where = f"kept the last good checkpoint {str(folder.root / kept)!r}" if kept else "no epoch had completed"
+            raise TrainingDiverged(
+                f"The loss became NaN/inf in epoch {epoch + 1} (batch {step + 1}); training stopped and "
+                f"{where}: lower --lr (was {phase.lr:g})."
+            )
+        completed = phase.last_epoch
+        state = recorder.state
+
+    reporter.finishing()
+    rows = recorder.history
+    best = rows[int(recorder.state["best"]["epoch"]) - 1]  # the epoch best.keras holds
+    atomic_save_model(model, folder.path("model"))
+    if config.distribute is Distribute.multi_worker:
+        # predict/trace need no collective: each worker evaluates a local copy of what it saved
+        model = keras.models.load_model(folder.path("model"))
+    best_model = keras.models.load_model(folder.path("best"))
+    metrics = {
+        "schema": SCHEMA,
+        "classes": list(datasets.info.class_names),
+        "final": _evaluate(model, datasets, rows[-1]),
+        "best": {"epoch": best["epoch"], **_evaluate(best_model, datasets, best)},
+    }
+    folder.write_json("metrics", metrics)
+    atomic_write(folder.path("curves"), _curves_png(rows, phases))
+    folder.write_json("trace", trace_model(model, channels=config.channels, size=config.size).to_dict())
+    state = {**recorder.state, "finished": True}
+    folder.write_json("state", state)
+    files = {key: str(folder.path(key)) for key in FILES}
+    return TrainResult(
+        output=str(folder.root),
+        epochs=len(rows),
+        resumed_from=plan.resumed_from,
+        best_epoch=int(best["epoch"]),
+        best_val_accuracy=float(best["val_accuracy"]),
+        best_val_loss=float(best["val_loss"]),
+        final=dict(rows[-1]),
+        seconds=time.perf_counter() - started,
+        files=files,
+        history=tuple(rows),
+    )
+
+
+def _fit_multi_worker(model, strategy, datasets, *, initial_epoch: int, epochs: int, callbacks) -> None:
+    """``model.fit`` for MultiWorkerMirroredStrategy, as a custom loop (see ``MULTI_WORKER_FIT_WORKS``).
+
+    Every worker runs the same steps on its share of each global batch (tf.data auto-sharding by
+    data); gradients are summed across workers by the optimizer, so the weights stay identical.
+    Callbacks see what ``fit`` gives them: the epoch's running mean ``loss``/``accuracy`` after each
+    batch, plus ``val_loss``/``val_accuracy`` at the epoch's end, all reduced over every worker.
+    BatchNorm moving statistics (which Keras keeps per replica, aggregation ``none``) are
+    averaged across workers after each step, weighted by each replica's batch size.
+    """
+    import tensorflow as tf
+
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    train_data = strategy.experimental_distribute_dataset(datasets.train.with_options(options))
+    val_data = strategy.experimental_distribute_dataset(datasets.val.with_options(options))
+    optimizer = model.optimizer
+    with strategy.scope():
+        if not optimizer.built:
+            optimizer.build(model.trainable_variables)
+    weights = model.trainable_variables
+    statistics = [
+        v for layer in _layers_of(model)
+        if isinstance(layer, keras.layers.BatchNormalization) and layer.trainable
+        for v in (layer.moving_mean, layer.moving_variance)
+    ]
+    replicas = strategy.num_replicas_in_sync
+
+    def sums(y, p):
+        """Per-replica (sum of losses, number correct, number of examples)."""
+        losses = keras.losses.sparse_categorical_crossentropy(y, p)
+        correct = tf.cast(tf.equal(tf.argmax(p, axis=-1, output_type=tf.int32), tf.cast(y, tf.int32)), tf.float32)
+        return tf.reduce_sum(losses), tf.reduce_sum(correct), tf.cast(tf.shape(y)[0], tf.float32)
+
+    def train_replica(x, y):
+        context = tf.distribute.get_replica_context()
+        with tf.GradientTape() as tape:
+            p = model(x, training=True)
+            loss_sum, correct, n = sums(y, p)
+            total = context.all_reduce("SUM", n)
+            loss = loss_sum / total  # the global batch's mean: the optimizer sums replicas' gradients
+            if model.losses:
+                loss += tf.add_n(model.losses) / replicas
+        grads = tape.gradient(loss, weights)
+        grads = [tf.where(n > 0, g, tf.zeros_like(g)) if g is not None else None for g in grads]
+        optimizer.apply_gradients(zip(grads, weights))
+        if statistics:  # an empty replica's (NaN) statistics get weight 0
+            weighted = [tf.where(n > 0, v.value * n, tf.zeros_like(v.value)) for v in statistics]
+            averaged = context.all_reduce("SUM", weighted)
+            for v, value in zip(statistics, averaged):
+                v.assign(value / total)
+        return loss_sum, correct, n
+
+    def val_replica(x, y):
+        return sums(y, model(x, training=False))
+
+    def reduced(results):
+        return [strategy.reduce("SUM", value, axis=None) for value in results]
+
+    @tf.function
+    def train_step(batch):
+        return reduced(strategy.run(train_replica, args=batch))
+
+    @tf.function
+    def val_step(batch):
+        return reduced(strategy.run(val_replica, args=batch))
+
+    callback_list = keras.callbacks.CallbackList(list(callbacks), model=model)
+    model.stop_training = False
+    callback_list.on_train_begin()
+    for epoch in range(initial_epoch, epochs):
+        callback_list.on_epoch_begin(epoch)
+        loss_sum = correct = seen = 0.0
+        for step, batch in enumerate(train_data):
+            callback_list.on_train_batch_begin(step)
+            batch_loss, batch_correct, batch_n = (float(v) for v in train_step(batch))
+            loss_sum, correct, seen = loss_sum + batch_loss, correct + batch_correct, seen + batch_n
+            callback_list.on_train_batch_end(step, {"loss": loss_sum / seen, "accuracy": correct / seen})
+            if model.stop_training:  # the loss is reduced over all workers: they all stop here
+                break
+        logs = {"loss": loss_sum / max(seen, 1.0), "accuracy": correct / max(seen, 1.0)}
+        if not model.stop_training:
+            val_loss = val_correct = val_seen = 0.0
+            for batch in val_data:
+                batch_loss, batch_correct, batch_n = (float(v) for v in val_step(batch))
+                val_loss, val_correct, val_seen = val_loss + batch_loss, val_correct + batch_correct, val_seen + batch_n
+            logs.update(val_loss=val_loss / max(val_seen, 1.0), val_accuracy=val_correct / max(val_seen, 1.0))
+        callback_list.on_epoch_end(epoch, logs)
+        if model.stop_training:
+            break
+    callback_list.on_train_end()
+
+
+def _layers_of(layer):
+    """``layer`` and every layer nested in it (a base model inside the full model)."""
+    yield layer
+    for inner in getattr(layer, "layers", ()):
+        yield from _layers_of(inner)
+
+
+def _clone_in_scope(model):
+    """The same model (config and weights) with its variables created in the current strategy scope."""
+    clone = keras.models.clone_model(model)
+    clone.set_weights(model.get_weights())
+    return clone
+
+
+def _worker_folder(output: RunFolder) -> RunFolder:
+    """A non-chief worker's private run folder: a temporary copy of ``--output`` as this worker
+    sees it (on a shared filesystem it resumes from the chief's epochs; otherwise it starts empty)."""
+    import shutil
+    import tempfile
+
+    folder = RunFolder(Path(tempfile.mkdtemp(prefix="shapetrace-worker-")))
+    if output.root.is_dir():
+        try:
+            for name in FILES.values():
+                if (output.root / name).is_file():
+                    shutil.copy2(output.root / name, folder.root / name)
+            if output.checkpoints.is_dir():
+                shutil.copytree(output.checkpoints, folder.checkpoints)
+        except OSError:
+            folder.clear()  # unreadable: start empty; the agreement below decides
+    return folder
+
+
+def _agreed_folder(strategy, folder: RunFolder, config: TrainConfig) -> tuple[int, list[dict], dict | None]:
+    """``_check_folder`` on every worker, then a collective check that all found the same epochs.
+
+    Every worker reaches the collective (also one whose check failed), so a refusal or a mismatch
+    stops all workers with one clear line instead of leaving the others waiting for the chief.
+    The chief writes nothing before this point, so the copies the other workers took are stable.
+    """
+    import tensorflow as tf
+
+    try:
+        found, error = _check_folder(folder, config), None
+    except UsageError as refused:
+        found, error = (0, [], None), refused
+    completed = -1.0 if error is not None else float(found[0])
+
+    def exchange():
+        context = tf.distribute.get_replica_context()
+        value = tf.constant(completed, tf.float64)
+        return context.all_reduce("SUM", tf.stack([value, value * value, tf.constant(float(error is not None), tf.float64)]))
+
+    totals = strategy.experimental_local_results(strategy.run(tf.function(exchange)))[0].numpy()
+    total, squares, refusals = (float(v) for v in totals)
+    workers = strategy.num_replicas_in_sync
+    if error is not None:
+        raise error
+    if refusals:
+        raise UsageError(
+            f"Another worker refused the run folder ({int(refusals)} of {workers}; its message says why): "
+            "no worker trained."
+        )
+    if total * total != workers * squares:  # not all equal (the same verdict on every worker)
+        raise UsageError(
+            f"The workers found different completed epochs in --output {str(config.output)!r} (this one "
+            f"{int(completed)}, mean {total / workers:g}): resuming a multi-worker run needs --output on "
+            "a filesystem every worker sees, or --overwrite."
+        )
+    return found
+
+
+def _check_folder(folder: RunFolder, config: TrainConfig) -> tuple[int, list[dict], dict | None]:
+    """How many epochs the folder already holds for this config (0 = start afresh).
+
+    Raises:
+        UsageError: the folder cannot be written, holds something else, or a finished or
+            different run (without ``--overwrite``).
+    """
+    folder.check_writable()
+    if folder.is_empty():
+        return 0, [], None
+    stored_config, state = folder.stored()
+    where = str(folder.root)
+    if stored_config is None:
+        raise UsageError(
+            f"--output {where!r} is not empty and is not a shapetrace run folder: choose a new or "
+            "empty folder (nothing there was touched)."
+        )
+    if config.overwrite:
+        return 0, [], None
+    previous = TrainConfig.from_dict(stored_config.get("config", {}))
+    if state and state.get("finished"):
+        raise UsageError(
+            f"--output {where!r} already holds a finished run ({state.get('epochs_completed')} epochs): "
+            "pass --overwrite to replace it or choose another --output."
+        )
+    differs = config.differences(previous)
+    if differs:
+        raise UsageError(
+            f"--output {where!r} holds an interrupted run with different options ({', '.join(differs)}): "
+            "rerun with the same options to resume it, or pass --overwrite to start afresh."
+        )
+    completed = int((state or {}).get("epochs_completed", 0))
+    history = folder.read_history()[:completed]  # rows written after the last commit are dropped
+    if completed and len(history) != completed:
+        raise UsageError(f"{str(folder.path('history'))!r} lacks epochs its state records: use --overwrite.")
+    return completed, history, state if completed else None
+
+
+class _Recorder(keras.callbacks.Callback):
+    """Keras callback: per-epoch checkpoint, best model, history and state, each written atomically.
+
+    ``state.json`` is written last and is the commit point: a run killed between two writes
+    resumes from the epoch the state names, and history rows beyond it are dropped.
+    """
+
+    def __init__(self, folder: RunFolder, history: list[dict], state: dict, reporter: Reporter, steps: int):
+        super().__init__()
+        self.folder = folder
+        self.history = list(history)
+        self.state = dict(state)
+        self.reporter = reporter
+        self.steps = steps
+        self.phase = ""
+        self.diverged: tuple[int, int] | None = None
+        self._epoch = 0
+        self._started = 0.0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch = epoch
+        self._started = time.perf_counter()
+        self.reporter.epoch_begin(epoch, self.steps)
+
+    def on_train_batch_end(self, step, logs=None):
+        logs = logs or {}
+        loss = logs.get("loss")
+        if loss is not None and not math.isfinite(float(loss)):
+            self.diverged = (self._epoch, step)
+            self.model.stop_training = True
+            return
+        self.reporter.batch_end(self._epoch, step, logs)
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = dict(logs or {})
+        if self.diverged is not None or not all(math.isfinite(float(v)) for v in logs.values()):
+            self.diverged = self.diverged or (epoch, self.steps - 1)
+            self.model.stop_training = True
+            return
+        row = {
+            "epoch": epoch + 1,
+            "phase": self.phase,
+            "loss": float(logs["loss"]),
+            "accuracy": float(logs["accuracy"]),
+            "val_loss": float(logs["val_loss"]),
+            "val_accuracy": float(logs["val_accuracy"]),
+            "lr": _current_lr(self.model),
+            "seconds": round(time.perf_counter() - self._started, 3),
+        }
+        folder = self.folder
+        checkpoint = folder.checkpoint(epoch + 1)
+        atomic_save_model(self.model, checkpoint)
+        best = self.state.get("best")
+        if best is None or row["val_accuracy"] > best["val_accuracy"]:
+            atomic_copy(checkpoint, folder.path("best"))
+            best = {"epoch": row["epoch"], "val_accuracy": row["val_accuracy"], "val_loss": row["val_loss"]}
+        self.history.append(row)
+        folder.write_history(self.history)
+        previous = self.state.get("checkpoint")
+        self.state = {
+            "schema": SCHEMA,
+            "epochs_completed": epoch + 1,
+            "phase": self.phase,
+            "checkpoint": str(checkpoint.relative_to(folder.root)),
+            "best": best,
+            "finished": False,
+        }
+        folder.write_json("state", self.state)
+        if previous and previous != self.state["checkpoint"]:
+            (folder.root / previous).unlink(missing_ok=True)
+        self.reporter.epoch_end(epoch, row)
+
+
+def _current_lr(model) -> float:
+    optimizer = model.optimizer
+    lr = optimizer.learning_rate
+    try:
+        return float(np.asarray(lr))
+    except (TypeError, ValueError):
+        return float(np.asarray(lr(optimizer.iterations)))
+
+
+def _evaluate(model, datasets, row: dict) -> dict:
+    """Accuracy/loss from the epoch's row, plus per-class accuracy and the confusion matrix."""
+    probabilities = model.predict(datasets.val, verbose=0)
+    predicted = np.argmax(probabilities, axis=-1)
+    truth = np.asarray(datasets.val_labels)
+    n = len(datasets.info.class_names)
+    confusion = np.zeros((n, n), dtype=int)
+    np.add.at(confusion, (truth, predicted), 1)
+    per_class = {
+        name: (float(confusion[i, i] / confusion[i].sum()) if confusion[i].sum() else None)
+        for i, name in enumerate(datasets.info.class_names)
+    }
+    return {
+        "val_accuracy": float(row["val_accuracy"]),
+        "val_loss": float(row["val_loss"]),
+        "accuracy_recomputed": float(np.mean(predicted == truth)),
+        "per_class_accuracy": per_class,
+        "confusion_matrix": confusion.tolist(),
+        "confusion_matrix_axes": "rows = true class, columns = predicted class",
+    }
+
+
+def _curves_png(rows: list[dict], phases) -> bytes:
+    import io
+
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(9, 3.6), dpi=100)
+    FigureCanvasAgg(figure)
+    epochs = [r["epoch"] for r in rows]
+    for index, (metric, title) in enumerate((("loss", "loss"), ("accuracy", "accuracy"))):
+        ax = figure.add_subplot(1, 2, index + 1)
+        ax.plot(epochs, [r[metric] for r in rows], marker="o", label="train")
+        ax.plot(epochs, [r[f"val_{metric}"] for r in rows], marker="o", label="validation")
+        for phase in phases[1:]:
+            ax.axvline(phase.first_epoch + 0.5, color="grey", linestyle="--", linewidth=1)
+        ax.set_title(title)
+        ax.set_xlabel("epoch")
+        ax.grid(alpha=0.3)
+        ax.legend()
+    figure.tight_layout()
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png")
+    return buffer.getvalue()

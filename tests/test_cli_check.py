@@ -1,0 +1,311 @@
+"""`shapetrace snapshot` / `shapetrace check` and the trace command's model options, end to end."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+import warnings
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from shapetrace.cli.app import main
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLE = ROOT / "examples" / "ci"
+
+FACTORIES = textwrap.dedent(
+    """
+    import keras
+
+    def build(width=8, extra=False):
+        inputs = keras.Input((16, 16, 1), name="image")
+        x = keras.layers.Conv2D(width, 3, name="stem")(inputs)
+        for i in range(12 if extra else 0):
+            x = keras.layers.Conv2D(width, 1, name=f"extra{i}")(x)
+        return keras.Model(inputs, keras.layers.GlobalAveragePooling2D(name="pool")(x), name="net")
+
+    def two_inputs():
+        image = keras.Input((None, None, 3), name="image")
+        meta = keras.Input((4,), name="meta")
+        x = keras.layers.GlobalAveragePooling2D()(keras.layers.Conv2D(8, 3)(image))
+        return keras.Model([image, meta], keras.layers.Concatenate()([x, keras.layers.Dense(4)(meta)]))
+
+    def raises():
+        raise RuntimeError("weights server unreachable")
+
+    def not_a_model():
+        return "a string"
+    """
+)
+
+
+def run(capsys, *argv: str) -> tuple[int, str, str]:
+    with pytest.raises(SystemExit) as info:
+        main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return info.value.code, out, err
+
+
+def assert_one_line_error(code: int, err: str, *needles: str) -> None:
+    assert code == 2, err
+    assert err.startswith("error: ") and err.count("\n") == 1, err
+    assert "Traceback" not in err
+    for needle in needles:
+        assert needle in err, err
+
+
+@pytest.fixture
+def factories(tmp_path) -> Path:
+    path = tmp_path / "factories.py"
+    path.write_text(FACTORIES)
+    return path
+
+
+@pytest.fixture
+def baseline(factories, tmp_path, capsys) -> Path:
+    path = tmp_path / "net.json"
+    code, out, _ = run(capsys, "snapshot", f"{factories}:build", "-o", path)
+    assert code == 0 and f"Wrote {path}: net" in out
+    return path
+
+
+def _edit_factory(factories: Path, old: str, new: str) -> None:
+    factories.write_text(factories.read_text().replace(old, new, 1))
+
+
+# --------------------------------------------------------------------------- check
+
+
+def test_check_match(baseline, capsys):
+    code, out, err = run(capsys, "check", baseline)
+    assert code == 0, err
+    assert f"✓ {baseline}: net matches (3 layers)" in out
+
+
+def test_check_differs_then_update(baseline, factories, capsys):
+    _edit_factory(factories, "width=8", "width=16")
+    code, out, _ = run(capsys, "check", baseline)
+    assert code == 1
+    assert "2 of 3 layers differ" in out
+    assert "net/stem (Conv2D)" in out and "(1, 14, 14, 8)" in out and "(1, 14, 14, 16)" in out
+    obtained = baseline.with_name("net.obtained.json")
+    assert f"the whole new trace is in {obtained}" in out
+    assert obtained.is_file()
+    assert out.rstrip().endswith(f"accept it with: shapetrace check {baseline} --update")
+
+    code, out, err = run(capsys, "check", baseline, "--update")
+    assert code == 0
+    assert "baseline updated, 2 of 3 layers differ" in out and f"Updated 1 baseline: {baseline}" in err
+    assert not obtained.exists()
+    assert run(capsys, "check", baseline)[0] == 0
+
+
+def test_check_caps_huge_diffs(baseline, factories, capsys):
+    _edit_factory(factories, "extra=False", "extra=True")
+    code, out, _ = run(capsys, "check", baseline, "--max-rows", "5")
+    assert code == 1
+    assert "12 of 15 layers differ" in out
+    assert "… 7 more rows not shown; the whole new trace is in" in out
+    assert out.count("layer added") == 5
+
+
+def test_check_several_baselines_reports_each(baseline, factories, tmp_path, capsys):
+    second = tmp_path / "second.json"
+    run(capsys, "snapshot", f"{factories}:build", "--factory-arg", "width=4", "-o", second)
+    bad = tmp_path / "bad.json"
+    bad.write_text("{")
+    _edit_factory(factories, "width=8", "width=16")
+    code, out, err = run(capsys, "check", second, baseline)
+    assert code == 1
+    assert f"✓ {second}" in out and f"✗ {baseline}" in out
+    code, out, err = run(capsys, "check", bad, second)
+    assert code == 2
+    assert "is not valid JSON" in err and f"✓ {second}" in out
+    code, out, err = run(capsys, "check", bad, second, "--format", "json")
+    assert code == 2
+    first, other = json.loads(out)
+    assert first["status"] == "error" and "is not valid JSON" in first["error"] and other["status"] == "match"
+
+
+def test_check_json_format(baseline, capsys):
+    code, out, _ = run(capsys, "check", baseline, "--format", "json")
+    assert code == 0
+    [result] = json.loads(out)
+    assert result["status"] == "match" and result["diff"]["layers_total"] == 3
+
+
+def test_version_drift_is_reported_not_failed(baseline, capsys):
+    data = json.loads(baseline.read_text())
+    data["versions"]["tensorflow"] = "2.15.0"
+    baseline.write_text(json.dumps(data))
+    code, out, _ = run(capsys, "check", baseline)
+    assert code == 0
+    assert "tensorflow 2.15.0 →" in out and "not a failure by itself" in out
+
+
+def test_example_baseline_is_current(capsys, monkeypatch):
+    monkeypatch.chdir(ROOT)
+    code, out, err = run(capsys, "check", "examples/ci/tests/shapes/digits_cnn.json")
+    assert code == 0, out + err
+
+
+# --------------------------------------------------------------------------- bad baselines
+
+
+@pytest.mark.parametrize(
+    "content, needle",
+    [
+        ("not json at all", "is not valid JSON"),
+        ('{"schema": "other/1"}', "has schema 'other/1'"),
+        ('{"schema": "shapetrace.baseline/1", "request": {"model": "resnet50"}, "verdict": "ok", "layers": 3}', "should be"),
+    ],
+)
+def test_bad_baselines(tmp_path, capsys, content, needle):
+    path = tmp_path / "shapes.json"
+    path.write_text(content)
+    code, _, err = run(capsys, "check", path)
+    assert_one_line_error(code, err, needle, str(path))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["shapes.json"]
+
+
+def test_missing_baseline(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("CI", "1")
+    code, _, err = run(capsys, "check", tmp_path / "absent.json", "--update")
+    assert_one_line_error(code, err, "does not exist", "shapetrace snapshot")
+    assert not (tmp_path / "absent.json").exists()
+
+
+# --------------------------------------------------------------------------- bad models
+
+
+def _bad_models(tmp_path: Path, factories: Path) -> dict[str, tuple[str, str]]:
+    truncated = tmp_path / "truncated.keras"
+    from shapetrace._keras_graph import keras
+
+    inputs = keras.Input((4,))
+    good = tmp_path / "good.keras"
+    keras.Model(inputs, keras.layers.Dense(2)(inputs)).save(good)
+    truncated.write_bytes(good.read_bytes()[:300])
+    (tmp_path / "broken_import.py").write_text("import definitely_missing_module\n\ndef build():\n    pass\n")
+    return {
+        "missing file": (str(tmp_path / "nope.keras"), "does not exist"),
+        "wrong extension": (str(tmp_path / "model.onnx"), "expected a .keras or .h5 model file"),
+        "truncated .keras": (str(truncated), "corrupt or truncated"),
+        "factory raises": (f"{factories}:raises", "raised RuntimeError when called with (): weights server unreachable"),
+        "not a model": (f"{factories}:not_a_model", "returned a builtins.str: expected a keras.Model"),
+        "import fails": (f"{tmp_path / 'broken_import.py'}:build", "No module named 'definitely_missing_module'"),
+        "unknown name": ("resnet5O", "Unknown model 'resnet5O'"),
+    }
+
+
+def test_bad_models_are_one_line_and_write_nothing(tmp_path, factories, capsys):
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    for label, (spec, needle) in _bad_models(tmp_path, factories).items():
+        code, _, err = run(capsys, "snapshot", spec, "-o", out_dir / "shapes.json")
+        assert_one_line_error(code, err, needle)
+        assert list(out_dir.iterdir()) == [], label
+        code, _, err = run(capsys, "trace", spec)
+        assert_one_line_error(code, err, needle)
+
+
+def test_factory_import_error_names_the_module(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    code, _, err = run(capsys, "snapshot", "company.models:build", "-o", tmp_path / "s.json")
+    assert_one_line_error(code, err, "Cannot import module 'company.models'", "No module named 'company'")
+
+
+# --------------------------------------------------------------------------- the security refusal
+
+
+@pytest.fixture
+def trojan(tmp_path) -> tuple[Path, Path]:
+    """A .keras file whose Lambda writes ``pwned.txt`` whenever it is called (on load, too)."""
+    from shapetrace._keras_graph import keras
+
+    marker = tmp_path / "pwned.txt"
+    payload = eval(f"lambda t: (open({str(marker)!r}, 'w').write('pwned'), t)[1]")  # noqa: S307
+    inputs = keras.Input((4,))
+    model = keras.Model(inputs, keras.layers.Lambda(payload, name="evil")(inputs))
+    path = tmp_path / "trojan.keras"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model.save(path)
+    marker.unlink()
+    return path, marker
+
+
+def test_lambda_file_is_refused_and_nothing_runs(trojan, capsys, tmp_path):
+    path, marker = trojan
+    for argv in (["trace", path], ["snapshot", path, "-o", tmp_path / "s.json"]):
+        code, out, err = run(capsys, *argv)
+        assert_one_line_error(code, err, "layer 'evil' is a Lambda layer", "--unsafe-load")
+        assert out == ""
+        assert not marker.exists()
+    assert not (tmp_path / "s.json").exists()
+
+
+def test_unsafe_load_warns_loudly(trojan, capsys):
+    path, marker = trojan
+    code, out, err = run(capsys, "trace", path, "--unsafe-load", "--format", "json")
+    assert code == 0
+    assert "warning:" in err and "unsafe deserialization" in err and "'evil'" in err
+    assert json.loads(out)["verdict"] == "ok"
+    assert marker.exists()  # the control: this file really runs code when loaded
+
+
+# --------------------------------------------------------------------------- trace options
+
+
+def test_trace_help_lists_the_model_options(capsys):
+    code, out, _ = run(capsys, "trace", "--help")
+    assert code == 0
+    for option in ("--unsafe-load", "--factory-arg", "--input", ".keras", "module:function"):
+        assert option in out
+
+
+def test_trace_with_factory_args_and_inputs(factories, capsys):
+    code, out, err = run(
+        capsys, "trace", f"{factories}:two_inputs", "--input", "image=20x20x3", "--input", "meta=4", "--format", "json"
+    )
+    assert code == 0, err
+    data = json.loads(out)
+    assert [p["shape"] for p in data["probes"]] == [[1, 20, 20, 3], [1, 4]]
+    by_name = {layer["name"]: layer["sources"] for layer in data["layers"]}
+    assert by_name["dense"] == ["meta"] and by_name["concatenate"] == ["image", "meta"]
+
+    code, out, err = run(capsys, "trace", f"{factories}:two_inputs", "--input", "image=20x20x3", "--input", "meta=7")
+    assert code == 1, err
+    assert "Inputs: image (1, 20, 20, 3) reaches rows 0, 2–3 · meta (1, 7) reaches rows 1, 4" in out
+    assert "The break at row 4 (functional/dense) is on the path of input meta." in out
+
+    code, out, err = run(capsys, "trace", f"{factories}:build", "--factory-arg", "width=5", "--format", "json")
+    assert code == 0, err
+    assert json.loads(out)["layers"][1]["output"] == [1, 14, 14, 5]
+
+    code, _, err = run(capsys, "trace", f"{factories}:two_inputs")
+    assert_one_line_error(code, err, "Input 'image' declares (None, None, None, 3)", "--input image=HxWxC")
+    code, _, err = run(capsys, "trace", f"{factories}:two_inputs", "--input", "label=3")
+    assert_one_line_error(code, err, "no input named 'label'")
+    code, _, err = run(capsys, "trace", f"{factories}:build", "--factory-arg", "width")
+    assert_one_line_error(code, err, "--factory-arg")
+
+
+def test_snapshot_records_how_to_rerun(factories, tmp_path, capsys):
+    path = tmp_path / "shapes" / "net.json"
+    path.parent.mkdir()
+    code, _, _ = run(capsys, "snapshot", f"{factories}:build", "--factory-arg", "width=3", "--channels", "1", "-o", path)
+    assert code == 0
+    request = json.loads(path.read_text())["request"]
+    assert request["model"] == "../factories.py:build"
+    assert request["factory_args"] == {"width": 3} and request["channels"] == 1
+
+
+def test_keras_zip_without_config(tmp_path, capsys):
+    path = tmp_path / "m.keras"
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("other.txt", "x")
+    code, _, err = run(capsys, "trace", path)
+    assert_one_line_error(code, err, "without config.json")

@@ -1,0 +1,107 @@
+"""`shapetrace survey`: every model's answer, equal to tracing each one alone."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+
+import pytest
+
+from shapetrace.cli.app import main
+from shapetrace.errors import UsageError
+from shapetrace.survey import select_applications, survey, survey_row
+
+SUBSET = "^(efficientnetb0|mobilenetv2|resnet50|convnexttiny|mobilenetv3small)$"
+
+
+def run(args, capsys):
+    with pytest.raises(SystemExit) as info:
+        main(list(args))
+    out, err = capsys.readouterr()
+    return info.value.code, out, err
+
+
+@pytest.fixture(scope="module")
+def subset():
+    return survey(channels=1, size="min", models=SUBSET)
+
+
+def test_subset_answers_equal_tracing_each_model_alone(subset):
+    import shapetrace
+    from shapetrace.applications import APPLICATIONS
+
+    assert [r.key for r in subset.rows] == ["convnexttiny", "efficientnetb0", "mobilenetv2",
+                                           "mobilenetv3small", "resnet50"]
+    for row in subset.rows:
+        alone = shapetrace.trace(row.key, channels=1, size=row.size)
+        expected = survey_row(APPLICATIONS[row.key], alone, row.size, build_seconds=0.0)
+        # Everything but the timings must be identical, layer names included (fresh naming).
+        strip = lambda r: {k: v for k, v in r.to_dict().items() if not k.endswith("seconds")}
+        assert strip(row) == strip(expected), row.model
+
+
+def test_subset_tells_which_models_take_one_channel(subset):
+    by_key = {r.key: r for r in subset.rows}
+    assert by_key["efficientnetb0"].verdict == "ok"
+    assert by_key["efficientnetb0"].first_change_layer == "normalization"
+    assert by_key["efficientnetb0"].first_change_mechanism == "broadcast"
+    assert by_key["efficientnetb0"].macs_complete and by_key["efficientnetb0"].macs > 0
+    assert by_key["resnet50"].verdict == "broken"
+    assert by_key["resnet50"].break_layer.endswith("conv1_conv")
+    assert "expected axis -1" in by_key["resnet50"].break_reason
+    assert by_key["resnet50"].params == 23_587_712
+    assert subset.to_dict()["passed"] == len(subset.passed)
+
+
+def test_model_regex_selects_case_insensitively():
+    assert [a.name for a in select_applications("VGG")] == ["VGG16", "VGG19"]
+    with pytest.raises(UsageError, match="matches none"):
+        select_applications("nosuchnet")
+
+
+@pytest.mark.parametrize("pattern, words", [("", "Empty --models"), ("effic(", "Invalid --models")])
+def test_bad_model_regex_is_one_line_exit_2(pattern, words, capsys):
+    code, out, err = run(["survey", "--models", pattern], capsys)
+    assert code == 2 and out == ""
+    assert words in err and len(err.strip().splitlines()) == 1
+
+
+def test_size_below_a_models_minimum_is_refused_up_front(capsys):
+    code, out, err = run(["survey", "--models", "inception", "--size", "64"], capsys)
+    assert code == 2 and "below the minimum" in err and "InceptionV3 (75)" in err
+
+
+def test_csv_and_json_formats(capsys):
+    code, out, err = run(["survey", "-c", "1", "--size", "min", "--models", "^vgg16$", "--format", "csv"], capsys)
+    assert code == 0, err
+    rows = list(csv.DictReader(io.StringIO(out)))
+    assert len(rows) == 1 and rows[0]["model"] == "VGG16" and rows[0]["verdict"] == "broken"
+    assert rows[0]["break_layer"] == "vgg16/block1_conv1" and rows[0]["params"] == "14714688"
+    code, out, _ = run(["survey", "-c", "3", "--size", "32", "--models", "^vgg16$", "--format", "json"], capsys)
+    data = json.loads(out)
+    assert data["schema"] == "shapetrace.survey/1" and data["rows"][0]["verdict"] == "ok"
+    assert data["rows"][0]["macs_complete"] and data["rows"][0]["macs"] > 0
+
+
+def test_table_names_each_model_and_the_summary(capsys):
+    code, out, err = run(["survey", "-c", "1", "--size", "min", "--models", "^(vgg16|efficientnetb0)$"], capsys)
+    assert code == 0, err
+    assert "EfficientNetB0" in out and "VGG16" in out and "block1_conv1" in out
+    assert "1 of 2 models take a 1-channel probe as-is: EfficientNetB0" in out
+
+
+def test_full_survey_of_all_40_models_at_minimum_size():
+    """The slowest test: every application, each at its minimum size, with a 1-channel probe."""
+    result = survey(channels=1, size="min")
+    assert len(result.rows) == 40
+    passed = {r.key for r in result.passed}
+    # Models whose preprocessing broadcasts 1 channel to 3 take the probe; plain conv stems do not.
+    assert {"efficientnetb0", "efficientnetb7", "convnexttiny", "convnextxlarge", "efficientnetv2b0"} <= passed
+    # EfficientNetV2-S/M/L only rescale (no Normalization layer), so their stem meets 1 channel.
+    assert not passed & {"resnet50", "vgg16", "mobilenetv2", "densenet121", "inceptionv3", "xception",
+                         "efficientnetv2s", "nasnetlarge"}
+    for row in result.rows:
+        assert row.verdict in ("ok", "broken")
+        assert (row.break_layer is None) == (row.verdict == "ok" and row.boundary_accepted)
+        assert row.params > 0

@@ -1,0 +1,61 @@
+"""Shared helpers for the `shapetrace train` tests (no tests here): image trees, an in-process CLI runner."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import io
+from pathlib import Path
+
+import numpy as np
+
+from shapetrace.cli.app import main
+
+TINY = ["--model", "mobilenetv3small", "--size", "32x32", "--epochs", "1", "--batch-size", "16"]
+"""The cheapest real run: the smallest application at its minimum size, one epoch."""
+
+
+def run_cli(args) -> tuple[int, str, str]:
+    """Run ``shapetrace ARGS`` in-process; returns (exit code, stdout, stderr)."""
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            main([str(a) for a in args])
+            code = 0
+        except SystemExit as exit_:
+            code = exit_.code if isinstance(exit_.code, int) else (0 if exit_.code is None else 1)
+    return code, out.getvalue(), err.getvalue()
+
+
+def write_image_tree(root: Path, classes: int = 3, per_class: int = 12, seed: int = 0) -> Path:
+    """A class-per-folder tree of PNGs in mixed modes (L, RGB, RGBA, P) and mixed sizes.
+
+    Each class has its own brightness pattern so a model can tell them apart.
+    """
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    modes = ("L", "RGB", "RGBA", "P")
+    sizes = ((20, 20), (40, 32), (32, 48))
+    for c in range(classes):
+        folder = root / f"class_{c}"
+        folder.mkdir(parents=True, exist_ok=True)
+        for i in range(per_class):
+            h, w = sizes[i % len(sizes)]
+            base = np.zeros((h, w), dtype="float64")
+            base[:, : (c + 1) * w // (classes + 1)] = 200.0
+            gray = np.clip(base + rng.normal(0, 20, (h, w)), 0, 255).astype("uint8")
+            mode = modes[(i + c) % len(modes)]
+            image = Image.fromarray(gray, mode="L")
+            if mode != "L":
+                image = image.convert(mode)
+            image.save(folder / f"{i:03d}.png")
+    return root
+
+
+def digest(folder: Path) -> dict[str, str]:
+    """Content hashes of every file under ``folder`` (to prove nothing was touched)."""
+    return {
+        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*")) if p.is_file()
+    }
