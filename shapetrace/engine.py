@@ -43,6 +43,12 @@ class RowMaker:
     rows: list[LayerTrace] = field(default_factory=list)
     seen: set[int] = field(default_factory=set)
 
+    def _seen_before(self, operation) -> bool:
+        """A shared layer's second call: its weights were counted at the first."""
+        seen = id(operation) in self.seen
+        self.seen.add(id(operation))
+        return seen
+
     def input_row(self, path: str, layer, declared: Shape, actual: Shape) -> None:
         self.rows.append(
             LayerTrace(
@@ -64,8 +70,7 @@ class RowMaker:
         inputs = tuple(_shape(t) for t in kg.flatten_tensors(args))
         outputs = kg.flatten_tensors(output)
         out = _shape(outputs[0]) if outputs else None
-        shared = id(operation) in self.seen
-        self.seen.add(id(operation))
+        shared = self._seen_before(operation)
         mechanism = why = None
         if inputs and out is not None and (len(inputs[0]) > 1 or len(out) > 1):
             if (inputs[0][-1] if len(inputs[0]) > 1 else None) != (out[-1] if len(out) > 1 else None):
@@ -103,8 +108,7 @@ class RowMaker:
 
     def break_row(self, path, depth, operation, call, args, message: str) -> Break:
         inputs = tuple(_shape(t) for t in kg.flatten_tensors(args))
-        shared = id(operation) in self.seen
-        self.seen.add(id(operation))
+        shared = self._seen_before(operation)
         declared_inputs = call.declared_inputs if call is not None else ()
         cost = layer_cost(operation, inputs, None, 0, shared=shared)
         index = len(self.rows)

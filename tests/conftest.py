@@ -57,3 +57,13 @@ def stable_json(data: dict) -> str:
     data.get("totals", {}).pop("seconds", None)
     data.pop("versions", None)
     return json.dumps(data, indent=2, sort_keys=True) + "\n"
+
+
+def run_cli(args, capsys):
+    """Run the CLI in-process; returns (exit code, stdout, stderr)."""
+    from shapetrace.cli.app import main
+
+    with pytest.raises(SystemExit) as info:
+        main([str(a) for a in args])
+    out, err = capsys.readouterr()
+    return info.value.code, out, err

@@ -9,15 +9,7 @@ import sys
 
 import pytest
 
-from shapetrace.cli.app import main
-
-
-def run(args, capsys):
-    """Run the CLI in-process; returns (exit code, stdout, stderr)."""
-    with pytest.raises(SystemExit) as info:
-        main(list(args))
-    out, err = capsys.readouterr()
-    return info.value.code, out, err
+from conftest import run_cli as run
 
 
 def test_model_name_routes_to_trace(capsys):

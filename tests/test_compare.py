@@ -7,15 +7,8 @@ import json
 import pytest
 
 from conftest import render_plain
-from shapetrace.cli.app import main
 from shapetrace.compare import compare, compare_traces
-
-
-def run(args, capsys):
-    with pytest.raises(SystemExit) as info:
-        main(list(args))
-    out, err = capsys.readouterr()
-    return info.value.code, out, err
+from conftest import run_cli as run
 
 
 @pytest.fixture(scope="module")

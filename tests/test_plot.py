@@ -8,16 +8,9 @@ import os
 import pytest
 
 from conftest import render_plain
-from shapetrace.cli.app import main
 from shapetrace.errors import UsageError
 from shapetrace.selection import View, parse_columns, parse_layers
-
-
-def run(args, capsys):
-    with pytest.raises(SystemExit) as info:
-        main(list(args))
-    out, err = capsys.readouterr()
-    return info.value.code, out, err
+from conftest import run_cli as run
 
 
 @pytest.fixture(scope="module")

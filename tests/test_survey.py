@@ -8,18 +8,11 @@ import json
 
 import pytest
 
-from shapetrace.cli.app import main
 from shapetrace.errors import UsageError
 from shapetrace.survey import select_applications, survey, survey_row
+from conftest import run_cli as run
 
 SUBSET = "^(efficientnetb0|mobilenetv2|resnet50|convnexttiny|mobilenetv3small)$"
-
-
-def run(args, capsys):
-    with pytest.raises(SystemExit) as info:
-        main(list(args))
-    out, err = capsys.readouterr()
-    return info.value.code, out, err
 
 
 @pytest.fixture(scope="module")

@@ -154,3 +154,39 @@ def test_two_workers_on_loopback_train_in_step_and_only_the_chief_writes_the_run
     worker = keras.models.load_model(other / "model.keras")
     for a, b in zip(chief.weights, worker.weights, strict=True):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b), err_msg=a.path)
+
+
+def test_a_refused_run_folder_stops_every_worker_with_one_line(single, tmp_path):
+    """The chief refuses a finished run (no --overwrite); the other worker must not wait for it forever."""
+    _, finished, args, _ = single
+    out = tmp_path / "run"
+    shutil.copytree(finished, out)
+    before = sorted(p.name for p in out.rglob("*"))
+    results = launch_workers(2, [out if a == finished else a for a in args], tmp_path, timeout=180)
+    for code, _, stderr in results:
+        assert code == 2, stderr[-3000:]
+        assert "already holds a finished run" in stderr and "--overwrite" in stderr
+        assert len(stderr.strip().splitlines()) == 1, stderr
+    assert sorted(p.name for p in out.rglob("*")) == before
+
+
+@pytest.mark.slow
+def test_two_workers_resume_an_interrupted_run_together(single, tmp_path):
+    """Both workers pick up the chief's completed epoch (shared --output) and train only epoch 2."""
+    _, finished, args, _ = single
+    out = tmp_path / "run"
+    shutil.copytree(finished, out)
+    config = json.loads((out / "config.json").read_text())
+    config["config"]["epochs"] = 2
+    (out / "config.json").write_text(json.dumps(config))
+    state = json.loads((out / "state.json").read_text())
+    (out / "state.json").write_text(json.dumps({**state, "finished": False}))
+    first = history(out)[0]
+    resumed = [out if a == finished else a for a in args]
+    resumed[resumed.index("--epochs") + 1] = "2"
+    results = launch_workers(2, resumed, tmp_path, timeout=300)
+    for index, (code, stdout, stderr) in enumerate(results):
+        assert code == 0, f"worker {index}: {stderr[-3000:]}"
+        assert "epoch 2/2" in stdout and "epoch 1/2" not in stdout
+    rows = history(out)
+    assert [int(r["epoch"]) for r in rows] == [1, 2] and rows[0] == first

@@ -24,6 +24,7 @@ from shapetrace.cli.trace_cmd import (
     TopOption,
     UnsafeLoadOption,
     WeightsOption,
+    trace_options,
 )
 from shapetrace.errors import EXIT_FAILED, EXIT_OK, ShapetraceError
 from shapetrace.options import Engine, OutputFormat
@@ -57,21 +58,10 @@ def snapshot_command(
     from shapetrace.baseline import snapshot
 
     with reporting(debug), stdout_to_stderr():
-        result = snapshot(
-            model,
-            output,
-            channels=channels,
-            size=size,
-            batch=batch,
-            native=native,
-            top=top,
-            weights=None if weights.lower() == "none" else weights,
-            pooling=pooling,
-            engine=engine,
-            factory_args=factory_arg,
-            inputs=input_shape,
-            unsafe_load=unsafe_load,
-        )
+        result = snapshot(model, output, channels=channels, **trace_options(
+            size=size, batch=batch, weights=weights, pooling=pooling, native=native, top=top,
+            engine=engine, factory_arg=factory_arg, input_shape=input_shape, unsafe_load=unsafe_load,
+        ))
     probes = ", ".join(str(tuple(p.shape)) for p in result.probes)
     note = "" if result.ok else " (the probe breaks: the baseline records where)"
     typer.echo(f"Wrote {output}: {result.model}, probe {probes}, {len(result.layers)} layers, verdict {result.verdict}{note}.")

@@ -59,6 +59,16 @@ UnsafeLoadOption = Annotated[
 ]
 
 
+def trace_options(*, size, batch, weights, pooling, native, top, engine, factory_arg, input_shape,
+                  unsafe_load) -> dict:
+    """The library's trace keywords (all but ``channels``) from the options trace and snapshot share."""
+    return dict(
+        size=size, batch=batch, native=native, top=top, pooling=pooling, engine=engine,
+        weights=None if weights.lower() == "none" else weights,
+        factory_args=factory_arg, inputs=input_shape, unsafe_load=unsafe_load,
+    )
+
+
 def _complete_model(incomplete: str) -> list[str]:
     from shapetrace.applications import APPLICATIONS, normalize_name
 
@@ -100,27 +110,14 @@ def trace_command(
 
     with reporting(debug):
         view = _check_view_options(channels, compare, columns, depth, layers, svg, html, plot)
+    options = trace_options(
+        size=size, batch=batch, weights=weights, pooling=pooling, native=native, top=top,
+        engine=engine, factory_arg=factory_arg, input_shape=input_shape, unsafe_load=unsafe_load,
+    )
     if compare is not None:
-        return _compare_command(model, channels, compare, dict(
-            size=size, batch=batch, native=native, top=top, pooling=pooling, engine=engine,
-            weights=None if weights.lower() == "none" else weights,
-            factory_args=factory_arg, inputs=input_shape, unsafe_load=unsafe_load,
-        ), output_format, svg, html, plot, debug)
+        return _compare_command(model, channels, compare, options, output_format, svg, html, plot, debug)
     with reporting(debug), stdout_to_stderr():
-        result = trace(
-            model,
-            channels=channels,
-            size=size,
-            batch=batch,
-            native=native,
-            top=top,
-            weights=None if weights.lower() == "none" else weights,
-            pooling=pooling,
-            engine=engine,
-            factory_args=factory_arg,
-            inputs=input_shape,
-            unsafe_load=unsafe_load,
-        )
+        result = trace(model, channels=channels, **options)
     with reporting(debug):
         from shapetrace.render.table import trace_report, trace_table
 
@@ -131,10 +128,6 @@ def trace_command(
             typer.echo(json.dumps(view.trace_dict(result), indent=2))
         else:
             emit(report, measure=table)
-            from shapetrace.render.diff import inputs_legend  # several inputs: whose row is whose
-
-            if (legend := inputs_legend(result)) is not None:
-                emit(legend)
     if not result.ok:
         raise typer.Exit(EXIT_FAILED)
 

@@ -14,7 +14,7 @@ from rich.text import Text
 from shapetrace.baseline import CheckResult, FieldChange, ShapeDiff
 from shapetrace.records import format_shape
 
-__all__ = ["check_report", "diff_table", "inputs_legend", "MAX_ROWS", "FIELD_TITLES"]
+__all__ = ["check_report", "diff_table", "MAX_ROWS", "FIELD_TITLES"]
 
 MAX_ROWS = 40
 """Rows of a diff shown inline; the rest is in the ``.obtained.json`` file."""
@@ -134,33 +134,3 @@ def check_report(result: CheckResult, *, max_rows: int = MAX_ROWS) -> Renderable
     if result.status == "differs" and result.accept_command:
         parts.append(Text.assemble("  If this change is intended, accept it with: ", (result.accept_command, "bold")))
     return Group(*parts)
-
-
-def inputs_legend(trace) -> Text | None:
-    """For a model with several inputs: which rows each input's probe reaches, and whose the break is.
-
-    The trace table has no input column; this legend goes beneath it (``None`` for one input).
-    """
-    if len(trace.probes) < 2:
-        return None
-    text = Text("Inputs: ", style="bold")
-    for n, probe in enumerate(trace.probes):
-        rows = [layer.index for layer in trace.layers if probe.name in layer.sources]
-        text.append(("" if n == 0 else " · ") + f"{probe.name} {format_shape(probe.shape)} reaches rows {_ranges(rows)}")
-    broken = trace.broken
-    if broken is not None and broken.sources:
-        names = " and ".join(broken.sources)
-        text.append(f"\nThe break at row {broken.index} ({broken.layer}) is on the path of input {names}.")
-    return text
-
-
-def _ranges(indices: list[int]) -> str:
-    """``[0, 2, 3, 4, 7]`` → ``0, 2–4, 7``."""
-    if not indices:
-        return "none"
-    parts, start = [], indices[0]
-    for previous, current in zip(indices, [*indices[1:], None]):
-        if current is None or current != previous + 1:
-            parts.append(str(start) if start == previous else f"{start}–{previous}")
-            start = current
-    return ", ".join(parts)

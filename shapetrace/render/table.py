@@ -12,7 +12,7 @@ from shapetrace.records import LayerTrace, Trace, format_shape
 from shapetrace.render.costs import cost_footer
 from shapetrace.selection import View, collapse_depth
 
-__all__ = ["trace_table", "trace_report", "applications_table", "select_rows"]
+__all__ = ["trace_table", "trace_report", "applications_table", "select_rows", "inputs_legend"]
 
 STYLE_CHANGE = "bold yellow"
 STYLE_BREAK = "bold red"
@@ -146,7 +146,11 @@ def trace_report(
     footer: bool = True,
 ) -> Group:
     """Table, cost footer, boundary, verdict, hint and totals: everything ``shapetrace MODEL`` shows."""
-    parts: list[RenderableType] = [trace_table(trace, changes_only=changes_only, view=view), Text()]
+    parts: list[RenderableType] = [trace_table(trace, changes_only=changes_only, view=view)]
+    legend = inputs_legend(trace)
+    if legend is not None:
+        parts.append(legend)
+    parts.append(Text())
     if footer:
         parts += [cost_footer(totals_of(trace)), Text()]
     boundary = trace.boundary
@@ -186,3 +190,33 @@ def applications_table(apps) -> Table:
             f"{app.min_size}x{app.min_size}",
         )
     return table
+
+
+def inputs_legend(trace) -> Text | None:
+    """For a model with several inputs: which rows each input's probe reaches, and whose the break is.
+
+    The legend goes beneath the table (``None`` for one input).
+    """
+    if len(trace.probes) < 2:
+        return None
+    text = Text("Inputs: ", style="bold")
+    for n, probe in enumerate(trace.probes):
+        rows = [layer.index for layer in trace.layers if probe.name in layer.sources]
+        text.append(("" if n == 0 else " · ") + f"{probe.name} {format_shape(probe.shape)} reaches rows {_ranges(rows)}")
+    broken = trace.broken
+    if broken is not None and broken.sources:
+        names = " and ".join(broken.sources)
+        text.append(f"\nThe break at row {broken.index} ({broken.layer}) is on the path of input {names}.")
+    return text
+
+
+def _ranges(indices: list[int]) -> str:
+    """``[0, 2, 3, 4, 7]`` → ``0, 2–4, 7``."""
+    if not indices:
+        return "none"
+    parts, start = [], indices[0]
+    for previous, current in zip(indices, [*indices[1:], None]):
+        if current is None or current != previous + 1:
+            parts.append(str(start) if start == previous else f"{start}–{previous}")
+            start = current
+    return ", ".join(parts)
