@@ -42,3 +42,26 @@ def test_rendered_rows_match_the_records(toy_trace):
     for row in toy_trace.layers:
         assert row.path in text
         assert shapetrace.records.format_shape(row.output) in text
+
+
+def test_narrow_terminal_wraps_prose_but_never_a_shape():
+    """On a terminal narrower than the table, only the why column wraps, and shapes stay whole."""
+    import re
+
+    from rich.console import Console
+
+    from shapetrace.render.table import trace_table
+    from shapetrace.render.text import needed_width, render_text
+
+    t = shapetrace.trace("resnet50", channels=1, size=(32, 32))
+    table = trace_table(t)
+    console = Console(width=80)
+    narrow = needed_width(console, table, wrap=True)
+    assert narrow < needed_width(console, table)  # the why column can give way
+    text = render_text(table, width=narrow)
+    assert max(len(line) for line in text.splitlines()) <= narrow
+    why_lines = [line.split("│")[-2].strip() for line in text.splitlines() if line.startswith("│")]
+    assert sum(1 for w in why_lines if w) > 1  # the break's explanation wrapped onto two lines
+    for shape in re.findall(r"\([\dNone, ]+\)", "".join(why_lines)):
+        assert shape.count("(") == shape.count(")") == 1
+    assert "(None,38,38,3)" in text and "(1,38,38,1)" in text

@@ -21,7 +21,9 @@ import pytest
 
 from test_train_helpers import TINY, write_image_tree
 
-OUTPUTS = ("model.keras", "best.keras", "history.csv", "metrics.json", "curves.png", "config.json", "trace.json", "state.json")
+OUTPUTS = (
+    "model.keras", "best.keras", "history.csv", "metrics.json", "curves.png", "config.json", "trace.json", "state.json",
+)
 
 
 @pytest.fixture(scope="module")
@@ -142,7 +144,10 @@ def test_two_workers_on_loopback_train_in_step_and_only_the_chief_writes_the_run
     rows = check_run_folder(out, replicas=2)
     assert "batch 16 over 2 replicas" in results[0][1]
     # both workers printed the same (globally reduced) epoch figures
-    epoch_lines = [[line.rsplit(maxsplit=1)[0] for line in stdout.splitlines() if line.startswith("epoch 1/1")] for _, stdout, _ in results]
+    epoch_lines = [
+        [line.rsplit(maxsplit=1)[0] for line in stdout.splitlines() if line.startswith("epoch 1/1")]  # minus the time
+        for _, stdout, _ in results
+    ]
     assert epoch_lines[0] == epoch_lines[1] and len(epoch_lines[0]) == 1
     assert f"loss {float(rows[0]['loss']):.4f}" in epoch_lines[0][0]
     # worker 1 trained in step: its private copy has exactly the chief's weights

@@ -90,8 +90,9 @@ def emit(renderable: RenderableType, *, measure: RenderableType | None = None) -
         return
     console = stdout_console()
     if measure is not None:
-        # Wider than the terminal wraps lines on screen, which beats cutting a shape in half.
-        console.width = max(needed_width(console, measure), console.size.width)
+        # On screen the prose column wraps to fit; if the shapes alone are wider than the
+        # terminal, the terminal wraps lines, which beats cutting a shape in half.
+        console.width = max(needed_width(console, measure, wrap=True), console.size.width)
     console.print(renderable)
 
 

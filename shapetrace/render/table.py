@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
@@ -60,20 +62,26 @@ def _actual_cell(row: LayerTrace) -> Text:
 
 def _why_cell(row: LayerTrace, trace: Trace) -> str:
     if row.failed and trace.broken is not None:
-        return f"expected {trace.broken.expected}, received {trace.broken.received}"
-    parts = []
-    if row.why:
-        parts.append(row.why)
-    if row.static_disagrees:
-        parts.append(f"static inference says {format_shape(row.static_output)}")
-    if row.shared:
-        parts.append("shared layer, params counted once")
-    return "; ".join(parts)
+        text = f"expected {trace.broken.expected}, received {trace.broken.received}"
+    else:
+        parts = []
+        if row.why:
+            parts.append(row.why)
+        if row.static_disagrees:
+            parts.append(f"static inference says {format_shape(row.static_output)}")
+        if row.shared:
+            parts.append("shared layer, params counted once")
+        text = "; ".join(parts)
+    # This column wraps on a narrow terminal, at spaces: shapes lose theirs so none is cut.
+    return _SHAPE_IN_PROSE.sub(lambda m: m.group(0).replace(", ", ","), text)
 
 
 def _cost_cell(n: int, formatter=format_count) -> str:
     return formatter(n) if n else "-"
 
+
+WRAPPING_COLUMNS = {"why"}
+_SHAPE_IN_PROSE = re.compile(r"\((?:None|\d+)(?:, (?:None|\d+))*,?\)")
 
 # Column name (see shapetrace.selection.COLUMNS) → header, justification, cell.
 COLUMN_CELLS = {
@@ -110,8 +118,9 @@ def trace_table(trace: Trace, *, changes_only: bool = False, view: View | None =
         show_lines=False,
     )
     cells = [COLUMN_CELLS[name] for name in view.columns]
-    for header, justify, _ in cells:
-        table.add_column(header, justify=justify, no_wrap=True)
+    for name, (header, justify, _) in zip(view.columns, cells):
+        # Shapes and names never wrap (a cut shape is worse than a wide table); prose may.
+        table.add_column(header, justify=justify, no_wrap=name not in WRAPPING_COLUMNS)
     rows = select_rows(trace, changes_only, view.rows(trace))
     # Positions in the (possibly collapsed) full row list: a jump means rows were left out.
     position = {row.index: i for i, row in enumerate(collapse_depth(trace.layers, view.depth))}

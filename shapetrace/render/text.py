@@ -8,12 +8,25 @@ from rich.measure import Measurement
 __all__ = ["needed_width", "render_text"]
 
 MIN_WIDTH = 80
+PROSE_MIN_WIDTH = 16
 _UNBOUNDED = 100_000
 
 
-def needed_width(console: Console, renderable: RenderableType) -> int:
-    """The width at which ``renderable`` (a table) renders without shrinking any column."""
-    return Measurement.get(console, console.options.update(width=_UNBOUNDED), renderable).maximum
+def needed_width(console: Console, renderable: RenderableType, *, wrap: bool = False) -> int:
+    """The width at which ``renderable`` (a table) renders without shrinking any column.
+
+    With ``wrap``, its wrapping (prose) columns may narrow to ``PROSE_MIN_WIDTH`` and wrap;
+    the columns that never wrap (shapes, names) keep their full width either way.
+    """
+    prose = [c for c in getattr(renderable, "columns", []) if wrap and not c.no_wrap]
+    saved = [c.max_width for c in prose]
+    for column in prose:
+        column.max_width = PROSE_MIN_WIDTH
+    try:
+        return Measurement.get(console, console.options.update(width=_UNBOUNDED), renderable).maximum
+    finally:
+        for column, width in zip(prose, saved):
+            column.max_width = width
 
 
 def render_text(renderable: RenderableType, *, measure: RenderableType | None = None,
