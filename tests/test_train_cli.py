@@ -147,10 +147,3 @@ def test_broadcast_refusal_shows_the_break_and_suggests_repeat(tree, tmp_path):
     assert len(stderr.strip().splitlines()) == 1 and not out.exists()
 
 
-def test_multi_worker_is_refused_clearly_while_keras_fit_cannot_do_it(tree, tmp_path, monkeypatch):
-    """Keras 3's fit fails under MultiWorkerMirroredStrategy (keras-team/keras#20585): say so up front."""
-    monkeypatch.setenv("TF_CONFIG", '{"cluster": {"worker": ["localhost:23456"]}, "task": {"type": "worker", "index": 0}}')
-    out = tmp_path / "run"
-    code, _, stderr = run_cli(["train", tree, *TINY, "--distribute", "multi-worker", "--output", out])
-    assert code == 2 and "keras-team/keras#20585" in stderr and "--distribute mirrored" in stderr
-    assert len(stderr.strip().splitlines()) == 1 and not out.exists()
