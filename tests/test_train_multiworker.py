@@ -104,6 +104,24 @@ def single(tree, tmp_path_factory):
     assert code == 0, stderr[-3000:]
     return tmp_path, out, args, stdout
 
+def interrupted_copy(single, tmp_path):
+    """A copy of the finished 1-epoch run made to look interrupted after epoch 1 of 2.
+
+    Returns the copy, its first history row, and the command-line arguments that resume it.
+    """
+    _, finished, args, _ = single
+    out = tmp_path / "run"
+    shutil.copytree(finished, out)
+    config = json.loads((out / "config.json").read_text())
+    config["config"]["epochs"] = 2
+    (out / "config.json").write_text(json.dumps(config))
+    state = json.loads((out / "state.json").read_text())
+    (out / "state.json").write_text(json.dumps({**state, "finished": False}))
+    resumed = [out if a == finished else a for a in args]
+    resumed[resumed.index("--epochs") + 1] = "2"
+    return out, history(out)[0], resumed
+
+
 
 def test_single_worker_cluster_trains_with_the_custom_loop_and_writes_every_output(single):
     tmp_path, out, _, stdout = single
@@ -115,17 +133,7 @@ def test_single_worker_cluster_trains_with_the_custom_loop_and_writes_every_outp
 
 def test_interrupted_multi_worker_run_resumes_without_gap(single, tmp_path):
     """A copy of the run made to look interrupted after epoch 1 of 2 resumes with epoch 2 only."""
-    _, finished, args, _ = single
-    out = tmp_path / "run"
-    shutil.copytree(finished, out)
-    config = json.loads((out / "config.json").read_text())
-    config["config"]["epochs"] = 2
-    (out / "config.json").write_text(json.dumps(config))
-    state = json.loads((out / "state.json").read_text())
-    (out / "state.json").write_text(json.dumps({**state, "finished": False}))
-    first = history(out)[0]
-    resumed = [out if a == finished else a for a in args]
-    resumed[resumed.index("--epochs") + 1] = "2"
+    out, first, resumed = interrupted_copy(single, tmp_path)
     [(code, stdout, stderr)] = launch_workers(1, resumed, tmp_path, timeout=240)
     assert code == 0, stderr[-3000:]
     rows = history(out)
@@ -178,17 +186,7 @@ def test_a_refused_run_folder_stops_every_worker_with_one_line(single, tmp_path)
 @pytest.mark.slow
 def test_two_workers_resume_an_interrupted_run_together(single, tmp_path):
     """Both workers pick up the chief's completed epoch (shared --output) and train only epoch 2."""
-    _, finished, args, _ = single
-    out = tmp_path / "run"
-    shutil.copytree(finished, out)
-    config = json.loads((out / "config.json").read_text())
-    config["config"]["epochs"] = 2
-    (out / "config.json").write_text(json.dumps(config))
-    state = json.loads((out / "state.json").read_text())
-    (out / "state.json").write_text(json.dumps({**state, "finished": False}))
-    first = history(out)[0]
-    resumed = [out if a == finished else a for a in args]
-    resumed[resumed.index("--epochs") + 1] = "2"
+    out, first, resumed = interrupted_copy(single, tmp_path)
     results = launch_workers(2, resumed, tmp_path, timeout=300)
     for index, (code, stdout, stderr) in enumerate(results):
         assert code == 0, f"worker {index}: {stderr[-3000:]}"
