@@ -14,7 +14,7 @@ from shapetrace.applications import (
     parse_size,
     resolve_application,
 )
-from shapetrace.errors import UsageError
+from shapetrace.errors import UsageError, WeightsError
 from shapetrace.options import Engine, Pooling
 from shapetrace.records import Probe, Trace
 
@@ -108,7 +108,13 @@ def trace(
         if weights is not None and str(weights).lower() not in ("none", ""):
             from shapetrace.applications import load_weights_file
 
-            load_weights_file(keras_model, Path(weights).expanduser())
+            path = Path(weights).expanduser()
+            if not path.is_file():
+                raise WeightsError(
+                    f"Weights file {str(weights)!r} does not exist: for your own model, --weights takes "
+                    "the path of a weights file saved from it ('imagenet' applies to application names)."
+                )
+            load_weights_file(keras_model, path)
         label = model if isinstance(model, str) else spec_of_callable(model) if callable(model) else None
         request = {"model": label, **request}
         if factory_args:

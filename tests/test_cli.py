@@ -155,3 +155,16 @@ def test_shell_completion(words, cword, expected):
     done = subprocess.run([sys.executable, "-m", "shapetrace"], capture_output=True, text=True, env=env)
     assert done.returncode == 0, done.stderr
     assert expected in done.stdout.split()
+
+
+@pytest.mark.parametrize("weights", ["imagenet", "/nonexistent/w.weights.h5"])
+def test_user_model_with_weights_that_cannot_apply(weights, tmp_path, capsys):
+    factory = tmp_path / "tiny.py"
+    factory.write_text(
+        "import keras\n"
+        "def build():\n"
+        "    inputs = keras.Input((8, 8, 1))\n"
+        "    return keras.Model(inputs, keras.layers.Conv2D(2, 3)(inputs))\n"
+    )
+    code, out, err = run([f"{factory}:build", "--weights", weights], capsys)
+    assert code == 2 and "does not exist" in err and len(err.strip().splitlines()) == 1
