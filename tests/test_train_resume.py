@@ -108,23 +108,30 @@ def test_mirrored_trains_on_two_logical_cpu_devices(tmp_path):
     assert (out / "model.keras").is_file()
 
 
+def wait_for_first_epoch(proc, out, timeout=300.0):
+    """Poll until the run in ``out`` has committed an epoch (or the process ended); its state file."""
+    import time
+
+    state = out / "state.json"
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and proc.poll() is None:
+        if state.exists() and json.loads(state.read_text())["epochs_completed"] >= 1:
+            break
+        time.sleep(0.05)
+    return state
+
+
 @pytest.mark.slow
 def test_killed_process_resumes_when_the_same_command_runs_again(tmp_path):
     """A real SIGKILL mid-run (the callback test above covers the same logic in the default run)."""
     import signal
-    import time
 
     out = tmp_path / "run"
     command = [sys.executable, "-m", "shapetrace", "train", "--model", "mobilenetv3small", "--size", "32",
                "--limit", "40", "--epochs", "4", "--batch-size", "8", "--output", str(out)]
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
     proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
-    state = out / "state.json"
-    deadline = time.monotonic() + 300
-    while time.monotonic() < deadline and proc.poll() is None:
-        if state.exists() and json.loads(state.read_text())["epochs_completed"] >= 1:
-            break
-        time.sleep(0.05)
+    state = wait_for_first_epoch(proc, out)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     done = json.loads(state.read_text())["epochs_completed"]
@@ -139,19 +146,13 @@ def test_killed_process_resumes_when_the_same_command_runs_again(tmp_path):
 def test_ctrl_c_says_how_to_resume(tmp_path):
     """SIGINT mid-run: exit 130, one line naming the last completed epoch and how to resume."""
     import signal
-    import time
 
     out = tmp_path / "run"
     command = [sys.executable, "-m", "shapetrace", "train", "--model", "mobilenetv3small", "--size", "32",
                "--limit", "40", "--epochs", "50", "--batch-size", "8", "--output", str(out)]
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
     proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
-    state = out / "state.json"
-    deadline = time.monotonic() + 300
-    while time.monotonic() < deadline and proc.poll() is None:
-        if state.exists() and json.loads(state.read_text())["epochs_completed"] >= 1:
-            break
-        time.sleep(0.05)
+    state = wait_for_first_epoch(proc, out)
     proc.send_signal(signal.SIGINT)
     _, stderr = proc.communicate(timeout=120)
     done = json.loads(state.read_text())["epochs_completed"]
