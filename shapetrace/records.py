@@ -152,8 +152,9 @@ class LayerTrace:
     """The part of ``params`` that training updates (see :mod:`shapetrace.costs`)."""
     non_trainable_params: int = 0
     """The rest of ``params``: moving statistics, frozen layers."""
-    macs: int = 0
-    """Multiply-accumulates of this call for the probe's batch (what is counted: :mod:`shapetrace.costs`)."""
+    macs: int | None = 0
+    """Multiply-accumulates of this call for the probe's batch (what is counted: :mod:`shapetrace.costs`);
+    ``None`` when unknown (a layer with weights and no counting rule), never guessed as 0."""
     activation_bytes: int = 0
     """Bytes of the tensors this call output (0 on the row that broke)."""
     sources: tuple[str, ...] = ()
