@@ -514,14 +514,32 @@ def count_macs(
     return _macs(layer, inputs, out)
 
 
-def layer_cost(layer: Any, inputs: Sequence[Shape], out: Shape | None, activation_bytes: int,
-               *, shared: bool, named: Mapping[str, Shape] | None = None) -> LayerCost:
-    """All costs of one call; a shared layer's repeated call owns no params (they count once)."""
-    trainable, non_trainable = (0, 0) if shared else split_params(layer)
+def layer_cost(
+    layer: Any,
+    inputs: Sequence[Shape],
+    out: Shape | None,
+    activation_bytes: int,
+    *,
+    shared: bool,
+    named: Mapping[str, Shape] | None = None,
+    own_params: tuple[int, int] | None = None,
+) -> LayerCost:
+    """All costs of one call; a shared layer's repeated call owns no params (they count once).
+
+    ``own_params`` marks a layer opened into sublayer rows: its ``(trainable, non_trainable)``
+    weights that no recorded sublayer owns, which are then its row's params, while its MACs
+    count only what its sublayers do not (unknown if it owns weights of its own).
+    """
+    if own_params is not None:
+        trainable, non_trainable = (0, 0) if shared else own_params
+        macs = count_macs(layer, inputs, out, named=named, own_params=sum(own_params))
+    else:
+        trainable, non_trainable = (0, 0) if shared else split_params(layer)
+        macs = count_macs(layer, inputs, out, named=named)
     return LayerCost(
         trainable_params=trainable,
         non_trainable_params=non_trainable,
-        macs=count_macs(layer, inputs, out, named=named),
+        macs=macs,
         activation_bytes=activation_bytes,
     )
 

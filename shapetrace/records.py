@@ -143,7 +143,8 @@ class LayerTrace:
     why: str | None = None
     """Why the channel count changed, when it did: the mechanism that was detected."""
     mechanism: str | None = None
-    """``conv``, ``dense``, ``attention``, ``concat``, ``broadcast``, ``reshape`` or ``other``."""
+    """One of :data:`shapetrace.explain.MECHANISMS`: ``conv``, ``depthwise``, ``dense``, ``recurrent``,
+    ``embedding``, ``attention``, ``concat``, ``broadcast``, ``reshape`` or ``other``."""
     shared: bool = False
     """A second or later call of a layer already seen (its params count once)."""
     failed: bool = False

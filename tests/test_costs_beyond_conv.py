@@ -317,3 +317,42 @@ def test_text_transformer_counts_attention_and_its_feed_forward():
     assert by_name["norm1"] == by_name["norm2"] == 0
     totals = totals_of(trace)
     assert totals.complete and totals.macs == attention + ffn + classifier == 615_080
+
+
+# --- blocks: a collapsed nested model and the recorder's opened custom layers ------------------
+
+def test_a_collapsed_block_costs_the_sum_of_its_sublayers():
+    from shapetrace.selection import collapse_depth
+
+    keras = _keras()
+    keras.backend.clear_session()
+    layers = keras.layers
+    tokens = keras.Input((10, 32), name="tokens")
+    x = layers.Dense(64, activation="relu", name="up")(tokens)
+    block = keras.Model(tokens, layers.Dense(48, name="down")(x), name="ffn_block")
+    inputs = keras.Input((10, 32), name="outer_in")
+    trace = _trace(keras.Model(inputs, block(inputs), name="outer"))
+    collapsed = {row.name: row for row in collapse_depth(trace.layers, 0)}
+    assert collapsed["ffn_block"].macs == 10 * 32 * 64 + 10 * 64 * 48  # 20,480 + 30,720
+
+
+def test_an_opened_layer_counts_only_what_its_sublayers_do_not():
+    """The call recorder's container rows: ``own_params`` are the weights no sublayer row owns."""
+    from shapetrace.costs import count_macs, layer_cost
+
+    keras = _keras()
+
+    class TalkingHeads(keras.layers.MultiHeadAttention):  # a user's subclass: opened by the recorder
+        pass
+
+    mha = TalkingHeads(num_heads=2, key_dim=4)
+    x = keras.ops.ones((1, 5, 8))
+    mha(x, x)
+    # Its projections are recorded as EinsumDense rows of their own; the row keeps QKᵀ and AV.
+    assert count_macs(mha, ((1, 5, 8), (1, 5, 8)), (1, 5, 8), own_params=0) == 2 * 5 * 5 * 4 * 2
+    learned = _register()(4)
+    learned(keras.ops.ones((1, 8)))
+    cost = layer_cost(learned, ((1, 8),), (1, 4), 16, shared=False, own_params=(32, 0))
+    assert (cost.trainable_params, cost.macs) == (32, None)  # weights of its own: unknown
+    container = keras.layers.Layer()
+    assert count_macs(container, ((1, 8),), (1, 8), own_params=0) == 0  # all work in its sublayers
