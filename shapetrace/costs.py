@@ -84,7 +84,7 @@ MAC_COUNTED = (
     "Bidirectional",
     "TimeDistributed",
     "MultiHeadAttention",
-    "GroupedQueryAttention",
+    "GroupQueryAttention",
     "Attention",
     "Dot, keras.ops.matmul, keras.ops.einsum",
 )

@@ -154,6 +154,15 @@ def test_cross_attention_with_different_lengths_and_value_dim():
     assert row.macs == _mha_counts(5, 8, 7, 6, 2, 4, 3, 8, batch=2) == 2 * 1638
 
 
+def test_attention_over_one_axis_of_a_grid():
+    # (3 rows × 5 columns × 8) attending along the columns only: each row is its own sequence.
+    make = lambda L: (lambda x: L.MultiHeadAttention(num_heads=2, key_dim=4, attention_axes=(2,))(x, x))  # noqa: E731
+    row = _single(make, (3, 5, 8), batch=1)
+    projections = 4 * (15 * 8 * 2 * 4)  # Q, K, V, output: 15 positions × 64 each
+    products = 3 * 2 * 5 * 5 * (4 + 4)  # per row and head: 5 × 5 scores and weighted sums of 4
+    assert row.macs == projections + products
+
+
 def test_attention_called_with_keywords_counts_the_same():
     keras = _keras()
     keras.backend.clear_session()
