@@ -152,12 +152,12 @@ def _einsum(layer: Any, inputs: tuple[Shape, ...], out: Shape) -> Explanation | 
 
 def _attention(layer: Any, inputs: tuple[Shape, ...], out: Shape) -> Explanation | None:
     names, target = _class_names(layer), channels_of(out)
-    heads = getattr(layer, "num_heads", None) or getattr(layer, "num_query_heads", None)
-    if ("MultiHeadAttention" in names or "GroupedQueryAttention" in names) and isinstance(heads, int):
+    heads = getattr(layer, "num_heads", None)
+    if "MultiHeadAttention" in names and isinstance(heads, int):
         projection = _kernel_shape(getattr(layer, "output_dense", None))
         if projection is None or projection[-1] != target:
             return None  # the output is the output projection's: say nothing we did not see
-        key_dim = getattr(layer, "key_dim", None) or getattr(layer, "head_dim", None)
+        key_dim = getattr(layer, "key_dim", None)
         return "attention", f"attention output projected to {target} (num_heads={heads}, key_dim={key_dim})"
     if "Attention" in names and len(inputs) >= 2 and channels_of(inputs[1]) == target:
         return "attention", f"weighted sum of the values' {target} features"
