@@ -1,23 +1,50 @@
 """What each layer costs: parameters, multiply-accumulates (MACs) and output bytes, plus totals.
 
 What a MAC is here: one multiplication of an input value by a weight (or by
-another activation, inside attention) that is accumulated into an output — the
-"multiply-adds" that architecture papers report. Counted, for the batch the
-probe really had:
+another activation, in attention and matrix products) that is accumulated into
+an output — the "multiply-adds" that architecture papers report. Counted, for
+the batch the probe really had:
 
 * convolutions of any rank, grouped (``groups=``), depthwise, separable (its
-  depthwise and pointwise halves) and transposed: ``output positions × kernel size``
-  (input positions for a transposed convolution, which scatters each input);
+  depthwise and pointwise halves): ``output positions × kernel size``; transposed
+  convolutions (1D/2D/3D): ``input positions × kernel size``, since each input
+  value is scattered through the whole kernel (fvcore's convention);
 * ``Dense`` on any rank (every leading position × kernel size) and ``EinsumDense``
-  (output elements × the contracted kernel dimensions);
+  (the product of the sizes of every index in its equation: each output element
+  accumulates over the contracted ones);
+* recurrent layers — ``LSTM``, ``GRU``, ``SimpleRNN``, ``ConvLSTM1D/2D/3D`` and
+  ``RNN`` over those cells (stacked too): at every time step of the probe the
+  step's input meets ``kernel`` and the previous state meets ``recurrent_kernel``,
+  so ``batch × steps × (size(kernel) + size(recurrent_kernel))`` (× output
+  positions for ConvLSTM). Per step that is ``4·u·(d+u)`` for an LSTM, ``3·u·(d+u)``
+  for a GRU with either ``reset_after`` (it moves the reset gate's element-wise
+  product after the recurrent matmul and adds a second bias; the weights
+  multiplied are the same) and ``u·(d+u)`` for a SimpleRNN. Every step of the
+  probe is counted, masked or not, and also when only the last output is returned;
+* ``Bidirectional``: both directions over the whole sequence (the merge —
+  concat, sum, ave or mul — is element-wise and free); ``TimeDistributed``: the
+  wrapped layer's own rule on ``batch × steps`` samples;
 * ``MultiHeadAttention`` (query, key, value and output projections plus the
-  ``QKᵀ`` scores and the weighted sum of values) and the weight-free dot-product
-  ``Attention`` layer (scores and weighted sum).
+  ``QKᵀ`` scores and the weighted sum of values, per head, over its attention
+  axes), ``GroupedQueryAttention`` (the same with shared key/value heads), the
+  weight-free ``Attention`` layer (scores and weighted sum), and products of two
+  activations: ``Dot``, ``keras.ops.matmul`` and two-operand ``keras.ops.einsum``.
 
-Not counted (zero MACs): bias additions, batch/layer normalization, activations,
-pooling, element-wise arithmetic (``Add``, ``Multiply``, ``Rescaling``), resizing,
-softmax, and anything in a layer this module does not know. Published figures
-count the same things, which is why they can be compared (see ``docs/survey.md``).
+Zero by convention, though they own weights: ``Embedding`` (a lookup, no
+multiplication), normalization layers and ``PReLU``/``LayerScale`` (element-wise).
+Zero because there is nothing to multiply by: every layer without weights that
+has no rule above — activations, pooling, element-wise arithmetic (``Add``,
+``Multiply``, ``Rescaling``), reshaping, resizing, softmax, dropout. Never
+counted: bias additions and the element-wise gate products inside RNN cells.
+Published figures count the same things, which is why they can be compared
+(see ``docs/survey.md``).
+
+Unknown (``None``, shown ``?``, never 0): a layer that owns weights and has no
+rule here — a custom layer's own ``add_weight`` weights, an RNN over a cell this
+module does not know, a wrapped foreign module. Totals then say how many layers
+are unknown and are not ``complete``. A custom layer that the call recorder
+opened into its sublayers costs the sum of its sublayer rows (its own row carries
+only what no sublayer owns).
 
 Nothing here imports Keras: layers are read through their public attributes.
 """
@@ -27,7 +54,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
-from typing import Any, Iterable, Sequence
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from shapetrace.records import Shape
 
@@ -40,7 +67,10 @@ __all__ = [
     "totals_of",
     "format_count",
     "format_bytes",
+    "format_macs",
+    "sum_macs",
     "MAC_COUNTED",
+    "MAC_FREE",
 ]
 
 MAC_COUNTED = (
@@ -50,10 +80,30 @@ MAC_COUNTED = (
     "Conv1D/2D/3DTranspose",
     "Dense",
     "EinsumDense",
+    "LSTM, GRU, SimpleRNN, ConvLSTM1D/2D/3D, RNN over their cells",
+    "Bidirectional",
+    "TimeDistributed",
     "MultiHeadAttention",
+    "GroupQueryAttention",
     "Attention",
+    "Dot, keras.ops.matmul, keras.ops.einsum",
 )
-"""Layer types with a MAC count; every other layer counts zero."""
+"""Layer types with a MAC count."""
+
+MAC_FREE = (
+    "Embedding",
+    "BatchNormalization",
+    "LayerNormalization",
+    "GroupNormalization",
+    "RMSNormalization",
+    "UnitNormalization",
+    "Normalization",
+    "PReLU",
+    "LayerScale",
+)
+"""Layer types that own weights yet multiply nothing into a sum: a lookup, element-wise work."""
+
+Rule = Callable[[Any, Sequence[Shape], Shape | None], "int | None"]
 
 
 @dataclass(frozen=True)
@@ -62,8 +112,8 @@ class LayerCost:
 
     trainable_params: int
     non_trainable_params: int
-    macs: int
-    """Multiply-accumulates for the probe's batch (0 for layers not in ``MAC_COUNTED``)."""
+    macs: int | None
+    """Multiply-accumulates for the probe's batch; ``None`` when unknown (a layer with weights and no rule)."""
     activation_bytes: int
     """Bytes of every tensor the call output."""
 
@@ -82,6 +132,14 @@ def split_params(layer: Any) -> tuple[int, int]:
         return _weight_count(layer.trainable_weights), _weight_count(layer.non_trainable_weights)
     except (AttributeError, ValueError, TypeError):  # an unbuilt or exotic layer
         return 0, 0
+
+
+def _owns_weights(layer: Any) -> bool:
+    return sum(split_params(layer)) > 0
+
+
+def _class_names(obj: Any) -> tuple[str, ...]:
+    return tuple(cls.__name__ for cls in type(obj).__mro__)
 
 
 def _kernel(layer: Any, name: str = "kernel") -> Shape | None:
@@ -105,11 +163,15 @@ def _positions(shape: Shape, layer: Any) -> int:
     return _size(d for i, d in enumerate(shape) if i != axis)
 
 
+# --- convolutions and dense projections --------------------------------------------------------
+
 def _conv_macs(layer, inputs, out) -> int | None:
     kind = type(layer).__name__
     if "Transpose" in kind:
         kernel = _kernel(layer)
         return None if kernel is None else _positions(inputs[0], layer) * _size(kernel)
+    if out is None:
+        return None
     if "Separable" in kind:
         depthwise, pointwise = _kernel(layer, "depthwise_kernel"), _kernel(layer, "pointwise_kernel")
         if depthwise is None or pointwise is None:
@@ -130,38 +192,141 @@ def _dense_macs(layer, inputs, out) -> int | None:
     return _size(inputs[0][:-1]) * _size(kernel)
 
 
-def _einsum_macs(layer, inputs, out) -> int | None:
+def _einsum_product(equation: str, *operands: Shape) -> int | None:
+    """Multiply-adds of a two-operand einsum: the product of every index's size.
+
+    Each output element sums the products over the indices the output drops, so the
+    count is (output indices) × (contracted indices) = all distinct indices; an
+    ellipsis stands for the leading axes it covers (batch-like, kept in the output).
+    """
+    if not isinstance(equation, str) or "->" not in equation:
+        return None
+    terms = equation.replace(" ", "").split("->")[0].split(",")
+    if len(terms) != len(operands):
+        return None
+    sizes: dict[str, int] = {}
+    ellipsis = 1
+    for term, shape in zip(terms, operands):
+        named = term.replace("...", "")
+        if len(named) > len(shape) or ("..." not in term and len(named) != len(shape)):
+            return None
+        if "..." in term:
+            head, tail = term.split("...")
+            covered = shape[len(head) : len(shape) - len(tail)]
+            ellipsis = max(ellipsis, _size(covered))  # broadcast ellipses: the larger one runs
+            letters = list(zip(head, shape)) + list(zip(tail, shape[len(shape) - len(tail) :]))
+        else:
+            letters = list(zip(term, shape))
+        for letter, size in letters:
+            if sizes.setdefault(letter, int(size)) != int(size) and 1 not in (sizes[letter], size):
+                return None
+            sizes[letter] = max(sizes[letter], int(size))
+    return ellipsis * math.prod(sizes.values())
+
+
+def _einsum_dense_macs(layer, inputs, out) -> int | None:
     kernel = _kernel(layer)
-    equation = getattr(layer, "equation", None)
-    if kernel is None or not isinstance(equation, str) or "->" not in equation:
+    if kernel is None:
         return None
-    operands, result = equation.replace(" ", "").split("->")
-    if "," not in operands:
-        return None
-    kernel_letters = operands.split(",")[1]
-    if len(kernel_letters) != len(kernel):
-        return None
-    contracted = [size for letter, size in zip(kernel_letters, kernel) if letter not in result]
-    return _size(out) * math.prod(contracted)
+    return _einsum_product(getattr(layer, "equation", None), inputs[0], kernel)
 
 
-def _attention_macs(layer, inputs, out) -> int | None:
-    """MultiHeadAttention: four projections plus scores and the weighted sum, per head."""
-    heads, key_dim = getattr(layer, "num_heads", None), getattr(layer, "key_dim", None)
-    if not isinstance(heads, int) or not isinstance(key_dim, int) or not inputs:
+# --- products of two activations ---------------------------------------------------------------
+
+def _matmul_macs(layer, inputs, out) -> int | None:
+    """``keras.ops.matmul``: every output element is a dot product over the shared axis."""
+    if len(inputs) != 2 or not inputs[0] or out is None:
         return None
-    value_dim = getattr(layer, "value_dim", None) or key_dim
+    return _size(out) * int(inputs[0][-1])
+
+
+def _einsum_op_macs(layer, inputs, out) -> int | None:
+    """``keras.ops.einsum`` of two operands (more would depend on the contraction order)."""
+    return _einsum_product(getattr(layer, "subscripts", None), *inputs) if len(inputs) == 2 else None
+
+
+def _dot_macs(layer, inputs, out) -> int | None:
+    """The ``Dot`` layer: each output element sums over the contracted axis of the first input."""
+    axes = getattr(layer, "axes", None)
+    if len(inputs) != 2 or out is None:
+        return None
+    axis = axes if isinstance(axes, int) else axes[0] if isinstance(axes, (list, tuple)) and axes else None
+    if not isinstance(axis, int):
+        return None
+    return _size(out) * int(inputs[0][axis % len(inputs[0])])
+
+
+# --- attention ---------------------------------------------------------------------------------
+
+def _attention_axes(layer, query: Shape) -> tuple[int, ...] | None:
+    """Query axes attention runs over (Keras's default: all between batch and features)."""
+    axes = getattr(layer, "attention_axes", None)
+    if axes is None:
+        return tuple(range(1, len(query) - 1))
+    axes = tuple(int(a) for a in axes)
+    return axes if all(0 < a < len(query) - 1 for a in axes) else None
+
+
+def _attention_products(layer, query: Shape, value: Shape, heads: int, key_dim: int, value_dim: int
+                        ) -> int | None:
+    """``QKᵀ`` scores and the weighted sum of values, per head, over the attention axes."""
+    axes = _attention_axes(layer, query)
+    if axes is None or len(query) != len(value):
+        return None
+    batch_like = _size(d for i, d in enumerate(query[:-1]) if i not in axes)
+    t_q, t_v = _size(query[a] for a in axes), _size(value[a] for a in axes)
+    return batch_like * heads * t_q * t_v * (key_dim + value_dim)
+
+
+def _query_value(inputs: Sequence[Shape]) -> tuple[Shape, Shape, Shape]:
     query = inputs[0]
     value = inputs[1] if len(inputs) > 1 else query
     key = inputs[2] if len(inputs) > 2 else value
-    batch = query[0]
-    t_q, t_v = _size(query[1:-1]), _size(value[1:-1])
-    projections = batch * heads * (
-        t_q * query[-1] * key_dim + t_v * key[-1] * key_dim + t_v * value[-1] * value_dim
+    return query, value, key
+
+
+def _multi_head_attention_macs(layer, inputs, out) -> int | None:
+    """Four projections (read from their kernels) plus the two attention products."""
+    query, value, _ = _query_value(inputs)
+    kernels = [_kernel(getattr(layer, f"{part}_dense", None)) for part in ("query", "key", "value", "output")]
+    if None in kernels:
+        return None
+    q_kernel, k_kernel, v_kernel, o_kernel = kernels
+    heads, key_dim, value_dim = q_kernel[-2], q_kernel[-1], v_kernel[-1]
+    q_positions, v_positions = _size(query[:-1]), _size(value[:-1])
+    projections = (
+        q_positions * (_size(q_kernel) + _size(o_kernel))
+        + v_positions * (_size(k_kernel) + _size(v_kernel))  # keys and values share their length
     )
-    scores = batch * heads * t_q * t_v * (key_dim + value_dim)
-    output = batch * t_q * heads * value_dim * out[-1]
-    return projections + scores + output
+    products = _attention_products(layer, query, value, heads, key_dim, value_dim)
+    return None if products is None else projections + products
+
+
+def _opened_attention_macs(layer, inputs, out) -> int | None:
+    """A user subclass of MultiHeadAttention whose projections were recorded as their own rows."""
+    query, value, _ = _query_value(inputs)
+    q_kernel, v_kernel = _kernel(getattr(layer, "query_dense", None)), _kernel(getattr(layer, "value_dense", None))
+    if q_kernel is None or v_kernel is None:
+        return None
+    return _attention_products(layer, query, value, q_kernel[-2], q_kernel[-1], v_kernel[-1])
+
+
+def _grouped_query_attention_macs(layer, inputs, out) -> int | None:
+    """Query heads attend through fewer shared key/value heads; an optional gate is one more projection."""
+    q_heads, kv_heads = getattr(layer, "num_query_heads", None), getattr(layer, "num_key_value_heads", None)
+    head_dim = getattr(layer, "head_dim", None)
+    if not all(isinstance(n, int) for n in (q_heads, kv_heads, head_dim)) or out is None:
+        return None
+    query, value, key = _query_value(inputs)
+    if len(query) != 3 or len(value) != 3:
+        return None
+    batch, t_q, t_v = query[0], query[1], value[1]
+    q_projections = (2 if getattr(layer, "use_gate", False) else 1) * query[-1] * q_heads * head_dim
+    projections = batch * (
+        t_q * (q_projections + q_heads * head_dim * out[-1])
+        + t_v * (key[-1] + value[-1]) * kv_heads * head_dim
+    )
+    return projections + batch * q_heads * t_q * t_v * head_dim * 2
 
 
 def _dot_attention_macs(layer, inputs, out) -> int | None:
@@ -173,37 +338,208 @@ def _dot_attention_macs(layer, inputs, out) -> int | None:
     return query[0] * t_q * t_v * (query[-1] + value[-1])
 
 
-_CONV_TYPE = re.compile(r"^(Depthwise|Separable)?Conv(olution)?[123]D(Transpose)?$")
+# --- recurrent layers and wrappers -------------------------------------------------------------
 
-# Keyed by the layer's class name (subclasses are matched through their MRO).
-_RULES = {
-    "Dense": _dense_macs,
-    "EinsumDense": _einsum_macs,
-    "MultiHeadAttention": _attention_macs,
-    "Attention": _dot_attention_macs,
-}
+_DENSE_CELLS = {"LSTMCell", "GRUCell", "SimpleRNNCell"}
 
 
-def count_macs(layer: Any, inputs: Sequence[Shape], out: Shape | None) -> int:
-    """Multiply-accumulates of one call of ``layer`` on ``inputs`` giving ``out`` (0 if not counted)."""
-    if out is None or not inputs or any(d is None for s in (*inputs, out) for d in s):
-        return 0
-    for cls in type(layer).__mro__:
-        name = cls.__name__
-        rule = _conv_macs if _CONV_TYPE.match(name) else _RULES.get(name)
-        if rule is not None:
-            return int(rule(layer, inputs, out) or 0)
+def _cell_step_macs(cell: Any, layer: Any, out: Shape | None) -> int | None:
+    """One sample's MACs in one time step: the step input × ``kernel`` + the state × ``recurrent_kernel``."""
+    names = set(_class_names(cell))
+    if "StackedRNNCells" in names:
+        steps = [_cell_step_macs(inner, layer, out) for inner in getattr(cell, "cells", ())]
+        return None if not steps or None in steps else sum(steps)
+    if not names & (_DENSE_CELLS | {"ConvLSTMCell"}):
+        return None  # a cell we do not know: its cost is unknown, not zero
+    kernel, recurrent = _kernel(cell), _kernel(cell, "recurrent_kernel")
+    if kernel is None or recurrent is None:
+        return None
+    weights = _size(kernel) + _size(recurrent)
+    if "ConvLSTMCell" not in names:
+        return weights
+    # Both convolutions produce the state's positions (the recurrent one is stride 1, "same").
+    filters = getattr(cell, "filters", None)
+    if out is None or not isinstance(filters, int):
+        return None
+    per_step = _size(out[2:] if getattr(layer, "return_sequences", False) else out[1:])
+    return None if per_step % filters else per_step // filters * weights
+
+
+def _recurrent_macs(layer, inputs, out) -> int | None:
+    sequence = inputs[0]  # initial states, when given, follow it
+    if len(sequence) < 3:
+        return None
+    per_step = _cell_step_macs(getattr(layer, "cell", None), layer, out)
+    return None if per_step is None else sequence[0] * sequence[1] * per_step
+
+
+def _output_shape(layer: Any, shape: Shape) -> Shape | None:
+    """What ``layer`` outputs for ``shape`` (its first output), by Keras's public shape inference."""
+    try:
+        result = layer.compute_output_shape(shape)
+    except Exception:  # noqa: BLE001 — a layer that cannot say; rules needing it report unknown
+        return None
+    if isinstance(result, (list, tuple)) and result and isinstance(result[0], (list, tuple)):
+        result = result[0]
+    try:
+        return tuple(None if d is None else int(d) for d in result)
+    except (TypeError, ValueError):
+        return None
+
+
+def _bidirectional_macs(layer, inputs, out) -> int | None:
+    """Both directions run over the whole sequence; merging their outputs multiplies nothing."""
+    total = 0
+    for direction in (getattr(layer, "forward_layer", None), getattr(layer, "backward_layer", None)):
+        if direction is None:
+            return None
+        macs = _macs(direction, inputs[:1], _output_shape(direction, inputs[0]))
+        if macs is None:
+            return None
+        total += macs
+    return total
+
+
+def _time_distributed_macs(layer, inputs, out) -> int | None:
+    """The wrapped layer's own rule, on every (sample, step) pair as one sample."""
+    inner, sequence = getattr(layer, "layer", None), inputs[0]
+    if inner is None or len(sequence) < 2 or out is None or len(out) < 2:
+        return None
+    samples = sequence[0] * sequence[1]
+    return _macs(inner, ((samples, *sequence[2:]),), (samples, *out[2:]))
+
+
+def _wrapped_macs(layer, inputs, out) -> int | None:
+    """``SpectralNormalization``: the wrapped layer's call (its power iteration runs in training only)."""
+    inner = getattr(layer, "layer", None)
+    return None if inner is None else _macs(inner, inputs, out)
+
+
+def _free(layer, inputs, out) -> int:
     return 0
 
 
-def layer_cost(layer: Any, inputs: Sequence[Shape], out: Shape | None, activation_bytes: int,
-               *, shared: bool) -> LayerCost:
-    """All costs of one call; a shared layer's repeated call owns no params (they count once)."""
-    trainable, non_trainable = (0, 0) if shared else split_params(layer)
+_CONV_TYPE = re.compile(r"^(Depthwise|Separable)?Conv(olution)?[123]D(Transpose)?$")
+
+# Keyed by the layer's class name (subclasses are matched through their MRO).
+_RULES: dict[str, Rule] = {
+    "Dense": _dense_macs,
+    "EinsumDense": _einsum_dense_macs,
+    "MultiHeadAttention": _multi_head_attention_macs,
+    "GroupedQueryAttention": _grouped_query_attention_macs,
+    "Attention": _dot_attention_macs,
+    "RNN": _recurrent_macs,
+    "Bidirectional": _bidirectional_macs,
+    "TimeDistributed": _time_distributed_macs,
+    "SpectralNormalization": _wrapped_macs,
+    "Dot": _dot_macs,
+    "Matmul": _matmul_macs,
+    "Einsum": _einsum_op_macs,
+    **{name: _free for name in MAC_FREE},
+}
+
+# A layer the call recorder opened into sublayer rows: only what its sublayers do not do.
+_OPENED_RULES: dict[str, Rule] = {
+    "MultiHeadAttention": _opened_attention_macs,
+}
+
+
+def _rule(layer: Any, rules: Mapping[str, Rule], conv: bool) -> Rule | None:
+    for name in _class_names(layer):
+        if conv and _CONV_TYPE.match(name):
+            return _conv_macs
+        if name in rules:
+            return rules[name]
+    return None
+
+
+def _macs(layer: Any, inputs: Sequence[Shape], out: Shape | None) -> int | None:
+    """MACs by the first rule on the layer's MRO; without one, 0 if it owns no weights, else unknown."""
+    rule = _rule(layer, _RULES, conv=True)
+    if rule is None or not inputs or any(d is None for s in (*inputs, out or ()) for d in s):
+        return None if _owns_weights(layer) else 0
+    macs = rule(layer, inputs, out)
+    return None if macs is None else int(macs)
+
+
+_NAMED_OPERANDS = ("query", "value", "key")
+
+
+def _with_named(inputs: Sequence[Shape], named: Mapping[str, Shape] | None) -> tuple[Shape, ...]:
+    """Operands passed by keyword (``mha(query=x, value=y)``) take their positional place."""
+    shapes = list(inputs)
+    if not named:
+        return tuple(shapes)
+    if not shapes and "inputs" in named:
+        shapes.append(named["inputs"])
+    for position, name in enumerate(_NAMED_OPERANDS):
+        if position < len(shapes):
+            continue
+        if name not in named:
+            break
+        shapes.append(named[name])
+    return tuple(shapes)
+
+
+def count_macs(
+    layer: Any,
+    inputs: Sequence[Shape],
+    out: Shape | None,
+    *,
+    named: Mapping[str, Shape] | None = None,
+    own_params: int | None = None,
+) -> int | None:
+    """Multiply-accumulates of one call of ``layer`` on ``inputs`` giving ``out``.
+
+    Args:
+        layer: the called layer (or operation).
+        inputs: shapes of the call's positional tensors.
+        out: shape of its (first) output; ``None`` for a call that raised, which did no work (0).
+        named: shapes of tensors passed by keyword (``query=``, ``value=``, ``key=``).
+        own_params: for a layer the call recorder opened into sublayer rows, the weights no
+            recorded sublayer owns; its row then counts only work its sublayers do not.
+
+    Returns:
+        The count, or ``None`` when it is unknown: a layer with weights and no rule.
+    """
+    if out is None:
+        return 0
+    inputs = _with_named(inputs, named)
+    if own_params is not None:
+        rule = _rule(layer, _OPENED_RULES, conv=False)
+        if rule is not None and inputs:
+            macs = rule(layer, inputs, out)
+            return None if macs is None or own_params else int(macs)
+        return None if own_params else 0
+    return _macs(layer, inputs, out)
+
+
+def layer_cost(
+    layer: Any,
+    inputs: Sequence[Shape],
+    out: Shape | None,
+    activation_bytes: int,
+    *,
+    shared: bool,
+    named: Mapping[str, Shape] | None = None,
+    own_params: tuple[int, int] | None = None,
+) -> LayerCost:
+    """All costs of one call; a shared layer's repeated call owns no params (they count once).
+
+    ``own_params`` marks a layer opened into sublayer rows: its ``(trainable, non_trainable)``
+    weights that no recorded sublayer owns, which are then its row's params, while its MACs
+    count only what its sublayers do not (unknown if it owns weights of its own).
+    """
+    if own_params is not None:
+        trainable, non_trainable = (0, 0) if shared else own_params
+        macs = count_macs(layer, inputs, out, named=named, own_params=sum(own_params))
+    else:
+        trainable, non_trainable = (0, 0) if shared else split_params(layer)
+        macs = count_macs(layer, inputs, out, named=named)
     return LayerCost(
         trainable_params=trainable,
         non_trainable_params=non_trainable,
-        macs=count_macs(layer, inputs, out),
+        macs=macs,
         activation_bytes=activation_bytes,
     )
 
@@ -217,7 +553,7 @@ class CostTotals:
     trainable_params: int
     non_trainable_params: int
     macs: int
-    """Sum of the executed layers' MACs."""
+    """Sum of the executed layers' MACs whose count is known (see ``unknown_layers``)."""
     input_bytes: int
     activation_bytes: int
     """Sum of every executed layer's output bytes (what ``model(x)`` keeps until it returns)."""
@@ -225,9 +561,13 @@ class CostTotals:
     """Largest total of tensors the streaming engine held alive at once."""
     params_bytes: int
     complete: bool
-    """False when the probe broke: the costs then cover only the layers up to the break."""
+    """True when every layer ran and every layer's MACs are known; ``macs`` is then the whole model's."""
     executed_params: int
     """Params of the rows that ran (equals ``total_params`` for a complete trace)."""
+    unknown_layers: int = 0
+    """Rows whose MACs are unknown (``None``): layers with weights and no counting rule."""
+    reached_end: bool = True
+    """False when the probe broke: the costs then cover only the layers up to the break."""
 
     @property
     def estimated_total_bytes(self) -> int:
@@ -246,10 +586,21 @@ class CostTotals:
             "params_bytes": self.params_bytes,
             "estimated_total_bytes": self.estimated_total_bytes,
             "complete": self.complete,
+            "unknown_layers": self.unknown_layers,
         }
 
 
 PARAM_BYTES = 4  # float32 weights: the dtype keras.applications builds with
+
+
+def sum_macs(values: Iterable[int | None]) -> int | None:
+    """Sum of MAC counts where one unknown (``None``) makes the sum unknown."""
+    total = 0
+    for value in values:
+        if value is None:
+            return None
+        total += value
+    return total
 
 
 def totals_of(trace: Any) -> CostTotals:
@@ -258,24 +609,29 @@ def totals_of(trace: Any) -> CostTotals:
     Trainable and non-trainable counts are summed from the rows; on a complete
     trace they add up to the model's total (tested), and the parameters of
     layers after a break are unknown to it: the split then covers the executed
-    layers only (``complete`` is False) while ``total_params`` stays the model's.
+    layers only (``reached_end`` is False) while ``total_params`` stays the model's.
+    MACs sum the rows whose count is known; ``unknown_layers`` counts the others,
+    and either a break or an unknown row makes the totals not ``complete``.
     """
     rows = trace.layers
     trainable = sum(r.trainable_params for r in rows)
     non_trainable = sum(r.non_trainable_params for r in rows)
-    complete = trace.broken is None and trace.boundary.accepted
+    reached_end = trace.broken is None and trace.boundary.accepted
+    unknown = sum(1 for r in rows if r.macs is None)
     input_bytes = sum(_size(p.shape) for p in trace.probes) * 4
     return CostTotals(
         total_params=trace.total_params,
         trainable_params=trainable,
         non_trainable_params=non_trainable,
-        macs=sum(r.macs for r in rows),
+        macs=sum(r.macs for r in rows if r.macs is not None),
         input_bytes=input_bytes,
         activation_bytes=sum(r.activation_bytes for r in rows if r.type != "InputLayer"),
         peak_live_bytes=trace.peak_live_bytes,
         params_bytes=trace.total_params * PARAM_BYTES,
-        complete=complete,
+        complete=reached_end and unknown == 0,
         executed_params=trainable + non_trainable,
+        unknown_layers=unknown,
+        reached_end=reached_end,
     )
 
 
@@ -290,6 +646,13 @@ def format_count(n: int | None) -> str:
         if abs(n) >= scale:
             return f"{n / scale:.2f}{unit}"
     return str(n)
+
+
+def format_macs(n: int | None) -> str:
+    """A row's MACs: ``?`` when unknown (never 0), ``-`` for none, else like :func:`format_count`."""
+    if n is None:
+        return "?"
+    return format_count(n) if n else "-"
 
 
 def format_bytes(n: int | None) -> str:

@@ -75,7 +75,10 @@ class RowMaker:
         if inputs and out is not None and (len(inputs[0]) > 1 or len(out) > 1):
             if (inputs[0][-1] if len(inputs[0]) > 1 else None) != (out[-1] if len(out) > 1 else None):
                 mechanism, why = explain_change(operation, inputs, out)
-        cost = layer_cost(operation, inputs, out, sum(kg.nbytes(t) for t in outputs), shared=shared)
+        # Tensors passed by keyword (``mha(query=x, value=y)``) are operands the cost needs too.
+        named = {k: _shape(ts[0]) for k, v in (kwargs or {}).items() if len(ts := kg.flatten_tensors(v)) == 1}
+        cost = layer_cost(operation, inputs, out, sum(kg.nbytes(t) for t in outputs), shared=shared,
+                          named=named)
         row = LayerTrace(
             index=len(self.rows),
             path=path,

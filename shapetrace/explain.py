@@ -9,15 +9,18 @@ a mechanism that was not detected is never stated: the fallback is "other".
 from __future__ import annotations
 
 import math
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
 from shapetrace.records import Shape, Trace, channels_of, format_shape
 
-__all__ = ["explain_change", "verdict_text", "break_hint", "MECHANISMS"]
+__all__ = ["explain_change", "explain_block", "verdict_text", "break_hint", "MECHANISMS"]
 
-MECHANISMS = ("conv", "depthwise", "dense", "attention", "concat", "broadcast", "reshape", "other")
+MECHANISMS = (
+    "conv", "depthwise", "dense", "recurrent", "embedding", "attention", "concat", "broadcast", "reshape",
+    "other",
+)
 
 Explanation = tuple[str, str]  # (mechanism, why)
 
@@ -48,15 +51,117 @@ def _dense(layer: Any, inputs: tuple[Shape, ...], out: Shape) -> Explanation | N
     return None
 
 
-def _attention(layer: Any, inputs: tuple[Shape, ...], out: Shape) -> Explanation | None:
-    heads = getattr(layer, "num_heads", None)
-    if not isinstance(heads, int):
+def _class_names(layer: Any) -> tuple[str, ...]:
+    return tuple(cls.__name__ for cls in type(layer).__mro__)
+
+
+def _kernel_shape(layer: Any) -> tuple[int, ...] | None:
+    shape = getattr(getattr(layer, "kernel", None), "shape", None)
+    try:
+        return None if shape is None else tuple(int(d) for d in shape)
+    except (TypeError, ValueError):
         return None
-    key_dim = getattr(layer, "key_dim", None)
-    target = channels_of(out)
-    return "attention", (
-        f"attention output projected to {target} (num_heads={heads}, key_dim={key_dim})"
-    )
+
+
+def _recurrent_size(layer: Any) -> tuple[str, int] | None:
+    """``("units", 64)`` or ``("filters", 8)`` of an RNN layer (ConvLSTM counts filters).
+
+    ``RNN(cell)`` keeps the size on its cell; stacked cells output their last cell's.
+    """
+    cell = getattr(layer, "cell", None)
+    cells = getattr(cell, "cells", None)
+    for owner in (layer, cell, cells[-1] if cells else None):
+        for word in ("units", "filters"):
+            value = getattr(owner, word, None)
+            if isinstance(value, int) and not isinstance(value, bool):
+                return word, value
+    return None
+
+
+def _recurrent(layer: Any, inputs: tuple[Shape, ...], out: Shape) -> Explanation | None:
+    if "RNN" not in _class_names(layer):
+        return None
+    size = _recurrent_size(layer)
+    if size is None or channels_of(out) != size[1]:
+        return None
+    word, value = size
+    return "recurrent", f"{type(layer).__name__} with {word}={value}"
+
+
+_MERGED = {"sum": "summed", "ave": "averaged", "mul": "multiplied"}
+
+
+def _bidirectional(layer: Any, inputs: tuple[Shape, ...], out: Shape) -> Explanation | None:
+    forward, backward = getattr(layer, "forward_layer", None), getattr(layer, "backward_layer", None)
+    if forward is None or backward is None:
+        return None
+    sizes = _recurrent_size(forward), _recurrent_size(backward)
+    if None in sizes:
+        return None
+    (word, n_forward), (_, n_backward) = sizes
+    merge, target, kind = getattr(layer, "merge_mode", "concat"), channels_of(out), type(forward).__name__
+    if merge == "concat" and target == n_forward + n_backward:
+        parts = f"2 × {n_forward}" if n_forward == n_backward else f"{n_forward} + {n_backward}"
+        return "recurrent", f"Bidirectional {kind} with {word}={n_forward}: {parts} concatenated"
+    if merge in _MERGED and n_forward == n_backward == target:
+        return "recurrent", f"Bidirectional {kind} with {word}={n_forward}: both directions {_MERGED[merge]}"
+    if merge is None and target == n_forward:  # both directions returned; the first is the forward one
+        return "recurrent", f"Bidirectional {kind} with {word}={n_forward} (forward output)"
+    return None
+
+
+def _time_distributed(layer: Any, inputs: tuple[Shape, ...], out: Shape) -> Explanation | None:
+    inner = getattr(layer, "layer", None)
+    if "TimeDistributed" not in _class_names(layer) or inner is None:
+        return None
+    sequence = inputs[0]
+    if len(sequence) < 3 or len(out) < 3 or None in sequence[:2]:
+        return None
+    samples = sequence[0] * sequence[1]
+    # The wrapped layer sees every (sample, step) as one sample: explain it on those shapes.
+    found = _first_rule((inner,), ((samples, *sequence[2:]),), (samples, *out[2:]))
+    if found is None:
+        return None
+    mechanism, why = found
+    return mechanism, f"{why}, applied at each of {sequence[1]} steps"
+
+
+def _embedding(layer: Any, inputs: tuple[Shape, ...], out: Shape) -> Explanation | None:
+    size = getattr(layer, "output_dim", None)
+    if "Embedding" not in _class_names(layer) or not isinstance(size, int) or len(inputs) != 1:
+        return None
+    # Each id becomes a vector: the input's shape with one axis of `output_dim` appended.
+    if tuple(out) != (*inputs[0], size):
+        return None
+    return "embedding", f"{type(layer).__name__} with output_dim={size}: each token id becomes a {size}-vector"
+
+
+def _einsum(layer: Any, inputs: tuple[Shape, ...], out: Shape) -> Explanation | None:
+    equation, kernel = getattr(layer, "equation", None), _kernel_shape(layer)
+    if "EinsumDense" not in _class_names(layer) or not isinstance(equation, str) or kernel is None:
+        return None
+    operands, _, result = equation.replace(" ", "").partition("->")
+    terms = operands.split(",")
+    if len(terms) != 2 or not result or len(terms[1]) != len(kernel):
+        return None
+    last = result[-1]  # the output's last axis comes from the kernel, not the input
+    if last not in terms[1] or last in terms[0] or kernel[terms[1].index(last)] != channels_of(out):
+        return None
+    return "dense", f"EinsumDense {equation!r}: the kernel's {last!r} axis gives {channels_of(out)}"
+
+
+def _attention(layer: Any, inputs: tuple[Shape, ...], out: Shape) -> Explanation | None:
+    names, target = _class_names(layer), channels_of(out)
+    heads = getattr(layer, "num_heads", None)
+    if "MultiHeadAttention" in names and isinstance(heads, int):
+        projection = _kernel_shape(getattr(layer, "output_dense", None))
+        if projection is None or projection[-1] != target:
+            return None  # the output is the output projection's: say nothing we did not see
+        key_dim = getattr(layer, "key_dim", None)
+        return "attention", f"attention output projected to {target} (num_heads={heads}, key_dim={key_dim})"
+    if "Attention" in names and len(inputs) >= 2 and channels_of(inputs[1]) == target:
+        return "attention", f"weighted sum of the values' {target} features"
+    return None
 
 
 def _concat(layer: Any, inputs: tuple[Shape, ...], out: Shape) -> Explanation | None:
@@ -121,9 +226,14 @@ def _reshape(layer: Any, inputs: tuple[Shape, ...], out: Shape) -> Explanation |
 
 # Tried in order; the first rule whose claim holds for the observed shapes wins.
 RULES: tuple[Callable[[Any, tuple[Shape, ...], Shape], Explanation | None], ...] = (
+    _recurrent,  # before _dense and _conv: an LSTM has `units`, a ConvLSTM2D `filters`
+    _bidirectional,
+    _time_distributed,
+    _embedding,
     _conv,
     _depthwise,
     _dense,
+    _einsum,
     _attention,
     _concat,
     _broadcast,
@@ -137,12 +247,54 @@ def explain_change(layer: Any, inputs: tuple[Shape, ...], out: Shape) -> Explana
     Returns:
         ``(mechanism, why)``; ``("other", "...")`` when no rule's claim holds.
     """
-    for rule in RULES:
-        found = rule(layer, inputs, out)
-        if found is not None:
-            return found
+    found = _first_rule((layer,), inputs, out)
+    if found is not None:
+        return found
     shapes = ", ".join(format_shape(s) for s in inputs)
     return "other", f"{shapes} → {format_shape(out)}"
+
+
+def _first_rule(layers: tuple[Any, ...], inputs: tuple[Shape, ...], out: Shape) -> Explanation | None:
+    if not inputs:
+        return None
+    for layer in layers:
+        for rule in RULES:
+            found = rule(layer, inputs, out)
+            if found is not None:
+                return found
+    return None
+
+
+def explain_block(layer: Any, inputs: tuple[Shape, ...], out: Shape, inner: Sequence[Any]) -> Explanation:
+    """Why a layer that was opened into sublayer calls (a custom block) changed the last axis.
+
+    Only the calls observed inside are evidence: the block's own attributes (a ``units`` of its
+    own, the weights of its sublayers) prove nothing about what its ``call`` did with them.
+
+    Args:
+        layer: the block.
+        inputs, out: the block call's input shapes and output shape.
+        inner: the rows (:class:`~shapetrace.records.LayerTrace`) of the calls made inside
+            this call, in execution order.
+
+    Returns:
+        ``(mechanism, "set inside by `name` (Type): why")`` naming the sublayer call that last
+        changed the last axis, when that change gave the block's output axis and the last call
+        inside ends with it; else ``("other", "in → out")``.
+    """
+    target = channels_of(out)
+    if inner and inner[-1].channels_out == target:
+        last_change = next((row for row in reversed(inner) if row.channels_changed), None)
+        if (last_change is not None and last_change.channels_out == target and last_change.why
+                and last_change.mechanism not in (None, "other")):
+            if last_change.why.startswith(_SET_INSIDE):  # a nested block already names its sublayer
+                return last_change.mechanism, last_change.why
+            return last_change.mechanism, f"{_SET_INSIDE}`{last_change.name}` ({last_change.type}): {last_change.why}"
+    shapes = ", ".join(format_shape(s) for s in inputs)
+    return "other", f"{shapes} → {format_shape(out)}"
+
+
+_SET_INSIDE = "set inside by "
 
 
 def verdict_text(trace: Trace) -> str:

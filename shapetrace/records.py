@@ -143,7 +143,8 @@ class LayerTrace:
     why: str | None = None
     """Why the channel count changed, when it did: the mechanism that was detected."""
     mechanism: str | None = None
-    """``conv``, ``dense``, ``attention``, ``concat``, ``broadcast``, ``reshape`` or ``other``."""
+    """One of :data:`shapetrace.explain.MECHANISMS`: ``conv``, ``depthwise``, ``dense``, ``recurrent``,
+    ``embedding``, ``attention``, ``concat``, ``broadcast``, ``reshape`` or ``other``."""
     shared: bool = False
     """A second or later call of a layer already seen (its params count once)."""
     failed: bool = False
@@ -152,8 +153,9 @@ class LayerTrace:
     """The part of ``params`` that training updates (see :mod:`shapetrace.costs`)."""
     non_trainable_params: int = 0
     """The rest of ``params``: moving statistics, frozen layers."""
-    macs: int = 0
-    """Multiply-accumulates of this call for the probe's batch (what is counted: :mod:`shapetrace.costs`)."""
+    macs: int | None = 0
+    """Multiply-accumulates of this call for the probe's batch (what is counted: :mod:`shapetrace.costs`);
+    ``None`` when unknown (a layer with weights and no counting rule), never guessed as 0."""
     activation_bytes: int = 0
     """Bytes of the tensors this call output (0 on the row that broke)."""
     sources: tuple[str, ...] = ()

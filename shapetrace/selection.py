@@ -10,6 +10,7 @@ import re
 from dataclasses import dataclass, replace
 from typing import Any
 
+from shapetrace.costs import sum_macs
 from shapetrace.errors import UsageError
 from shapetrace.records import LayerTrace, Trace
 
@@ -186,7 +187,7 @@ def _merge(group: list[LayerTrace], path: str | None) -> LayerTrace:
         params=sum(r.params for r in group),
         trainable_params=sum(r.trainable_params for r in group),
         non_trainable_params=sum(r.non_trainable_params for r in group),
-        macs=sum(r.macs for r in group),
+        macs=sum_macs(r.macs for r in group),  # one unknown row makes the block's cost unknown
         activation_bytes=sum(r.activation_bytes for r in group),
         why=None if changed is None else f"first change inside at `{changed.name}`: {changed.why}",
         mechanism=None if changed is None else changed.mechanism,

@@ -13,19 +13,30 @@ def _exact(n: int) -> str:
     return f"{n:,}"
 
 
+def _macs_cells(totals: CostTotals) -> tuple[str, str]:
+    """Known MACs; with unknown layers, a ``+ ?`` that says how many were left out (never a silent 0)."""
+    if not totals.unknown_layers:
+        return format_count(totals.macs), _exact(totals.macs)
+    n = totals.unknown_layers
+    return (
+        f"{format_count(totals.macs)} + ?",
+        f"{_exact(totals.macs)} + {n} layer{'' if n == 1 else 's'} of unknown cost (? in the table)",
+    )
+
+
 def cost_footer(totals: CostTotals) -> Table:
     """Totals as a two-column grid: readable units, exact numbers beside counts."""
     grid = Table.grid(padding=(0, 2))
     grid.add_column(no_wrap=True)
     grid.add_column(justify="right", no_wrap=True)
     grid.add_column(no_wrap=True, style="dim")
-    partial = "" if totals.complete else " (layers up to the break)"
+    partial = "" if totals.reached_end else " (layers up to the break)"
     rows = [
         ("Total params", format_count(totals.total_params), _exact(totals.total_params)),
         ("Trainable params" + partial, format_count(totals.trainable_params), _exact(totals.trainable_params)),
         ("Non-trainable params" + partial, format_count(totals.non_trainable_params),
          _exact(totals.non_trainable_params)),
-        ("Total MACs" + partial, format_count(totals.macs), _exact(totals.macs)),
+        ("Total MACs" + partial, *_macs_cells(totals)),
         ("Input size", format_bytes(totals.input_bytes), ""),
         ("Activations, sum of outputs" + partial, format_bytes(totals.activation_bytes), ""),
         ("Activations, peak live (stream engine)", format_bytes(totals.peak_live_bytes)

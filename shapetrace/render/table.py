@@ -8,7 +8,7 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from shapetrace.costs import format_bytes, format_count, totals_of
+from shapetrace.costs import format_bytes, format_count, format_macs, totals_of
 from shapetrace.explain import break_hint, verdict_text
 from shapetrace.records import LayerTrace, Trace, format_shape
 from shapetrace.render.costs import cost_footer
@@ -96,7 +96,7 @@ COLUMN_CELLS = {
     "params": ("params", "right", lambda row, trace: f"{row.params:,}"),
     "trainable": ("trainable", "right", lambda row, trace: f"{row.trainable_params:,}"),
     "non_trainable": ("non-trainable", "right", lambda row, trace: f"{row.non_trainable_params:,}"),
-    "macs": ("MACs", "right", lambda row, trace: _cost_cell(row.macs)),
+    "macs": ("MACs", "right", lambda row, trace: format_macs(row.macs)),
     "memory": ("output bytes", "right", lambda row, trace: _cost_cell(row.activation_bytes, format_bytes)),
     "why": ("why", "left", lambda row, trace: _why_cell(row, trace)),
 }
