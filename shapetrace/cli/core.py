@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import sys
 import traceback
 import warnings
@@ -15,7 +16,13 @@ from typer.core import TyperGroup
 
 from shapetrace.errors import ShapetraceError
 
-__all__ = ["app", "DebugOption", "reporting", "emit", "stderr_console", "EXIT_INTERNAL"]
+__all__ = ["app", "DebugOption", "reporting", "emit", "stderr_console", "EXIT_INTERNAL", "clip_message"]
+
+# Error lines echo what the user gave (names, paths, option values); a 100,000-character
+# model name must not become a 100,000-character error. Cut in one place: here.
+ECHO_LIMIT = 200
+LINE_LIMIT = 1500
+_LONG_RUN = re.compile(r"\S{%d,}" % (ECHO_LIMIT + 1))
 
 EXIT_INTERNAL = 3  # a bug in shapetrace (or an unexpected Keras failure), not the user's fault
 EXIT_INTERRUPTED = 130
@@ -143,7 +150,18 @@ def reporting(debug: bool) -> Iterator[None]:
         ) from None
 
 
+def clip_message(text: str) -> str:
+    """``text`` with every run of more than ``ECHO_LIMIT`` non-space characters cut with ``…``,
+    and the whole at most ``LINE_LIMIT`` characters (its head and its tail, which says what to do)."""
+    text = _LONG_RUN.sub(lambda match: match.group(0)[: ECHO_LIMIT - 1] + "…", text)
+    if len(text) > LINE_LIMIT:
+        tail = LINE_LIMIT // 3
+        text = text[: LINE_LIMIT - tail - 3] + " … " + text[-tail:]
+    return text
+
+
 def _escape(text: str) -> str:
+    """User-facing text for a rich line: clipped (see :func:`clip_message`), markup escaped."""
     from rich.markup import escape
 
-    return escape(text)
+    return escape(clip_message(text))
