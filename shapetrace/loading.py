@@ -565,8 +565,14 @@ def _load_failure(path: Path, error: BaseException, user_code: UserCode) -> str:
     """The real cause of a failed load, in one line (the config itself was readable)."""
     from shapetrace import _keras_graph as kg
 
-    text = kg.one_line(error, 100_000)
-    missing = _UNRESOLVED.search(text)
+    # Keras wraps the real cause ("Could not locate function 'f'") in a long message
+    # about the outer object, sometimes in the exception's context: look through all of it.
+    texts, seen, current = [], set(), error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        texts.append(str(current))
+        current = current.__cause__ or current.__context__
+    missing = _UNRESOLVED.search("\n".join(texts))
     if missing:
         kind, name = missing.groups()
         where = "no --import defines it" if user_code.items else "no --import was given"
