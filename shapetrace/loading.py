@@ -79,8 +79,6 @@ _UNSCANNED_KEYS = ("compile_config", "training_config")
 _CAPPED_MEMBERS = ("config.json", "metadata.json")
 # What Keras 3's load_weights reads; anything else it refuses with a long message.
 _WEIGHTS_SUFFIXES = (".weights.h5", ".h5", ".hdf5", ".keras")
-_HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
-_ZIP_SIGNATURE = b"PK\x03\x04"
 _MODEL_FILE_EXPECTED = "a .keras or .h5 model file"
 # Keras's words for a name it cannot resolve while loading.
 _UNRESOLVED = re.compile(r"Could not locate (class|function) '([^']+)'")
@@ -452,23 +450,31 @@ def check_weights_option(weights: Any) -> None:
             f"Weights file {text!r} is not a weights file Keras reads: expected a .weights.h5, .h5 or "
             ".keras file (save one with model.save_weights('model.weights.h5'))."
         )
-    with open(path, "rb") as handle:
-        head = handle.read(8)
-    expected = _ZIP_SIGNATURE if name.endswith(".keras") else _HDF5_SIGNATURE
-    if not head.startswith(expected[:4]) or (expected is _HDF5_SIGNATURE and not _is_hdf5(path)):
-        kind = "zip (.keras)" if expected is _ZIP_SIGNATURE else "HDF5"
+    archive = name.endswith(".keras")
+    if not (_is_zip(path) if archive else _is_hdf5(path)):
+        kind = "a zip archive (.keras)" if archive else "HDF5 data"
         raise WeightsError(
-            f"Weights file {text!r} is not a weights file: it is not {kind} data (the file is corrupt, "
+            f"Weights file {text!r} is not a weights file: it is not readable as {kind} (the file is corrupt, "
             "truncated or something else renamed); save one with model.save_weights('model.weights.h5')."
         )
 
 
 def _is_hdf5(path: Path) -> bool:
+    """Opens as HDF5 (the signature alone passes a truncated file)."""
     import h5py
 
     try:
-        return bool(h5py.is_hdf5(str(path)))
-    except OSError:
+        with h5py.File(path, "r"):
+            return True
+    except (OSError, ValueError):
+        return False
+
+
+def _is_zip(path: Path) -> bool:
+    try:
+        with zipfile.ZipFile(path):
+            return True
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError):
         return False
 
 

@@ -63,6 +63,8 @@ def not_a_file_reason(path: Path) -> str | None:
         return "cannot be read (permission denied)"
     except OSError as error:
         return f"cannot be read ({error.strerror or error})"
+    except ValueError:  # a NUL character: no file system accepts it
+        return "is not a valid path (it holds a NUL character)"
     if stat.S_ISREG(mode):
         return None
     kind = next((name for test, name in _KINDS if test(mode)), "not a regular file")
