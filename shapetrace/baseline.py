@@ -34,7 +34,7 @@ from shapetrace.errors import UsageError
 from shapetrace.project import ALLOWED, inside, module_files, project_root
 from shapetrace.records import SCHEMA as TRACE_SCHEMA
 from shapetrace.records import Trace
-from shapetrace.untrusted import MEMBER_LIMIT, not_a_file_reason, parse_json, read_capped
+from shapetrace.untrusted import MEMBER_LIMIT, not_a_file_reason, parse_json, read_capped, user_path
 
 __all__ = [
     "BASELINE_SCHEMA",
@@ -197,7 +197,7 @@ def baseline_document(trace: Trace, path: str | Path) -> dict[str, Any]:
     base = Path(path).resolve().parent
     request["model"] = _portable_spec(request.get("model"), base)
     if isinstance(request.get("weights"), str) and request["weights"].lower() not in ("none", "imagenet"):
-        request["weights"] = _relative_to(Path(request["weights"]).expanduser().resolve(), base)
+        request["weights"] = _relative_to(user_path(request["weights"]).resolve(), base)
     if request.get("imports"):
         request["imports"] = [_portable_import(item, base) for item in request["imports"]]
     request["engine"] = data.get("engine", "stream")
@@ -800,7 +800,7 @@ def _portable_spec(spec: Any, base: Path) -> Any:
 def _portable_import(item: str, base: Path) -> str:
     """An ``--import`` file relative to the baseline's folder; a module name as it is."""
     if item.strip().endswith(".py"):
-        return _relative_to(Path(item.strip()).expanduser().resolve(), base)
+        return _relative_to(user_path(item.strip()).resolve(), base)
     return item
 
 

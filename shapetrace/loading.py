@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any, Iterator, Mapping, Sequence
 
 from shapetrace.errors import UsageError, WeightsError
-from shapetrace.untrusted import MEMBER_LIMIT, parse_json, read_capped, require_file, too_large
+from shapetrace.untrusted import MEMBER_LIMIT, parse_json, read_capped, require_file, too_large, user_path
 
 __all__ = [
     "ModelSpec",
@@ -131,11 +131,11 @@ def parse_model_spec(text: str) -> ModelSpec:
     text = str(text).strip()
     match = _FACTORY_FILE.match(text)
     if match:
-        return ModelSpec("factory", text, path=Path(match["file"]).expanduser(), function=match["function"])
+        return ModelSpec("factory", text, path=user_path(match["file"]), function=match["function"])
     match = _FACTORY_MODULE.match(text)
     if match:
         return ModelSpec("factory", text, module=match["module"], function=match["function"])
-    path = Path(text).expanduser()
+    path = user_path(text)
     suffix = path.suffix.lower()
     if suffix in MODEL_FILE_SUFFIXES:
         return ModelSpec("file", text, path=path)
@@ -410,7 +410,7 @@ def import_user_code(items: Sequence[str] | None) -> UserCode:
         if not item.strip():
             raise UsageError("Invalid --import '': expected a Python file (path/to/layers.py) or a module (my_package.layers).")
         if item.strip().endswith(".py"):
-            module = _import_file(ModelSpec("import", item, path=Path(item.strip()).expanduser()), label="--import")
+            module = _import_file(ModelSpec("import", item, path=user_path(item.strip())), label="--import")
         elif _MODULE_NAME.match(item.strip()):
             module = _import_module(ModelSpec("import", item, module=item.strip()), label="--import")
         else:
@@ -442,7 +442,7 @@ def check_weights_option(weights: Any) -> None:
         return
     if not text.strip():
         raise WeightsError("Invalid --weights '': expected none, imagenet or the path of a weights file.")
-    path = Path(text).expanduser()
+    path = user_path(text)
     require_file(path, "Weights file", "none, imagenet or the path of a .weights.h5 / .h5 / .keras weights file")
     name = path.name.lower()
     if not name.endswith(_WEIGHTS_SUFFIXES):

@@ -23,6 +23,7 @@ __all__ = [
     "MEMBER_LIMIT",
     "MAX_JSON_DEPTH",
     "not_a_file_reason",
+    "user_path",
     "require_file",
     "read_capped",
     "too_large",
@@ -45,6 +46,14 @@ _KINDS = (
     (stat.S_ISBLK, "a block device"),
     (stat.S_ISSOCK, "a socket"),
 )
+
+
+def user_path(text: str) -> Path:
+    """``~/x`` expanded; ``~nobody/x`` (no such user) kept as typed instead of raising."""
+    try:
+        return Path(text).expanduser()
+    except RuntimeError:
+        return Path(text)
 
 
 def not_a_file_reason(path: Path) -> str | None:
