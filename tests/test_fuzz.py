@@ -20,7 +20,7 @@ from shapetrace.baseline import allowed_code, load_baseline
 from shapetrace.errors import UsageError
 from shapetrace.loading import parse_factory_args, parse_input_shapes, parse_model_spec
 
-FUZZ = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+FUZZ = settings(max_examples=100, deadline=None, database=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
 # Text that looks like what people type for these options, plus anything at all.
 option_text = st.one_of(
