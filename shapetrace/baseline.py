@@ -594,7 +594,7 @@ def rerun(
             "from a name, file or factory."
         )
     base = path.resolve().parent
-    code = allowed_code(request, path)
+    code = allowed_code(request, path, unsafe_load=unsafe_load)
     options = {key: request[key] for key in _TRACE_OPTIONS if key in request}
     if options.get("size") is not None:
         options["size"] = tuple(options["size"])
@@ -627,12 +627,14 @@ class AllowedCode:
     """``--import`` items as paths/modules usable from the working directory."""
 
 
-def allowed_code(request: dict[str, Any], path: str | Path) -> AllowedCode:
+def allowed_code(request: dict[str, Any], path: str | Path, *, unsafe_load: bool = False) -> AllowedCode:
     """Verify that the code a baseline names lies inside the project, before running any of it.
 
     Module and file locations are checked without importing; a factory's module
     (inside the project) is then imported and the factory itself must be defined
-    inside the project too (a module may re-export ``os.system``).
+    inside the project too (a module may re-export ``os.system``). A model file may
+    lie anywhere (it is loaded in safe mode), except under ``unsafe_load``: then it
+    runs the code it carries, so it must be the project's own file too.
 
     Raises:
         UsageError: the baseline names code from outside the project (exit 2).
@@ -651,6 +653,8 @@ def allowed_code(request: dict[str, Any], path: str | Path) -> AllowedCode:
         spec = parse_model_spec(model)
     except UsageError:
         raise _not_allowed(path, f"model {model!r}", "it is not a model name, file or factory") from None
+    if spec.kind == "file" and unsafe_load:
+        _require_inside(path, root, f"model file {model!r} with --unsafe-load", [base / spec.path])
     if spec.kind != "factory":
         return AllowedCode(None, tuple(imports))
     target = f"{spec.path}" if spec.path is not None else spec.module

@@ -33,9 +33,10 @@ __all__ = ["PROJECT_MARKERS", "project_root", "module_files", "inside", "ALLOWED
 PROJECT_MARKERS = (".git", "pyproject.toml")
 
 ALLOWED = (
-    "a baseline may name only a keras.applications model, a .keras/.h5 model file, or a factory "
-    "(file.py:function or module:function) and --import code whose source lies inside the project "
-    "(the nearest folder above the baseline holding .git or pyproject.toml)"
+    "a baseline may name only a keras.applications model, a .keras/.h5 model file (inside the project "
+    "when checked with --unsafe-load), or a factory (file.py:function or module:function) and --import "
+    "code whose source lies inside the project (the nearest folder above the baseline holding .git or "
+    "pyproject.toml)"
 )
 
 

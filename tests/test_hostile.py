@@ -138,6 +138,19 @@ def test_baseline_import_outside_the_project_is_not_imported(project, tmp_path, 
     assert not marker.exists() and listing(project) == before
 
 
+def test_baseline_model_file_outside_the_project_is_not_loaded_unsafely(project, tmp_path, capsys):
+    """Safe mode makes any model file harmless; --unsafe-load on check does not extend to files
+    a baseline edit could point anywhere."""
+    config = {"class_name": "Functional", "config": {"name": "trojan", "layers": [
+        {"class_name": "Lambda", "module": "keras.layers", "config": {"name": "evil"}}]}}
+    outside = _keras_archive(tmp_path / "trojan.keras", [json.dumps(config).encode()])
+    baseline = write_baseline(project / "shapes", baseline_doc(os.path.relpath(outside, project / "shapes")))
+    code, _, err = run(capsys, "check", baseline, "--unsafe-load")
+    one_line_error(code, err, "trojan.keras", "with --unsafe-load", "outside the project")
+    code, _, err = run(capsys, "check", baseline)  # without it: the scan refuses the Lambda
+    one_line_error(code, err, "Refusing to load", "Lambda")
+
+
 def test_project_root_is_the_nearest_folder_with_git_or_pyproject(tmp_path):
     from shapetrace.project import project_root
 

@@ -67,7 +67,7 @@ def main(argv: list[str] | None = None) -> None:
         hint = ""
         if error.ctx is not None:
             hint = f" (see `{error.ctx.command_path} --help`)"
-        core.stderr_console.print(f"[bold red]error:[/] {core._escape(error.format_message())}{hint}")
+        core.stderr_console.print(f"[bold red]error:[/] {core.escape_message(error.format_message())}{hint}")
         sys.exit(2)
     except typer.Abort:
         core.stderr_console.print("[bold red]error:[/] interrupted.")

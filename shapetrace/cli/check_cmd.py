@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from shapetrace.cli.core import DebugOption, _escape, app, clip_message, emit, fail, reporting, stderr_console, stdout_to_stderr
+from shapetrace.cli.core import DebugOption, app, clip_message, escape_message, emit, fail, reporting, stderr_console, stdout_to_stderr
 from shapetrace.cli.trace_cmd import (
     BatchOption,
     ChannelsOption,
@@ -101,7 +101,7 @@ def check_command(
                 if debug:
                     traceback.print_exc()
                 message = clip_message(str(error))
-                fail(_escape(message), error.exit_code)
+                fail(escape_message(message), error.exit_code)
                 codes.append(error.exit_code)
                 results.append({"baseline": str(path), "status": "error", "error": message})
                 continue

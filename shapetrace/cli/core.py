@@ -16,7 +16,7 @@ from typer.core import TyperGroup
 
 from shapetrace.errors import ShapetraceError
 
-__all__ = ["app", "DebugOption", "reporting", "emit", "stderr_console", "EXIT_INTERNAL", "clip_message"]
+__all__ = ["app", "DebugOption", "reporting", "emit", "stderr_console", "EXIT_INTERNAL", "clip_message", "escape_message"]
 
 # Error lines echo what the user gave (names, paths, option values); a 100,000-character
 # model name must not become a 100,000-character error. Cut in one place: here.
@@ -160,8 +160,11 @@ def clip_message(text: str) -> str:
     return text
 
 
-def _escape(text: str) -> str:
+def escape_message(text: str) -> str:
     """User-facing text for a rich line: clipped (see :func:`clip_message`), markup escaped."""
     from rich.markup import escape
 
     return escape(clip_message(text))
+
+
+_escape = escape_message
