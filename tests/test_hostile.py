@@ -221,6 +221,18 @@ FACTORIES = textwrap.dedent(
 
     def interrupts_politely():
         raise SystemExit("bye")
+
+    def exits_when_called():
+        import keras
+
+        class Quitter(keras.layers.Layer):
+            def call(self, x):
+                if hasattr(x, "numpy"):  # a real tensor: the trace, not the graph's construction
+                    sys.exit(0)
+                return x
+
+        inputs = keras.Input((16, 16, 1), name="image")
+        return keras.Model(inputs, Quitter()(keras.layers.Conv2D(8, 3, name="stem")(inputs)), name="net")
     """
 )
 
@@ -233,6 +245,15 @@ def test_factory_exiting_is_a_load_failure_and_check_never_passes(project, capsy
     before = listing(project)
     code, out, err = run(capsys, "check", baseline)
     one_line_error(code, err, "exited (SystemExit(0))")
+    assert listing(project) == before and out == ""
+
+
+def test_custom_layer_exiting_during_the_trace_fails_the_check(project, capsys):
+    (project / "factories.py").write_text(FACTORIES)
+    baseline = write_baseline(project / "shapes", baseline_doc("../factories.py:exits_when_called"))
+    before = listing(project)
+    code, out, err = run(capsys, "check", baseline)
+    one_line_error(code, err, "exited (SystemExit(0))", "could not be traced")
     assert listing(project) == before and out == ""
 
 
@@ -357,8 +378,18 @@ def test_special_files_say_what_they_are(tmp_path, capsys, kind):
         else:
             path.mkdir()
         code, _, err = run(capsys, *argv, path)
-        one_line_error(code, err, expected if not (kind == "folder" and suffix == ".keras") else "is a folder")
+        one_line_error(code, err, expected)
         assert "does not exist" not in err
+    for suffix, argv in ((".weights.h5", ["mobilenetv3small", "--weights"]), (".py", ["tmp_factory.py:build", "--import"])):
+        path = tmp_path / f"{kind}{suffix}"
+        if kind == "fifo":
+            os.mkfifo(path)
+        elif kind == "zero":
+            os.symlink("/dev/zero", path)
+        else:
+            path.mkdir()
+        code, _, err = run(capsys, *argv, path)
+        one_line_error(code, err, expected)
 
 
 def test_echoed_input_is_cut(tmp_path, capsys):

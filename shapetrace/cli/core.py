@@ -14,7 +14,7 @@ import typer
 from rich.console import Console, RenderableType
 from typer.core import TyperGroup
 
-from shapetrace.errors import ShapetraceError
+from shapetrace.errors import EXIT_USAGE, ShapetraceError
 
 __all__ = ["app", "DebugOption", "reporting", "emit", "stderr_console", "EXIT_INTERNAL", "clip_message", "escape_message"]
 
@@ -137,6 +137,17 @@ def reporting(debug: bool) -> Iterator[None]:
         raise fail(_escape(str(error)), error.exit_code) from None
     except KeyboardInterrupt:
         raise fail("interrupted.", EXIT_INTERRUPTED) from None
+    except SystemExit as error:
+        # shapetrace itself never calls sys.exit here: this is the user's code (a custom
+        # layer's call(), a factory's helper) stopping the process. Exiting with its code
+        # would let `check` pass (exit 0) without checking.
+        if debug:
+            traceback.print_exc()
+        raise fail(
+            escape_message(f"your code exited (SystemExit({error.code!r})) while shapetrace was running it: "
+                           "the model could not be traced."),
+            EXIT_USAGE,
+        ) from None
     except Exception as error:  # a bug: still one line, with the way to see more
         if debug:
             traceback.print_exc()
