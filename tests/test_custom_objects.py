@@ -150,3 +150,5 @@ def test_import_of_a_missing_file_or_a_bad_module(saved, capsys, monkeypatch):
     assert code == 2 and "Cannot import module 'no_such_module_h9'" in error_line(err)
     code, _, err = run(capsys, "mobilenetv3small", "--import", "models/my_layers.py")
     assert code == 2 and "application name" in error_line(err)
+    code, _, err = run(capsys, "survey", "--models", "mobilenetv3small", "--import", "models/nope.py")
+    assert code == 2 and "does not exist" in error_line(err)

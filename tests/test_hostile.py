@@ -125,6 +125,10 @@ def test_baseline_module_whose_package_init_is_outside_is_not_imported(project, 
     baseline = write_baseline(project / "shapes", baseline_doc("evilpkg.models:build"))
     code, _, err = run(capsys, "check", baseline)
     one_line_error(code, err, "evilpkg", "__init__.py", "outside the project")
+    # The same module named as an --import of an application's baseline.
+    baseline = write_baseline(project / "shapes", baseline_doc("mobilenetv3small", imports=["evilpkg.models"]), "app.json")
+    code, _, err = run(capsys, "check", baseline)
+    one_line_error(code, err, "--import 'evilpkg.models'", "outside the project")
     assert not marker.exists() and "evilpkg" not in sys.modules
 
 
