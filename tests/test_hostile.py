@@ -188,6 +188,18 @@ def test_keras_config_inflating_past_the_cap_is_refused(tmp_path, capsys):
     assert listing(tmp_path) == before and out == ""
 
 
+def test_keras_metadata_inflating_past_the_cap_is_refused(tmp_path, capsys):
+    # Keras reads metadata.json whole too, after our scan of config.json.
+    path = tmp_path / "meta.keras"
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("config.json", json.dumps({"class_name": "Functional", "module": "keras", "config": {"layers": []}}))
+        with archive.open("metadata.json", "w", force_zip64=True) as member:
+            for _ in range(65):
+                member.write(b" " * (1024 * 1024))
+    code, _, err = run(capsys, "trace", path)
+    one_line_error(code, err, "metadata.json", "larger than 64 MiB")
+
+
 def test_keras_config_with_a_lying_size_header_is_still_bounded(tmp_path, capsys):
     mib = b" " * (1024 * 1024)
     path = _keras_archive(tmp_path / "liar.keras", [b'{"class_name": "Functional", "config": {}', *[mib] * 65, b"}"])
