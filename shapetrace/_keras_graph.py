@@ -59,6 +59,11 @@ def _import_keras_quietly():
             # Per-layer eager calls make tf.function retrace once per shape; TensorFlow
             # warns about that on stderr, which would interleave with our table.
             _tf.get_logger().setLevel("ERROR")
+            # Devices are probed at the first op, after the import: without a GPU that logs
+            # "failed call to cuInit" at ERROR level (shown unless TF_CPP_MIN_LOG_LEVEL=3).
+            # Probing them here, still muted, keeps that line out of the user's stderr.
+            # Physical devices only: logical devices can still be configured afterwards.
+            _tf.config.list_physical_devices()
         except BaseException:
             os.dup2(saved, 2)
             sink.seek(0)
@@ -67,7 +72,20 @@ def _import_keras_quietly():
         finally:
             os.dup2(saved, 2)
             os.close(saved)
+        sink.seek(0)
+        _replay_real_errors(sink.read().decode(errors="replace"))
     return _keras
+
+
+# Start-up lines of ERROR severity that every CPU-only machine prints: not news.
+_BENIGN_STARTUP = re.compile(r"cuInit|cuda drivers|CUDA driver|Unable to register cu(DNN|FFT|BLAS) factory|TF-TRT")
+
+
+def _replay_real_errors(captured: str) -> None:
+    """Pass on what TensorFlow logged at ERROR/FATAL level while muted, except known chatter."""
+    for line in captured.splitlines():
+        if re.match(r"[EF]\d{4} ", line) and not _BENIGN_STARTUP.search(line):
+            sys.stderr.write(line + "\n")
 
 
 keras = _import_keras_quietly()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 
@@ -37,6 +37,7 @@ def trace(
     factory_args: Mapping[str, Any] | None = None,
     inputs: Mapping[str, Any] | None = None,
     unsafe_load: bool = False,
+    imports: Sequence[str] | None = None,
 ) -> Trace:
     """Trace a real probe tensor through a model.
 
@@ -57,6 +58,8 @@ def trace(
             inputs (``{"image": (64, 64, 1), "meta": (10,)}`` or ``"64x64x1"`` strings).
         unsafe_load: let a saved file run the code it carries (Lambda layers, custom
             classes); refused by default.
+        imports: the user's own code to import first (``"layers.py"``, ``"pkg.layers"``):
+            its classes and functions are the custom objects of a saved model's load.
 
     Returns:
         A frozen :class:`~shapetrace.records.Trace`.
@@ -79,12 +82,16 @@ def trace(
         "weights": None if weights is None else str(weights),
         "pooling": None if pooling is None else Pooling(pooling).value,
     }
-    from shapetrace.loading import parse_factory_args, parse_input_shapes, parse_model_spec
+    from shapetrace.loading import check_weights_option, parse_factory_args, parse_input_shapes, parse_model_spec
 
+    # Everything that needs no TensorFlow is checked before it is imported (issue 9).
+    check_weights_option(weights)
     factory_args = parse_factory_args(factory_args)
     input_shapes = parse_input_shapes(inputs)
     spec = parse_model_spec(model) if isinstance(model, str) else None
     if spec is not None and spec.kind == "application":
+        if imports:
+            raise UsageError(f"--import gives the code a saved model or a factory needs; {model!r} is an application name.")
         if factory_args:
             raise UsageError(f"--factory-arg applies to a factory (module:function); {model!r} is an application name.")
         app = resolve_application(model)
@@ -97,14 +104,19 @@ def trace(
         )
         request = {"model": app.key, **request}
     else:
-        from shapetrace.loading import load_model, spec_of_callable
+        from shapetrace.loading import import_user_code, load_model, spec_of_callable
 
         if native or top or pooling is not None:
             raise UsageError(
                 "--native, --top and --pooling build a keras.applications model; "
                 f"received a user model ({model if isinstance(model, str) else type(model).__name__})."
             )
-        keras_model = load_model(spec or model, factory_args=factory_args, unsafe_load=unsafe_load)
+        if spec is not None and spec.kind == "file":
+            from shapetrace.loading import read_saved_config
+
+            read_saved_config(spec.path)  # a bad file is refused before user code or TensorFlow runs
+        user_code = import_user_code(imports)
+        keras_model = load_model(spec or model, factory_args=factory_args, unsafe_load=unsafe_load, user_code=user_code)
         if weights is not None and str(weights).lower() not in ("none", ""):
             from shapetrace.applications import load_weights_file
 
@@ -119,6 +131,8 @@ def trace(
         request = {"model": label, **request}
         if factory_args:
             request["factory_args"] = dict(factory_args)
+        if user_code.items:
+            request["imports"] = list(user_code.items)
     if input_shapes:
         request["inputs"] = {name: list(dims) for name, dims in input_shapes.items()}
     return trace_model(

@@ -196,15 +196,27 @@ def build_application(
 
 
 def load_weights_file(model, path: Path) -> None:
-    """Load a local weights file into ``model``, explaining a mismatch in one line."""
+    """Load a local weights file into ``model``, explaining a mismatch in one line.
+
+    Keras warns once per layer it cannot match (``Skipping nested container``…), dozens
+    of lines before its error: those are captured and the error alone is reported.
+    """
+    import warnings
+
     try:
-        model.load_weights(str(path))
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            model.load_weights(str(path))
     except Exception as error:
         raise WeightsError(
             f"The weights file {str(path)!r} does not match {model.name} as built "
             f"({_one_line(error)}): it must come from the same architecture, size options and "
             "channel count."
         ) from error
+    if caught:  # loaded, but not everything matched: one line, not one per layer
+        first = str(caught[0].message).strip().splitlines()
+        more = f" (and {len(caught) - 1} more)" if len(caught) > 1 else ""
+        warnings.warn(f"loading {str(path)!r}: {first[0] if first else caught[0].category.__name__}{more}", stacklevel=2)
 
 
 def _resolve_weights(weights, app: Application, native: bool, channels: int):

@@ -6,6 +6,12 @@ Keras/TensorFlow versions that produced it. Paths in its ``request`` (saved mode
 files, factory files, weights) are relative to the baseline's own folder, so the
 check runs from any working directory.
 
+A baseline is data that anyone with write access to the repository can edit, so
+:func:`check_baseline` runs only code that lives inside the project (see
+:mod:`shapetrace.project`): an application, a model file (loaded in safe mode), or
+a factory and ``--import`` code whose source file is in the project — decided
+before anything is imported.
+
 Comparison works on data, never on text: layers are aligned by their structural
 path (auto-generated numbering such as ``conv2d_7`` removed) and type, in
 execution order, so whitespace, key order, run-dependent numbers and names that
@@ -18,14 +24,17 @@ import json
 import os
 import re
 import shlex
+import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
 from shapetrace.errors import UsageError
+from shapetrace.project import ALLOWED, inside, module_files, project_root
 from shapetrace.records import SCHEMA as TRACE_SCHEMA
 from shapetrace.records import Trace
+from shapetrace.untrusted import MEMBER_LIMIT, not_a_file_reason, parse_json, read_capped, user_path
 
 __all__ = [
     "BASELINE_SCHEMA",
@@ -43,11 +52,14 @@ __all__ = [
     "check_trace",
     "obtained_path",
     "in_ci",
+    "allowed_code",
+    "AllowedCode",
 ]
 
 BASELINE_SCHEMA = "shapetrace.baseline/1"
 # Options of :func:`shapetrace.api.trace` that a baseline's ``request`` may carry.
 _TRACE_OPTIONS = ("channels", "size", "batch", "native", "top", "weights", "pooling", "factory_args", "inputs")
+_BASELINE_FIX = "restore it from version control or write it again with `shapetrace snapshot`."
 _AUTO_SUFFIX = re.compile(r"_\d+$")
 # A multi-line JSON array of numbers/nulls as json.dumps(indent=2) writes it. JSON strings
 # never hold a raw newline, so "[" followed by a newline cannot be inside a string.
@@ -185,7 +197,9 @@ def baseline_document(trace: Trace, path: str | Path) -> dict[str, Any]:
     base = Path(path).resolve().parent
     request["model"] = _portable_spec(request.get("model"), base)
     if isinstance(request.get("weights"), str) and request["weights"].lower() not in ("none", "imagenet"):
-        request["weights"] = _relative_to(Path(request["weights"]).expanduser().resolve(), base)
+        request["weights"] = _relative_to(user_path(request["weights"]).resolve(), base)
+    if request.get("imports"):
+        request["imports"] = [_portable_import(item, base) for item in request["imports"]]
     request["engine"] = data.get("engine", "stream")
     data["request"] = request
     return data
@@ -278,27 +292,31 @@ def load_baseline(path: str | Path) -> dict[str, Any]:
         UsageError: the file is missing, not JSON, has another schema, or was edited into nonsense.
     """
     path = Path(path)
-    if not path.is_file():
+    reason = not_a_file_reason(path)
+    if reason == "does not exist":
         raise UsageError(
             f"Baseline {str(path)!r} does not exist: create it with "
             f"`shapetrace snapshot MODEL [options] -o {path}`."
         )
+    if reason is not None:
+        raise UsageError(f"Baseline {str(path)!r} {reason}: expected a JSON file written by `shapetrace snapshot`.")
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        with open(path, "rb") as stream:
+            raw = read_capped(stream, MEMBER_LIMIT, f"Baseline {str(path)!r}")
+    except OSError as error:
+        raise UsageError(f"Baseline {str(path)!r} cannot be read: {error.strerror or error}.") from None
+    try:
+        text = raw.decode("utf-8")
     except UnicodeDecodeError:
         raise UsageError(f"Baseline {str(path)!r} is not text: expected JSON written by `shapetrace snapshot`.") from None
-    except json.JSONDecodeError as error:
-        raise UsageError(
-            f"Baseline {str(path)!r} is not valid JSON ({error.msg} at line {error.lineno}, column "
-            f"{error.colno}): restore it from version control or write it again with `shapetrace snapshot`."
-        ) from None
+    data = parse_json(text, f"Baseline {str(path)!r}", _BASELINE_FIX)
     _validate(data, path)
     return data
 
 
 def _validate(data: Any, path: Path) -> None:
     def bad(where: str, expected: str, value: Any) -> UsageError:
-        shown = json.dumps(value)
+        shown = json.dumps(value)  # parse_json bounded the depth: this cannot recurse too far
         if len(shown) > 60:
             shown = shown[:57] + "..."
         return UsageError(
@@ -333,6 +351,7 @@ def _validate(data: Any, path: Path) -> None:
         ("request.pooling", request.get("pooling"), lambda v: v in (None, "avg", "max"), '"avg", "max" or null'),
         ("request.factory_args", request.get("factory_args", {}), lambda v: isinstance(v, dict), "an object"),
         ("request.inputs", request.get("inputs", {}), lambda v: isinstance(v, dict) and all(_is_list(d) and d and all(_is_int(x, 1) for x in d) for d in v.values()), "an object of input name → [dims]"),
+        ("request.imports", request.get("imports", []), lambda v: _is_list(v) and all(isinstance(i, str) and i.strip() for i in v), "a list of --import files or modules"),
         ("request.engine", request.get("engine", "stream"), lambda v: v in ("stream", "submodels"), '"stream" or "submodels"'),
         ("verdict", data.get("verdict"), lambda v: v in ("ok", "broken"), '"ok" or "broken"'),
         ("versions", data.get("versions", {}), lambda v: isinstance(v, dict), "an object"),
@@ -549,8 +568,20 @@ def _version_drift(old: dict[str, Any], new: dict[str, Any]) -> tuple[FieldChang
 # --------------------------------------------------------------------------- checking
 
 
-def rerun(document: dict[str, Any], path: str | Path, *, unsafe_load: bool = False) -> Trace:
-    """Run the trace a baseline describes again (paths resolved against the baseline's folder)."""
+def rerun(
+    document: dict[str, Any],
+    path: str | Path,
+    *,
+    unsafe_load: bool = False,
+    imports: list[str] | tuple[str, ...] | None = None,
+) -> Trace:
+    """Run the trace a baseline describes again (paths resolved against the baseline's folder).
+
+    Only code inside the project runs (see :func:`allowed_code`); ``imports`` are
+    extra ``--import`` items from the command line, the user's own choice.
+    """
+    from dataclasses import replace
+
     from shapetrace.api import trace as run_trace
 
     path = Path(path)
@@ -563,20 +594,112 @@ def rerun(document: dict[str, Any], path: str | Path, *, unsafe_load: bool = Fal
             "from a name, file or factory."
         )
     base = path.resolve().parent
+    code = allowed_code(request, path, unsafe_load=unsafe_load)
     options = {key: request[key] for key in _TRACE_OPTIONS if key in request}
     if options.get("size") is not None:
         options["size"] = tuple(options["size"])
     if isinstance(options.get("weights"), str) and options["weights"].lower() not in ("none", "imagenet"):
         options["weights"] = _local_path(base / options["weights"])
     try:
-        return run_trace(
-            _local_spec(model, base),
+        result = run_trace(
+            code.factory if code.factory is not None else _local_spec(model, base),
             engine=request.get("engine", document.get("engine", "stream")),
             unsafe_load=unsafe_load,
+            imports=[*code.imports, *(imports or ())],
             **options,
         )
     except UsageError as error:
         raise UsageError(f"{path}: {error}") from None
+    # Recorded as the baseline named it (a factory ran as the callable resolved above).
+    request_now = {**result.request, "model": _local_spec(model, base) if code.factory is not None else result.request.get("model")}
+    if code.imports:
+        request_now["imports"] = [*code.imports, *(imports or ())]
+    return replace(result, request=request_now)
+
+
+@dataclass(frozen=True)
+class AllowedCode:
+    """What a baseline's check may run, each part verified to lie inside the project."""
+
+    factory: Callable[..., Any] | None
+    """The factory, imported (only project code ran) and checked, not yet called."""
+    imports: tuple[str, ...]
+    """``--import`` items as paths/modules usable from the working directory."""
+
+
+def allowed_code(request: dict[str, Any], path: str | Path, *, unsafe_load: bool = False) -> AllowedCode:
+    """Verify that the code a baseline names lies inside the project, before running any of it.
+
+    Module and file locations are checked without importing; a factory's module
+    (inside the project) is then imported and the factory itself must be defined
+    inside the project too (a module may re-export ``os.system``). A model file may
+    lie anywhere (it is loaded in safe mode), except under ``unsafe_load``: then it
+    runs the code it carries, so it must be the project's own file too.
+
+    Raises:
+        UsageError: the baseline names code from outside the project (exit 2).
+    """
+    from shapetrace.loading import import_factory, parse_model_spec
+
+    path = Path(path)
+    base = path.resolve().parent
+    root = project_root(base)
+    imports = []
+    for item in request.get("imports") or ():
+        _require_inside(path, root, f"--import {item!r}", _code_files(item.strip(), base))
+        imports.append(_local_path(base / item.strip()) if item.strip().endswith(".py") else item.strip())
+    model = request.get("model")
+    try:
+        spec = parse_model_spec(model)
+    except UsageError:
+        raise _not_allowed(path, f"model {model!r}", "it is not a model name, file or factory") from None
+    if spec.kind == "file" and unsafe_load:
+        _require_inside(path, root, f"model file {model!r} with --unsafe-load", [base / spec.path])
+    if spec.kind != "factory":
+        return AllowedCode(None, tuple(imports))
+    target = f"{spec.path}" if spec.path is not None else spec.module
+    _require_inside(path, root, f"factory {model!r}", _code_files(target, base))
+    if spec.path is not None:
+        spec = parse_model_spec(f"{_local_path(base / spec.path)}:{spec.function}")
+    factory = import_factory(spec)  # only project files run: checked just above
+    source = _source_file(factory)
+    if source is None or not inside(source, root):
+        where = "it has no Python source" if source is None else f"it is defined in {str(source)!r}"
+        raise _not_allowed(path, f"factory {model!r}", f"{where}, outside the project {str(root)!r}")
+    return AllowedCode(factory, tuple(imports))
+
+
+def _code_files(target: str, base: Path) -> list[Path] | str:
+    """The files importing ``target`` (a ``.py`` path relative to ``base``, or a module) would run,
+    or why it cannot be located."""
+    if target.endswith(".py"):
+        return [base / target]
+    try:
+        return module_files(target, [str(Path.cwd()), *sys.path])
+    except UsageError as error:
+        return str(error)
+
+
+def _require_inside(path: Path, root: Path, what: str, files: list[Path] | str) -> None:
+    if isinstance(files, str):
+        raise _not_allowed(path, what, files)
+    for file in files:
+        if not inside(file, root):
+            raise _not_allowed(path, what, f"{str(file)!r} is outside the project {str(root)!r}")
+
+
+def _not_allowed(path: Path, what: str, why: str) -> UsageError:
+    return UsageError(f"Baseline {str(path)!r} names {what}, which is not allowed ({why}): {ALLOWED}.")
+
+
+def _source_file(function: Any) -> Path | None:
+    import inspect
+
+    try:
+        source = inspect.getsourcefile(function)
+    except TypeError:  # built-in, or an instance without source
+        return None
+    return Path(source) if source else None
 
 
 def check_trace(
@@ -610,23 +733,31 @@ def check_trace(
     return _settle(path, load_baseline(path), now, update=update, accept_command=accept_command)
 
 
-def check_baseline(path: str | Path, *, update: bool = False, unsafe_load: bool = False) -> CheckResult:
+def check_baseline(
+    path: str | Path,
+    *,
+    update: bool = False,
+    unsafe_load: bool = False,
+    imports: list[str] | tuple[str, ...] | None = None,
+) -> CheckResult:
     """Re-run the trace the baseline ``path`` describes and compare.
 
     Args:
         path: a baseline written by :func:`snapshot`.
         update: rewrite the baseline when it differs.
         unsafe_load: allow a saved model file to run the code it carries.
+        imports: extra ``--import`` code given on the command line (the user's choice).
 
     Returns:
         A :class:`CheckResult`; ``status`` is ``differs`` when the shapes changed.
 
     Raises:
-        UsageError: a missing, unreadable or invalid baseline, or a model that cannot be loaded.
+        UsageError: a missing, unreadable or invalid baseline, one that names code from
+            outside the project, or a model that cannot be loaded.
     """
     path = Path(path)
     document = load_baseline(path)
-    trace = rerun(document, path, unsafe_load=unsafe_load)
+    trace = rerun(document, path, unsafe_load=unsafe_load, imports=imports)
     command = f"shapetrace check {shlex.quote(str(path))} --update" + (" --unsafe-load" if unsafe_load else "")
     return _settle(path, document, baseline_document(trace, path), update=update, accept_command=command)
 
@@ -668,6 +799,13 @@ def _portable_spec(spec: Any, base: Path) -> Any:
     if parsed.kind == "factory" and parsed.path is not None:
         return f"{_relative_to(parsed.path.resolve(), base)}:{parsed.function}"
     return spec
+
+
+def _portable_import(item: str, base: Path) -> str:
+    """An ``--import`` file relative to the baseline's folder; a module name as it is."""
+    if item.strip().endswith(".py"):
+        return _relative_to(user_path(item.strip()).resolve(), base)
+    return item
 
 
 def _local_spec(spec: str, base: Path) -> str:

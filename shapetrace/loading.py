@@ -6,8 +6,11 @@ config is scanned: a Lambda layer, a ``TFSMLayer`` or any class/function from
 outside ``keras``/``tensorflow`` means the file carries (or pulls in) code, and
 it is refused unless the caller opted in with ``unsafe_load``.
 
-A factory (``package.module:function`` or ``path/to/file.py:function``) is
-Python code the user chose to run: it is imported and called as asked.
+A factory (``package.module:function`` or ``path/to/file.py:function``) and
+``--import`` code are Python the user chose to run: imported and called as asked.
+Anything they raise or exit with (``SystemExit`` included) is a load failure. The
+classes and functions of ``--import`` modules are the ``custom_objects`` of a load,
+and the pre-load scan accepts exactly those.
 
 Importing this module does not import TensorFlow.
 """
@@ -23,12 +26,14 @@ import re
 import sys
 import warnings
 import zipfile
+import zlib
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, Mapping
+from typing import Any, Iterator, Mapping, Sequence
 
-from shapetrace.errors import UsageError
+from shapetrace.errors import UsageError, WeightsError
+from shapetrace.untrusted import MEMBER_LIMIT, parse_json, read_capped, require_file, too_large, user_path
 
 __all__ = [
     "ModelSpec",
@@ -42,6 +47,10 @@ __all__ = [
     "load_model",
     "spec_of_callable",
     "MODEL_FILE_SUFFIXES",
+    "UserCode",
+    "import_user_code",
+    "check_weights_option",
+    "import_factory",
 ]
 
 MODEL_FILE_SUFFIXES = (".keras", ".h5", ".hdf5")
@@ -50,6 +59,7 @@ MODEL_FILE_SUFFIXES = (".keras", ".h5", ".hdf5")
 _OTHER_MODEL_SUFFIXES = (".pb", ".onnx", ".tflite", ".pt", ".pth", ".ckpt", ".json", ".pkl", ".zip", ".safetensors")
 
 _FACTORY_MODULE = re.compile(r"^(?P<module>[A-Za-z_][\w]*(?:\.[A-Za-z_]\w*)*):(?P<function>[A-Za-z_]\w*)$")
+_MODULE_NAME = re.compile(r"^[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*$")
 _FACTORY_FILE = re.compile(r"^(?P<file>.+\.py):(?P<function>[A-Za-z_]\w*)$")
 
 # Classes that are part of Keras but run code or read other files when loaded.
@@ -65,6 +75,13 @@ _SAFE_FUNCTION_MODULES = tuple(
 )
 # Not needed to trace shapes (we load with compile=False), and often custom: not scanned.
 _UNSCANNED_KEYS = ("compile_config", "training_config")
+# Archive members Keras reads whole into memory: bounded (see untrusted.MEMBER_LIMIT).
+_CAPPED_MEMBERS = ("config.json", "metadata.json")
+# What Keras 3's load_weights reads; anything else it refuses with a long message.
+_WEIGHTS_SUFFIXES = (".weights.h5", ".h5", ".hdf5", ".keras")
+_MODEL_FILE_EXPECTED = "a .keras or .h5 model file"
+# Keras's words for a name it cannot resolve while loading.
+_UNRESOLVED = re.compile(r"Could not locate (class|function) '([^']+)'")
 
 
 @dataclass(frozen=True)
@@ -92,6 +109,9 @@ class UnsafeObject:
     what: str
     """``Lambda``, ``my_pkg.MyLayer``, ``function os.system``…"""
     reason: str
+    custom: str | None = None
+    """For a custom class or function: the name ``--import`` code would have to define
+    (``my_pkg>MyLayer``); ``None`` for what no import makes safe (Lambda, bytecode)."""
 
     def describe(self) -> str:
         where = f"layer {self.layer!r}" if self.layer else "the model config"
@@ -111,11 +131,11 @@ def parse_model_spec(text: str) -> ModelSpec:
     text = str(text).strip()
     match = _FACTORY_FILE.match(text)
     if match:
-        return ModelSpec("factory", text, path=Path(match["file"]).expanduser(), function=match["function"])
+        return ModelSpec("factory", text, path=user_path(match["file"]), function=match["function"])
     match = _FACTORY_MODULE.match(text)
     if match:
         return ModelSpec("factory", text, module=match["module"], function=match["function"])
-    path = Path(text).expanduser()
+    path = user_path(text)
     suffix = path.suffix.lower()
     if suffix in MODEL_FILE_SUFFIXES:
         return ModelSpec("file", text, path=path)
@@ -211,11 +231,10 @@ def read_saved_config(path: Path) -> dict[str, Any]:
 def _check_file(path: Path) -> None:
     if path.is_dir():
         raise UsageError(
-            f"{str(path)!r} is a folder: expected a .keras or .h5 model file (TensorFlow SavedModel "
+            f"Model file {str(path)!r} is a folder: expected a .keras or .h5 model file (TensorFlow SavedModel "
             "folders are not Keras 3 models; re-save with model.save('model.keras'))."
         )
-    if not path.is_file():
-        raise UsageError(f"Model file {str(path)!r} does not exist: check the path (relative to {str(Path.cwd())!r}).")
+    require_file(path, "Model file", _MODEL_FILE_EXPECTED)
 
 
 def _keras_archive_config(path: Path) -> dict[str, Any]:
@@ -227,8 +246,10 @@ def _keras_archive_config(path: Path) -> dict[str, Any]:
                     f"{str(path)!r} is a zip archive without config.json: expected a model saved by "
                     "Keras 3 with model.save('model.keras')."
                 )
-            raw = archive.read("config.json")
-    except (zipfile.BadZipFile, EOFError, OSError) as error:
+            # Keras reads these members whole; a small archive can inflate to gigabytes.
+            members = {name: _read_member(archive, name, path) for name in _CAPPED_MEMBERS if name in names}
+            raw = members["config.json"]
+    except (zipfile.BadZipFile, EOFError, OSError, zlib.error, RuntimeError, NotImplementedError) as error:
         raise UsageError(
             f"{str(path)!r} is not a readable .keras archive ({error}): the file is corrupt or "
             "truncated; save the model again with model.save('model.keras')."
@@ -238,11 +259,24 @@ def _keras_archive_config(path: Path) -> dict[str, Any]:
     return _parse_config_json(raw, path, "config.json")
 
 
+def _read_member(archive: zipfile.ZipFile, name: str, path: Path) -> bytes:
+    what = f"{str(path)!r}: its {name}"
+    info = archive.getinfo(name)
+    if info.file_size > MEMBER_LIMIT:  # what the header claims…
+        raise too_large(what)
+    with archive.open(info) as stream:  # …and what really comes out, since headers can lie
+        return read_capped(stream, MEMBER_LIMIT, what)
+
+
 def _h5_config(path: Path) -> dict[str, Any]:
     import h5py
 
     try:
         with h5py.File(path, "r") as handle:
+            if "model_config" in handle.attrs:
+                size = h5py.h5a.open(handle.id, b"model_config").get_storage_size()
+                if size > MEMBER_LIMIT:
+                    raise too_large(f"{str(path)!r}: its model_config")
             raw = handle.attrs.get("model_config")
     except OSError as error:
         raise UsageError(
@@ -260,29 +294,33 @@ def _h5_config(path: Path) -> dict[str, Any]:
 
 
 def _parse_config_json(raw: bytes | str, path: Path, part: str) -> dict[str, Any]:
-    try:
-        config = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as error:
-        raise UsageError(f"{str(path)!r} has an unreadable {part} ({error}): the file is corrupt.") from None
+    config = parse_json(raw, f"{str(path)!r}: its {part}", "the file is corrupt or was not written by Keras.")
     if not isinstance(config, dict) or "class_name" not in config:
         raise UsageError(f"{str(path)!r} has a {part} that describes no model: the file is corrupt.")
     return config
 
 
-def scan_config(config: Any) -> tuple[UnsafeObject, ...]:
-    """Everything in a saved config that would run code or import outside ``keras``/``tensorflow``."""
+def scan_config(config: Any, known: frozenset[str] | set[str] = frozenset()) -> tuple[UnsafeObject, ...]:
+    """Everything in a saved config that would run code or import outside ``keras``/``tensorflow``.
+
+    Args:
+        config: the parsed model config.
+        known: names (``"MyLayer"``, ``"my_package>MyLayer"``, ``"my_function"``) that
+            resolve to code the user imported on purpose (``--import``): those custom
+            classes and functions are accepted. A Lambda is refused all the same.
+    """
     found: list[UnsafeObject] = []
-    _scan(config, None, found)
+    _scan(config, None, found, known)
     unique: dict[tuple, UnsafeObject] = {}
     for item in found:
         unique.setdefault((item.layer, item.what), item)
     return tuple(unique.values())
 
 
-def _scan(node: Any, layer: str | None, found: list[UnsafeObject]) -> None:
+def _scan(node: Any, layer: str | None, found: list[UnsafeObject], known: frozenset[str] | set[str]) -> None:
     if isinstance(node, list):
         for item in node:
-            _scan(item, layer, found)
+            _scan(item, layer, found, known)
         return
     if not isinstance(node, dict):
         return
@@ -294,20 +332,31 @@ def _scan(node: Any, layer: str | None, found: list[UnsafeObject]) -> None:
         if name and class_name not in ("function", "__lambda__"):
             layer = name
         module = node.get("module")
+        resolved = node.get("registered_name") in known or _object_name(node) in known
         if class_name in _UNSAFE_KERAS_CLASSES and (module is None or _is_keras(module)):
             found.append(UnsafeObject(layer, class_name, _UNSAFE_KERAS_CLASSES[class_name]))
             return  # refused as a whole: the function inside it is part of the same finding
         elif class_name == "__lambda__":
             found.append(UnsafeObject(layer, "a serialized Python lambda", "its bytecode runs when loaded"))
+        elif resolved:
+            pass  # the user's own --import code, imported on purpose
         elif isinstance(module, str) and not _is_keras(module):
-            found.append(UnsafeObject(layer, f"{module}.{_object_name(node)}", "a module outside keras/tensorflow, imported on load"))
+            found.append(UnsafeObject(layer, f"{module}.{_object_name(node)}", "a module outside keras/tensorflow, imported on load", _custom_name(node)))
         elif class_name == "function" and isinstance(module, str) and not module.startswith(_SAFE_FUNCTION_MODULES):
-            found.append(UnsafeObject(layer, f"function {module}.{_object_name(node)}", "a function that is not an activation, loss, metric or initializer"))
+            found.append(UnsafeObject(layer, f"function {module}.{_object_name(node)}", "a function that is not an activation, loss, metric or initializer", _custom_name(node)))
     if node.get("function_type") == "lambda" or (isinstance(node.get("function"), list) and node.get("function_type")):
         found.append(UnsafeObject(layer, "a serialized Python function", "its bytecode runs when loaded"))
     for key, value in node.items():
         if key not in _UNSCANNED_KEYS:
-            _scan(value, layer, found)
+            _scan(value, layer, found, known)
+
+
+def _custom_name(node: dict) -> str | None:
+    """The name Keras resolves a custom object by (``package>Class``, or the function's name)."""
+    registered = node.get("registered_name")
+    if node.get("class_name") == "function" or not isinstance(registered, str) or not registered:
+        return _object_name(node)
+    return registered
 
 
 def _is_keras(module: str) -> bool:
@@ -325,11 +374,116 @@ def _object_name(node: dict) -> str:
 # --------------------------------------------------------------------------- loading
 
 
+@dataclass(frozen=True)
+class UserCode:
+    """Code imported with ``--import``: its modules and what they offer as custom objects."""
+
+    items: tuple[str, ...] = ()
+    """The ``--import`` values as given (files or module names)."""
+    custom_objects: Mapping[str, Any] = field(default_factory=dict)
+    """Top-level classes and functions defined by those modules, by every name Keras
+    may look them up by (``MyLayer`` and its registered ``package>MyLayer``)."""
+
+    @property
+    def names(self) -> frozenset[str]:
+        return frozenset(self.custom_objects)
+
+
+def import_user_code(items: Sequence[str] | None) -> UserCode:
+    """Import each ``--import`` item (``path/to/file.py`` or ``package.module``), in order.
+
+    This runs the user's code: it is their explicit choice, like a factory. The classes
+    and functions each module defines at top level become custom objects, so a saved
+    model that uses them loads, and the pre-load scan accepts them.
+
+    Raises:
+        UsageError: a missing file, a module that cannot be imported, or code that
+            raises or exits while importing.
+    """
+    items = tuple(str(item) for item in items or ())
+    if not items:
+        return UserCode()
+    from shapetrace import _keras_graph as kg  # TensorFlow first, quietly, before user code imports it
+
+    objects: dict[str, Any] = {}
+    for item in items:
+        if not item.strip():
+            raise UsageError("Invalid --import '': expected a Python file (path/to/layers.py) or a module (my_package.layers).")
+        if item.strip().endswith(".py"):
+            module = _import_file(ModelSpec("import", item, path=user_path(item.strip())), label="--import")
+        elif _MODULE_NAME.match(item.strip()):
+            module = _import_module(ModelSpec("import", item, module=item.strip()), label="--import")
+        else:
+            raise UsageError(
+                f"Invalid --import {item!r}: expected a Python file (path/to/layers.py) or a module "
+                "name (my_package.layers)."
+            )
+        for name, value in vars(module).items():
+            if name.startswith("_") or not (inspect.isclass(value) or inspect.isfunction(value)):
+                continue
+            if getattr(value, "__module__", None) != module.__name__:
+                continue  # imported from elsewhere (keras.layers…), not the user's own
+            objects.setdefault(name, value)
+            registered = kg.keras.saving.get_registered_name(value)
+            objects.setdefault(registered, value)
+    return UserCode(items, objects)
+
+
+def check_weights_option(weights: Any) -> None:
+    """Refuse a ``weights`` value that cannot work, before anything is built (no TensorFlow).
+
+    ``None``, ``"none"`` and ``"imagenet"`` pass; anything else must be an existing
+    weights file Keras can read (``.weights.h5``/``.h5`` HDF5, or a ``.keras`` archive).
+    """
+    if weights is None:
+        return
+    text = str(weights)
+    if text.strip().lower() in ("none", "imagenet"):
+        return
+    if not text.strip():
+        raise WeightsError("Invalid --weights '': expected none, imagenet or the path of a weights file.")
+    path = user_path(text)
+    require_file(path, "Weights file", "none, imagenet or the path of a .weights.h5 / .h5 / .keras weights file")
+    name = path.name.lower()
+    if not name.endswith(_WEIGHTS_SUFFIXES):
+        raise WeightsError(
+            f"Weights file {text!r} is not a weights file Keras reads: expected a .weights.h5, .h5 or "
+            ".keras file (save one with model.save_weights('model.weights.h5'))."
+        )
+    archive = name.endswith(".keras")
+    if not (_is_zip(path) if archive else _is_hdf5(path)):
+        kind = "a zip archive (.keras)" if archive else "HDF5 data"
+        raise WeightsError(
+            f"Weights file {text!r} is not a weights file: it is not readable as {kind} (the file is corrupt, "
+            "truncated or something else renamed); save one with model.save_weights('model.weights.h5')."
+        )
+
+
+def _is_hdf5(path: Path) -> bool:
+    """Opens as HDF5 (the signature alone passes a truncated file)."""
+    import h5py
+
+    try:
+        with h5py.File(path, "r"):
+            return True
+    except (OSError, ValueError):
+        return False
+
+
+def _is_zip(path: Path) -> bool:
+    try:
+        with zipfile.ZipFile(path):
+            return True
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError):
+        return False
+
+
 def load_model(
     model: Any,
     *,
     factory_args: Mapping[str, Any] | None = None,
     unsafe_load: bool = False,
+    user_code: UserCode | None = None,
 ):
     """A built ``keras.Model`` from a file or factory spec, a zero-argument callable, or a model.
 
@@ -339,6 +493,7 @@ def load_model(
         factory_args: keyword arguments for a factory.
         unsafe_load: let a saved file run the code it carries (Lambda layers,
             custom classes); warns with :class:`UnsafeLoadWarning`.
+        user_code: what :func:`import_user_code` imported (the custom objects of a load).
 
     Returns:
         The ``keras.Model``.
@@ -346,39 +501,52 @@ def load_model(
     Raises:
         UsageError: with one line naming the problem (exit code 2 in the CLI).
     """
+    if isinstance(model, (str, ModelSpec)):
+        spec = model if isinstance(model, ModelSpec) else parse_model_spec(model)
+        if spec.kind == "file":
+            if factory_args:
+                raise UsageError(f"--factory-arg applies to a factory (module:function); {spec.text!r} is a saved file.")
+            return load_model_file(spec.path, unsafe_load=unsafe_load, user_code=user_code)
+        if spec.kind == "factory":
+            function = import_factory(spec)
+            return _call_factory(function, spec.text, dict(factory_args or {}))
+        raise UsageError(f"{spec.text!r} names an application: build it with shapetrace.trace or build_application.")
     from shapetrace import _keras_graph as kg
 
     if isinstance(model, kg.keras.Model):
         if factory_args:
             raise UsageError("factory_args apply to a factory; received a built keras.Model.")
         return model
-    if callable(model) and not isinstance(model, str):
+    if callable(model):
         return _call_factory(model, _callable_label(model), dict(factory_args or {}))
-    spec = model if isinstance(model, ModelSpec) else parse_model_spec(model)
-    if spec.kind == "file":
-        if factory_args:
-            raise UsageError(f"--factory-arg applies to a factory (module:function); {spec.text!r} is a saved file.")
-        return load_model_file(spec.path, unsafe_load=unsafe_load)
-    if spec.kind == "factory":
-        function = _import_factory(spec)
-        return _call_factory(function, spec.text, dict(factory_args or {}))
-    raise UsageError(f"{spec.text!r} names an application: build it with shapetrace.trace or build_application.")
+    raise UsageError(f"Cannot load {_describe(model)}: expected a model file, a factory spec, a callable or a keras.Model.")
 
 
-def load_model_file(path: Path, *, unsafe_load: bool = False):
-    """Load a ``.keras``/``.h5`` file with safe mode on, after refusing configs that carry code."""
-    from shapetrace import _keras_graph as kg
+def load_model_file(path: Path, *, unsafe_load: bool = False, user_code: UserCode | None = None):
+    """Load a ``.keras``/``.h5`` file with safe mode on, after refusing configs that carry code.
 
+    Everything about the file is checked before TensorFlow is imported: a refusal costs
+    a fraction of a second.
+    """
     path = Path(path)
+    user_code = user_code or UserCode()
     config = read_saved_config(path)
-    unsafe = scan_config(config)
+    unsafe = scan_config(config, user_code.names)
     if unsafe and not unsafe_load:
         first = unsafe[0]
         more = f" (and {len(unsafe) - 1} more)" if len(unsafe) > 1 else ""
+        if first.custom is not None:
+            raise UsageError(
+                f"Refusing to load {str(path)!r}: {first.describe()}{more}, and no --import defines "
+                f"{first.custom!r}: pass --import FILE.py (or MODULE) with the code that defines it; "
+                "or, if you trust the file, --unsafe-load (unsafe_load=True)."
+            )
         raise UsageError(
             f"Refusing to load {str(path)!r}: {first.describe()}{more}. Loading it would run code "
             "from the file; if you trust it, pass --unsafe-load (unsafe_load=True)."
         )
+    from shapetrace import _keras_graph as kg
+
     if unsafe_load:
         detail = "; ".join(item.describe() for item in unsafe) or "nothing unsafe was found in its config"
         warnings.warn(
@@ -387,15 +555,41 @@ def load_model_file(path: Path, *, unsafe_load: bool = False):
         )
     kg.reset_naming()
     try:
-        model = kg.keras.saving.load_model(str(path), compile=False, safe_mode=not unsafe_load)
-    except Exception as error:  # Keras raises many types for bad files
-        raise UsageError(
-            f"Keras could not load {str(path)!r} ({type(error).__name__}: {kg.one_line(error, 200)}): "
-            "the file is corrupt, truncated or needs custom objects; check it loads with keras.saving.load_model."
-        ) from None
+        model = kg.keras.saving.load_model(
+            str(path), custom_objects=dict(user_code.custom_objects) or None, compile=False, safe_mode=not unsafe_load,
+        )
+    except KeyboardInterrupt:
+        raise
+    except BaseException as error:  # Keras raises many types for bad files; custom code may exit
+        raise UsageError(_load_failure(path, error, user_code)) from None
     if not isinstance(model, kg.keras.Model):
         raise UsageError(f"{str(path)!r} holds a {type(model).__name__}, not a keras.Model.")
     return model
+
+
+def _load_failure(path: Path, error: BaseException, user_code: UserCode) -> str:
+    """The real cause of a failed load, in one line (the config itself was readable)."""
+    from shapetrace import _keras_graph as kg
+
+    # Keras wraps the real cause ("Could not locate function 'f'") in a long message
+    # about the outer object, sometimes in the exception's context: look through all of it.
+    texts, seen, current = [], set(), error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        texts.append(str(current))
+        current = current.__cause__ or current.__context__
+    missing = _UNRESOLVED.search("\n".join(texts))
+    if missing:
+        kind, name = missing.groups()
+        where = "no --import defines it" if user_code.items else "no --import was given"
+        return (
+            f"Keras could not load {str(path)!r}: it needs the custom {kind} {name!r} and {where}: "
+            f"pass --import FILE.py (or MODULE) with the code that defines {name!r}."
+        )
+    return (
+        f"Keras could not load {str(path)!r} ({type(error).__name__}: {kg.one_line(error, 300)}); "
+        "check that it loads with keras.saving.load_model, with its custom objects."
+    )
 
 
 @contextmanager
@@ -411,7 +605,8 @@ def _on_sys_path(folder: Path) -> Iterator[None]:
             sys.path.remove(entry)
 
 
-def _import_factory(spec: ModelSpec):
+def import_factory(spec: ModelSpec):
+    """Import a factory spec's module (running it) and return the factory, not yet called."""
     if spec.path is not None:
         module = _import_file(spec)
     else:
@@ -427,46 +622,58 @@ def _import_factory(spec: ModelSpec):
     return function
 
 
-def _import_module(spec: ModelSpec):
+def _what_user_code_did(error: BaseException) -> str:
+    """``raised ValueError: …`` or ``exited (SystemExit(0))``: user code may stop the process on purpose."""
+    if isinstance(error, SystemExit):
+        return f"exited (SystemExit({error.code!r}))"
+    return f"raised {type(error).__name__}: {_first_line(error)}"
+
+
+def _import_module(spec: ModelSpec, label: str = "factory"):
+    from shapetrace import _keras_graph  # noqa: F401  (TensorFlow first, quietly, before user code imports it)
+
+    for_what = f"for {label} {spec.text!r}" if label == "factory" else f"given to {label}"
     # Like `python -m`, the working directory is importable: `models.tiny:build` finds ./models/tiny.py.
     with _on_sys_path(Path.cwd()):
         try:
             return importlib.import_module(spec.module)
         except ImportError as error:
             raise UsageError(
-                f"Cannot import module {spec.module!r} for factory {spec.text!r} "
+                f"Cannot import module {spec.module!r} {for_what} "
                 f"({type(error).__name__}: {_first_line(error)}): check the module path and that its "
                 "package is installed or under the working directory."
             ) from None
-        except Exception as error:
-            raise UsageError(
-                f"Importing module {spec.module!r} for factory {spec.text!r} raised "
-                f"{type(error).__name__}: {_first_line(error)}"
-            ) from None
+        except KeyboardInterrupt:
+            raise
+        except BaseException as error:  # user code: any exception or exit is a load failure
+            raise UsageError(f"Importing module {spec.module!r} {for_what} {_what_user_code_did(error)}") from None
 
 
-def _import_file(spec: ModelSpec):
+def _import_file(spec: ModelSpec, label: str = "factory"):
+    from shapetrace import _keras_graph  # noqa: F401  (TensorFlow first, quietly, before user code imports it)
+
+    what = "Factory file" if label == "factory" else f"{label} file"
+    require_file(spec.path, what, f"a Python file (check the path in {spec.text!r})")
     path = spec.path.resolve()
-    if not path.is_file():
-        raise UsageError(f"Factory file {str(spec.path)!r} does not exist: check the path in {spec.text!r}.")
     stem = re.sub(r"\W", "_", path.stem)
-    name = f"_shapetrace_factory_{abs(hash(str(path))):x}_{stem}"
+    name = f"_shapetrace_{'factory' if label == 'factory' else 'import'}_{abs(hash(str(path))):x}_{stem}"
     module_spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(module_spec)
-    # The factory's folder is importable while it loads, so it can import its neighbours.
+    # The file's folder is importable while it loads, so it can import its neighbours.
     with _on_sys_path(path.parent):
         sys.modules[name] = module
         try:
             # Compiled from the source every time: no stale bytecode, no __pycache__ left
             # in the user's folder.
             exec(compile(path.read_bytes(), str(path), "exec"), module.__dict__)  # noqa: S102
-        except BaseException as error:
+        except KeyboardInterrupt:
             sys.modules.pop(name, None)
-            if not isinstance(error, Exception):
-                raise
+            raise
+        except BaseException as error:  # user code: any exception or exit is a load failure
+            sys.modules.pop(name, None)
             raise UsageError(
-                f"Cannot import factory file {str(spec.path)!r} ({type(error).__name__}: "
-                f"{_first_line(error)}): fix the file or install what it imports."
+                f"Cannot import {what.lower()} {str(spec.path)!r}: it {_what_user_code_did(error)}; "
+                "fix the file or install what it imports."
             ) from None
     return module
 
@@ -478,8 +685,15 @@ def _call_factory(function, label: str, kwargs: dict[str, Any]):
     kg.reset_naming()
     try:
         result = function(**kwargs)
-    except Exception as error:
+    except KeyboardInterrupt:
+        raise
+    except BaseException as error:  # user code: any exception or exit is a load failure
         args = ", ".join(f"{k}={v!r}" for k, v in kwargs.items())
+        if isinstance(error, SystemExit):
+            raise UsageError(
+                f"Factory {label!r} exited (SystemExit({error.code!r})) when called with ({args}): "
+                "expected it to return a keras.Model."
+            ) from None
         raise UsageError(
             f"Factory {label!r} raised {type(error).__name__} when called with ({args}): "
             f"{kg.one_line(error, 200)}"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from typing import Annotated
 
 import typer
 from typer import _click as click  # typer ships its own click; use the same classes it raises
@@ -19,6 +20,43 @@ from shapetrace.cli import train_cmd  # noqa: F401,E402  (registers train)
 app = core.app
 
 
+def version_text() -> str:
+    """``shapetrace 0.1.0 · keras 3.15.1 · tensorflow 2.21.0 (backend tensorflow)``, from the
+    installed packages' metadata: printing it never imports TensorFlow."""
+    import os
+    from importlib import metadata
+
+    def installed(name: str) -> str:
+        try:
+            return metadata.version(name)
+        except metadata.PackageNotFoundError:
+            return "not installed"
+
+    from shapetrace import __version__
+
+    backend = os.environ.get("KERAS_BACKEND", "tensorflow")  # what shapetrace loads Keras with
+    return (
+        f"shapetrace {__version__} · keras {installed('keras')} · tensorflow {installed('tensorflow')} "
+        f"(backend {backend}) · python {'.'.join(map(str, sys.version_info[:3]))}"
+    )
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(version_text())
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _group_options(
+    version: Annotated[
+        bool,
+        typer.Option("--version", help="Print the versions of shapetrace, Keras and TensorFlow, and exit.", is_eager=True, callback=_print_version),
+    ] = False,
+) -> None:
+    pass
+
+
 def main(argv: list[str] | None = None) -> None:
     """Run the CLI; click usage errors become one line and exit code 2."""
     core.install_warning_format()
@@ -29,7 +67,7 @@ def main(argv: list[str] | None = None) -> None:
         hint = ""
         if error.ctx is not None:
             hint = f" (see `{error.ctx.command_path} --help`)"
-        core.stderr_console.print(f"[bold red]error:[/] {core._escape(error.format_message())}{hint}")
+        core.stderr_console.print(f"[bold red]error:[/] {core.escape_message(error.format_message())}{hint}")
         sys.exit(2)
     except typer.Abort:
         core.stderr_console.print("[bold red]error:[/] interrupted.")

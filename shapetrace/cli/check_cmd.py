@@ -8,14 +8,14 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.markup import escape
 
-from shapetrace.cli.core import DebugOption, app, emit, fail, reporting, stderr_console, stdout_to_stderr
+from shapetrace.cli.core import DebugOption, app, clip_message, escape_message, emit, fail, reporting, stderr_console, stdout_to_stderr
 from shapetrace.cli.trace_cmd import (
     BatchOption,
     ChannelsOption,
     FactoryArgOption,
     FormatOption,
+    ImportOption,
     InputOption,
     ModelArg,
     NativeOption,
@@ -48,6 +48,7 @@ def snapshot_command(
     factory_arg: FactoryArgOption = None,
     input_shape: InputOption = None,
     unsafe_load: UnsafeLoadOption = False,
+    imports: ImportOption = None,
     debug: DebugOption = False,
 ) -> None:
     """Trace MODEL and write the result as a baseline for `shapetrace check`.
@@ -61,6 +62,7 @@ def snapshot_command(
         result = snapshot(model, output, channels=channels, **trace_options(
             size=size, batch=batch, weights=weights, pooling=pooling, native=native, top=top,
             engine=engine, factory_arg=factory_arg, input_shape=input_shape, unsafe_load=unsafe_load,
+            imports=imports,
         ))
     probes = ", ".join(str(tuple(p.shape)) for p in result.probes)
     note = "" if result.ok else " (the probe breaks: the baseline records where)"
@@ -75,6 +77,7 @@ def check_command(
     ],
     update: Annotated[bool, typer.Option("--update", help="Rewrite the baselines that differ (and say which).")] = False,
     unsafe_load: UnsafeLoadOption = False,
+    imports: ImportOption = None,
     max_rows: Annotated[int, typer.Option("--max-rows", help="Diff rows shown inline per baseline; the rest is in FILE.obtained.json.", min=1)] = 40,
     output_format: FormatOption = OutputFormat.table,
     debug: DebugOption = False,
@@ -93,13 +96,14 @@ def check_command(
         # unexpected goes through reporting() (internal error, exit 3).
         with reporting(debug), stdout_to_stderr():
             try:
-                result = check_baseline(path, update=update, unsafe_load=unsafe_load)
+                result = check_baseline(path, update=update, unsafe_load=unsafe_load, imports=imports)
             except ShapetraceError as error:
                 if debug:
                     traceback.print_exc()
-                fail(escape(str(error)), error.exit_code)
+                message = clip_message(str(error))
+                fail(escape_message(message), error.exit_code)
                 codes.append(error.exit_code)
-                results.append({"baseline": str(path), "status": "error", "error": str(error)})
+                results.append({"baseline": str(path), "status": "error", "error": message})
                 continue
         results.append(result.to_dict())
         codes.append(EXIT_FAILED if result.failed else EXIT_OK)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import sys
 import traceback
 import warnings
@@ -13,9 +14,15 @@ import typer
 from rich.console import Console, RenderableType
 from typer.core import TyperGroup
 
-from shapetrace.errors import ShapetraceError
+from shapetrace.errors import EXIT_USAGE, ShapetraceError
 
-__all__ = ["app", "DebugOption", "reporting", "emit", "stderr_console", "EXIT_INTERNAL"]
+__all__ = ["app", "DebugOption", "reporting", "emit", "stderr_console", "EXIT_INTERNAL", "clip_message", "escape_message"]
+
+# Error lines echo what the user gave (names, paths, option values); a 100,000-character
+# model name must not become a 100,000-character error. Cut in one place: here.
+ECHO_LIMIT = 200
+LINE_LIMIT = 1500
+_LONG_RUN = re.compile(r"\S{%d,}" % (ECHO_LIMIT + 1))
 
 EXIT_INTERNAL = 3  # a bug in shapetrace (or an unexpected Keras failure), not the user's fault
 EXIT_INTERRUPTED = 130
@@ -130,6 +137,17 @@ def reporting(debug: bool) -> Iterator[None]:
         raise fail(_escape(str(error)), error.exit_code) from None
     except KeyboardInterrupt:
         raise fail("interrupted.", EXIT_INTERRUPTED) from None
+    except SystemExit as error:
+        # shapetrace itself never calls sys.exit here: this is the user's code (a custom
+        # layer's call(), a factory's helper) stopping the process. Exiting with its code
+        # would let `check` pass (exit 0) without checking.
+        if debug:
+            traceback.print_exc()
+        raise fail(
+            escape_message(f"your code exited (SystemExit({error.code!r})) while shapetrace was running it: "
+                           "the model could not be traced."),
+            EXIT_USAGE,
+        ) from None
     except Exception as error:  # a bug: still one line, with the way to see more
         if debug:
             traceback.print_exc()
@@ -143,7 +161,21 @@ def reporting(debug: bool) -> Iterator[None]:
         ) from None
 
 
-def _escape(text: str) -> str:
+def clip_message(text: str) -> str:
+    """``text`` with every run of more than ``ECHO_LIMIT`` non-space characters cut with ``…``,
+    and the whole at most ``LINE_LIMIT`` characters (its head and its tail, which says what to do)."""
+    text = _LONG_RUN.sub(lambda match: match.group(0)[: ECHO_LIMIT - 1] + "…", text)
+    if len(text) > LINE_LIMIT:
+        tail = LINE_LIMIT // 3
+        text = text[: LINE_LIMIT - tail - 3] + " … " + text[-tail:]
+    return text
+
+
+def escape_message(text: str) -> str:
+    """User-facing text for a rich line: clipped (see :func:`clip_message`), markup escaped."""
     from rich.markup import escape
 
-    return escape(text)
+    return escape(clip_message(text))
+
+
+_escape = escape_message

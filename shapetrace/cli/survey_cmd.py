@@ -53,6 +53,14 @@ def survey_command(
         Optional[str],
         typer.Option("--plot", help="Also draw a one-glance chart of which models take the probe (.png or .svg).", show_default=False),
     ] = None,
+    imports: Annotated[
+        Optional[list[str]],
+        typer.Option(
+            "--import",
+            help="Your own code to import before the models are built (path/to/file.py or my_package.module; repeatable), as for trace. It runs: only code you trust.",
+            show_default=False,
+        ),
+    ] = None,
     debug: DebugOption = False,
 ) -> None:
     """Trace every keras.applications model (or --models REGEX) with one probe: does it take it as-is?
@@ -68,6 +76,10 @@ def survey_command(
             from shapetrace.plot import check_plot_path
 
             check_plot_path(plot)
+        if imports:
+            from shapetrace.loading import import_user_code
+
+            import_user_code(imports)  # the user's choice, as for trace: before any model is built
         with _progress_bar() as progress, stdout_to_stderr():  # Keras's prints must not mix into JSON/CSV
             task = progress.add_task("starting", total=None)
 

@@ -57,15 +57,28 @@ UnsafeLoadOption = Annotated[
     bool,
     typer.Option("--unsafe-load", help="Let a saved model file run the code it carries (Lambda layers, custom classes). Only for files you trust."),
 ]
+ImportOption = Annotated[
+    Optional[list[str]],
+    typer.Option(
+        "--import",
+        help=(
+            "Your own code to import first (path/to/layers.py or my_package.layers; repeatable): its "
+            "classes and functions resolve a saved model's custom layers. It runs: only code you trust. "
+            "A Lambda still needs --unsafe-load."
+        ),
+        show_default=False,
+    ),
+]
 
 
 def trace_options(*, size, batch, weights, pooling, native, top, engine, factory_arg, input_shape,
-                  unsafe_load) -> dict:
+                  unsafe_load, imports=None) -> dict:
     """The library's trace keywords (all but ``channels``) from the options trace and snapshot share."""
     return dict(
         size=size, batch=batch, native=native, top=top, pooling=pooling, engine=engine,
-        weights=None if weights.lower() == "none" else weights,
-        factory_args=factory_arg, inputs=input_shape, unsafe_load=unsafe_load,
+        # "" is passed on (and refused there), never read as "no weights"
+        weights=None if weights.strip().lower() == "none" else weights,
+        factory_args=factory_arg, inputs=input_shape, unsafe_load=unsafe_load, imports=imports,
     )
 
 
@@ -99,6 +112,7 @@ def trace_command(
     factory_arg: FactoryArgOption = None,
     input_shape: InputOption = None,
     unsafe_load: UnsafeLoadOption = False,
+    imports: ImportOption = None,
     debug: DebugOption = False,
 ) -> None:
     """Feed a real probe tensor through MODEL and show every layer's actual shapes.
@@ -113,6 +127,7 @@ def trace_command(
     options = trace_options(
         size=size, batch=batch, weights=weights, pooling=pooling, native=native, top=top,
         engine=engine, factory_arg=factory_arg, input_shape=input_shape, unsafe_load=unsafe_load,
+        imports=imports,
     )
     if compare is not None:
         return _compare_command(model, channels, compare, options, output_format, svg, html, plot, debug)
