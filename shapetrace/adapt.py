@@ -1,0 +1,760 @@
+"""``shapetrace adapt``: a model declared for N input channels, its pretrained weights folded in.
+
+Every method states the exact equivalence it guarantees as a 3 × N matrix ``P``: the adapted
+model on an N-channel image ``x`` computes what the original computes on the 3-channel image
+``P·x`` (per pixel). The adapted model is checked against that on a random probe before anything
+is written.
+
+* ``sum-stem`` (timm's ``adapt_input_conv``): the model is rebuilt declared for N channels and its
+  first convolution's kernel ``W`` (kh, kw, 3, F) becomes ``W·P``: for N = 1 the sum over the
+  input channels (``P`` = ones, i.e. the gray image repeated); for other N the RGB kernel repeated
+  cyclically and scaled by 3/N (``P[c, j] = 3/N`` where ``j mod 3 = c``). Per-channel
+  preprocessing in front of it (``Normalization``, per-channel ``Rescaling``) is folded into the
+  kernel and its offsets into the conv's bias or the following BatchNorm (:func:`fold_stem`).
+* ``repeat`` (N < 3): a built-in layer in front copies the channels cyclically into 3
+  (``Concatenate`` of the gray channel for N = 1).
+* ``mean`` (N > 3): a frozen 1×1 ``Conv2D`` in front averages channels ``c, c+3, c+6, …`` into
+  channel ``c``.
+
+Both front layers are plain Keras layers, so the file loads in safe mode without custom objects.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass
+from enum import Enum
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+
+from shapetrace.errors import CheckFailed, ProbeBroken, UsageError
+
+__all__ = [
+    "Method",
+    "StemFold",
+    "AdaptReport",
+    "Adapted",
+    "TOLERANCE",
+    "adapt",
+    "adapt_model",
+    "probe_map",
+    "find_stem",
+    "fold_stem",
+    "front_layer",
+    "save_adapted",
+    "check_output_path",
+]
+
+TOLERANCE = 1e-4
+"""Largest accepted ``max |adapted(x) − original(P·x)|``, relative to ``max(1, max |original|)``."""
+VERIFY_SEED = 0
+_POINTWISE = ("Rescaling", "Normalization")
+_PADDING = ("ZeroPadding2D",)
+
+
+class Method(str, Enum):
+    """How N channels meet a model declared for 3."""
+
+    sum_stem = "sum-stem"
+    """Rebuild for N channels; the first conv's kernel folded with timm's rule (exact where it applies)."""
+    repeat = "repeat"
+    """N < 3: a layer in front copies the channels into 3."""
+    mean = "mean"
+    """N > 3: a frozen 1×1 convolution in front averages them into 3."""
+
+
+def probe_map(method: Method | str, channels: int) -> np.ndarray:
+    """The 3 × N matrix ``P``: the adapted model on ``x`` equals the original on ``P·x``."""
+    method, n = Method(method), channels
+    p = np.zeros((3, n))
+    if method is Method.sum_stem:
+        if n == 1:
+            p[:, 0] = 1.0
+        else:  # timm: repeat the RGB kernel over the N channels, scaled to keep the activation size
+            for j in range(n):
+                p[j % 3, j] = 3.0 / n
+    elif method is Method.repeat:
+        for c in range(3):
+            p[c, c % n] = 1.0
+    else:
+        for j in range(n):
+            p[j % 3, j] = 1.0
+        p /= p.sum(axis=1, keepdims=True)
+    return p
+
+
+def _check_method(method: Method, channels: int) -> None:
+    if channels == 3:
+        raise UsageError("The model is already declared for 3 channels: --channels 3 needs no adapting.")
+    if method is Method.repeat and channels > 3:
+        raise UsageError(f"--method repeat copies fewer than 3 channels into 3; for {channels} use --method mean or sum-stem.")
+    if method is Method.mean and channels < 3:
+        raise UsageError(f"--method mean averages more than 3 channels into 3; for {channels} use --method repeat or sum-stem.")
+
+
+# --------------------------------------------------------------------------- records
+
+
+@dataclass(frozen=True)
+class StemFold:
+    """What sum-stem did to the first convolution."""
+
+    stem: str
+    """Name of the first convolution."""
+    folded: tuple[str, ...]
+    """Per-channel preprocessing layers folded into its kernel (identity in the adapted model)."""
+    constant_into: str | None
+    """Where the per-filter constant from the folded offsets went (conv bias or BatchNorm mean)."""
+    exact_at_borders: bool
+    """False when zero padding after non-zero per-channel offsets makes the border taps differ."""
+    border_difference: float = 0.0
+    """Largest difference at the padded border (after the BatchNorm that absorbed the constant),
+    on the verification probe, or the analytic bound where the stem output is not reachable."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "stem": self.stem,
+            "folded": list(self.folded),
+            "constant_into": self.constant_into,
+            "exact_at_borders": self.exact_at_borders,
+            "border_difference": self.border_difference,
+        }
+
+
+@dataclass(frozen=True)
+class AdaptReport:
+    """What ``adapt`` built and how it was checked (the CLI's output, ``to_dict`` for JSON)."""
+
+    model: str
+    """The original model's name."""
+    adapted: str
+    """The adapted model's name."""
+    channels: int
+    method: str
+    note: str
+    """What the method did, in one sentence (names the layers involved)."""
+    guarantee: str
+    """The exact equivalence the method guarantees."""
+    probe_map: tuple[tuple[float, ...], ...]
+    """``P`` (3 rows, N columns): adapted(x) = original(P·x)."""
+    declared: tuple[int | None, ...]
+    """The adapted model's declared input shape."""
+    probe: tuple[int, ...]
+    max_abs_difference: float
+    tolerance: float
+    """The absolute tolerance applied (``TOLERANCE × max(1, max |original|)``)."""
+    reference_scale: float
+    """``max |original(P·x)|``."""
+    verdict: str
+    """The trace verdict of the adapted model on the probe."""
+    first_change: str | None
+    fold: StemFold | None = None
+    fallback: str | None = None
+    """Why the default did not use sum-stem (``None`` when it did or a method was asked for)."""
+    output: str | None = None
+    output_bytes: int | None = None
+    reloaded: bool = False
+    """The written file was loaded back with ``keras.saving.load_model(safe_mode=True)`` and agreed."""
+
+    @property
+    def ok(self) -> bool:
+        return self.max_abs_difference <= self.tolerance
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "schema": "shapetrace.adapt/1",
+            "model": self.model,
+            "adapted": self.adapted,
+            "channels": self.channels,
+            "method": self.method,
+            "note": self.note,
+            "guarantee": self.guarantee,
+            "probe_map": [list(row) for row in self.probe_map],
+            "declared": list(self.declared),
+            "probe": list(self.probe),
+            "max_abs_difference": self.max_abs_difference,
+            "tolerance": self.tolerance,
+            "reference_scale": self.reference_scale,
+            "verdict": self.verdict,
+            "first_change": self.first_change,
+            "fold": None if self.fold is None else self.fold.to_dict(),
+            "fallback": self.fallback,
+            "output": self.output,
+            "output_bytes": self.output_bytes,
+            "reloaded": self.reloaded,
+        }
+
+
+@dataclass(frozen=True)
+class Adapted:
+    """The adapted ``keras.Model`` with its report."""
+
+    model: Any
+    report: AdaptReport
+    probe: Any
+    """The N-channel verification probe (reused to check the written file)."""
+
+
+# --------------------------------------------------------------------------- the stem
+
+
+@dataclass(frozen=True)
+class Stem:
+    """The first convolution of a model and what lies between it and the input."""
+
+    conv: Any
+    chain: tuple[Any, ...]
+    """Pointwise/padding layers between the input and the conv, in order."""
+    owner: Any
+    """The (possibly nested) model whose graph holds the conv."""
+
+
+def find_stem(model) -> Stem:
+    """The first convolution and the layers before it (only pointwise/padding layers allowed).
+
+    Raises:
+        UsageError: when the input does not reach exactly one plain ``Conv2D`` through such
+            layers; the message names the layer that stands in the way.
+    """
+    from shapetrace._keras_graph import consumers_of, graph_of, is_model
+
+    graph = graph_of(model)
+    if graph is None or len(graph.input_layers) != 1:
+        raise UsageError(f"sum-stem: {model.name} is not a single-input functional model; use --method repeat.")
+    owner, layer, chain = model, graph.input_layers[0], []
+    while True:
+        nexts = consumers_of(owner, layer)
+        if len(nexts) != 1:
+            kinds = ", ".join(f"`{n.name}`" for n in nexts) or "nothing"
+            raise UsageError(
+                f"sum-stem: {model.name}'s input feeds {kinds}, not a single first convolution; use "
+                "--method repeat."
+            )
+        layer = nexts[0]
+        kind = type(layer).__name__
+        if is_model(layer):
+            inner = graph_of(layer)
+            if inner is None or len(inner.input_layers) != 1:
+                break
+            owner, layer = layer, inner.input_layers[0]
+            continue
+        if kind in _PADDING or (kind in _POINTWISE and owner is model):
+            chain.append(layer)
+            continue
+        if kind == "Conv2D" and getattr(layer, "groups", 1) == 1 and layer.data_format == "channels_last":
+            return Stem(conv=layer, chain=tuple(chain), owner=owner)
+        break
+    detail = ""
+    if kind == "Conv2D":
+        detail = " with groups" if getattr(layer, "groups", 1) != 1 else " in channels_first format"
+    raise UsageError(
+        f"sum-stem: {model.name}'s input does not reach a plain first convolution: `{layer.name}` is a "
+        f"{kind}{detail}, not a Conv2D (only Rescaling, Normalization and ZeroPadding2D may stand "
+        "before it); use --method repeat."
+    )
+
+
+def _affine(model, chain) -> tuple[np.ndarray, np.ndarray]:
+    """Per-channel ``(a, b)`` with ``chain(constant image v) = a·v + b``, measured."""
+    from shapetrace._keras_graph import keras
+
+    pointwise = [l for l in chain if type(l).__name__ in _POINTWISE]
+    channels = int(model.inputs[0].shape[-1])
+    if not pointwise:
+        return np.ones(channels), np.zeros(channels)
+    sub = keras.Model(model.inputs[0], pointwise[-1].output)
+    shape = tuple(4 if d is None else d for d in model.inputs[0].shape[1:])
+    out = [np.asarray(sub(np.full((1, *shape), v, "float32")))[0, 0, 0].astype("float64") for v in (0.0, 1.0, 2.0)]
+    a, b = out[1] - out[0], out[0]
+    if not np.allclose(out[2], 2 * a + b, rtol=1e-5, atol=1e-5):
+        raise UsageError(f"sum-stem: the layers before {model.name}'s first convolution are not affine; use --method repeat.")
+    return a, b
+
+
+def _per_channel(layer) -> bool:
+    weights = [np.asarray(w) for w in layer.get_weights()]
+    scale = np.asarray(getattr(layer, "scale", 1.0))
+    offset = np.asarray(getattr(layer, "offset", 0.0))
+    return scale.size > 1 or offset.size > 1 or any(w.ndim >= 1 and w.size > 1 for w in weights)
+
+
+def _copy_weights(source, target, skip: tuple) -> None:
+    """Copy weights layer by layer (matched by name, nested models walked), except ``skip``."""
+    from shapetrace._keras_graph import is_model
+
+    by_name = {l.name: l for l in source.layers}
+    for layer in target.layers:
+        if any(layer is s for s in skip) or not layer.weights:
+            continue
+        match = by_name.get(layer.name)
+        if match is None:
+            raise UsageError(f"sum-stem: `{layer.name}` has no counterpart in the 3-channel model; use --method repeat.")
+        if is_model(layer) and any(inner is s for inner in _walk(layer) for s in skip):
+            _copy_weights(match, layer, skip)
+            continue
+        layer.set_weights(match.get_weights())
+
+
+def _walk(layer):
+    yield layer
+    for inner in getattr(layer, "layers", ()):
+        yield from _walk(inner)
+
+
+def fold_stem(rgb_model, native_model, channels: int = 1) -> StemFold:
+    """Copy ``rgb_model``'s weights into ``native_model`` (declared for N channels), folding the stem.
+
+    With per-channel preprocessing ``z_c = a_c·x_c + b_c`` before the stem kernel ``W``
+    (kh, kw, 3, F) and ``P`` = :func:`probe_map` for sum-stem, the N-channel model gets scalar
+    preprocessing ``a'·x + b'`` (per-channel layers reset to identity) and the kernel
+    ``K = W·diag(a)·P / a'`` — timm's rule when ``a = 1``. Each kernel tap leaves the residual
+    ``r_k = Σ_c W[k, c]·b_c − b'·Σ_j K[k, j]``; their sum goes into the conv's bias or comes off
+    the following BatchNorm's moving mean. Exact wherever the kernel sees only image pixels; at
+    taps on zero padding the 3-channel model pads *after* the offsets, so outputs there differ by
+    the padded taps' ``r_k`` — zero when every ``r_k`` is (all ``b_c/a_c`` equal, e.g. none).
+    """
+    from shapetrace._keras_graph import consumers_of, keras
+
+    rgb, native = find_stem(rgb_model), find_stem(native_model)
+    conv3, conv_n = rgb.conv, native.conv
+    if conv_n.kernel.shape[2] != channels:
+        raise UsageError(
+            f"sum-stem: in {native_model.name} built for {channels} channel(s), `{conv_n.name}` still sees "
+            f"{conv_n.kernel.shape[2]} channels (its preprocessing broadcasts to 3); use --method repeat."
+        )
+    if conv3.kernel.shape[2] != 3:
+        raise UsageError(f"sum-stem: `{conv3.name}` of {rgb_model.name} sees {conv3.kernel.shape[2]} channels, not 3.")
+    folded = tuple(l.name for l in rgb.chain if type(l).__name__ in _POINTWISE and _per_channel(l))
+    _copy_weights(rgb_model, native_model, (conv_n, *native.chain))
+    for layer in native.chain:  # the per-channel preprocessing is folded: make it identity
+        if type(layer).__name__ == "Normalization" and layer.get_weights():
+            mean, variance, *rest = layer.get_weights()
+            layer.set_weights([np.zeros_like(mean), np.ones_like(variance), *rest])
+    a3, b3 = (np.broadcast_to(v, (3,)) for v in _affine(rgb_model, rgb.chain))
+    a_n, b_n = _affine(native_model, native.chain)
+    if not (np.allclose(a_n, a_n.flat[0]) and np.allclose(b_n, b_n.flat[0])):
+        raise UsageError(f"sum-stem: per-channel preprocessing remains before `{conv_n.name}` in the {channels}-channel model; use --method repeat.")
+    a1, b1 = float(a_n.flat[0]), float(b_n.flat[0])
+    w3 = np.asarray(conv3.kernel, dtype="float64")
+    mix = a3[:, None] * probe_map(Method.sum_stem, channels)  # (3, N)
+    kernel = np.einsum("hwcf,cn->hwnf", w3, mix) / a1
+    residual = np.einsum("hwcf,c->hwf", w3, b3) - b1 * kernel.sum(axis=2)
+    constant = residual.sum(axis=(0, 1))
+    new_weights = [kernel.astype("float32")]
+    if conv_n.use_bias:
+        new_weights.append((np.asarray(conv3.bias, dtype="float64") + constant).astype("float32"))
+    conv_n.set_weights(new_weights)
+    into, gain = None, np.ones_like(constant)
+    if np.abs(constant).max() > 1e-12 * max(1.0, np.abs(w3).max()):
+        if conv_n.use_bias:
+            into = f"{conv_n.name}.bias"
+        else:
+            after = consumers_of(native.owner, conv_n)
+            if len(after) != 1 or not isinstance(after[0], keras.layers.BatchNormalization):
+                raise UsageError(
+                    f"sum-stem: `{conv_n.name}` has no bias and no BatchNormalization right after it to "
+                    "absorb the folded preprocessing offsets; use --method repeat."
+                )
+            bn = after[0]
+            bn.moving_mean.assign(np.asarray(bn.moving_mean) - constant.astype("float32"))
+            into = f"{bn.name}.moving_mean"
+            gain = np.abs(np.asarray(bn.gamma) if bn.scale else 1.0) / np.sqrt(np.asarray(bn.moving_variance) + bn.epsilon)
+    padded = any(type(l).__name__ in _PADDING for l in rgb.chain) or (
+        conv3.padding == "same" and tuple(conv3.kernel_size) != (1, 1)
+    )
+    scale = max(1.0, float(np.abs(w3).max()))
+    exact = not padded or float(np.abs(residual).max()) <= 1e-9 * scale
+    bound = 0.0 if exact else float((np.abs(residual).sum(axis=(0, 1)) * gain).max())
+    return StemFold(stem=conv_n.name, folded=folded, constant_into=into, exact_at_borders=bool(exact), border_difference=bound)
+
+
+def _measured_border(rgb_model, native_model, fold: StemFold, probe, mapped) -> float:
+    """The largest stem-level difference on the probe (after the absorbing BatchNorm, if any)."""
+    from shapetrace._keras_graph import keras
+
+    name = fold.constant_into.split(".")[0] if fold.constant_into else fold.stem
+    try:
+        want = keras.Model(rgb_model.inputs[0], rgb_model.get_layer(name).output)(mapped)
+        got = keras.Model(native_model.inputs[0], native_model.get_layer(name).output)(probe)
+    except (ValueError, KeyError):  # the stem sits in a nested model: keep the analytic bound
+        return fold.border_difference
+    return float(np.abs(np.asarray(got, "float64") - np.asarray(want, "float64")).max())
+
+
+# --------------------------------------------------------------------------- building
+
+
+def front_layer(method: Method | str, channels: int, name: str | None = None):
+    """The built-in Keras layer that maps N channels to 3 as ``probe_map(method, N)`` says.
+
+    ``repeat`` with one channel is a ``Concatenate`` (an exact copy); otherwise a frozen 1×1
+    ``Conv2D`` without bias whose kernel is ``P`` (a copy or an average, exact in float32 up to
+    rounding). Both load in safe mode without custom objects.
+    """
+    from shapetrace._keras_graph import keras
+
+    method = Method(method)
+    if method is Method.repeat and channels == 1:
+        concatenate = keras.layers.Concatenate(axis=-1, name=name or "repeat_channels")
+        return lambda x: concatenate([x, x, x])
+    kernel = probe_map(method, channels).T[None, None].astype("float32")  # (1, 1, N, 3)
+    return keras.layers.Conv2D(
+        3, 1, use_bias=False, trainable=False, name=name or f"{method.value}_channels",
+        kernel_initializer=keras.initializers.Constant(kernel),
+    )
+
+
+def _with_front(original, method: Method, channels: int):
+    from shapetrace._keras_graph import keras
+
+    shape = tuple(original.inputs[0].shape[1:-1]) + (channels,)
+    inputs = keras.Input(shape, name="image")
+    outputs = original(front_layer(method, channels)(inputs))
+    return keras.Model(inputs, outputs, name=f"{original.name}_{channels}ch")
+
+
+def _native_user_model(original, stem: Stem, channels: int):
+    """``original`` rebuilt from its config, declared for N channels (weights copied afterwards)."""
+    from shapetrace._keras_graph import keras
+
+    if stem.owner is not original:
+        raise UsageError(
+            f"sum-stem: `{stem.conv.name}` sits inside the nested model `{stem.owner.name}` of your model; "
+            "use --method repeat."
+        )
+    touched = {stem.conv.name, *(l.name for l in stem.chain)}
+    serialized = keras.saving.serialize_keras_object(original)
+    config = serialized["config"]
+    for entry in config.get("layers", []):
+        layer_config = entry.get("config", {})
+        if entry.get("class_name") == "InputLayer":
+            for key in ("batch_shape", "batch_input_shape"):
+                if layer_config.get(key):
+                    layer_config[key] = [*layer_config[key][:-1], channels]
+            continue
+        if layer_config.get("name") not in touched:
+            continue
+        entry.pop("build_config", None)  # built again on the N-channel tensor
+        _identity_config(entry, channels)
+    if config.get("build_input_shape"):
+        config["build_input_shape"] = [*config["build_input_shape"][:-1], channels]
+    config["name"] = f"{original.name}_{channels}ch"
+    try:
+        return keras.saving.deserialize_keras_object(serialized)
+    except Exception as error:  # Keras raises many types for a graph it cannot rebuild
+        from shapetrace._keras_graph import one_line
+
+        raise UsageError(
+            f"sum-stem: {original.name} could not be rebuilt for {channels} channels ({one_line(error, 200)}); "
+            "use --method repeat."
+        ) from None
+
+
+def _identity_config(entry: dict, channels: int) -> None:
+    """Per-channel preprocessing becomes identity (its effect is folded into the stem)."""
+    kind, config = entry.get("class_name"), entry["config"]
+    if kind == "Normalization" and config.get("mean") is not None:
+        config["mean"], config["variance"] = [0.0] * channels, [1.0] * channels
+    if kind == "Rescaling" and (isinstance(config.get("scale"), (list, dict)) or isinstance(config.get("offset"), (list, dict))):
+        config["scale"], config["offset"] = 1.0, 0.0
+
+
+def _sum_stem(original, channels: int, app, build) -> tuple[Any, StemFold]:
+    stem = find_stem(original)
+    if app is not None:
+        native = build(channels)
+    else:
+        native = _native_user_model(original, stem, channels)
+    return native, fold_stem(original, native, channels)
+
+
+def _guarantee(method: Method, channels: int, name: str, fold: StemFold | None) -> str:
+    if method is Method.repeat and channels == 1:
+        probe = "the gray channel repeated 3 times"
+    elif method is Method.sum_stem and channels == 1:
+        probe = "the channel repeated 3 times"
+    else:
+        rows = []
+        p = probe_map(method, channels)
+        for c, row in enumerate(p):
+            terms = [f"{_num(v)}x{j}" if v != 1 else f"x{j}" for j, v in enumerate(row) if v]
+            rows.append(" + ".join(terms) if terms else "0")
+        probe = "(" + ", ".join(rows) + ")"
+    where = "exactly, padding included"
+    if fold is not None and not fold.exact_at_borders:
+        where = "inside the image only (not at the zero-padded border)"
+    elif method is not Method.sum_stem:
+        where = "exactly (a copy)" if method is Method.repeat else "exactly, up to float32 rounding"
+    return f"adapted(x) = {name}({probe}) {where}"
+
+
+def _count(channels: int) -> str:
+    return f"{channels} channel" + ("" if channels == 1 else "s")
+
+
+def _num(value: float) -> str:
+    return f"{value:.4g}"
+
+
+def adapt_model(
+    original,
+    *,
+    channels: int,
+    method: Method | str | None = None,
+    size: tuple[int, int] | None = None,
+    app=None,
+    build=None,
+    tolerance: float = TOLERANCE,
+) -> Adapted:
+    """Adapt a built 3-channel model to ``channels``, verify it and trace it.
+
+    Args:
+        original: a single-input image model declared for 3 channels (with its weights).
+        channels: the channel count to declare.
+        method: a :class:`Method`; ``None`` takes sum-stem where it is exact, else repeat/mean.
+        size: ``(height, width)`` of the verification probe (default: the declared size).
+        app: the ``keras.applications`` entry the model was built from (rebuilt natively for sum-stem).
+        build: for ``app``, a callable ``channels -> model`` building it natively (weights none).
+        tolerance: relative tolerance of the equivalence check.
+
+    Returns:
+        :class:`Adapted` (the model, its report, the probe).
+
+    Raises:
+        UsageError: the method does not apply (the reason and the layer in one line).
+        CheckFailed: the adapted model differs from the original on the mapped probe.
+        ProbeBroken: the adapted model's trace breaks.
+    """
+    from shapetrace.api import make_probes, trace_model
+    from shapetrace.explain import verdict_text
+
+    if len(original.inputs) != 1 or len(original.inputs[0].shape) != 4:
+        raise UsageError(f"adapt needs a model with one image input (batch, H, W, C); {original.name} has "
+                         + ", ".join(str(tuple(t.shape)) for t in original.inputs) + ".")
+    declared_channels = original.inputs[0].shape[-1]
+    if declared_channels != 3:
+        raise UsageError(f"adapt maps N channels onto a model declared for 3; {original.name} is declared for {declared_channels}.")
+    wanted = None if method is None else Method(method)
+    if wanted is not None:
+        _check_method(wanted, channels)
+    elif channels == 3:
+        _check_method(Method.sum_stem, channels)
+    _, (probe,) = make_probes(original, channels=channels, size=size, batch=2)
+    probe = np.random.default_rng(VERIFY_SEED).uniform(0.0, 255.0, probe.shape).astype("float32")
+
+    fold, fallback = None, None
+    chosen = wanted or Method.sum_stem
+    if chosen is Method.sum_stem:
+        try:
+            adapted, fold = _sum_stem(original, channels, app, build)
+        except UsageError as refused:
+            if wanted is not None:
+                raise
+            fallback = str(refused).removeprefix("sum-stem: ")
+        if fold is not None and not fold.exact_at_borders:
+            mapped = _mapped(probe, Method.sum_stem)
+            measured = _measured_border(original, adapted, fold, probe, mapped)
+            reason = (
+                f"`{fold.stem}` zero-pads after the per-channel offsets of {', '.join(f'`{n}`' for n in fold.folded) or 'its preprocessing'}, "
+                f"so at the image border its output ({fold.constant_into or fold.stem}) differs from the "
+                f"original's on the mapped probe by up to {measured:.3g} (exact inside the image)"
+            )
+            if wanted is not None:
+                raise UsageError(f"sum-stem is not exact for {original.name}: {reason}; use --method "
+                                 f"{'repeat' if channels < 3 else 'mean'} (exact everywhere).")
+            fold, fallback = None, reason
+        if fold is None:
+            chosen = Method.repeat if channels < 3 else Method.mean
+    if chosen is not Method.sum_stem:
+        adapted = _with_front(original, chosen, channels)
+
+    mapped = _mapped(probe, chosen)
+    want = _outputs(original, mapped)
+    got = _outputs(adapted, probe)
+    difference = max(float(np.abs(g - w).max()) for g, w in zip(got, want))
+    reference = max(float(np.abs(w).max()) for w in want)
+    allowed = tolerance * max(1.0, reference)
+    trace = trace_model(adapted, channels=channels, size=size)
+    first = trace.changes[0] if trace.changes else None
+    report = AdaptReport(
+        model=original.name,
+        adapted=adapted.name,
+        channels=channels,
+        method=chosen.value,
+        note=_note(chosen, channels, fold, adapted),
+        guarantee=_guarantee(chosen, channels, original.name, fold),
+        probe_map=tuple(tuple(float(v) for v in row) for row in probe_map(chosen, channels)),
+        declared=tuple(adapted.inputs[0].shape),
+        probe=tuple(probe.shape),
+        max_abs_difference=difference,
+        tolerance=allowed,
+        reference_scale=reference,
+        verdict=verdict_text(trace),
+        first_change=None if first is None else f"{first.path} ({first.type})",
+        fold=fold,
+        fallback=fallback,
+    )
+    if not trace.ok:
+        raise ProbeBroken(f"The adapted {adapted.name} does not pass its own {channels}-channel probe: {report.verdict}")
+    if not report.ok:
+        raise CheckFailed(
+            f"The adapted {adapted.name} differs from {original.name} on the mapped probe by {difference:.3g} "
+            f"(tolerance {allowed:.3g}, outputs up to {reference:.3g}): nothing written."
+        )
+    return Adapted(model=adapted, report=report, probe=probe)
+
+
+def _mapped(probe, method: Method) -> np.ndarray:
+    p = probe_map(method, probe.shape[-1])
+    return np.einsum("bhwn,cn->bhwc", probe.astype("float64"), p).astype("float32")
+
+
+def _outputs(model, x) -> list[np.ndarray]:
+    from shapetrace._keras_graph import flatten
+
+    return [np.asarray(v, dtype="float64") for v in flatten(model(x, training=False))]
+
+
+def _note(method: Method, channels: int, fold: StemFold | None, adapted) -> str:
+    if method is Method.sum_stem:
+        rule = ("summed over its 3 input channels" if channels == 1
+                else f"repeated over the {channels} channels and scaled by 3/{channels}")
+        extra = f", with {', '.join(f'`{n}`' for n in fold.folded)} folded in" if fold.folded else ""
+        into = f" (offsets into {fold.constant_into})" if fold.constant_into else ""
+        return f"sum-stem: rebuilt for {_count(channels)}; `{fold.stem}`'s kernel {rule} (timm's adapt_input_conv){extra}{into}"
+    layer = adapted.layers[1].name
+    if method is Method.repeat:
+        what = "copies the gray channel into 3" if channels == 1 else f"copies the {channels} channels cyclically into 3"
+        kind = "Concatenate" if channels == 1 else "frozen 1×1 Conv2D"
+        return f"repeat: a {kind} layer `{layer}` in front {what}"
+    return f"mean: a frozen 1×1 Conv2D `{layer}` in front averages channels c, c+3, … into channel c"
+
+
+# --------------------------------------------------------------------------- the whole command
+
+
+def check_output_path(output: str | Path) -> Path:
+    """The ``.keras`` path to write, checked before anything is built."""
+    path = Path(output).expanduser()
+    if path.suffix != ".keras":
+        raise UsageError(f"-o {str(output)!r}: the adapted model is written as a .keras file; give a path ending in .keras.")
+    if path.is_dir():
+        raise UsageError(f"-o {str(output)!r} is a directory: give the path of a .keras file.")
+    parent = path.parent if str(path.parent) else Path(".")
+    if not parent.is_dir():
+        raise UsageError(f"-o {str(output)!r}: the folder {str(parent)!r} does not exist.")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise UsageError(f"-o {str(output)!r}: the folder {str(parent)!r} is not writable.")
+    return path
+
+
+def adapt(
+    model: Any,
+    *,
+    channels: int,
+    method: Method | str | None = None,
+    size: tuple[int, int] | str | None = None,
+    weights: str | Path | None = None,
+    top: bool = False,
+    pooling: str | None = None,
+    factory_args: Mapping[str, Any] | None = None,
+    unsafe_load: bool = False,
+    tolerance: float = TOLERANCE,
+) -> Adapted:
+    """Build (or load) ``model``, adapt it to ``channels``, verify and trace it (nothing written).
+
+    Args:
+        model: a ``keras.applications`` name, a saved model file, a factory spec, or a ``keras.Model``.
+        channels: the channel count the adapted model is declared for.
+        method: ``"sum-stem"``, ``"repeat"``, ``"mean"`` or ``None`` (sum-stem where exact).
+        size, weights, top, pooling: build options of an application (as for ``trace``);
+            ``weights`` may also be a weights file for your own model.
+        factory_args, unsafe_load: as for ``trace``.
+        tolerance: relative tolerance of the equivalence check.
+
+    Returns:
+        :class:`Adapted`; write it with :func:`save_adapted`.
+    """
+    from shapetrace.applications import (
+        build_application, check_channels, check_size, parse_size, resolve_application,
+    )
+    from shapetrace.loading import parse_factory_args, parse_model_spec
+
+    if isinstance(size, str):
+        size = parse_size(size)
+    check_channels(channels)
+    if method is not None:
+        _check_method(Method(method), channels)
+    weights = None if weights is None or str(weights).lower() == "none" else weights
+    factory_args = parse_factory_args(factory_args)
+    spec = parse_model_spec(model) if isinstance(model, str) else None
+    app = build = None
+    if spec is not None and spec.kind == "application":
+        if factory_args:
+            raise UsageError(f"--factory-arg applies to a factory (module:function); {model!r} is an application name.")
+        app = resolve_application(model)
+        if size is not None:
+            check_size(app, size)
+        options = dict(size=size, top=top, pooling=pooling)
+        original = build_application(app, weights=weights, **options)
+        # Building an application resets Keras's naming, so keep the original's names first.
+        build = lambda n: build_application(app, channels=n, native=True, **options)  # noqa: E731
+    else:
+        from shapetrace.loading import load_model
+
+        if top or pooling is not None:
+            raise UsageError("--top and --pooling build a keras.applications model; received your own model.")
+        original = load_model(spec or model, factory_args=factory_args, unsafe_load=unsafe_load)
+        if weights is not None:
+            from shapetrace.applications import load_weights_file
+            from shapetrace.errors import WeightsError
+
+            path = Path(weights).expanduser()
+            if not path.is_file():
+                raise WeightsError(f"Weights file {str(weights)!r} does not exist: for your own model, --weights takes the path of a weights file saved from it.")
+            load_weights_file(original, path)
+    return adapt_model(original, channels=channels, method=method, size=size, app=app, build=build, tolerance=tolerance)
+
+
+def save_adapted(adapted: Adapted, output: str | Path) -> AdaptReport:
+    """Write the adapted model to ``output`` (a ``.keras`` file), atomically, and prove it loads.
+
+    The model is saved to a temporary file beside ``output``, loaded back with
+    ``keras.saving.load_model(safe_mode=True)`` and run on the verification probe; only if it
+    agrees is it renamed over ``output``. On any failure nothing is left behind and an existing
+    ``output`` is untouched.
+    """
+    from dataclasses import replace
+
+    from shapetrace._keras_graph import keras, one_line
+
+    path = check_output_path(output)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".keras")
+    os.close(fd)
+    try:
+        try:
+            adapted.model.save(tmp)
+        except OSError as error:
+            raise UsageError(f"Cannot write {str(path)!r} ({error.strerror or error}): nothing written.") from None
+        try:
+            loaded = keras.saving.load_model(tmp, compile=False, safe_mode=True)
+        except Exception as error:
+            raise CheckFailed(f"The written model does not load in safe mode ({one_line(error, 200)}): nothing written.") from None
+        before, after = _outputs(adapted.model, adapted.probe), _outputs(loaded, adapted.probe)
+        if any(not np.array_equal(a, b) for a, b in zip(before, after)):
+            raise CheckFailed("The model loaded back from the written file computes different outputs: nothing written.")
+        os.chmod(tmp, 0o666 & ~_umask())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return replace(adapted.report, output=str(path), output_bytes=path.stat().st_size, reloaded=True)
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
