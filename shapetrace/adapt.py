@@ -275,6 +275,8 @@ def _affine(model, chain) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _per_channel(layer) -> bool:
+    if type(layer).__name__ == "Normalization":  # mean/variance are weights only when adapted
+        return np.asarray(layer.mean).size > 1 or np.asarray(layer.variance).size > 1
     weights = [np.asarray(w) for w in layer.get_weights()]
     scale = np.asarray(getattr(layer, "scale", 1.0))
     offset = np.asarray(getattr(layer, "offset", 0.0))
@@ -371,11 +373,18 @@ def fold_stem(rgb_model, native_model, channels: int = 1) -> StemFold:
     return StemFold(stem=conv_n.name, folded=folded, constant_into=into, exact_at_borders=bool(exact), border_difference=bound)
 
 
+def _compared_layer(fold: StemFold) -> str:
+    """The stem conv, or the BatchNorm after it when that absorbed the folded constant."""
+    if fold.constant_into and not fold.constant_into.startswith(f"{fold.stem}."):
+        return fold.constant_into.split(".")[0]
+    return fold.stem
+
+
 def _measured_border(rgb_model, native_model, fold: StemFold, probe, mapped) -> float:
     """The largest stem-level difference on the probe (after the absorbing BatchNorm, if any)."""
     from shapetrace._keras_graph import keras
 
-    name = fold.constant_into.split(".")[0] if fold.constant_into else fold.stem
+    name = _compared_layer(fold)
     try:
         want = keras.Model(rgb_model.inputs[0], rgb_model.get_layer(name).output)(mapped)
         got = keras.Model(native_model.inputs[0], native_model.get_layer(name).output)(probe)
@@ -559,7 +568,7 @@ def adapt_model(
             measured = _measured_border(original, adapted, fold, probe, mapped)
             reason = (
                 f"`{fold.stem}` zero-pads after the per-channel offsets of {', '.join(f'`{n}`' for n in fold.folded) or 'its preprocessing'}, "
-                f"so at the image border its output ({fold.constant_into or fold.stem}) differs from the "
+                f"so at the image border the output of `{_compared_layer(fold)}` differs from the "
                 f"original's on the mapped probe by up to {measured:.3g} (exact inside the image)"
             )
             if wanted is not None:
@@ -686,8 +695,7 @@ def adapt(
     if isinstance(size, str):
         size = parse_size(size)
     check_channels(channels)
-    if method is not None:
-        _check_method(Method(method), channels)
+    _check_method(Method(method or Method.sum_stem), channels)
     weights = None if weights is None or str(weights).lower() == "none" else weights
     factory_args = parse_factory_args(factory_args)
     spec = parse_model_spec(model) if isinstance(model, str) else None
