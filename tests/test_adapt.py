@@ -35,8 +35,8 @@ def pretrained_like(model, seed: int = 0):
             if layer.scale:
                 layer.gamma.assign(rng.uniform(0.5, 1.5, n).astype("float32"))
         elif isinstance(layer, keras.layers.Normalization) and layer.get_weights() and layer.mean.shape[-1] == 3:
-            count = layer.get_weights()[2]
-            layer.set_weights([MEAN.reshape(layer.mean.shape), (STD**2).reshape(layer.mean.shape), count])
+            mean, _, count = layer.get_weights()
+            layer.set_weights([MEAN.reshape(mean.shape), (STD**2).reshape(mean.shape), count])
     return model
 
 
