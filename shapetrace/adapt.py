@@ -142,6 +142,8 @@ class AdaptReport:
     """``P`` (3 rows, N columns): adapted(x) = original(P·x)."""
     declared: tuple[int | None, ...]
     """The adapted model's declared input shape."""
+    original_declared: tuple[int | None, ...]
+    """The original model's declared input shape."""
     probe: tuple[int, ...]
     max_abs_difference: float
     tolerance: float
@@ -174,6 +176,7 @@ class AdaptReport:
             "guarantee": self.guarantee,
             "probe_map": [list(row) for row in self.probe_map],
             "declared": list(self.declared),
+            "original_declared": list(self.original_declared),
             "probe": list(self.probe),
             "max_abs_difference": self.max_abs_difference,
             "tolerance": self.tolerance,
@@ -380,8 +383,9 @@ def _compared_layer(fold: StemFold) -> str:
     return fold.stem
 
 
-def _measured_border(rgb_model, native_model, fold: StemFold, probe, mapped) -> float:
-    """The largest stem-level difference on the probe (after the absorbing BatchNorm, if any)."""
+def _measured_border(rgb_model, native_model, fold: StemFold, probe, mapped) -> tuple[float, float | None]:
+    """The largest stem-level difference on the probe (after the absorbing BatchNorm, if any),
+    with the largest value of that output; the analytic bound where the stem is nested."""
     from shapetrace._keras_graph import keras
 
     name = _compared_layer(fold)
@@ -389,8 +393,9 @@ def _measured_border(rgb_model, native_model, fold: StemFold, probe, mapped) -> 
         want = keras.Model(rgb_model.inputs[0], rgb_model.get_layer(name).output)(mapped)
         got = keras.Model(native_model.inputs[0], native_model.get_layer(name).output)(probe)
     except (ValueError, KeyError):  # the stem sits in a nested model: keep the analytic bound
-        return fold.border_difference
-    return float(np.abs(np.asarray(got, "float64") - np.asarray(want, "float64")).max())
+        return fold.border_difference, None
+    want, got = np.asarray(want, "float64"), np.asarray(got, "float64")
+    return float(np.abs(got - want).max()), float(np.abs(want).max())
 
 
 # --------------------------------------------------------------------------- building
@@ -537,7 +542,7 @@ def adapt_model(
         CheckFailed: the adapted model differs from the original on the mapped probe.
         ProbeBroken: the adapted model's trace breaks.
     """
-    from shapetrace.api import make_probes, trace_model
+    from shapetrace.api import trace_model
     from shapetrace.explain import verdict_text
 
     if len(original.inputs) != 1 or len(original.inputs[0].shape) != 4:
@@ -551,8 +556,7 @@ def adapt_model(
         _check_method(wanted, channels)
     elif channels == 3:
         _check_method(Method.sum_stem, channels)
-    _, (probe,) = make_probes(original, channels=channels, size=size, batch=2)
-    probe = np.random.default_rng(VERIFY_SEED).uniform(0.0, 255.0, probe.shape).astype("float32")
+    probe = _probe(original, channels, size)
 
     fold, fallback = None, None
     chosen = wanted or Method.sum_stem
@@ -565,11 +569,12 @@ def adapt_model(
             fallback = str(refused).removeprefix("sum-stem: ")
         if fold is not None and not fold.exact_at_borders:
             mapped = _mapped(probe, Method.sum_stem)
-            measured = _measured_border(original, adapted, fold, probe, mapped)
+            measured, scale = _measured_border(original, adapted, fold, probe, mapped)
+            of_scale = f" (its values reach {scale:.3g})" if scale is not None else ""
             reason = (
                 f"`{fold.stem}` zero-pads after the per-channel offsets of {', '.join(f'`{n}`' for n in fold.folded) or 'its preprocessing'}, "
-                f"so at the image border the output of `{_compared_layer(fold)}` differs from the "
-                f"original's on the mapped probe by up to {measured:.3g} (exact inside the image)"
+                f"so at the image border the output of `{_compared_layer(fold)}`{of_scale} differs from the "
+                f"original's on the mapped probe by up to {measured:.3g}; it is exact inside the image"
             )
             if wanted is not None:
                 raise UsageError(f"sum-stem is not exact for {original.name}: {reason}; use --method "
@@ -597,6 +602,7 @@ def adapt_model(
         guarantee=_guarantee(chosen, channels, original.name, fold),
         probe_map=tuple(tuple(float(v) for v in row) for row in probe_map(chosen, channels)),
         declared=tuple(adapted.inputs[0].shape),
+        original_declared=tuple(original.inputs[0].shape),
         probe=tuple(probe.shape),
         max_abs_difference=difference,
         tolerance=allowed,
@@ -614,6 +620,21 @@ def adapt_model(
             f"(tolerance {allowed:.3g}, outputs up to {reference:.3g}): nothing written."
         )
     return Adapted(model=adapted, report=report, probe=probe)
+
+
+def _probe(original, channels: int, size: tuple[int, int] | None) -> np.ndarray:
+    """A seeded random image batch of the declared size (or ``size``) with N channels, 0–255."""
+    height, width = original.inputs[0].shape[1:3]
+    if size is not None:
+        if (height, width) != (None, None) and (height, width) != tuple(size):
+            raise UsageError(
+                f"--size {size[0]}x{size[1]}: {original.name} is declared for {height}x{width}, and adapt "
+                "keeps the declared size; drop --size."
+            )
+        height, width = size
+    if height is None or width is None:
+        raise UsageError(f"{original.name} declares its input size as {height}x{width}: pass --size HxW to verify it.")
+    return np.random.default_rng(VERIFY_SEED).uniform(0.0, 255.0, (2, height, width, channels)).astype("float32")
 
 
 def _mapped(probe, method: Method) -> np.ndarray:

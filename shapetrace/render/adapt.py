@@ -10,10 +10,10 @@ __all__ = ["adapt_report"]
 
 def adapt_report(report) -> RenderableType:
     """The adapted model, the method and its guarantee, the check, the trace verdict, the file."""
-    declared = "(" + ", ".join("None" if d is None else str(d) for d in report.declared) + ")"
+    declared, original = _shape(report.declared), _shape(report.original_declared)
     check = "✓" if report.ok else "✗"
     lines = [
-        Text.assemble(("model      ", "bold"), f"{report.model}, declared for 3 channels → {report.adapted}, declared {declared}"),
+        Text.assemble(("model      ", "bold"), f"{report.model}: declared {original} → {declared}"),
         Text.assemble(("method     ", "bold"), report.note),
     ]
     if report.fallback:
@@ -36,4 +36,4 @@ def adapt_report(report) -> RenderableType:
 
 
 def _shape(shape) -> str:
-    return "(" + ", ".join(str(d) for d in shape) + ")"
+    return "(" + ", ".join("None" if d is None else str(d) for d in shape) + ")"
