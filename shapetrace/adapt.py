@@ -730,7 +730,7 @@ def adapt(
         options = dict(size=size, top=top, pooling=pooling)
         original = build_application(app, weights=weights, **options)
         # Building an application resets Keras's naming, so keep the original's names first.
-        build = lambda n: build_application(app, channels=n, native=True, **options)  # noqa: E731
+        build = lambda n: _build_native(build_application, app, n, options)  # noqa: E731
     else:
         from shapetrace.loading import load_model
 
@@ -746,6 +746,14 @@ def adapt(
                 raise WeightsError(f"Weights file {str(weights)!r} does not exist: for your own model, --weights takes the path of a weights file saved from it.")
             load_weights_file(original, path)
     return adapt_model(original, channels=channels, method=method, size=size, app=app, build=build, tolerance=tolerance)
+
+
+def _build_native(build_application, app, channels: int, options: dict):
+    import warnings
+
+    with warnings.catch_warnings():  # "usually expects 1 or 3 input channels": N is what was asked for
+        warnings.filterwarnings("ignore", message=".*input channels", category=UserWarning)
+        return build_application(app, channels=channels, native=True, **options)
 
 
 def save_adapted(adapted: Adapted, output: str | Path) -> AdaptReport:
