@@ -24,13 +24,13 @@ from __future__ import annotations
 import os
 import tempfile
 from dataclasses import dataclass
-from enum import Enum
 from pathlib import Path
 from typing import Any, Mapping
 
 import numpy as np
 
 from shapetrace.errors import CheckFailed, ProbeBroken, UsageError
+from shapetrace.options import AdaptMethod
 
 __all__ = [
     "Method",
@@ -55,15 +55,8 @@ _POINTWISE = ("Rescaling", "Normalization")
 _PADDING = ("ZeroPadding2D",)
 
 
-class Method(str, Enum):
-    """How N channels meet a model declared for 3."""
-
-    sum_stem = "sum-stem"
-    """Rebuild for N channels; the first conv's kernel folded with timm's rule (exact where it applies)."""
-    repeat = "repeat"
-    """N < 3: a layer in front copies the channels into 3."""
-    mean = "mean"
-    """N > 3: a frozen 1×1 convolution in front averages them into 3."""
+Method = AdaptMethod
+"""The methods (``sum-stem``, ``repeat``, ``mean``); the same enum the CLI's ``--method`` takes."""
 
 
 def probe_map(method: Method | str, channels: int) -> np.ndarray:

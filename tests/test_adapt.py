@@ -305,3 +305,20 @@ def test_output_must_be_a_keras_file_in_an_existing_folder(tmp_path, capsys):
     code, _, stderr = run_cli(["adapt", "resnet50", "-c", "1", "-o", tmp_path / "missing" / "m.keras"], capsys)
     assert code == 2 and "does not exist" in stderr
     assert list(tmp_path.iterdir()) == []
+
+
+def test_two_channels_repeat_copies_cyclically_with_a_builtin_layer(tmp_path):
+    model = digits_cnn()
+    adapted = adapt_model(model, channels=2, method="repeat")
+    assert np.array_equal(probe_map(Method.repeat, 2), [[1, 0], [0, 1], [1, 0]])
+    report = save_adapted(adapted, tmp_path / "two.keras")
+    loaded = keras.saving.load_model(report.output, safe_mode=True, compile=False)
+    x = np.random.default_rng(7).uniform(0, 255, (2, 28, 28, 2)).astype("float32")
+    copied = np.concatenate([x, x[..., :1]], axis=-1)
+    np.testing.assert_allclose(np.asarray(loaded(x)), np.asarray(model(copied)), rtol=0, atol=1e-6)
+    assert report.guarantee == "adapted(x) = digits_cnn((x0, x1, x0)) exactly (a copy)"
+
+
+def test_a_user_model_keeps_its_declared_size(tmp_path):
+    with pytest.raises(UsageError, match=r"--size 32x32: digits_cnn is declared for 28x28, and adapt keeps the declared size"):
+        adapt_model(digits_cnn(), channels=1, size=(32, 32))

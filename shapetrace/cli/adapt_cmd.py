@@ -7,7 +7,6 @@ from typing import Annotated, Optional
 
 import typer
 
-from shapetrace.adapt import Method
 from shapetrace.cli.core import DebugOption, app, emit, reporting, stdout_to_stderr
 from shapetrace.cli.trace_cmd import (
     FactoryArgOption,
@@ -19,7 +18,7 @@ from shapetrace.cli.trace_cmd import (
     UnsafeLoadOption,
     WeightsOption,
 )
-from shapetrace.options import OutputFormat
+from shapetrace.options import AdaptMethod, OutputFormat
 
 
 @app.command("adapt")
@@ -27,7 +26,7 @@ def adapt_command(
     model: ModelArg,
     channels: Annotated[int, typer.Option("--channels", "-c", help="Channels the adapted model is declared for (not 3).", show_default=False)],
     output: Annotated[str, typer.Option("--output", "-o", help="The .keras file to write (written atomically, only after the checks pass).", show_default=False)],
-    method: Annotated[Optional[Method], typer.Option("--method", help="sum-stem (fold into the first conv; the default where exact), repeat (N<3: copy channels in front) or mean (N>3: average in front).", show_default=False)] = None,
+    method: Annotated[Optional[AdaptMethod], typer.Option("--method", help="sum-stem (fold into the first conv; the default where exact), repeat (N<3: copy channels in front) or mean (N>3: average in front).", show_default=False)] = None,
     size: SizeOption = None,
     weights: WeightsOption = "none",
     pooling: PoolingOption = None,
