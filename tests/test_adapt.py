@@ -322,3 +322,31 @@ def test_two_channels_repeat_copies_cyclically_with_a_builtin_layer(tmp_path):
 def test_a_user_model_keeps_its_declared_size(tmp_path):
     with pytest.raises(UsageError, match=r"--size 32x32: digits_cnn is declared for 28x28, and adapt keeps the declared size"):
         adapt_model(digits_cnn(), channels=1, size=(32, 32))
+
+
+def test_report_renders_as_in_the_readme(golden):
+    """The rendered report, from a report built whole (the figures of the README's real run)."""
+    from shapetrace.adapt import AdaptReport, StemFold
+    from shapetrace.render.adapt import adapt_report
+    from shapetrace.render.text import render_text
+
+    def render_plain(report):  # as the CLI prints it piped: never wrapped
+        rendered = adapt_report(report)
+        return render_text(rendered, measure=rendered)
+
+    report = AdaptReport(
+        model="resnet50", adapted="resnet50", channels=1, method="sum-stem",
+        note="sum-stem: rebuilt for 1 channel; `conv1_conv`'s kernel summed over its 3 input channels (timm's adapt_input_conv)",
+        guarantee="adapted(x) = resnet50(the channel repeated 3 times) exactly, padding included",
+        probe_map=((1.0,), (1.0,), (1.0,)), declared=(None, 224, 224, 1), original_declared=(None, 224, 224, 3),
+        probe=(2, 224, 224, 1), max_abs_difference=9.92e-05, tolerance=0.00616, reference_scale=61.6,
+        verdict="The probe matches the declared 1 channel; the first change is at `conv1_conv` (Conv2D): Conv2D with filters=64.",
+        first_change="resnet50/conv1_conv (Conv2D)",
+        fold=StemFold(stem="conv1_conv", folded=(), constant_into=None, exact_at_borders=True),
+        output="resnet50_gray.keras", output_bytes=94_971_234, reloaded=True,
+    )
+    golden("adapt_resnet50.txt", render_plain(report))
+    assert report.ok and report.to_dict()["fold"]["exact_at_borders"] is True
+    failed = AdaptReport(**{**report.__dict__, "max_abs_difference": 0.01, "output": None, "reloaded": False})
+    text = render_plain(failed)
+    assert text.splitlines()[3].endswith("✗") and "wrote" not in text
