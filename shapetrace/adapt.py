@@ -243,7 +243,7 @@ def find_stem(model) -> Stem:
         if kind == "Conv2D" and getattr(layer, "groups", 1) == 1 and layer.data_format == "channels_last":
             return Stem(conv=layer, chain=tuple(chain), owner=owner)
         break
-    detail = ""
+    detail = f" inside the nested model `{owner.name}`" if kind in _POINTWISE else ""
     if kind == "Conv2D":
         detail = " with groups" if getattr(layer, "groups", 1) != 1 else " in channels_first format"
     raise UsageError(
@@ -469,12 +469,9 @@ def _identity_config(entry: dict, channels: int) -> None:
         config["scale"], config["offset"] = 1.0, 0.0
 
 
-def _sum_stem(original, channels: int, app, build) -> tuple[Any, StemFold]:
+def _sum_stem(original, channels: int, build) -> tuple[Any, StemFold]:
     stem = find_stem(original)
-    if app is not None:
-        native = build(channels)
-    else:
-        native = _native_user_model(original, stem, channels)
+    native = build(channels) if build is not None else _native_user_model(original, stem, channels)
     return native, fold_stem(original, native, channels)
 
 
@@ -512,7 +509,6 @@ def adapt_model(
     channels: int,
     method: Method | str | None = None,
     size: tuple[int, int] | None = None,
-    app=None,
     build=None,
     tolerance: float = TOLERANCE,
 ) -> Adapted:
@@ -523,8 +519,9 @@ def adapt_model(
         channels: the channel count to declare.
         method: a :class:`Method`; ``None`` takes sum-stem where it is exact, else repeat/mean.
         size: ``(height, width)`` of the verification probe (default: the declared size).
-        app: the ``keras.applications`` entry the model was built from (rebuilt natively for sum-stem).
-        build: for ``app``, a callable ``channels -> model`` building it natively (weights none).
+        build: a callable ``channels -> model`` building the same architecture declared for N
+            channels (a ``keras.applications`` constructor with ``weights=None``); without it,
+            sum-stem rebuilds ``original`` from its config.
         tolerance: relative tolerance of the equivalence check.
 
     Returns:
@@ -555,7 +552,7 @@ def adapt_model(
     chosen = wanted or Method.sum_stem
     if chosen is Method.sum_stem:
         try:
-            adapted, fold = _sum_stem(original, channels, app, build)
+            adapted, fold = _sum_stem(original, channels, build)
         except UsageError as refused:
             if wanted is not None:
                 raise
@@ -713,7 +710,7 @@ def adapt(
     weights = None if weights is None or str(weights).lower() == "none" else weights
     factory_args = parse_factory_args(factory_args)
     spec = parse_model_spec(model) if isinstance(model, str) else None
-    app = build = None
+    build = None
     if spec is not None and spec.kind == "application":
         if factory_args:
             raise UsageError(f"--factory-arg applies to a factory (module:function); {model!r} is an application name.")
@@ -738,7 +735,7 @@ def adapt(
             if not path.is_file():
                 raise WeightsError(f"Weights file {str(weights)!r} does not exist: for your own model, --weights takes the path of a weights file saved from it.")
             load_weights_file(original, path)
-    return adapt_model(original, channels=channels, method=method, size=size, app=app, build=build, tolerance=tolerance)
+    return adapt_model(original, channels=channels, method=method, size=size, build=build, tolerance=tolerance)
 
 
 def _build_native(build_application, app, channels: int, options: dict):

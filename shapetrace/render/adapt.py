@@ -29,7 +29,7 @@ def adapt_report(report) -> RenderableType:
         Text.assemble(("trace      ", "bold"), report.verdict),
     ]
     if report.output is not None:
-        size = f"{report.output_bytes / 1e6:,.1f} MB" if report.output_bytes else ""
+        size = _bytes(report.output_bytes or 0)
         loaded = "; loads with keras.saving.load_model(safe_mode=True) and gives the same outputs" if report.reloaded else ""
         lines.append(Text.assemble(("wrote      ", "bold"), f"{report.output} ({size}){loaded}"))
     return Group(*lines)
@@ -37,3 +37,7 @@ def adapt_report(report) -> RenderableType:
 
 def _shape(shape) -> str:
     return "(" + ", ".join("None" if d is None else str(d) for d in shape) + ")"
+
+
+def _bytes(count: int) -> str:
+    return f"{count / 1e6:,.1f} MB" if count >= 1e6 else f"{count / 1e3:,.1f} kB"
