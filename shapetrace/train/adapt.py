@@ -10,7 +10,7 @@ The trained model is ``Input(H, W, C) → [gray preprocessing] → [adapter] →
   the 3-channel kernel summed over its input axis (timm's ``adapt_input_conv``). Where per-channel
   preprocessing (``Normalization``, per-channel ``Rescaling``) sits between the input and that
   convolution, it is folded into the sum. This is the very code ``shapetrace adapt`` uses
-  (:func:`shapetrace.adapt.fold_stem`); training keeps a fold that is exact only inside the image
+  (:func:`shapetrace.stem.fold_stem`); training keeps a fold that is exact only inside the image
   (recorded as ``exact_at_borders: false``), where ``adapt`` refuses it.
 * ``learned``: a trainable 1×1 ``Conv2D`` 1 → 3 initialised to ``repeat``.
 """
@@ -21,7 +21,8 @@ from dataclasses import dataclass
 from typing import Any
 
 
-from shapetrace.adapt import Method, StemFold, find_stem, fold_stem, front_layer
+from shapetrace.adapt import Method, front_layer
+from shapetrace.stem import StemFold, find_stem, fold_stem
 from shapetrace.errors import UsageError
 
 __all__ = [
