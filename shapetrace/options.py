@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from enum import Enum
 
-__all__ = ["Pooling", "Engine", "OutputFormat"]
+__all__ = ["Pooling", "Engine", "OutputFormat", "AdaptMethod"]
 
 
 class Pooling(str, Enum):
@@ -30,3 +30,14 @@ class Engine(str, Enum):
 class OutputFormat(str, Enum):
     table = "table"
     json = "json"
+
+
+class AdaptMethod(str, Enum):
+    """How ``shapetrace adapt`` makes N channels meet a model declared for 3 (see docs/adapt.md)."""
+
+    sum_stem = "sum-stem"
+    """Rebuild for N channels; the first conv's kernel folded with timm's rule (exact where it applies)."""
+    repeat = "repeat"
+    """N < 3: a layer in front copies the channels into 3."""
+    mean = "mean"
+    """N > 3: a frozen 1×1 convolution in front averages them into 3."""

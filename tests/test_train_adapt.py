@@ -128,5 +128,5 @@ def test_sum_stem_needs_a_single_first_convolution():
     with pytest.raises(UsageError, match="not a single first convolution"):
         find_stem(branching)
     dense_first = keras.Sequential([keras.Input((8, 8, 3)), keras.layers.Dense(4, name="first_dense")])
-    with pytest.raises(UsageError, match="first weighted layer is `first_dense`"):
+    with pytest.raises(UsageError, match="`first_dense` is a Dense, not a Conv2D"):
         find_stem(dense_first)

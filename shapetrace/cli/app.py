@@ -13,6 +13,7 @@ from shapetrace.cli import trace_cmd  # noqa: F401  (registers trace, list)
 
 # Further command modules register themselves on import:
 # (one line each; keep this block in alphabetical order)
+from shapetrace.cli import adapt_cmd  # noqa: F401,E402  (registers adapt)
 from shapetrace.cli import check_cmd  # noqa: F401,E402  (registers snapshot, check)
 from shapetrace.cli import survey_cmd  # noqa: F401,E402  (registers survey)
 from shapetrace.cli import train_cmd  # noqa: F401,E402  (registers train)

@@ -45,6 +45,9 @@ def _data_notes(data) -> str:
     if data.skipped_files:
         examples = ", ".join(data.skipped_examples)
         notes.append(f"{data.skipped_files} non-image files skipped ({examples})")
+    if getattr(data, "empty_classes", ()):
+        names = ", ".join(data.empty_classes)
+        notes.append(f"{len(data.empty_classes)} class folder{'s' if len(data.empty_classes) > 1 else ''} without images ignored ({names})")
     if len(data.modes) > 1:
         notes.append("modes " + ", ".join(f"{m}×{n}" for m, n in data.modes.items()))
     if data.distinct_sizes > 1:

@@ -2,9 +2,12 @@
 
 Folder policy (documented in docs/train.md):
 
-* one sub-folder per class; files directly in DATA_DIR and empty class folders are ignored;
+* one sub-folder per class; files directly in DATA_DIR are ignored; class folders without images
+  are named in the report (and training needs at least 2 classes with images);
 * files whose extension is not an image format TensorFlow decodes (bmp, gif, jpeg, png) are
-  skipped and counted;
+  skipped and counted — except images in formats Pillow knows but the pipeline cannot decode
+  (TIFF, WebP): those are refused by name rather than quietly left out;
+* an image larger than Pillow's decompression-bomb limit is refused by name;
 * every image is opened and fully decoded once before training: a corrupt image is fatal and
   named (exit 2), because silently training on fewer images than the folder shows hides a
   broken export;
@@ -15,6 +18,7 @@ Folder policy (documented in docs/train.md):
 from __future__ import annotations
 
 import os
+import re
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -39,6 +43,8 @@ __all__ = [
 
 IMAGE_EXTENSIONS = (".bmp", ".gif", ".jpeg", ".jpg", ".png")
 """What ``tf.io.decode_image`` reads (the same allow-list as ``image_dataset_from_directory``)."""
+UNSUPPORTED_IMAGES = {".tif": "TIFF", ".tiff": "TIFF", ".webp": "WebP"}
+"""Image formats a user may well mean to train on, which ``tf.io.decode_image`` cannot read."""
 _EXAMPLES = 3
 
 
@@ -51,6 +57,8 @@ class Folder:
     class_names: tuple[str, ...]
     skipped: tuple[str, ...]
     """Non-image files that were skipped (relative paths)."""
+    empty_classes: tuple[str, ...]
+    """Class folders without a single image (ignored, and reported)."""
     modes: dict[str, int]
     """PIL image modes seen, with counts (``{"L": 30, "RGB": 10}``)."""
     sizes: tuple[tuple[int, int], ...]
@@ -70,6 +78,7 @@ class DataInfo:
     skipped_examples: tuple[str, ...] = ()
     modes: dict[str, int] = field(default_factory=dict)
     distinct_sizes: int = 1
+    empty_classes: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -82,6 +91,7 @@ class DataInfo:
             "skipped_examples": list(self.skipped_examples),
             "modes": dict(self.modes),
             "distinct_sizes": self.distinct_sizes,
+            "empty_classes": list(self.empty_classes),
         }
 
 
@@ -89,7 +99,8 @@ def scan_folder(directory: str | Path) -> Folder:
     """List and check every image of a class-per-folder tree.
 
     Raises:
-        UsageError: missing/empty folder, no class folders, one class, or a corrupt image.
+        UsageError: missing/empty folder, no class folders, fewer than 2 classes with images, an
+            image in a format the pipeline cannot decode, a corrupt or oversized image.
     """
     root = Path(directory).expanduser()
     if not root.exists():
@@ -111,43 +122,67 @@ def scan_folder(directory: str | Path) -> Folder:
     skipped: list[str] = []
     modes: Counter[str] = Counter()
     sizes: set[tuple[int, int]] = set()
+    empty: list[str] = []
+    files_of = {d: sorted(f for f in d.rglob("*") if f.is_file()) for d in class_dirs}
+    _refuse_unsupported(root, [f for files in files_of.values() for f in files])
     for class_dir in class_dirs:
-        files = sorted(f for f in class_dir.rglob("*") if f.is_file())
+        files = files_of[class_dir]
         images = [f for f in files if f.suffix.lower() in IMAGE_EXTENSIONS]
         skipped.extend(str(f.relative_to(root)) for f in files if f.suffix.lower() not in IMAGE_EXTENSIONS)
         # Pillow releases the GIL while decoding: check the images on a few threads, in order.
         with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:
             for file, (mode, size, error) in zip(images, pool.map(_inspect_image, images)):
                 if error is not None:
-                    raise UsageError(
+                    raise UsageError(error if error.startswith("Image ") else (
                         f"Corrupt image {str(file)!r} ({error}): corrupt images are fatal; fix or "
                         "remove the file and rerun."
-                    )
+                    ))
                 modes[mode] += 1
                 sizes.add(size)
         images = [str(f) for f in images]
         if not images:
-            continue  # an empty class folder is no class
+            empty.append(class_dir.name)  # no class; reported, and counted against the 2 needed
+            continue
         names.append(class_dir.name)
         paths.extend(images)
         labels.extend([len(names) - 1] * len(images))
+    without = f"; without images: {_names(empty)}" if empty else ""
     if not names:
         raise UsageError(
             f"DATA_DIR {str(root)!r} has class folders but no images in them ({len(skipped)} non-image "
-            f"files skipped): expected {', '.join(IMAGE_EXTENSIONS)} files."
+            f"files skipped{without}): expected {', '.join(IMAGE_EXTENSIONS)} files."
         )
     if len(names) == 1:
         raise UsageError(
-            f"DATA_DIR {str(root)!r} has only one class with images ({names[0]!r}): a classifier needs "
-            "at least 2 class folders."
+            f"DATA_DIR {str(root)!r} has only one class with images ({names[0]!r}{without}): a "
+            "classifier needs at least 2 class folders with images."
         )
     return Folder(
         paths=tuple(paths),
         labels=tuple(labels),
         class_names=tuple(names),
         skipped=tuple(skipped),
+        empty_classes=tuple(empty),
         modes=dict(sorted(modes.items())),
         sizes=tuple(sorted(sizes)),
+    )
+
+
+def _names(items, limit: int = _EXAMPLES) -> str:
+    shown = ", ".join(repr(i) for i in items[:limit])
+    return shown + (f" and {len(items) - limit} more" if len(items) > limit else "")
+
+
+def _refuse_unsupported(root: Path, files: list[Path]) -> None:
+    found = [f for f in files if f.suffix.lower() in UNSUPPORTED_IMAGES]
+    if not found:
+        return
+    kinds = sorted({UNSUPPORTED_IMAGES[f.suffix.lower()] for f in found})
+    raise UsageError(
+        f"DATA_DIR {str(root)!r} holds {len(found)} {' and '.join(kinds)} image"
+        f"{'s' if len(found) > 1 else ''} ({_names([str(f.relative_to(root)) for f in found])}), a format "
+        f"shapetrace train cannot decode (it reads {', '.join(IMAGE_EXTENSIONS)}): convert them to PNG "
+        "or move them out of DATA_DIR, and rerun."
     )
 
 
@@ -159,6 +194,14 @@ def _inspect_image(path: Path) -> tuple[str | None, tuple[int, int] | None, str 
         with Image.open(path) as image:
             image.load()  # a full decode: truncated data fails here, not mid-epoch
             return image.mode, (image.height, image.width), None
+    except Image.DecompressionBombError as error:
+        # Pillow refuses before decoding (its limit guards against zip-bomb-like files).
+        counts = [int(x) for pair in re.findall(r"\((\d+) pixels\)|limit of (\d+)", str(error)) for x in pair if x]
+        size = f"{counts[0]:,} pixels, more than the {counts[1]:,}" if len(counts) == 2 else "more pixels than the"
+        return None, None, (
+            f"Image {str(path)!r} has {size} Pillow decodes (it refuses larger images as possible "
+            "decompression bombs): downscale it or remove it from DATA_DIR, and rerun."
+        )
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as error:
         return None, None, f"{type(error).__name__}: {error}"
 
@@ -267,6 +310,7 @@ def load_datasets(config) -> Datasets:
             "distinct_sizes": len(folder.sizes),
             "skipped_files": len(folder.skipped),
             "skipped_examples": folder.skipped[:_EXAMPLES],
+            "empty_classes": folder.empty_classes,
         }
         origin = config.data
     train_idx, val_idx = stratified_split(labels, config.val_split, config.seed)

@@ -6,6 +6,7 @@ import csv
 import io
 import json
 import os
+import re
 import shutil
 import tempfile
 from dataclasses import dataclass
@@ -32,6 +33,12 @@ CHECKPOINTS = "checkpoints"
 _UMASK = os.umask(0o022)
 os.umask(_UMASK)
 _FILE_MODE = 0o666 & ~_UMASK  # mkstemp makes 0600 files; outputs get the usual permissions
+_TEMPORARY = re.compile(
+    r"\.(?:" + "|".join(re.escape(n) for n in FILES.values()) + r")\.[A-Za-z0-9_]+\.tmp"
+    r"|\.(?:" + "|".join(re.escape(n.removesuffix(".keras")) for n in FILES.values() if n.endswith(".keras"))
+    + r")\.[A-Za-z0-9_]+\.keras"
+)
+_CHECKPOINT_TEMPORARY = re.compile(r"\.epoch-\d{4,}\.[A-Za-z0-9_]+\.keras")
 HISTORY_COLUMNS = ("epoch", "phase", "loss", "accuracy", "val_loss", "val_accuracy", "lr", "seconds")
 
 
@@ -145,10 +152,28 @@ class RunFolder:
 
     def clear(self) -> None:
         """Remove this run's own files (and only those) for ``--overwrite``."""
+        self.remove_temporaries()
         for name in FILES.values():
             (self.root / name).unlink(missing_ok=True)
         if self.checkpoints.is_dir():
             shutil.rmtree(self.checkpoints)
+
+    def temporaries(self) -> list[Path]:
+        """Temporary files our atomic writes leave when the process is killed mid-write
+        (``.state.json.x1y2.tmp``, ``.model.x1y2.keras``, ``checkpoints/.epoch-0003.x1y2.keras``)."""
+        found = []
+        if self.root.is_dir():
+            found += [p for p in self.root.iterdir() if _TEMPORARY.fullmatch(p.name) and p.is_file()]
+        if self.checkpoints.is_dir():
+            found += [p for p in self.checkpoints.iterdir() if _CHECKPOINT_TEMPORARY.fullmatch(p.name) and p.is_file()]
+        return sorted(found)
+
+    def remove_temporaries(self) -> list[Path]:
+        """Delete :meth:`temporaries` (a resumed or replaced run owns them; nobody else does)."""
+        removed = self.temporaries()
+        for path in removed:
+            path.unlink(missing_ok=True)
+        return removed
 
     # -- writing --------------------------------------------------------------------------
 

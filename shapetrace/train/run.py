@@ -179,6 +179,7 @@ def train(
     if completed == 0 and folder.root.exists():
         folder.clear()  # only now: every check passed (an --overwrite or a stale unfinished run)
     elif completed:
+        folder.remove_temporaries()  # left by a process killed mid-write; only this run owns them
         with strategy.scope():
             model = keras.models.load_model(folder.root / state["checkpoint"])
     try:
@@ -210,61 +211,64 @@ def train(
     reporter.plan(plan)
 
     recorder = _Recorder(folder, history, state or {}, reporter, steps)
-    for phase in phases:
-        if completed >= phase.last_epoch:
-            continue
-        with strategy.scope():
-            if completed == phase.first_epoch or state is None or state.get("phase") != phase.name:
-                if phase.name == "fine-tune":
-                    recipe.unfreeze(model, assembly.base.name)
-                recipe.compile_for(model, phase, steps)
-        recorder.phase = phase.name
-        reporter.phase_begin(phase, completed, steps)
-        if config.distribute is Distribute.multi_worker and not MULTI_WORKER_FIT_WORKS:
-            _fit_multi_worker(
-                model, strategy, datasets,
-                initial_epoch=completed, epochs=phase.last_epoch, callbacks=[recorder, *callbacks],
-            )
-        else:
-            model.fit(
-                datasets.train,
-                validation_data=datasets.val,
-                initial_epoch=completed,
-                epochs=phase.last_epoch,
-                verbose=0,
-                shuffle=False,  # the pipeline shuffles (seeded, every epoch)
-                callbacks=[recorder, *callbacks],
-            )
-        if recorder.diverged is not None:
-            epoch, step = recorder.diverged
-            kept = recorder.state.get("checkpoint")
-            where = f"kept the last good checkpoint {str(folder.root / kept)!r}" if kept else "no epoch had completed"
-            raise TrainingDiverged(
-                f"The loss became NaN/inf in epoch {epoch + 1} (batch {step + 1}); training stopped and "
-                f"{where}: lower --lr (was {phase.lr:g})."
-            )
-        completed = phase.last_epoch
-        state = recorder.state
+    try:
+        for phase in phases:
+            if completed >= phase.last_epoch:
+                continue
+            with strategy.scope():
+                if completed == phase.first_epoch or state is None or state.get("phase") != phase.name:
+                    if phase.name == "fine-tune":
+                        recipe.unfreeze(model, assembly.base.name)
+                    recipe.compile_for(model, phase, steps)
+            recorder.phase = phase.name
+            reporter.phase_begin(phase, completed, steps)
+            if config.distribute is Distribute.multi_worker and not MULTI_WORKER_FIT_WORKS:
+                _fit_multi_worker(
+                    model, strategy, datasets,
+                    initial_epoch=completed, epochs=phase.last_epoch, callbacks=[recorder, *callbacks],
+                )
+            else:
+                model.fit(
+                    datasets.train,
+                    validation_data=datasets.val,
+                    initial_epoch=completed,
+                    epochs=phase.last_epoch,
+                    verbose=0,
+                    shuffle=False,  # the pipeline shuffles (seeded, every epoch)
+                    callbacks=[recorder, *callbacks],
+                )
+            if recorder.diverged is not None:
+                epoch, step = recorder.diverged
+                kept = recorder.state.get("checkpoint")
+                where = f"kept the last good checkpoint {str(folder.root / kept)!r}" if kept else "no epoch had completed"
+                raise TrainingDiverged(
+                    f"The loss became NaN/inf in epoch {epoch + 1} (batch {step + 1}); training stopped and "
+                    f"{where}: lower --lr (was {phase.lr:g})."
+                )
+            completed = phase.last_epoch
+            state = recorder.state
 
-    reporter.finishing()
-    rows = recorder.history
-    best = rows[int(recorder.state["best"]["epoch"]) - 1]  # the epoch best.keras holds
-    atomic_save_model(model, folder.path("model"))
-    if config.distribute is Distribute.multi_worker:
-        # predict/trace need no collective: each worker evaluates a local copy of what it saved
-        model = keras.models.load_model(folder.path("model"))
-    best_model = keras.models.load_model(folder.path("best"))
-    metrics = {
-        "schema": SCHEMA,
-        "classes": list(datasets.info.class_names),
-        "final": _evaluate(model, datasets, rows[-1]),
-        "best": {"epoch": best["epoch"], **_evaluate(best_model, datasets, best)},
-    }
-    folder.write_json("metrics", metrics)
-    atomic_write(folder.path("curves"), _curves_png(rows, phases))
-    folder.write_json("trace", trace_model(model, channels=config.channels, size=config.size).to_dict())
-    state = {**recorder.state, "finished": True}
-    folder.write_json("state", state)
+        reporter.finishing()
+        rows = recorder.history
+        best = rows[int(recorder.state["best"]["epoch"]) - 1]  # the epoch best.keras holds
+        atomic_save_model(model, folder.path("model"))
+        if config.distribute is Distribute.multi_worker:
+            # predict/trace need no collective: each worker evaluates a local copy of what it saved
+            model = keras.models.load_model(folder.path("model"))
+        best_model = keras.models.load_model(folder.path("best"))
+        metrics = {
+            "schema": SCHEMA,
+            "classes": list(datasets.info.class_names),
+            "final": _evaluate(model, datasets, rows[-1]),
+            "best": {"epoch": best["epoch"], **_evaluate(best_model, datasets, best)},
+        }
+        folder.write_json("metrics", metrics)
+        atomic_write(folder.path("curves"), _curves_png(rows, phases))
+        folder.write_json("trace", trace_model(model, channels=config.channels, size=config.size).to_dict())
+        state = {**recorder.state, "finished": True}
+        folder.write_json("state", state)
+    except OSError as error:  # a full disk, a quota, a vanished mount: the run stays resumable
+        raise _write_failed(error, folder, recorder.state, total) from None
     files = {key: str(folder.path(key)) for key in FILES}
     return TrainResult(
         output=str(folder.root),
@@ -277,6 +281,24 @@ def train(
         seconds=time.perf_counter() - started,
         files=files,
         history=tuple(rows),
+    )
+
+
+def _write_failed(error: OSError, folder: RunFolder, state: dict, total: int) -> UsageError:
+    """One line for a write that failed mid-run, saying what is kept and how to continue."""
+    import errno
+
+    full = error.errno in (errno.ENOSPC, errno.EDQUOT)
+    why = "No space left on device" if error.errno == errno.ENOSPC else (error.strerror or str(error))
+    where = f" writing {error.filename!r}" if getattr(error, "filename", None) else f" writing to {str(folder.root)!r}"
+    done = int(state.get("epochs_completed", 0))
+    kept = (f"{done} completed epoch{'s' if done != 1 else ''} {'are' if done != 1 else 'is'} saved"
+            if done else "no epoch had completed")
+    then = ("finish writing the outputs" if done >= total else f"resume from epoch {done + 1}" if done
+            else "start again")
+    return UsageError(
+        f"{why}{where}: training stopped; {kept}. {'Free some space' if full else 'Fix that'} and "
+        f"rerun the same command to {then}."
     )
 
 

@@ -1,0 +1,579 @@
+"""``shapetrace adapt``: a model declared for N input channels, its pretrained weights folded in.
+
+Every method states the exact equivalence it guarantees as a 3 × N matrix ``P``: the adapted
+model on an N-channel image ``x`` computes what the original computes on the 3-channel image
+``P·x`` (per pixel). The adapted model is checked against that on a random probe before anything
+is written.
+
+* ``sum-stem`` (timm's ``adapt_input_conv``): the model is rebuilt declared for N channels and its
+  first convolution's kernel ``W`` (kh, kw, 3, F) becomes ``W·P``: for N = 1 the sum over the
+  input channels (``P`` = ones, i.e. the gray image repeated); for other N the RGB kernel repeated
+  cyclically and scaled by 3/N (``P[c, j] = 3/N`` where ``j mod 3 = c``). Per-channel
+  preprocessing in front of it (``Normalization``, per-channel ``Rescaling``) is folded into the
+  kernel and its offsets into the conv's bias or the following BatchNorm (:func:`shapetrace.stem.fold_stem`).
+* ``repeat`` (N < 3): a built-in layer in front copies the channels cyclically into 3
+  (``Concatenate`` of the gray channel for N = 1).
+* ``mean`` (N > 3): a frozen 1×1 ``Conv2D`` in front averages channels ``c, c+3, c+6, …`` into
+  channel ``c``.
+
+Both front layers are plain Keras layers, so the file loads in safe mode without custom objects.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+
+from shapetrace.errors import CheckFailed, ProbeBroken, UsageError
+from shapetrace.options import AdaptMethod
+from shapetrace.stem import Stem, StemFold, find_stem, fold_stem, timm_map
+
+__all__ = [
+    "Method",
+    "StemFold",
+    "AdaptReport",
+    "Adapted",
+    "TOLERANCE",
+    "adapt",
+    "adapt_model",
+    "probe_map",
+    "front_layer",
+    "save_adapted",
+    "check_output_path",
+]
+
+TOLERANCE = 1e-4
+"""Largest accepted ``max |adapted(x) − original(P·x)|``, relative to ``max(1, max |original|)``."""
+VERIFY_SEED = 0
+
+
+Method = AdaptMethod
+"""The methods (``sum-stem``, ``repeat``, ``mean``); the same enum the CLI's ``--method`` takes."""
+
+
+def probe_map(method: Method | str, channels: int) -> np.ndarray:
+    """The 3 × N matrix ``P``: the adapted model on ``x`` equals the original on ``P·x``."""
+    method, n = Method(method), channels
+    if method is Method.sum_stem:
+        return timm_map(n)
+    p = np.zeros((3, n))
+    if method is Method.repeat:
+        for c in range(3):
+            p[c, c % n] = 1.0
+    else:
+        for j in range(n):
+            p[j % 3, j] = 1.0
+        p /= p.sum(axis=1, keepdims=True)
+    return p
+
+
+def _check_method(method: Method, channels: int) -> None:
+    if channels == 3:
+        raise UsageError("The model is already declared for 3 channels: --channels 3 needs no adapting.")
+    if method is Method.repeat and channels > 3:
+        raise UsageError(f"--method repeat copies fewer than 3 channels into 3; for {channels} use --method mean or sum-stem.")
+    if method is Method.mean and channels < 3:
+        raise UsageError(f"--method mean averages more than 3 channels into 3; for {channels} use --method repeat or sum-stem.")
+
+
+# --------------------------------------------------------------------------- records
+
+
+@dataclass(frozen=True)
+class AdaptReport:
+    """What ``adapt`` built and how it was checked (the CLI's output, ``to_dict`` for JSON)."""
+
+    model: str
+    """The original model's name."""
+    adapted: str
+    """The adapted model's name."""
+    channels: int
+    method: str
+    note: str
+    """What the method did, in one sentence (names the layers involved)."""
+    guarantee: str
+    """The exact equivalence the method guarantees."""
+    probe_map: tuple[tuple[float, ...], ...]
+    """``P`` (3 rows, N columns): adapted(x) = original(P·x)."""
+    declared: tuple[int | None, ...]
+    """The adapted model's declared input shape."""
+    original_declared: tuple[int | None, ...]
+    """The original model's declared input shape."""
+    probe: tuple[int, ...]
+    max_abs_difference: float
+    tolerance: float
+    """The absolute tolerance applied (``TOLERANCE × max(1, max |original|)``)."""
+    reference_scale: float
+    """``max |original(P·x)|``."""
+    verdict: str
+    """The trace verdict of the adapted model on the probe."""
+    first_change: str | None
+    fold: StemFold | None = None
+    fallback: str | None = None
+    """Why the default did not use sum-stem (``None`` when it did or a method was asked for)."""
+    output: str | None = None
+    output_bytes: int | None = None
+    reloaded: bool = False
+    """The written file was loaded back with ``keras.saving.load_model(safe_mode=True)`` and agreed."""
+
+    @property
+    def ok(self) -> bool:
+        return self.max_abs_difference <= self.tolerance
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "schema": "shapetrace.adapt/1",
+            "model": self.model,
+            "adapted": self.adapted,
+            "channels": self.channels,
+            "method": self.method,
+            "note": self.note,
+            "guarantee": self.guarantee,
+            "probe_map": [list(row) for row in self.probe_map],
+            "declared": list(self.declared),
+            "original_declared": list(self.original_declared),
+            "probe": list(self.probe),
+            "max_abs_difference": self.max_abs_difference,
+            "tolerance": self.tolerance,
+            "reference_scale": self.reference_scale,
+            "verdict": self.verdict,
+            "first_change": self.first_change,
+            "fold": None if self.fold is None else self.fold.to_dict(),
+            "fallback": self.fallback,
+            "output": self.output,
+            "output_bytes": self.output_bytes,
+            "reloaded": self.reloaded,
+        }
+
+
+@dataclass(frozen=True)
+class Adapted:
+    """The adapted ``keras.Model`` with its report."""
+
+    model: Any
+    report: AdaptReport
+    probe: Any
+    """The N-channel verification probe (reused to check the written file)."""
+
+
+def _compared_layer(fold: StemFold) -> str:
+    """The stem conv, or the BatchNorm after it when that absorbed the folded constant."""
+    if fold.constant_into and not fold.constant_into.startswith(f"{fold.stem}."):
+        return fold.constant_into.split(".")[0]
+    return fold.stem
+
+
+def _measured_border(rgb_model, native_model, fold: StemFold, probe, mapped) -> tuple[float, float | None]:
+    """The largest stem-level difference on the probe (after the absorbing BatchNorm, if any),
+    with the largest value of that output; the analytic bound where the stem is nested."""
+    from shapetrace._keras_graph import keras
+
+    name = _compared_layer(fold)
+    try:
+        want = keras.Model(rgb_model.inputs[0], rgb_model.get_layer(name).output)(mapped)
+        got = keras.Model(native_model.inputs[0], native_model.get_layer(name).output)(probe)
+    except (ValueError, KeyError):  # the stem sits in a nested model: keep the analytic bound
+        return fold.border_difference, None
+    want, got = np.asarray(want, "float64"), np.asarray(got, "float64")
+    return float(np.abs(got - want).max()), float(np.abs(want).max())
+
+
+# --------------------------------------------------------------------------- building
+
+
+def front_layer(method: Method | str, channels: int, name: str | None = None):
+    """The built-in Keras layer that maps N channels to 3 as ``probe_map(method, N)`` says.
+
+    ``repeat`` with one channel is a ``Concatenate`` (an exact copy); otherwise a frozen 1×1
+    ``Conv2D`` without bias whose kernel is ``P`` (a copy or an average, exact in float32 up to
+    rounding). Both load in safe mode without custom objects.
+    """
+    from shapetrace._keras_graph import keras
+
+    method = Method(method)
+    if method is Method.repeat and channels == 1:
+        concatenate = keras.layers.Concatenate(axis=-1, name=name or "repeat_channels")
+        return lambda x: concatenate([x, x, x])
+    kernel = probe_map(method, channels).T[None, None].astype("float32")  # (1, 1, N, 3)
+    return keras.layers.Conv2D(
+        3, 1, use_bias=False, trainable=False, name=name or f"{method.value}_channels",
+        kernel_initializer=keras.initializers.Constant(kernel),
+    )
+
+
+def _with_front(original, method: Method, channels: int):
+    from shapetrace._keras_graph import keras
+
+    shape = tuple(original.inputs[0].shape[1:-1]) + (channels,)
+    inputs = keras.Input(shape, name="image")
+    outputs = original(front_layer(method, channels)(inputs))
+    return keras.Model(inputs, outputs, name=f"{original.name}_{channels}ch")
+
+
+def _native_user_model(original, stem: Stem, channels: int):
+    """``original`` rebuilt from its config, declared for N channels (weights copied afterwards)."""
+    from shapetrace._keras_graph import keras
+
+    if stem.owner is not original:
+        raise UsageError(
+            f"sum-stem: `{stem.conv.name}` sits inside the nested model `{stem.owner.name}` of your model; "
+            "use --method repeat."
+        )
+    touched = {stem.conv.name, *(l.name for l in stem.chain)}
+    serialized = keras.saving.serialize_keras_object(original)
+    config = serialized["config"]
+    for entry in config.get("layers", []):
+        layer_config = entry.get("config", {})
+        if entry.get("class_name") == "InputLayer":
+            for key in ("batch_shape", "batch_input_shape"):
+                if layer_config.get(key):
+                    layer_config[key] = [*layer_config[key][:-1], channels]
+            continue
+        if layer_config.get("name") not in touched:
+            continue
+        entry.pop("build_config", None)  # built again on the N-channel tensor
+        _identity_config(entry, channels)
+    if config.get("build_input_shape"):
+        config["build_input_shape"] = [*config["build_input_shape"][:-1], channels]
+    config["name"] = f"{original.name}_{channels}ch"
+    try:
+        return keras.saving.deserialize_keras_object(serialized)
+    except Exception as error:  # Keras raises many types for a graph it cannot rebuild
+        from shapetrace._keras_graph import one_line
+
+        raise UsageError(
+            f"sum-stem: {original.name} could not be rebuilt for {channels} channels ({one_line(error, 200)}); "
+            "use --method repeat."
+        ) from None
+
+
+def _identity_config(entry: dict, channels: int) -> None:
+    """Per-channel preprocessing becomes identity (its effect is folded into the stem)."""
+    kind, config = entry.get("class_name"), entry["config"]
+    if kind == "Normalization" and config.get("mean") is not None:
+        config["mean"], config["variance"] = [0.0] * channels, [1.0] * channels
+    if kind == "Rescaling" and (isinstance(config.get("scale"), (list, dict)) or isinstance(config.get("offset"), (list, dict))):
+        config["scale"], config["offset"] = 1.0, 0.0
+
+
+def _sum_stem(original, channels: int, build) -> tuple[Any, StemFold]:
+    stem = find_stem(original)
+    native = build(channels) if build is not None else _native_user_model(original, stem, channels)
+    return native, fold_stem(original, native, channels)
+
+
+def _guarantee(method: Method, channels: int, name: str, fold: StemFold | None) -> str:
+    if method is Method.repeat and channels == 1:
+        probe = "the gray channel repeated 3 times"
+    elif method is Method.sum_stem and channels == 1:
+        probe = "the channel repeated 3 times"
+    else:
+        rows = []
+        p = probe_map(method, channels)
+        for c, row in enumerate(p):
+            terms = [f"{_num(v)}x{j}" if v != 1 else f"x{j}" for j, v in enumerate(row) if v]
+            rows.append(" + ".join(terms) if terms else "0")
+        probe = "(" + ", ".join(rows) + ")"
+    where = "exactly, padding included"
+    if fold is not None and not fold.exact_at_borders:
+        where = "inside the image only (not at the zero-padded border)"
+    elif method is not Method.sum_stem:
+        where = "exactly (a copy)" if method is Method.repeat else "exactly, up to float32 rounding"
+    return f"adapted(x) = {name}({probe}) {where}"
+
+
+def _count(channels: int) -> str:
+    return f"{channels} channel" + ("" if channels == 1 else "s")
+
+
+def _num(value: float) -> str:
+    return f"{value:.4g}"
+
+
+def adapt_model(
+    original,
+    *,
+    channels: int,
+    method: Method | str | None = None,
+    size: tuple[int, int] | None = None,
+    build=None,
+    tolerance: float = TOLERANCE,
+) -> Adapted:
+    """Adapt a built 3-channel model to ``channels``, verify it and trace it.
+
+    Args:
+        original: a single-input image model declared for 3 channels (with its weights).
+        channels: the channel count to declare.
+        method: a :class:`Method`; ``None`` takes sum-stem where it is exact, else repeat/mean.
+        size: ``(height, width)`` of the verification probe (default: the declared size).
+        build: a callable ``channels -> model`` building the same architecture declared for N
+            channels (a ``keras.applications`` constructor with ``weights=None``); without it,
+            sum-stem rebuilds ``original`` from its config.
+        tolerance: relative tolerance of the equivalence check.
+
+    Returns:
+        :class:`Adapted` (the model, its report, the probe).
+
+    Raises:
+        UsageError: the method does not apply (the reason and the layer in one line).
+        CheckFailed: the adapted model differs from the original on the mapped probe.
+        ProbeBroken: the adapted model's trace breaks.
+    """
+    from shapetrace.api import trace_model
+    from shapetrace.explain import verdict_text
+
+    if len(original.inputs) != 1 or len(original.inputs[0].shape) != 4:
+        raise UsageError(f"adapt needs a model with one image input (batch, H, W, C); {original.name} has "
+                         + ", ".join(str(tuple(t.shape)) for t in original.inputs) + ".")
+    declared_channels = original.inputs[0].shape[-1]
+    if declared_channels != 3:
+        raise UsageError(f"adapt maps N channels onto a model declared for 3; {original.name} is declared for {declared_channels}.")
+    wanted = None if method is None else Method(method)
+    if wanted is not None:
+        _check_method(wanted, channels)
+    elif channels == 3:
+        _check_method(Method.sum_stem, channels)
+    probe = _probe(original, channels, size)
+
+    fold, fallback = None, None
+    chosen = wanted or Method.sum_stem
+    if chosen is Method.sum_stem:
+        try:
+            adapted, fold = _sum_stem(original, channels, build)
+        except UsageError as refused:
+            if wanted is not None:
+                raise
+            fallback = str(refused).removeprefix("sum-stem: ")
+        if fold is not None and not fold.exact_at_borders:
+            mapped = _mapped(probe, Method.sum_stem)
+            measured, scale = _measured_border(original, adapted, fold, probe, mapped)
+            of_scale = f" (its values reach {scale:.3g})" if scale is not None else ""
+            reason = (
+                f"`{fold.stem}` zero-pads after the per-channel offsets of {', '.join(f'`{n}`' for n in fold.folded) or 'its preprocessing'}, "
+                f"so at the image border the output of `{_compared_layer(fold)}`{of_scale} differs from the "
+                f"original's on the mapped probe by up to {measured:.3g}; it is exact inside the image"
+            )
+            if wanted is not None:
+                raise UsageError(f"sum-stem is not exact for {original.name}: {reason}; use --method "
+                                 f"{'repeat' if channels < 3 else 'mean'} (exact everywhere).")
+            fold, fallback = None, reason
+        if fold is None:
+            chosen = Method.repeat if channels < 3 else Method.mean
+    if chosen is not Method.sum_stem:
+        adapted = _with_front(original, chosen, channels)
+
+    mapped = _mapped(probe, chosen)
+    want = _outputs(original, mapped)
+    got = _outputs(adapted, probe)
+    difference = max(float(np.abs(g - w).max()) for g, w in zip(got, want))
+    reference = max(float(np.abs(w).max()) for w in want)
+    allowed = tolerance * max(1.0, reference)
+    trace = trace_model(adapted, channels=channels, size=size)
+    first = trace.changes[0] if trace.changes else None
+    report = AdaptReport(
+        model=original.name,
+        adapted=adapted.name,
+        channels=channels,
+        method=chosen.value,
+        note=_note(chosen, channels, fold, adapted),
+        guarantee=_guarantee(chosen, channels, original.name, fold),
+        probe_map=tuple(tuple(float(v) for v in row) for row in probe_map(chosen, channels)),
+        declared=tuple(adapted.inputs[0].shape),
+        original_declared=tuple(original.inputs[0].shape),
+        probe=tuple(probe.shape),
+        max_abs_difference=difference,
+        tolerance=allowed,
+        reference_scale=reference,
+        verdict=verdict_text(trace),
+        first_change=None if first is None else f"{first.path} ({first.type})",
+        fold=fold,
+        fallback=fallback,
+    )
+    if not trace.ok:
+        raise ProbeBroken(f"The adapted {adapted.name} does not pass its own {channels}-channel probe: {report.verdict}")
+    if not report.ok:
+        raise CheckFailed(
+            f"The adapted {adapted.name} differs from {original.name} on the mapped probe by {difference:.3g} "
+            f"(tolerance {allowed:.3g}, outputs up to {reference:.3g}): nothing written."
+        )
+    return Adapted(model=adapted, report=report, probe=probe)
+
+
+def _probe(original, channels: int, size: tuple[int, int] | None) -> np.ndarray:
+    """A seeded random image batch of the declared size (or ``size``) with N channels, 0–255."""
+    height, width = original.inputs[0].shape[1:3]
+    if size is not None:
+        if (height, width) != (None, None) and (height, width) != tuple(size):
+            raise UsageError(
+                f"--size {size[0]}x{size[1]}: {original.name} is declared for {height}x{width}, and adapt "
+                "keeps the declared size; drop --size."
+            )
+        height, width = size
+    if height is None or width is None:
+        raise UsageError(f"{original.name} declares its input size as {height}x{width}: pass --size HxW to verify it.")
+    return np.random.default_rng(VERIFY_SEED).uniform(0.0, 255.0, (2, height, width, channels)).astype("float32")
+
+
+def _mapped(probe, method: Method) -> np.ndarray:
+    p = probe_map(method, probe.shape[-1])
+    return np.einsum("bhwn,cn->bhwc", probe.astype("float64"), p).astype("float32")
+
+
+def _outputs(model, x) -> list[np.ndarray]:
+    from shapetrace._keras_graph import flatten
+
+    return [np.asarray(v, dtype="float64") for v in flatten(model(x, training=False))]
+
+
+def _note(method: Method, channels: int, fold: StemFold | None, adapted) -> str:
+    if method is Method.sum_stem:
+        rule = ("summed over its 3 input channels" if channels == 1
+                else f"repeated over the {channels} channels and scaled by 3/{channels}")
+        extra = f", with {', '.join(f'`{n}`' for n in fold.folded)} folded in" if fold.folded else ""
+        into = f" (offsets into {fold.constant_into})" if fold.constant_into else ""
+        return f"sum-stem: rebuilt for {_count(channels)}; `{fold.stem}`'s kernel {rule} (timm's adapt_input_conv){extra}{into}"
+    layer = adapted.layers[1].name
+    if method is Method.repeat:
+        what = "copies the gray channel into 3" if channels == 1 else f"copies the {channels} channels cyclically into 3"
+        kind = "Concatenate" if channels == 1 else "frozen 1×1 Conv2D"
+        return f"repeat: a {kind} layer `{layer}` in front {what}"
+    return f"mean: a frozen 1×1 Conv2D `{layer}` in front averages channels c, c+3, … into channel c"
+
+
+# --------------------------------------------------------------------------- the whole command
+
+
+def check_output_path(output: str | Path) -> Path:
+    """The ``.keras`` path to write, checked before anything is built."""
+    path = Path(output).expanduser()
+    if path.suffix != ".keras":
+        raise UsageError(f"-o {str(output)!r}: the adapted model is written as a .keras file; give a path ending in .keras.")
+    if path.is_dir():
+        raise UsageError(f"-o {str(output)!r} is a directory: give the path of a .keras file.")
+    parent = path.parent if str(path.parent) else Path(".")
+    if not parent.is_dir():
+        raise UsageError(f"-o {str(output)!r}: the folder {str(parent)!r} does not exist.")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise UsageError(f"-o {str(output)!r}: the folder {str(parent)!r} is not writable.")
+    return path
+
+
+def adapt(
+    model: Any,
+    *,
+    channels: int,
+    method: Method | str | None = None,
+    size: tuple[int, int] | str | None = None,
+    weights: str | Path | None = None,
+    top: bool = False,
+    pooling: str | None = None,
+    factory_args: Mapping[str, Any] | None = None,
+    unsafe_load: bool = False,
+    tolerance: float = TOLERANCE,
+) -> Adapted:
+    """Build (or load) ``model``, adapt it to ``channels``, verify and trace it (nothing written).
+
+    Args:
+        model: a ``keras.applications`` name, a saved model file, a factory spec, or a ``keras.Model``.
+        channels: the channel count the adapted model is declared for.
+        method: ``"sum-stem"``, ``"repeat"``, ``"mean"`` or ``None`` (sum-stem where exact).
+        size, weights, top, pooling: build options of an application (as for ``trace``);
+            ``weights`` may also be a weights file for your own model.
+        factory_args, unsafe_load: as for ``trace``.
+        tolerance: relative tolerance of the equivalence check.
+
+    Returns:
+        :class:`Adapted`; write it with :func:`save_adapted`.
+    """
+    from shapetrace.applications import (
+        build_application, check_channels, check_size, parse_size, resolve_application,
+    )
+    from shapetrace.loading import parse_factory_args, parse_model_spec
+
+    if isinstance(size, str):
+        size = parse_size(size)
+    check_channels(channels)
+    _check_method(Method(method or Method.sum_stem), channels)
+    weights = None if weights is None or str(weights).lower() == "none" else weights
+    factory_args = parse_factory_args(factory_args)
+    spec = parse_model_spec(model) if isinstance(model, str) else None
+    build = None
+    if spec is not None and spec.kind == "application":
+        if factory_args:
+            raise UsageError(f"--factory-arg applies to a factory (module:function); {model!r} is an application name.")
+        app = resolve_application(model)
+        if size is not None:
+            check_size(app, size)
+        options = dict(size=size, top=top, pooling=pooling)
+        original = build_application(app, weights=weights, **options)
+        # Building an application resets Keras's naming, so keep the original's names first.
+        build = lambda n: _build_native(build_application, app, n, options)  # noqa: E731
+    else:
+        from shapetrace.loading import load_model
+
+        if top or pooling is not None:
+            raise UsageError("--top and --pooling build a keras.applications model; received your own model.")
+        original = load_model(spec or model, factory_args=factory_args, unsafe_load=unsafe_load)
+        if weights is not None:
+            from shapetrace.applications import load_weights_file
+            from shapetrace.errors import WeightsError
+
+            path = Path(weights).expanduser()
+            if not path.is_file():
+                raise WeightsError(f"Weights file {str(weights)!r} does not exist: for your own model, --weights takes the path of a weights file saved from it.")
+            load_weights_file(original, path)
+    return adapt_model(original, channels=channels, method=method, size=size, build=build, tolerance=tolerance)
+
+
+def _build_native(build_application, app, channels: int, options: dict):
+    import warnings
+
+    with warnings.catch_warnings():  # "usually expects 1 or 3 input channels": N is what was asked for
+        warnings.filterwarnings("ignore", message=".*input channels", category=UserWarning)
+        return build_application(app, channels=channels, native=True, **options)
+
+
+def save_adapted(adapted: Adapted, output: str | Path) -> AdaptReport:
+    """Write the adapted model to ``output`` (a ``.keras`` file), atomically, and prove it loads.
+
+    The model is saved to a temporary file beside ``output``, loaded back with
+    ``keras.saving.load_model(safe_mode=True)`` and run on the verification probe; only if it
+    agrees is it renamed over ``output``. On any failure nothing is left behind and an existing
+    ``output`` is untouched.
+    """
+    from dataclasses import replace
+
+    from shapetrace._keras_graph import keras, one_line
+
+    path = check_output_path(output)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".keras")
+    os.close(fd)
+    try:
+        try:
+            adapted.model.save(tmp)
+        except OSError as error:
+            raise UsageError(f"Cannot write {str(path)!r} ({error.strerror or error}): nothing written.") from None
+        try:
+            loaded = keras.saving.load_model(tmp, compile=False, safe_mode=True)
+        except Exception as error:
+            raise CheckFailed(f"The written model does not load in safe mode ({one_line(error, 200)}): nothing written.") from None
+        before, after = _outputs(adapted.model, adapted.probe), _outputs(loaded, adapted.probe)
+        if any(not np.array_equal(a, b) for a, b in zip(before, after)):
+            raise CheckFailed("The model loaded back from the written file computes different outputs: nothing written.")
+        os.chmod(tmp, 0o666 & ~_umask())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return replace(adapted.report, output=str(path), output_bytes=path.stat().st_size, reloaded=True)
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
