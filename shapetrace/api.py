@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 import numpy as np
 
@@ -37,6 +37,8 @@ def trace(
     factory_args: Mapping[str, Any] | None = None,
     inputs: Mapping[str, Any] | None = None,
     unsafe_load: bool = False,
+    on_layer: Callable[[int], None] | None = None,
+    on_walk_start: Callable[[int | None], None] | None = None,
 ) -> Trace:
     """Trace a real probe tensor through a model.
 
@@ -57,6 +59,9 @@ def trace(
             inputs (``{"image": (64, 64, 1), "meta": (10,)}`` or ``"64x64x1"`` strings).
         unsafe_load: let a saved file run the code it carries (Lambda layers, custom
             classes); refused by default.
+        on_layer: progress: called after each recorded layer call with the number of rows so far.
+        on_walk_start: progress: called once the model is built, before the walk, with the
+            number of layer calls the walk is expected to record (``None``: unknown).
 
     Returns:
         A frozen :class:`~shapetrace.records.Trace`.
@@ -123,7 +128,7 @@ def trace(
         request["inputs"] = {name: list(dims) for name, dims in input_shapes.items()}
     return trace_model(
         keras_model, channels=channels, size=size, batch=batch, engine=engine, request=request,
-        inputs=input_shapes,
+        inputs=input_shapes, on_layer=on_layer, on_walk_start=on_walk_start,
     )
 
 
@@ -204,6 +209,8 @@ def trace_model(
     engine: Engine | str = Engine.stream,
     request: dict[str, Any] | None = None,
     inputs: Mapping[str, tuple[int, ...]] | None = None,
+    on_layer: Callable[[int], None] | None = None,
+    on_walk_start: Callable[[int | None], None] | None = None,
 ) -> Trace:
     """Trace an already-built ``keras.Model`` (see :func:`trace` for the arguments)."""
     from shapetrace import _keras_graph as kg
@@ -219,7 +226,9 @@ def trace_model(
         from shapetrace.engine import walk_model
     else:
         from shapetrace.submodels import walk_model
-    result = walk_model(model, probes, arrays)
+    if on_walk_start is not None:
+        on_walk_start(_expected_calls(model))
+    result = walk_model(model, probes, arrays, on_layer=on_layer)
     layers, broken = result.rows, result.broken
     if len(probes) > 1:
         layers, broken = _with_sources(model, [p.name for p in probes], layers, broken)
@@ -236,6 +245,21 @@ def trace_model(
         request=dict(request or {}),
         versions=kg.versions(),
     )
+
+
+def _expected_calls(model) -> int | None:
+    """How many rows a full walk records (for progress only; ``None`` when unknown)."""
+    from shapetrace import _keras_graph as kg
+
+    def calls(graph) -> int:
+        return sum(calls(inner) if kg.is_model(c.operation) and (inner := kg.graph_of(c.operation))
+                   else 1 for c in graph.calls)
+
+    try:
+        graph = kg.graph_of(model)
+        return None if graph is None else len(graph.input_layers) + calls(graph)
+    except Exception:  # a progress figure must never break a trace
+        return None
 
 
 def _with_sources(model, names, layers, broken):

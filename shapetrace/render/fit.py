@@ -20,6 +20,7 @@ from rich.cells import cell_len
 __all__ = [
     "ColumnSpec",
     "Fit",
+    "NAME_FLOOR",
     "PROSE_MIN_WIDTH",
     "SHAPE_IN_TEXT",
     "choose_columns",
@@ -33,6 +34,9 @@ SHAPE_IN_TEXT = re.compile(r"\((?:None|\d+)(?:, (?:None|\d+))*,?\)")
 
 PROSE_MIN_WIDTH = 20
 """A wrapping column narrower than this reads as a list of words, not a sentence."""
+
+NAME_FLOOR = 12
+"""As a last resort (a window too narrow for the required columns), a name column folds to this."""
 
 PROSE_COMFORT_MAX = 40
 """A wrapping column asks for room for most of its lines, but never more than this."""
@@ -111,18 +115,22 @@ def table_width(widths: Iterable[int], *, edge: bool = True) -> int:
 
 
 def spec_of(name: str, cells: Iterable[str], *, header: str = "", wraps: bool = False,
-            required: bool = False, prose_min: int = PROSE_MIN_WIDTH) -> ColumnSpec:
+            required: bool = False, prose_min: int = PROSE_MIN_WIDTH, folds: bool = False) -> ColumnSpec:
     """Measure a column from its header and cell texts.
+
+    ``folds``: a column of names that never wraps while the required columns fit, but may
+    fold to ``NAME_FLOOR`` as a last resort (a name cut in two beats a shape cut in two).
 
     A wrapping column may narrow to its longest word, but it asks for room to keep nine in
     ten of its cells on one line (up to ``PROSE_COMFORT_MAX``), and never less than
     ``prose_min``: prose squeezed narrower than a few words is unreadable, and a column whose
     every line wraps doubles the table's height.
     """
+    cells = list(cells)
     texts = [header, *cells]
     natural = max((cell_len(line) for text in texts for line in text.splitlines() or [""]), default=0)
     if not wraps:
-        return ColumnSpec(name, natural, natural, required)
+        return ColumnSpec(name, natural, natural, required, floor=min(natural, NAME_FLOOR) if folds else None)
     longest_word = max((cell_len(word) for text in texts for word in text.split()), default=0)
     lengths = sorted(cell_len(text) for text in cells if text.strip())
     most = lengths[max(0, math.ceil(len(lengths) * 0.9) - 1)] if lengths else 0

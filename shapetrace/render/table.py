@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Mapping
+
 from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
@@ -206,6 +208,7 @@ def _fit_for(trace: Trace, rows: tuple[LayerTrace, ...], view: View, width: int,
             header=COLUMN_CELLS[name][0],
             wraps=name in wrapping or name in WRAPPING_COLUMNS,
             required=name in REQUIRED_COLUMNS,
+            folds=name == "layer",
         )
         for k, name in enumerate(view.columns)
     ]
@@ -236,10 +239,10 @@ def _fitted_table(trace: Trace, rows: tuple[LayerTrace, ...], view: View, width:
     keep = [k for k, name in enumerate(view.columns) if name in fit.shown]
     for name in fit.shown:
         header, justify, _ = COLUMN_CELLS[name]
-        wraps = name in FITTED_WRAPPING_COLUMNS
-        # Every column gets the width the fit chose: rich then has nothing left to squeeze.
-        table.add_column(header, justify=justify, no_wrap=not wraps, width=fit.width_of(name),
-                         overflow="fold")
+        # Every column gets the width the fit chose, so rich has nothing left to squeeze: a
+        # column only wraps when the fit made it narrower than its text (prose; a name as a
+        # last resort — shapes are never narrowed).
+        table.add_column(header, justify=justify, width=fit.width_of(name), overflow="fold")
     drawn = list(_table_rows(trace, rows, view.depth))
     for row, row_cells in zip(drawn, cells):
         if row is None:
@@ -267,15 +270,23 @@ def _trace_table(trace: Trace, *, changes_only: bool, view: View | None,
     return _fitted_table(trace, rows, view, layout.width)
 
 
-def left_out_note(fit: Fit | None) -> Text | None:
-    """The line under a fitted table naming the columns it left out, and how to see them."""
+def left_out_note(fit: Fit | None, *, columns_option: bool = True,
+                  titles: Mapping[str, str] | None = None) -> Text | None:
+    """The line under a fitted table naming the columns it left out, and how to see them.
+
+    ``columns_option``: the command also takes ``--columns`` (whose words are the names
+    shown); ``titles``: how to call the columns instead of their names.
+    """
     if fit is None or not fit.left_out:
         return None
-    return Text.assemble(
-        (f"Left out to fit {fit.available} columns: {', '.join(fit.left_out)}. ", "dim"),
-        ("--wide", "bold"), (" shows every column; ", "dim"),
-        ("--columns", "bold"), (" chooses which.", "dim"),
+    names = [(titles or {}).get(name, name) for name in fit.left_out]
+    text = Text.assemble(
+        (f"Left out to fit {fit.available} columns: {', '.join(names)}. ", "dim"),
+        ("--wide", "bold"), (" shows every column", "dim"),
     )
+    if columns_option:
+        text.append_text(Text.assemble(("; ", "dim"), ("--columns", "bold"), (" chooses which", "dim")))
+    return text.append(".", style="dim")
 
 
 def totals_text(trace: Trace) -> Text:
