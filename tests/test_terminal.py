@@ -194,3 +194,68 @@ def test_terminal_goldens(story, golden):
                                             layout=Layout(width=width)), width))
         golden(f"resnet50_gray_break_{width}cols.txt",
                render_terminal(trace_report(resnet, show_timing=False, layout=Layout(width=width)), width))
+
+
+# --------------------------------------------------------------------------- the other tables
+
+
+@pytest.fixture(scope="module")
+def rgb():
+    """EfficientNetB0 with the 3-channel probe it was declared for."""
+    return shapetrace.trace("efficientnetb0", channels=3, size=(64, 64))
+
+
+@pytest.fixture(scope="module")
+def comparison(story, rgb):
+    """1 channel vs 3 through EfficientNetB0: where the two probes' shapes meet."""
+    from shapetrace.compare import compare_traces
+
+    return compare_traces(story[0], rgb)
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_compare_fits_every_window(comparison, width):
+    from shapetrace.render.compare import compare_report
+
+    text = render_terminal(compare_report(comparison, layout=Layout(width=width)), width)
+    assert_fits(text, width)
+    row = next(line for line in text.splitlines() if " normalization " in line)
+    assert "same from here on" in row and any(form in row for form in shape_forms((1, 64, 64, 3)))
+    assert "(1,1,1,3)" in text  # the answer's shapes wrap whole
+
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_survey_fits_every_window(story, rgb, width):
+    from shapetrace.applications import resolve_application
+    from shapetrace.render.survey import survey_report
+    from shapetrace.survey import Survey, survey_row
+
+    efficientnet, resnet = story
+    rows = tuple(survey_row(resolve_application(t.model), t, (64, 64), 1.0) for t in (efficientnet, resnet))
+    result = Survey(channels=1, size="64x64", native=False, rows=rows, seconds=2.0)
+    text = render_terminal(survey_report(result, layout=Layout(width=width)), width)
+    assert_fits(text, width)
+    flat = re.sub(r"[\s│]+", " ", text)
+    assert "EfficientNetB0" in text and "1 → 3 at normalization (broadcast)" in flat
+    resnet_row = next(line for line in text.splitlines() if line.startswith(("ResNet50", "│ ResNet50")))
+    assert "breaks" in resnet_row and "conv1_conv" in resnet_row
+    assert "(None,70,70,3)" in text.replace(", ", ",") and "(1,70,70,1)" in text.replace(", ", ",")
+    if width < 200:
+        assert "Left out" in text or "params" in text
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_check_diff_fits_every_window(story, rgb, width, tmp_path):
+    """A baseline taken with the 3 channels the model declares, checked against a 1-channel run."""
+    from shapetrace.baseline import CheckResult, baseline_document, compare
+    from shapetrace.render.diff import check_report
+
+    path = tmp_path / "efficientnetb0.json"
+    diff = compare(baseline_document(rgb, path), baseline_document(story[0], path))
+    result = CheckResult(path, "differs", diff, obtained=tmp_path / "efficientnetb0.obtained.json",
+                         accept_command=f"shapetrace check {path} --update")
+    text = render_terminal(check_report(result, layout=Layout(width=width)), width)
+    assert_fits(text, width)
+    assert re.search(r"^(efficientnetb0/)?rescaling .*│ actual shape", text, re.M)
+    assert "(1,64,64,3)" in text.replace(", ", ",") and "(1,64,64,1)" in text.replace(", ", ",")

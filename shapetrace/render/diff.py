@@ -50,10 +50,14 @@ def _value(field: str, value: Any) -> str:
     return "-" if value is None else str(value)
 
 
-def _rows(diff: ShapeDiff) -> list[tuple[str, str, str, str]]:
+def _rows(diff: ShapeDiff, relative: bool = False) -> list[tuple[str, str, str, str]]:
+    """(layer, what, baseline, now) per change; ``relative``: paths below the model's name."""
     rows = []
     for layer in diff.layers:
-        label = f"{layer.path} ({layer.type})"
+        path = layer.path
+        if relative and path.startswith(diff.model + "/"):
+            path = path[len(diff.model) + 1:]
+        label = f"{path} ({layer.type})"
         if layer.status == "added":
             rows.append((label, FIELD_TITLES["added"], "-", _value("output", layer.now.get("output"))))
         elif layer.status == "removed":
@@ -84,9 +88,10 @@ def diff_table(diff: ShapeDiff, *, max_rows: int = MAX_ROWS, layout: Layout | No
     table = Table(header_style="bold", show_edge=False, pad_edge=False)
     fit = None
     if layout is not None and layout.width is not None:
-        fit = _fit(rows, layout.width)
+        fit = _fit(rows, _rows(diff, relative=True)[:max_rows], layout.width)
         if fit is not None:
-            rows = [(label, what, compact_shape_text(old), compact_shape_text(new)) for label, what, old, new in rows]
+            rows = [(label, what, compact_shape_text(old), compact_shape_text(new))
+                    for label, what, old, new in _rows(diff, relative=True)[:max_rows]]
     for name, header in zip(_DIFF_COLUMNS, _DIFF_HEADERS):
         if fit is None:
             table.add_column(header, no_wrap=True)
@@ -98,13 +103,16 @@ def diff_table(diff: ShapeDiff, *, max_rows: int = MAX_ROWS, layout: Layout | No
     return table
 
 
-def _fit(rows: list[tuple[str, str, str, str]], width: int) -> Fit | None:
-    """Widths for the compact form, or ``None`` when the rows fit the window as they are."""
+def _fit(rows: list[tuple[str, str, str, str]], relative_rows: list[tuple[str, str, str, str]],
+         width: int) -> Fit | None:
+    """Widths for the compact form (paths below the model, shapes without spaces, cells
+    wrapping between words), or ``None`` when the rows fit the window as they are."""
     def specs(compact: bool) -> list[ColumnSpec]:
         shaped = (lambda text: compact_shape_text(text)) if compact else (lambda text: text)
-        columns = list(zip(*rows)) if rows else [(), (), (), ()]
+        columns = list(zip(*(relative_rows if compact else rows))) if rows else [(), (), (), ()]
         return [
-            spec_of("layer", columns[0], header="layer", wraps=compact, prose_min=12, required=True),
+            spec_of("layer", columns[0], header="layer", wraps=compact, prose_min=12, required=True,
+                    folds=True),
             spec_of("what", columns[1], header="what", required=True),
             spec_of("baseline", [shaped(t) for t in columns[2]], header="baseline", wraps=compact,
                     prose_min=12, required=True),

@@ -135,7 +135,8 @@ def spec_of(name: str, cells: Iterable[str], *, header: str = "", wraps: bool = 
     lengths = sorted(cell_len(text) for text in cells if text.strip())
     most = lengths[max(0, math.ceil(len(lengths) * 0.9) - 1)] if lengths else 0
     minimum = min(natural, max(longest_word, prose_min, min(most, PROSE_COMFORT_MAX)))
-    return ColumnSpec(name, natural, minimum, required, floor=longest_word)
+    return ColumnSpec(name, natural, minimum, required,
+                      floor=min(longest_word, NAME_FLOOR) if folds else longest_word)
 
 
 def _distribute(specs: Sequence[ColumnSpec], available: int, edge: bool) -> tuple[int, ...]:
