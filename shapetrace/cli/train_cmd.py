@@ -97,7 +97,7 @@ class _ProgressReporter:
         self.total = plan.total_epochs
         self.completed = plan.resumed_from
         # On a terminal the plan wraps at the window's width, between words; piped, one line each.
-        self.console.print(plan_report(plan), soft_wrap=not self.live)
+        self.console.print(plan_report(plan, compact=self.live), soft_wrap=not self.live)
 
     def phase_begin(self, phase, epoch: int, steps: int) -> None:
         if phase.name != "train":

@@ -195,9 +195,8 @@ def _full_table(trace: Trace, rows: tuple[LayerTrace, ...], view: View) -> Table
     return table
 
 
-def _fit_for(trace: Trace, rows: tuple[LayerTrace, ...], view: View, width: int,
+def _fit_for(trace: Trace, drawn: list[LayerTrace | None], view: View, width: int,
              compact: bool) -> tuple[Fit, list[list[str | Text] | None]]:
-    drawn = list(_table_rows(trace, rows, view.depth))
     cells = [None if row is None else [_fitted_cell(name, row, trace, compact) for name in view.columns]
              for row in drawn]
     wrapping = FITTED_WRAPPING_COLUMNS if compact else set()
@@ -224,17 +223,18 @@ def fit_trace_table(trace: Trace, rows: tuple[LayerTrace, ...], view: View, widt
     ``3→32``, no outer edge) with the columns chosen by priority.
 
     Returns:
-        ``(fit, cells)``: the chosen columns and widths, and each drawn row's cells (``None``
-        for a gap row), in ``view.columns`` order.
+        ``(fit, drawn, cells)``: the chosen columns and widths, the rows to draw (``None`` for
+        a ``⋮`` gap row), and each drawn row's cells in ``view.columns`` order.
     """
-    fit, cells = _fit_for(trace, rows, view, width, compact=False)
-    if not fit.left_out and fit.fits:
-        return fit, cells
-    return _fit_for(trace, rows, view, width, compact=True)
+    drawn = list(_table_rows(trace, rows, view.depth))
+    fit, cells = _fit_for(trace, drawn, view, width, compact=False)
+    if fit.left_out or not fit.fits:
+        fit, cells = _fit_for(trace, drawn, view, width, compact=True)
+    return fit, drawn, cells
 
 
 def _fitted_table(trace: Trace, rows: tuple[LayerTrace, ...], view: View, width: int) -> tuple[Table, Fit]:
-    fit, cells = fit_trace_table(trace, rows, view, width)
+    fit, drawn, cells = fit_trace_table(trace, rows, view, width)
     table = _new_table(trace, edge=fit.edge)
     keep = [k for k, name in enumerate(view.columns) if name in fit.shown]
     for name in fit.shown:
@@ -243,7 +243,6 @@ def _fitted_table(trace: Trace, rows: tuple[LayerTrace, ...], view: View, width:
         # column only wraps when the fit made it narrower than its text (prose; a name as a
         # last resort — shapes are never narrowed).
         table.add_column(header, justify=justify, width=fit.width_of(name), overflow="fold")
-    drawn = list(_table_rows(trace, rows, view.depth))
     for row, row_cells in zip(drawn, cells):
         if row is None:
             table.add_row("⋮", *[""] * (len(keep) - 1), style="dim")
