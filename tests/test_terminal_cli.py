@@ -19,7 +19,7 @@ import pytest
 from rich.cells import cell_len
 
 from conftest import run_cli as run
-from test_terminal import assert_fits, render_terminal
+from test_terminal import assert_fits
 
 ANSI = re.compile(r"\x1b(?:\[[0-9;?]*[A-Za-z]|\][^\x07]*\x07|[()][A-Z0-9])")
 

@@ -107,11 +107,15 @@ class _ProgressReporter:
         if not self.live:
             return
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+        from rich.table import Column
 
         if self.progress is None:
             self.progress = Progress(
                 TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(), TextColumn("{task.fields[metrics]}"),
+                TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(),
+                # In a narrow window the metrics wrap onto a second line instead of squeezing
+                # the bar and the counts into "…".
+                TextColumn("{task.fields[metrics]}", table_column=Column(no_wrap=False)),
                 console=self.console,
             )
             self.progress.start()
