@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
@@ -38,6 +38,8 @@ def trace(
     inputs: Mapping[str, Any] | None = None,
     unsafe_load: bool = False,
     imports: Sequence[str] | None = None,
+    on_layer: Callable[[int], None] | None = None,
+    on_walk_start: Callable[[int | None], None] | None = None,
 ) -> Trace:
     """Trace a real probe tensor through a model.
 
@@ -60,6 +62,9 @@ def trace(
             classes); refused by default.
         imports: the user's own code to import first (``"layers.py"``, ``"pkg.layers"``):
             its classes and functions are the custom objects of a saved model's load.
+        on_layer: progress: called after each recorded layer call with the number of rows so far.
+        on_walk_start: progress: called once the model is built, before the walk, with the
+            number of layer calls the walk is expected to record (``None``: unknown).
 
     Returns:
         A frozen :class:`~shapetrace.records.Trace`.
@@ -137,7 +142,7 @@ def trace(
         request["inputs"] = {name: list(dims) for name, dims in input_shapes.items()}
     return trace_model(
         keras_model, channels=channels, size=size, batch=batch, engine=engine, request=request,
-        inputs=input_shapes,
+        inputs=input_shapes, on_layer=on_layer, on_walk_start=on_walk_start,
     )
 
 
@@ -218,6 +223,8 @@ def trace_model(
     engine: Engine | str = Engine.stream,
     request: dict[str, Any] | None = None,
     inputs: Mapping[str, tuple[int, ...]] | None = None,
+    on_layer: Callable[[int], None] | None = None,
+    on_walk_start: Callable[[int | None], None] | None = None,
 ) -> Trace:
     """Trace an already-built ``keras.Model`` (see :func:`trace` for the arguments)."""
     from shapetrace import _keras_graph as kg
@@ -233,7 +240,9 @@ def trace_model(
         from shapetrace.engine import walk_model
     else:
         from shapetrace.submodels import walk_model
-    result = walk_model(model, probes, arrays)
+    if on_walk_start is not None:
+        on_walk_start(_expected_calls(model))
+    result = walk_model(model, probes, arrays, on_layer=on_layer)
     layers, broken = result.rows, result.broken
     if len(probes) > 1:
         layers, broken = _with_sources(model, [p.name for p in probes], layers, broken)
@@ -250,6 +259,21 @@ def trace_model(
         request=dict(request or {}),
         versions=kg.versions(),
     )
+
+
+def _expected_calls(model) -> int | None:
+    """How many rows a full walk records (for progress only; ``None`` when unknown)."""
+    from shapetrace import _keras_graph as kg
+
+    def calls(graph) -> int:
+        return sum(calls(inner) if kg.is_model(c.operation) and (inner := kg.graph_of(c.operation))
+                   else 1 for c in graph.calls)
+
+    try:
+        graph = kg.graph_of(model)
+        return None if graph is None else len(graph.input_layers) + calls(graph)
+    except Exception:  # a progress figure must never break a trace
+        return None
 
 
 def _with_sources(model, names, layers, broken):

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 from shapetrace import _keras_graph as kg
 from shapetrace.costs import layer_cost
@@ -157,7 +157,8 @@ class _Stop(Exception):
 
 
 class _Walker:
-    def __init__(self) -> None:
+    def __init__(self, on_layer: Callable[[int], None] | None = None) -> None:
+        self.on_layer = on_layer
         self.maker = RowMaker()
         self.live = 0
         self.peak = 0
@@ -221,16 +222,21 @@ class _Walker:
             self.broken = self.maker.break_row(path, depth, operation, call, args, kg.one_line(error))
             raise _Stop from None
         self.maker.layer_row(path, depth, operation, call, args, kwargs, output)
+        if self.on_layer is not None:
+            self.on_layer(len(self.maker.rows))
         return output
 
 
-def walk_model(model, probes: list[Probe], arrays: list) -> WalkResult:
+def walk_model(model, probes: list[Probe], arrays: list,
+               on_layer: Callable[[int], None] | None = None) -> WalkResult:
     """Run ``arrays`` (one per model input) through ``model`` layer by layer.
+
+    ``on_layer`` (progress) is called after each layer call with the number of rows so far.
 
     Returns:
         The boundary verdict, one row per executed call, and the break if any.
     """
-    walker = _Walker()
+    walker = _Walker(on_layer)
     tensors = [kg.convert(a, "float32") for a in arrays]
     start = time.perf_counter()
     accepted, reason, adjusted = kg.check_boundary(model, tensors)

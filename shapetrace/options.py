@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from enum import Enum
 
-__all__ = ["Pooling", "Engine", "OutputFormat", "AdaptMethod"]
+__all__ = ["Pooling", "Engine", "OutputFormat", "AdaptMethod", "Layout"]
 
 
 class Pooling(str, Enum):
@@ -41,3 +42,24 @@ class AdaptMethod(str, Enum):
     """N < 3: a layer in front copies the channels into 3."""
     mean = "mean"
     """N > 3: a frozen 1×1 convolution in front averages them into 3."""
+@dataclass(frozen=True)
+class Layout:
+    """How wide a rendered table may be.
+
+    The default (``width=None``) is the full table, as wide as it needs: every column, whole
+    layer paths, shapes as Keras writes them. That is what piped output, files and
+    ``--wide`` get. With a ``width`` (a terminal's), the table fits it: columns are chosen
+    by priority, paths are relative to the traced model, shapes are written without spaces
+    and prose wraps inside its column. Nothing is ever cut.
+    """
+
+    width: int | None = None
+    """The window's width in cells; ``None``: unbounded."""
+
+    def __post_init__(self) -> None:
+        if self.width is not None and self.width < 1:
+            raise ValueError(f"Layout width must be positive; received {self.width}.")
+
+    @property
+    def fitted(self) -> bool:
+        return self.width is not None

@@ -39,8 +39,11 @@ def _expand(graph: kg.Graph, tensors: list, maker: RowMaker, prefix: str, depth:
                         outputs[0] if len(outputs) == 1 else outputs)
 
 
-def walk_model(model, probes: list[Probe], arrays: list) -> WalkResult:
-    """Trace with sub-models; raises :class:`ProbeBroken` when the probe cannot pass the model."""
+def walk_model(model, probes: list[Probe], arrays: list, on_layer=None) -> WalkResult:
+    """Trace with sub-models; raises :class:`ProbeBroken` when the probe cannot pass the model.
+
+    ``on_layer`` (progress) is called once, with all the rows: one call runs every layer.
+    """
     graph = kg.graph_of(model)
     if graph is None:
         raise ProbeBroken(
@@ -65,6 +68,8 @@ def walk_model(model, probes: list[Probe], arrays: list) -> WalkResult:
             f"The probe breaks inside {model.name} ({kg.one_line(error)}); the submodels engine "
             "cannot say at which layer: use --engine stream."
         ) from error
+    if on_layer is not None:
+        on_layer(len(maker.rows))
     return WalkResult(
         boundary=Boundary(accepted=True, reason=reason),
         rows=tuple(maker.rows),

@@ -9,7 +9,20 @@ from typing import Annotated
 
 import typer
 
-from shapetrace.cli.core import DebugOption, app, clip_message, escape_message, emit, fail, reporting, stderr_console, stdout_to_stderr
+from shapetrace.cli.core import (
+    DebugOption,
+    WideOption,
+    app,
+    clip_message,
+    emit,
+    escape_message,
+    fail,
+    output_layout,
+    reporting,
+    stderr_console,
+    stdout_to_stderr,
+    work_status,
+)
 from shapetrace.cli.trace_cmd import (
     BatchOption,
     ChannelsOption,
@@ -26,6 +39,7 @@ from shapetrace.cli.trace_cmd import (
     WeightsOption,
     trace_options,
 )
+from shapetrace.cli.status import tensorflow_imported
 from shapetrace.errors import EXIT_FAILED, EXIT_OK, ShapetraceError
 from shapetrace.options import Engine, OutputFormat
 
@@ -58,12 +72,13 @@ def snapshot_command(
     """
     from shapetrace.baseline import snapshot
 
-    with reporting(debug), stdout_to_stderr():
+    with reporting(debug), stdout_to_stderr(), work_status() as status:
+        status.making(model)
         result = snapshot(model, output, channels=channels, **trace_options(
             size=size, batch=batch, weights=weights, pooling=pooling, native=native, top=top,
             engine=engine, factory_arg=factory_arg, input_shape=input_shape, unsafe_load=unsafe_load,
             imports=imports,
-        ))
+        ), **status.trace_callbacks())
     probes = ", ".join(str(tuple(p.shape)) for p in result.probes)
     note = "" if result.ok else " (the probe breaks: the baseline records where)"
     typer.echo(f"Wrote {output}: {result.model}, probe {probes}, {len(result.layers)} layers, verdict {result.verdict}{note}.")
@@ -80,6 +95,7 @@ def check_command(
     imports: ImportOption = None,
     max_rows: Annotated[int, typer.Option("--max-rows", help="Diff rows shown inline per baseline; the rest is in FILE.obtained.json.", min=1)] = 40,
     output_format: FormatOption = OutputFormat.table,
+    wide: WideOption = False,
     debug: DebugOption = False,
 ) -> None:
     """Re-run each baseline's trace and compare shapes layer by layer.
@@ -91,10 +107,15 @@ def check_command(
     from shapetrace.render.diff import check_report
 
     codes, results = [EXIT_OK], []
-    for path in baselines:
+    layout = output_layout(wide)
+    for n, path in enumerate(baselines):
         # A bad baseline is reported and the others are still checked; anything
         # unexpected goes through reporting() (internal error, exit 3).
-        with reporting(debug), stdout_to_stderr():
+        counter = f" ({n + 1} of {len(baselines)})" if len(baselines) > 1 else ""
+        with reporting(debug), stdout_to_stderr(), work_status(f"checking {path}{counter}: ") as status:
+            # TensorFlow is not imported up front: an invalid baseline must fail without it.
+            status.say("re-running its trace…" if tensorflow_imported() else
+                       "importing TensorFlow, then re-running its trace…", now=True)
             try:
                 result = check_baseline(path, update=update, unsafe_load=unsafe_load, imports=imports)
             except ShapetraceError as error:
@@ -109,7 +130,7 @@ def check_command(
         codes.append(EXIT_FAILED if result.failed else EXIT_OK)
         if output_format is OutputFormat.table:
             report = check_report(result, max_rows=max_rows)
-            emit(report, measure=report)
+            emit(check_report(result, max_rows=max_rows, layout=layout), measure=report, layout=layout)
     updated = [r["baseline"] for r in results if r.get("status") == "updated"]
     if output_format is OutputFormat.json:
         typer.echo(json.dumps(results, indent=2, sort_keys=True))

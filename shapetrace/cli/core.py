@@ -8,7 +8,7 @@ import sys
 import traceback
 import warnings
 from contextlib import contextmanager, redirect_stdout
-from typing import Annotated, Iterator
+from typing import TYPE_CHECKING, Annotated, Iterator
 
 import typer
 from rich.console import Console, RenderableType
@@ -16,7 +16,14 @@ from typer.core import TyperGroup
 
 from shapetrace.errors import EXIT_USAGE, ShapetraceError
 
-__all__ = ["app", "DebugOption", "reporting", "emit", "stderr_console", "EXIT_INTERNAL", "clip_message", "escape_message"]
+if TYPE_CHECKING:
+    from shapetrace.cli.status import WorkStatus
+    from shapetrace.options import Layout
+
+__all__ = [
+    "app", "DebugOption", "WideOption", "reporting", "emit", "output_layout", "work_status",
+    "stderr_console", "EXIT_INTERNAL", "clip_message", "escape_message",
+]
 
 # Error lines echo what the user gave (names, paths, option values); a 100,000-character
 # model name must not become a 100,000-character error. Cut in one place: here.
@@ -72,35 +79,70 @@ DebugOption = Annotated[
     bool, typer.Option("--debug", help="Show the full Python traceback on errors.")
 ]
 
+WideOption = Annotated[
+    bool,
+    typer.Option("--wide", help="On a terminal too, print every column at the width the table needs "
+                 "(as piped output does) instead of fitting the window."),
+]
+
 stderr_console = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def stdout_is_terminal() -> bool:
+    return sys.stdout.isatty()
 
 
 def stdout_console() -> Console:
     """Colour on a terminal; plain text (no control codes) when piped or with NO_COLOR."""
-    tty = sys.stdout.isatty()
+    tty = stdout_is_terminal()
     plain = not tty or "NO_COLOR" in os.environ
     return Console(
         color_system=None if plain else "auto",
         no_color=plain,
         highlight=False,
-        force_terminal=None if tty else False,
+        force_terminal=True if tty else False,
         emoji=False,
     )
 
 
-def emit(renderable: RenderableType, *, measure: RenderableType | None = None) -> None:
-    """Print to stdout at a width that never cuts a table: at least what ``measure`` needs."""
+def output_layout(wide: bool = False) -> "Layout":
+    """How wide the tables may be: a terminal's width, or unbounded when piped or ``--wide``."""
+    from shapetrace.options import Layout
+
+    if wide or not stdout_is_terminal():
+        return Layout()
+    return Layout(width=stdout_console().size.width)
+
+
+def emit(renderable: RenderableType, *, measure: RenderableType | None = None,
+         layout: "Layout | None" = None) -> None:
+    """Print a report to stdout.
+
+    Piped: plain text as wide as ``measure`` (the table) needs, never cut. On a terminal: at
+    the window's width (renderers fitted the tables to ``layout``), or with ``--wide``
+    (an unbounded ``layout``) as wide as the table needs, like piped output.
+    """
     from shapetrace.render.text import needed_width, render_text
 
-    if not sys.stdout.isatty():
+    if not stdout_is_terminal():
         sys.stdout.write(render_text(renderable, measure=measure))
         return
+    layout = output_layout() if layout is None else layout
     console = stdout_console()
-    if measure is not None:
-        # On screen the prose column wraps to fit; if the shapes alone are wider than the
-        # terminal, the terminal wraps lines, which beats cutting a shape in half.
-        console.width = max(needed_width(console, measure, wrap=True), console.size.width)
+    if layout.width is not None:
+        console.width = layout.width
+    elif measure is not None:
+        console.width = max(needed_width(console, measure), console.size.width)
     console.print(renderable)
+
+
+@contextmanager
+def work_status(prefix: str = "") -> Iterator["WorkStatus"]:
+    """A transient status line on stderr while a command works (only when stderr is a terminal)."""
+    from shapetrace.cli.status import WorkStatus
+
+    with WorkStatus(stderr_console, prefix=prefix) as status:
+        yield status
 
 
 def install_warning_format() -> None:

@@ -7,7 +7,16 @@ from typing import Annotated, Optional
 
 import typer
 
-from shapetrace.cli.core import DebugOption, app, emit, reporting, stderr_console, stdout_to_stderr
+from shapetrace.cli.core import (
+    DebugOption,
+    WideOption,
+    app,
+    emit,
+    output_layout,
+    reporting,
+    stderr_console,
+    stdout_to_stderr,
+)
 from shapetrace.survey import SurveyFormat
 
 
@@ -61,6 +70,7 @@ def survey_command(
             show_default=False,
         ),
     ] = None,
+    wide: WideOption = False,
     debug: DebugOption = False,
 ) -> None:
     """Trace every keras.applications model (or --models REGEX) with one probe: does it take it as-is?
@@ -81,7 +91,13 @@ def survey_command(
 
             import_user_code(imports)  # the user's choice, as for trace: before any model is built
         with _progress_bar() as progress, stdout_to_stderr():  # Keras's prints must not mix into JSON/CSV
+            from shapetrace.cli.status import tensorflow_imported
+
             task = progress.add_task("starting", total=None)
+            if not tensorflow_imported() and not progress.disable:
+                progress.update(task, description="importing TensorFlow")
+                progress.refresh()
+                from shapetrace import _keras_graph  # noqa: F401  (imports TensorFlow, muted)
 
             def advance(event) -> None:
                 progress.update(task, description=event.model or "done", completed=event.done, total=event.total)
@@ -101,4 +117,5 @@ def survey_command(
         else:
             from shapetrace.render.survey import survey_report, survey_table
 
-            emit(survey_report(result), measure=survey_table(result))
+            layout = output_layout(wide)
+            emit(survey_report(result, layout=layout), measure=survey_table(result), layout=layout)

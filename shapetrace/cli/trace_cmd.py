@@ -7,7 +7,16 @@ from typing import Annotated, Optional
 
 import typer
 
-from shapetrace.cli.core import DebugOption, app, emit, reporting, stdout_to_stderr
+from shapetrace.cli.core import (
+    DebugOption,
+    WideOption,
+    app,
+    emit,
+    output_layout,
+    reporting,
+    stdout_to_stderr,
+    work_status,
+)
 from shapetrace.errors import EXIT_FAILED
 from shapetrace.options import Engine, OutputFormat, Pooling
 
@@ -113,6 +122,7 @@ def trace_command(
     input_shape: InputOption = None,
     unsafe_load: UnsafeLoadOption = False,
     imports: ImportOption = None,
+    wide: WideOption = False,
     debug: DebugOption = False,
 ) -> None:
     """Feed a real probe tensor through MODEL and show every layer's actual shapes.
@@ -130,19 +140,24 @@ def trace_command(
         imports=imports,
     )
     if compare is not None:
-        return _compare_command(model, channels, compare, options, output_format, svg, html, plot, debug)
-    with reporting(debug), stdout_to_stderr():
-        result = trace(model, channels=channels, **options)
+        return _compare_command(model, channels, compare, options, output_format, svg, html, plot, wide, debug)
+    # The status line goes (innermost context) before an error or the table is printed.
+    with reporting(debug), stdout_to_stderr(), work_status() as status:
+        status.making(model)
+        result = trace(model, channels=channels, **options, **status.trace_callbacks())
     with reporting(debug):
         from shapetrace.render.table import trace_report, trace_table
 
+        # Pictures record the full report, whatever the terminal's width.
         report = trace_report(result, changes_only=changes_only, view=view)
         table = trace_table(result, changes_only=changes_only, view=view)
         _save_pictures(report, table, svg, html, plot, lambda path: _plot_trace(result, path), result.model)
         if output_format is OutputFormat.json:
             typer.echo(json.dumps(view.trace_dict(result), indent=2))
         else:
-            emit(report, measure=table)
+            layout = output_layout(wide)
+            emit(trace_report(result, changes_only=changes_only, view=view, layout=layout), measure=table,
+                 layout=layout)
     if not result.ok:
         raise typer.Exit(EXIT_FAILED)
 
@@ -181,12 +196,15 @@ def _save_pictures(report, table, svg, html, plot, draw, title: str) -> None:
         draw(plot)
 
 
-def _compare_command(model, channels, other, options, output_format, svg, html, plot, debug) -> None:
+def _compare_command(model, channels, other, options, output_format, svg, html, plot, wide, debug) -> None:
     """``--compare N``: both probes, aligned; the exit code follows the first (``--channels``) probe."""
     from shapetrace.compare import compare as compare_probes
 
-    with reporting(debug), stdout_to_stderr():
-        comparison = compare_probes(model, channels=channels, other=other, **options)
+    with reporting(debug), stdout_to_stderr(), work_status() as status:
+        status.making(model)
+        first = "the first probe" if channels is None else f"{channels}-channel probe"
+        progress = status.trace_callbacks(walks=(first, f"{other}-channel probe"))
+        comparison = compare_probes(model, channels=channels, other=other, **options, **progress)
     with reporting(debug):
         from shapetrace.plot import plot_compare
         from shapetrace.render.compare import compare_report, compare_table
@@ -197,7 +215,8 @@ def _compare_command(model, channels, other, options, output_format, svg, html, 
         if output_format is OutputFormat.json:
             typer.echo(json.dumps(comparison.to_dict(), indent=2))
         else:
-            emit(report, measure=table)
+            layout = output_layout(wide)
+            emit(compare_report(comparison, layout=layout), measure=table, layout=layout)
     if not comparison.first.ok:
         raise typer.Exit(EXIT_FAILED)
 
@@ -219,4 +238,4 @@ def list_command(
     from shapetrace.render.table import applications_table
 
     table = applications_table(apps)
-    emit(table, measure=table)
+    emit(table, measure=table, layout=output_layout())

@@ -6,7 +6,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from shapetrace.cli.core import DebugOption, app, emit, reporting, stderr_console, stdout_console
+from shapetrace.cli.core import DebugOption, app, emit, output_layout, reporting, stderr_console, stdout_console
 from shapetrace.train.config import DEFAULT_MODEL, DIGITS, Adapt, Distribute, TrainConfig
 
 _SCRATCH_BAR = "Defaults give ≥ 93% on the digits in about 1.5 minutes on 2 CPU cores."
@@ -60,8 +60,9 @@ def train_command(
         except AdaptRefused as refused:
             from shapetrace.render.table import trace_table
 
+            layout = output_layout()
             table = trace_table(refused.trace, changes_only=True)
-            emit(table, measure=table)
+            emit(trace_table(refused.trace, changes_only=True, layout=layout), measure=table, layout=layout)
             raise
         except KeyboardInterrupt:
             reporter.close()
@@ -76,7 +77,7 @@ def train_command(
     from shapetrace.render.train import summary_table
 
     table = summary_table(result)
-    emit(table, measure=table)
+    emit(table, measure=table, layout=output_layout())
 
 
 class _ProgressReporter:
@@ -95,7 +96,8 @@ class _ProgressReporter:
 
         self.total = plan.total_epochs
         self.completed = plan.resumed_from
-        self.console.print(plan_report(plan), soft_wrap=True)
+        # On a terminal the plan wraps at the window's width, between words; piped, one line each.
+        self.console.print(plan_report(plan, compact=self.live), soft_wrap=not self.live)
 
     def phase_begin(self, phase, epoch: int, steps: int) -> None:
         if phase.name != "train":
@@ -105,11 +107,15 @@ class _ProgressReporter:
         if not self.live:
             return
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+        from rich.table import Column
 
         if self.progress is None:
             self.progress = Progress(
                 TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(), TextColumn("{task.fields[metrics]}"),
+                TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(),
+                # In a narrow window the metrics wrap onto a second line instead of squeezing
+                # the bar and the counts into "…".
+                TextColumn("{task.fields[metrics]}", table_column=Column(no_wrap=False)),
                 console=self.console,
             )
             self.progress.start()

@@ -8,7 +8,10 @@ from rich.table import Table
 from rich.text import Text
 
 from shapetrace.compare import AlignedRow, Comparison
+from shapetrace.options import Layout
 from shapetrace.records import LayerTrace, format_shape
+from shapetrace.render.fit import Fit, choose_columns, compact_shape_text, spec_of
+from shapetrace.render.table import left_out_note, relative_path
 
 __all__ = ["compare_table", "compare_report"]
 
@@ -17,12 +20,13 @@ STYLE_SAME = "green"
 STYLE_BREAK = "bold red"
 
 
-def _shape_cell(row: LayerTrace | None) -> Text:
+def _shape_cell(row: LayerTrace | None, compact: bool = False) -> Text:
     if row is None:
         return Text("not reached", style="dim")
     if row.failed:
         return Text("✗ breaks", style=STYLE_BREAK)
-    return Text(format_shape(row.output))
+    shape = format_shape(row.output)
+    return Text(compact_shape_text(shape) if compact else shape)
 
 
 def _status(row: AlignedRow, converged: bool) -> Text:
@@ -54,50 +58,110 @@ def _shown(comparison: Comparison, full: bool) -> list[int | None]:
     return shown
 
 
-def compare_table(comparison: Comparison, *, full: bool = False) -> Table:
-    """Aligned rows; after the point where the shapes meet, only a count and the last row."""
+def compare_table(comparison: Comparison, *, full: bool = False, layout: Layout | None = None) -> Table:
+    """Aligned rows; after the point where the shapes meet, only a count and the last row.
+
+    ``layout``: the full table (default), or one fitted to a terminal's width.
+    """
+    return _compare_table(comparison, full=full, layout=layout)[0]
+
+
+COLUMNS = ("index", "layer", "type", "first", "second", "shapes")
+"""The comparison's columns; on a narrow terminal ``type`` is the one that may go."""
+
+
+def _compare_table(comparison: Comparison, *, full: bool, layout: Layout | None) -> tuple[Table, Fit | None]:
     a, b = comparison.channels
+    headers = ("#", "layer", "type", f"{a}-channel probe", f"{b}-channel probe", "shapes")
+    fitted = layout is not None and layout.width is not None
+    rows = _rows(comparison, full, fitted=fitted, compact=False)
+    fit = None
+    if fitted:
+        fit = _fit(rows, headers, layout.width, edge=True)
+        if fit.left_out or not fit.fits:
+            # The compact form: shapes without spaces, shorter headers (the title names the
+            # probes), no outer edge.
+            headers = ("#", "layer", "type", f"{a}-channel", f"{b}-channel", "shapes")
+            rows = _rows(comparison, full, fitted=True, compact=True)
+            fit = _fit(rows, headers, layout.width, edge=False)
     table = Table(
         title=f"{comparison.model} · {a} channel{'s' if a != 1 else ''} vs {b} channel{'s' if b != 1 else ''}",
         title_justify="left",
         header_style="bold",
+        show_edge=fit is None or fit.edge,
+        pad_edge=fit is None or fit.edge,
     )
-    table.add_column("#", justify="right", no_wrap=True)
-    table.add_column("layer", no_wrap=True)
-    table.add_column("type", no_wrap=True)
-    table.add_column(f"{a}-channel probe", no_wrap=True)
-    table.add_column(f"{b}-channel probe", no_wrap=True)
-    table.add_column("shapes", no_wrap=True)
+    keep = [k for k, name in enumerate(COLUMNS) if fit is None or name in fit.shown]
+    for k in keep:
+        justify = "right" if COLUMNS[k] == "index" else "left"
+        if fit is None:
+            table.add_column(headers[k], justify=justify, no_wrap=True)
+        else:  # the fit chose every width: only the status words and, last, a name may wrap
+            table.add_column(headers[k], justify=justify, width=fit.width_of(COLUMNS[k]), overflow="fold")
+    for cells, style in rows:
+        table.add_row(*[cells[k] for k in keep], style=style)
+    return table, fit
+
+
+def _fit(rows, headers, width: int, edge: bool) -> Fit:
+    specs = [
+        spec_of(name, [_plain(cells[k]) for cells, _ in rows], header=headers[k], required=name != "type",
+                wraps=name == "shapes" and not edge, prose_min=4, folds=name == "layer")
+        for k, name in enumerate(COLUMNS)
+    ]
+    return choose_columns(specs, width, ("type",), edge=edge)
+
+
+def _plain(cell) -> str:
+    return cell.plain if isinstance(cell, Text) else str(cell)
+
+
+def _rows(comparison: Comparison, full: bool, *, fitted: bool, compact: bool) -> list[tuple[list, str | None]]:
+    """Each drawn row's cells (in ``COLUMNS`` order) and style; fitted: relative paths, and a
+    gap row that keeps its words out of the layer column's width."""
+    out: list[tuple[list, str | None]] = []
     shown = _shown(comparison, full)
     for k, position in enumerate(shown):
         if position is None:
             following = shown[k + 1] if k + 1 < len(shown) else len(comparison.rows)
             hidden = following - shown[k - 1] - 1
             note = "same shapes" if comparison.converged_at is not None else "one probe only"
-            table.add_row("⋮", Text(f"{hidden} more layer calls, {note}", style="dim"), "", "", "", "")
+            if fitted:
+                out.append((["⋮", Text(f"{hidden} more layer calls", style="dim"), "", "", "",
+                             Text(note, style="dim")], None))
+            else:
+                out.append((["⋮", Text(f"{hidden} more layer calls, {note}", style="dim"), "", "", "", ""], None))
             continue
         row = comparison.rows[position]
         converged = position == comparison.converged_at
-        style = "bold" if converged else None
-        table.add_row(
+        out.append(([
             str(position),
-            row.path,
+            relative_path(row.path, comparison.model) if fitted else row.path,
             row.type,
-            _shape_cell(row.first),
-            _shape_cell(row.second),
+            _shape_cell(row.first, compact),
+            _shape_cell(row.second, compact),
             _status(row, converged),
-            style=style,
-        )
-    return table
+        ], "bold" if converged else None))
+    return out
 
 
-def compare_report(comparison: Comparison, *, full: bool = False) -> Group:
-    """The aligned table, then the answer framed so it cannot be missed."""
-    answer = Text(comparison.headline)
+def compare_report(comparison: Comparison, *, full: bool = False, layout: Layout | None = None) -> Group:
+    """The aligned table, then the answer framed so it cannot be missed.
+
+    ``layout``: the full table (default), or one fitted to a terminal's width (the answer
+    then wraps at that width, its shapes written without spaces so none is split).
+    """
+    table, fit = _compare_table(comparison, full=full, layout=layout)
+    headline = comparison.headline if fit is None else compact_shape_text(comparison.headline)
+    answer = Text(headline)
     answer.stylize("bold")
-    return Group(
-        compare_table(comparison, full=full),
+    parts = [table]
+    note = left_out_note(fit, columns_option=False)
+    if note is not None:
+        parts.append(note)
+    parts += [
         Text(),
         Panel(answer, title="answer", title_align="left", border_style="green" if comparison.converged_at
               is not None else "red", expand=False),
-    )
+    ]
+    return Group(*parts)

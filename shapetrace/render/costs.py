@@ -27,9 +27,10 @@ def _macs_cells(totals: CostTotals) -> tuple[str, str]:
 def cost_footer(totals: CostTotals) -> Table:
     """Totals as a two-column grid: readable units, exact numbers beside counts."""
     grid = Table.grid(padding=(0, 2))
-    grid.add_column(no_wrap=True)
+    # Labels and notes may wrap in a narrow window; the figures never do.
+    grid.add_column()
     grid.add_column(justify="right", no_wrap=True)
-    grid.add_column(no_wrap=True, style="dim")
+    grid.add_column(style="dim")
     partial = "" if totals.reached_end else " (layers up to the break)"
     rows = [
         ("Total params", format_count(totals.total_params), _exact(totals.total_params)),

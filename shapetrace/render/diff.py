@@ -12,7 +12,9 @@ from rich.table import Table
 from rich.text import Text
 
 from shapetrace.baseline import CheckResult, FieldChange, ShapeDiff
+from shapetrace.options import Layout
 from shapetrace.records import format_shape
+from shapetrace.render.fit import ColumnSpec, Fit, choose_columns, compact_shape_text, spec_of, table_width
 
 __all__ = ["check_report", "diff_table", "MAX_ROWS", "FIELD_TITLES"]
 
@@ -48,10 +50,14 @@ def _value(field: str, value: Any) -> str:
     return "-" if value is None else str(value)
 
 
-def _rows(diff: ShapeDiff) -> list[tuple[str, str, str, str]]:
+def _rows(diff: ShapeDiff, relative: bool = False) -> list[tuple[str, str, str, str]]:
+    """(layer, what, baseline, now) per change; ``relative``: paths below the model's name."""
     rows = []
     for layer in diff.layers:
-        label = f"{layer.path} ({layer.type})"
+        path = layer.path
+        if relative and path.startswith(diff.model + "/"):
+            path = path[len(diff.model) + 1:]
+        label = f"{path} ({layer.type})"
         if layer.status == "added":
             rows.append((label, FIELD_TITLES["added"], "-", _value("output", layer.now.get("output"))))
         elif layer.status == "removed":
@@ -67,26 +73,66 @@ def _rows(diff: ShapeDiff) -> list[tuple[str, str, str, str]]:
     return rows
 
 
-def diff_table(diff: ShapeDiff, *, max_rows: int = MAX_ROWS) -> Table:
-    """The differing layers, keyed by path: what changed, baseline → now (at most ``max_rows`` rows)."""
+_DIFF_COLUMNS = ("layer", "what", "baseline", "arrow", "now")
+_DIFF_HEADERS = ("layer", "what", "baseline", "", "now")
+
+
+def diff_table(diff: ShapeDiff, *, max_rows: int = MAX_ROWS, layout: Layout | None = None) -> Table:
+    """The differing layers, keyed by path: what changed, baseline → now (at most ``max_rows`` rows).
+
+    ``layout``: as wide as the rows need (default), or fitted to a terminal's width: then,
+    if the rows are wider than the window, shapes lose their spaces and the layer, baseline
+    and now cells wrap between words (a shape is one word, never split).
+    """
+    rows = _rows(diff)[:max_rows]
     table = Table(header_style="bold", show_edge=False, pad_edge=False)
-    table.add_column("layer", no_wrap=True)
-    table.add_column("what", no_wrap=True)
-    table.add_column("baseline", no_wrap=True)
-    table.add_column("", no_wrap=True)
-    table.add_column("now", no_wrap=True)
-    for label, what, old, new in _rows(diff)[:max_rows]:
+    fit = None
+    if layout is not None and layout.width is not None:
+        fit = _fit(rows, _rows(diff, relative=True)[:max_rows], layout.width)
+        if fit is not None:
+            rows = [(label, what, compact_shape_text(old), compact_shape_text(new))
+                    for label, what, old, new in _rows(diff, relative=True)[:max_rows]]
+    for name, header in zip(_DIFF_COLUMNS, _DIFF_HEADERS):
+        if fit is None:
+            table.add_column(header, no_wrap=True)
+        else:
+            table.add_column(header, width=fit.width_of(name), overflow="fold")
+    for label, what, old, new in rows:
         style = "green" if what == FIELD_TITLES["added"] else "red" if what == FIELD_TITLES["removed"] else None
         table.add_row(label, Text(what, style=style or ""), old, "→", Text(new, style="bold"))
     return table
 
 
-def _change_line(change: FieldChange) -> Text:
+def _fit(rows: list[tuple[str, str, str, str]], relative_rows: list[tuple[str, str, str, str]],
+         width: int) -> Fit | None:
+    """Widths for the compact form (paths below the model, shapes without spaces, cells
+    wrapping between words), or ``None`` when the rows fit the window as they are."""
+    def specs(compact: bool) -> list[ColumnSpec]:
+        shaped = (lambda text: compact_shape_text(text)) if compact else (lambda text: text)
+        columns = list(zip(*(relative_rows if compact else rows))) if rows else [(), (), (), ()]
+        return [
+            spec_of("layer", columns[0], header="layer", wraps=compact, prose_min=12, required=True,
+                    folds=True),
+            spec_of("what", columns[1], header="what", required=True),
+            spec_of("baseline", [shaped(t) for t in columns[2]], header="baseline", wraps=compact,
+                    prose_min=12, required=True),
+            spec_of("arrow", ["→"], required=True),
+            spec_of("now", [shaped(t) for t in columns[3]], header="now", wraps=compact, prose_min=12,
+                    required=True),
+        ]
+
+    if table_width((s.natural for s in specs(False)), edge=False) <= width:
+        return None
+    return choose_columns(specs(True), width, edge=False)
+
+
+def _change_line(change: FieldChange, compact: bool = False) -> Text:
+    shaped = compact_shape_text if compact else str
     return Text.assemble(
         ("  " + change.field + ": ", "bold"),
-        _value(change.field, change.baseline),
+        shaped(_value(change.field, change.baseline)),
         " → ",
-        (_value(change.field, change.now), "bold"),
+        (shaped(_value(change.field, change.now)), "bold"),
     )
 
 
@@ -101,8 +147,12 @@ def _drift_line(diff: ShapeDiff) -> Text | None:
     )
 
 
-def check_report(result: CheckResult, *, max_rows: int = MAX_ROWS) -> RenderableType:
-    """One baseline's outcome: status line, version drift, trace changes, layer table, next step."""
+def check_report(result: CheckResult, *, max_rows: int = MAX_ROWS, layout: Layout | None = None) -> RenderableType:
+    """One baseline's outcome: status line, version drift, trace changes, layer table, next step.
+
+    ``layout``: as wide as the diff needs (default), or fitted to a terminal's width.
+    """
+    fitted = layout is not None and layout.width is not None
     diff = result.diff
     mark, style = STATUS_MARK[result.status], STATUS_STYLE[result.status]
     name = str(result.baseline)
@@ -122,10 +172,10 @@ def check_report(result: CheckResult, *, max_rows: int = MAX_ROWS) -> Renderable
     if result.status == "match":
         return Group(*parts)
     for change in diff.trace:
-        parts.append(_change_line(change))
+        parts.append(_change_line(change, compact=fitted))
     rows = _rows(diff)
     if rows:
-        parts.append(diff_table(diff, max_rows=max_rows))
+        parts.append(diff_table(diff, max_rows=max_rows, layout=layout))
     if len(rows) > max_rows:
         where = f"; the whole new trace is in {result.obtained}" if result.obtained else ""
         parts.append(Text(f"  … {len(rows) - max_rows} more rows not shown{where}", style="dim"))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import re
+from typing import Mapping
 
 from rich.console import Group, RenderableType
 from rich.table import Table
@@ -10,11 +10,16 @@ from rich.text import Text
 
 from shapetrace.costs import format_bytes, format_count, format_macs, totals_of
 from shapetrace.explain import break_hint, verdict_text
+from shapetrace.options import Layout
 from shapetrace.records import LayerTrace, Trace, format_shape
 from shapetrace.render.costs import cost_footer
+from shapetrace.render.fit import Fit, choose_columns, compact_shape_text, spec_of
 from shapetrace.selection import View, collapse_depth
 
-__all__ = ["trace_table", "trace_report", "applications_table", "select_rows", "inputs_legend"]
+__all__ = [
+    "trace_table", "trace_report", "applications_table", "select_rows", "inputs_legend",
+    "fit_trace_table", "left_out_note", "relative_path",
+]
 
 STYLE_CHANGE = "bold yellow"
 STYLE_BREAK = "bold red"
@@ -49,10 +54,11 @@ def _channels_cell(row: LayerTrace) -> str:
     return "" if row.channels_out is None else str(row.channels_out)
 
 
-def _actual_cell(row: LayerTrace) -> Text:
+def _actual_cell(row: LayerTrace, compact: bool = False) -> Text:
     if row.failed:
         return Text("✗ breaks", style=STYLE_BREAK)
-    text = Text(format_shape(row.output))
+    shape = format_shape(row.output)
+    text = Text(compact_shape_text(shape) if compact else shape)
     if row.differs_from_declared:
         text.append(f" {MARK_DIFFERS}", style="bold magenta")
     if row.static_disagrees:
@@ -73,15 +79,25 @@ def _why_cell(row: LayerTrace, trace: Trace) -> str:
             parts.append("shared layer, params counted once")
         text = "; ".join(parts)
     # This column wraps on a narrow terminal, at spaces: shapes lose theirs so none is cut.
-    return _SHAPE_IN_PROSE.sub(lambda m: m.group(0).replace(", ", ","), text)
+    return compact_shape_text(text)
 
 
-def _cost_cell(n: int, formatter=format_count) -> str:
+def _cost_cell(n: int | None, formatter=format_count) -> str:
+    if n is None:
+        return "?"  # a cost shapetrace does not know (never counted as 0)
     return formatter(n) if n else "-"
 
 
 WRAPPING_COLUMNS = {"why"}
-_SHAPE_IN_PROSE = re.compile(r"\((?:None|\d+)(?:, (?:None|\d+))*,?\)")
+"""Columns that wrap (at spaces) when the table must narrow; all others never wrap."""
+FITTED_WRAPPING_COLUMNS = {"why", "inputs"}
+"""On a terminal, a list of input shapes may also wrap, between its (compact) shapes."""
+SHAPE_COLUMNS = {"inputs", "declared", "static"}
+REQUIRED_COLUMNS = ("index", "layer", "actual", "ch", "why")
+"""Always shown on a terminal (when asked for): the story is in these."""
+COLUMN_PRIORITY = ("type", "declared", "params", "macs", "static", "inputs", "memory", "trainable",
+                   "non_trainable")
+"""The other columns, most wanted first: they join the table while the window has room."""
 
 # Column name (see shapetrace.selection.COLUMNS) → header, justification, cell.
 COLUMN_CELLS = {
@@ -102,11 +118,51 @@ COLUMN_CELLS = {
 }
 
 
-def trace_table(trace: Trace, *, changes_only: bool = False, view: View | None = None) -> Table:
-    """One row per executed layer call, in execution order (``view``: columns, depth, layers)."""
-    view = view or View()
-    table = Table(
-        title=f"{trace.model} · probe {format_shape(trace.probe.shape)}",
+def relative_path(path: str, model: str) -> str:
+    """``efficientnetb0/block1a_dwconv`` → ``block1a_dwconv`` (the model's name is in the title);
+    nested models keep their prefix below it."""
+    prefix = model + "/"
+    return path[len(prefix):] if path.startswith(prefix) and len(path) > len(prefix) else path
+
+
+def _fitted_cell(name: str, row: LayerTrace, trace: Trace, compact: bool) -> str | Text:
+    """A cell as a terminal shows it: paths relative to the model, shapes maybe compact."""
+    if name == "layer":
+        return relative_path(row.path, trace.model)
+    if name == "actual":
+        return _actual_cell(row, compact)
+    cell = COLUMN_CELLS[name][2](row, trace)
+    if compact and name == "ch":
+        return cell.replace(" → ", "→")
+    if compact and name in SHAPE_COLUMNS:
+        return compact_shape_text(cell)
+    return cell
+
+
+def _cell_text(cell: str | Text) -> str:
+    return cell.plain if isinstance(cell, Text) else cell
+
+
+def _table_rows(trace: Trace, rows: tuple[LayerTrace, ...], depth: int | None):
+    """The rows to draw, with ``None`` where rows were left out (a ``⋮`` gap row)."""
+    # Positions in the (possibly collapsed) full row list: a jump means rows were left out.
+    position = {row.index: i for i, row in enumerate(collapse_depth(trace.layers, depth))}
+    previous = None
+    for row in rows:
+        if position.get(row.index, 0) != (-1 if previous is None else position.get(previous, 0)) + 1:
+            yield None  # rows left out before this one
+        previous = row.index
+        yield row
+    if previous is not None and position.get(previous, 0) != len(position) - 1:
+        yield None  # and after the last one shown
+
+
+def _new_table(trace: Trace, edge: bool = True) -> Table:
+    probe = format_shape(trace.probe.shape)
+    return Table(
+        show_edge=edge,
+        pad_edge=edge,
+        title=f"{trace.model} · probe {probe if edge else compact_shape_text(probe)}",
         title_justify="left",
         caption=(
             f"{MARK_DIFFERS} actual differs from declared   "
@@ -117,24 +173,119 @@ def trace_table(trace: Trace, *, changes_only: bool = False, view: View | None =
         header_style="bold",
         show_lines=False,
     )
+
+
+def _row_style(row: LayerTrace) -> str | None:
+    return STYLE_BREAK if row.failed else STYLE_CHANGE if row.channels_changed else None
+
+
+def _full_table(trace: Trace, rows: tuple[LayerTrace, ...], view: View) -> Table:
+    """Every column asked for, whole paths, shapes as Keras writes them: as wide as it needs."""
+    table = _new_table(trace)
     cells = [COLUMN_CELLS[name] for name in view.columns]
     for name, (header, justify, _) in zip(view.columns, cells):
         # Shapes and names never wrap (a cut shape is worse than a wide table); prose may.
         table.add_column(header, justify=justify, no_wrap=name not in WRAPPING_COLUMNS)
-    rows = select_rows(trace, changes_only, view.rows(trace))
-    # Positions in the (possibly collapsed) full row list: a jump means rows were left out.
-    position = {row.index: i for i, row in enumerate(collapse_depth(trace.layers, view.depth))}
     gap = ("⋮", *[""] * (len(cells) - 1))
-    previous = None
-    for row in rows:
-        if position.get(row.index, 0) != (-1 if previous is None else position.get(previous, 0)) + 1:
-            table.add_row(*gap, style="dim")  # rows left out before this one
-        previous = row.index
-        style = STYLE_BREAK if row.failed else STYLE_CHANGE if row.channels_changed else None
-        table.add_row(*[cell(row, trace) for _, _, cell in cells], style=style)
-    if previous is not None and position.get(previous, 0) != len(position) - 1:
-        table.add_row(*gap, style="dim")  # and after the last one shown
+    for row in _table_rows(trace, rows, view.depth):
+        if row is None:
+            table.add_row(*gap, style="dim")
+        else:
+            table.add_row(*[cell(row, trace) for _, _, cell in cells], style=_row_style(row))
     return table
+
+
+def _fit_for(trace: Trace, drawn: list[LayerTrace | None], view: View, width: int,
+             compact: bool) -> tuple[Fit, list[list[str | Text] | None]]:
+    cells = [None if row is None else [_fitted_cell(name, row, trace, compact) for name in view.columns]
+             for row in drawn]
+    wrapping = FITTED_WRAPPING_COLUMNS if compact else set()
+    specs = [
+        spec_of(
+            name,
+            [_cell_text(r[k]) for r in cells if r is not None] + (["⋮"] if None in cells else []),
+            header=COLUMN_CELLS[name][0],
+            wraps=name in wrapping or name in WRAPPING_COLUMNS,
+            required=name in REQUIRED_COLUMNS,
+            folds=name == "layer",
+        )
+        for k, name in enumerate(view.columns)
+    ]
+    # The compact form also drops the table's outer edge: 4 more cells for the prose.
+    return choose_columns(specs, width, COLUMN_PRIORITY, edge=not compact), cells
+
+
+def fit_trace_table(trace: Trace, rows: tuple[LayerTrace, ...], view: View, width: int):
+    """Choose the form of the table for a window ``width`` cells wide.
+
+    The whole form (shapes as Keras writes them, the outer edge drawn) when every column
+    asked for fits, the why column wrapped at most; otherwise the compact form (``(1,64,64,3)``,
+    ``3→32``, no outer edge) with the columns chosen by priority.
+
+    Returns:
+        ``(fit, drawn, cells)``: the chosen columns and widths, the rows to draw (``None`` for
+        a ``⋮`` gap row), and each drawn row's cells in ``view.columns`` order.
+    """
+    drawn = list(_table_rows(trace, rows, view.depth))
+    fit, cells = _fit_for(trace, drawn, view, width, compact=False)
+    if fit.left_out or not fit.fits:
+        fit, cells = _fit_for(trace, drawn, view, width, compact=True)
+    return fit, drawn, cells
+
+
+def _fitted_table(trace: Trace, rows: tuple[LayerTrace, ...], view: View, width: int) -> tuple[Table, Fit]:
+    fit, drawn, cells = fit_trace_table(trace, rows, view, width)
+    table = _new_table(trace, edge=fit.edge)
+    keep = [k for k, name in enumerate(view.columns) if name in fit.shown]
+    for name in fit.shown:
+        header, justify, _ = COLUMN_CELLS[name]
+        # Every column gets the width the fit chose, so rich has nothing left to squeeze: a
+        # column only wraps when the fit made it narrower than its text (prose; a name as a
+        # last resort — shapes are never narrowed).
+        table.add_column(header, justify=justify, width=fit.width_of(name), overflow="fold")
+    for row, row_cells in zip(drawn, cells):
+        if row is None:
+            table.add_row("⋮", *[""] * (len(keep) - 1), style="dim")
+        else:
+            table.add_row(*[row_cells[k] for k in keep], style=_row_style(row))
+    return table, fit
+
+
+def trace_table(trace: Trace, *, changes_only: bool = False, view: View | None = None,
+                layout: Layout | None = None) -> Table:
+    """One row per executed layer call, in execution order (``view``: columns, depth, layers).
+
+    ``layout``: the full table (default), or one fitted to a terminal's width.
+    """
+    return _trace_table(trace, changes_only=changes_only, view=view, layout=layout)[0]
+
+
+def _trace_table(trace: Trace, *, changes_only: bool, view: View | None,
+                 layout: Layout | None) -> tuple[Table, Fit | None]:
+    view = view or View()
+    rows = select_rows(trace, changes_only, view.rows(trace))
+    if layout is None or layout.width is None:
+        return _full_table(trace, rows, view), None
+    return _fitted_table(trace, rows, view, layout.width)
+
+
+def left_out_note(fit: Fit | None, *, columns_option: bool = True,
+                  titles: Mapping[str, str] | None = None) -> Text | None:
+    """The line under a fitted table naming the columns it left out, and how to see them.
+
+    ``columns_option``: the command also takes ``--columns`` (whose words are the names
+    shown); ``titles``: how to call the columns instead of their names.
+    """
+    if fit is None or not fit.left_out:
+        return None
+    names = [(titles or {}).get(name, name) for name in fit.left_out]
+    text = Text.assemble(
+        (f"Left out to fit {fit.available} columns: {', '.join(names)}. ", "dim"),
+        ("--wide", "bold"), (" shows every column", "dim"),
+    )
+    if columns_option:
+        text.append_text(Text.assemble(("; ", "dim"), ("--columns", "bold"), (" chooses which", "dim")))
+    return text.append(".", style="dim")
 
 
 def totals_text(trace: Trace) -> Text:
@@ -153,10 +304,22 @@ def trace_report(
     show_timing: bool = True,
     view: View | None = None,
     footer: bool = True,
+    layout: Layout | None = None,
 ) -> Group:
-    """Table, cost footer, boundary, verdict, hint and totals: everything ``shapetrace MODEL`` shows."""
-    parts: list[RenderableType] = [trace_table(trace, changes_only=changes_only, view=view)]
-    legend = inputs_legend(trace)
+    """Table, cost footer, boundary, verdict, hint and totals: everything ``shapetrace MODEL`` shows.
+
+    ``layout``: the full table (default), or one fitted to a terminal's width (then a line
+    under it names the columns left out).
+    """
+    table, fit = _trace_table(trace, changes_only=changes_only, view=view, layout=layout)
+    # Prose wraps at the window's width on a terminal: its shapes lose their spaces there,
+    # so that none is split across two lines.
+    prose = compact_shape_text if fit is not None else str
+    parts: list[RenderableType] = [table]
+    note = left_out_note(fit)
+    if note is not None:
+        parts.append(note)
+    legend = inputs_legend(trace, compact=fit is not None)
     if legend is not None:
         parts.append(legend)
     parts.append(Text())
@@ -166,18 +329,18 @@ def trace_report(
     if boundary.accepted:
         line = Text("Model boundary: ", style="bold").append("accepted", style="green")
         if boundary.reason:
-            line.append(f" ({boundary.reason})")
+            line.append(prose(f" ({boundary.reason})"))
     else:
         line = Text("Model boundary: ", style="bold").append("rejected", style=STYLE_BREAK)
-        line.append(f" — {boundary.reason}")
+        line.append(prose(f" — {boundary.reason}"))
     parts.append(line)
     verdict = Text("Verdict: ", style="bold")
     verdict.append("ok" if trace.ok else "broken", style="green" if trace.ok else STYLE_BREAK)
-    verdict.append(". " + verdict_text(trace))
+    verdict.append(prose(". " + verdict_text(trace)))
     parts.append(verdict)
     hint = break_hint(trace)
     if hint:
-        parts.append(Text("Hint: ", style="bold").append(hint))
+        parts.append(Text("Hint: ", style="bold").append(prose(hint)))
     if show_timing:
         parts.append(totals_text(trace))
     else:
@@ -201,17 +364,20 @@ def applications_table(apps) -> Table:
     return table
 
 
-def inputs_legend(trace) -> Text | None:
+def inputs_legend(trace, *, compact: bool = False) -> Text | None:
     """For a model with several inputs: which rows each input's probe reaches, and whose the break is.
 
-    The legend goes beneath the table (``None`` for one input).
+    The legend goes beneath the table (``None`` for one input); ``compact`` writes its shapes
+    without spaces, for a terminal where it wraps.
     """
     if len(trace.probes) < 2:
         return None
     text = Text("Inputs: ", style="bold")
     for n, probe in enumerate(trace.probes):
         rows = [layer.index for layer in trace.layers if probe.name in layer.sources]
-        text.append(("" if n == 0 else " · ") + f"{probe.name} {format_shape(probe.shape)} reaches rows {_ranges(rows)}")
+        shape = format_shape(probe.shape)
+        shape = compact_shape_text(shape) if compact else shape
+        text.append(("" if n == 0 else " · ") + f"{probe.name} {shape} reaches rows {_ranges(rows)}")
     broken = trace.broken
     if broken is not None and broken.sources:
         names = " and ".join(broken.sources)

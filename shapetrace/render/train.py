@@ -6,11 +6,17 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
+from shapetrace.render.fit import compact_shape_text
+
 __all__ = ["plan_report", "epoch_line", "metrics_text", "summary_table"]
 
 
-def plan_report(plan) -> RenderableType:
-    """What will be trained, on what, and the trace verdict for the model exactly as fed."""
+def plan_report(plan, *, compact: bool = False) -> RenderableType:
+    """What will be trained, on what, and the trace verdict for the model exactly as fed.
+
+    ``compact``: for a terminal, where the lines wrap at the window's width: shapes are
+    written without spaces so that none is split.
+    """
     config, data = plan.config, plan.data
     h, w = config.size
     weights = "from scratch" if not config.pretrained else f"weights {config.weights}"
@@ -29,7 +35,7 @@ def plan_report(plan) -> RenderableType:
             + (f" over {plan.replicas} replicas" if plan.replicas > 1 else "")
             + f") → {config.output}",
         ),
-        Text.assemble(("trace  ", "bold"), plan.verdict),
+        Text.assemble(("trace  ", "bold"), compact_shape_text(plan.verdict) if compact else plan.verdict),
     ]
     if plan.resumed_from:
         lines.append(Text.assemble(

@@ -1,0 +1,126 @@
+"""What shapetrace is doing right now: a transient status line on stderr, on a terminal only.
+
+Importing TensorFlow and building a big model take seconds with nothing on screen; a
+spinner that says which step is running (and how far the probe got) makes the wait
+legible. It is transient — erased before the table prints — and it exists only when
+stderr is a terminal: piped output, logs and JSON never see it.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Callable, Sequence
+
+from rich.console import Console
+from rich.markup import escape
+from rich.status import Status
+
+__all__ = ["WorkStatus", "tensorflow_imported"]
+
+
+def tensorflow_imported() -> bool:
+    return "tensorflow" in sys.modules
+
+
+class WorkStatus:
+    """A context manager: ``with WorkStatus(console) as status: status.say("building …")``.
+
+    Every method is a no-op when the console is not a terminal, so commands call them
+    unconditionally.
+    """
+
+    def __init__(self, console: Console, *, prefix: str = "") -> None:
+        self.console = console
+        self.enabled = console.is_terminal
+        self.prefix = prefix
+        """Put before every message (e.g. the baseline being checked)."""
+        self._status: Status | None = None
+        self._total: int | None = None
+
+    def __enter__(self) -> "WorkStatus":
+        if self.enabled:
+            self._status = Status("", console=self.console, spinner="dots")
+            self._status.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    def stop(self) -> None:
+        """Erase the status line (it is transient); later messages are ignored."""
+        if self._status is not None:
+            self._status.stop()
+            self._status = None
+
+    def say(self, message: str, *, now: bool = False) -> None:
+        """Show ``message``; ``now`` draws it at once (before a step that blocks the screen)."""
+        if self._status is None:
+            return
+        text = escape(self.prefix + message)
+        if now:
+            self._status.update(text, spinner="dots")  # a new spinner forces a refresh
+        else:
+            self._status.update(text)
+
+    def import_tensorflow(self) -> None:
+        """Import TensorFlow (muted, as shapetrace always does) under its own status message."""
+        if tensorflow_imported():
+            return
+        self.say("importing TensorFlow…", now=True)
+        from shapetrace import _keras_graph  # noqa: F401  (imports keras and TensorFlow)
+
+    def making(self, model: str) -> None:
+        """Before ``shapetrace.trace(model)``: import TensorFlow, then say what builds the model.
+
+        TensorFlow is imported up front only for an application name: a user model's own
+        checks (a missing file, an unsafe one) must still fail before TensorFlow loads.
+        """
+        if not self.enabled:
+            return
+        step, application = _model_step(model)
+        if application:
+            self.import_tensorflow()
+        elif not tensorflow_imported():
+            step = "importing TensorFlow, then " + step
+        self.say(step, now=True)
+
+    # Progress callbacks of shapetrace.trace (on_walk_start, on_layer).
+
+    def walk_start(self, total: int | None) -> None:
+        self._total = total
+        self.say("running the probe…")
+
+    def layer_done(self, done: int) -> None:
+        if self._total:
+            self.say(f"running the probe through layer {done:,} of {max(done, self._total):,}")
+        else:
+            self.say(f"running the probe through layer {done:,}")
+
+    def trace_callbacks(self, walks: Sequence[str] = ()) -> dict[str, Callable]:
+        """The keywords to pass to ``shapetrace.trace`` (or to a function that traces several
+        times: ``walks`` names each walk, in order, before its progress)."""
+        if not self.enabled:
+            return {}
+        base, started = self.prefix, []
+
+        def start(total: int | None) -> None:
+            if walks:
+                self.prefix = f"{base}{walks[min(len(started), len(walks) - 1)]}: "
+            started.append(total)
+            self.walk_start(total)
+
+        return {"on_walk_start": start, "on_layer": self.layer_done}
+
+
+def _model_step(model: str) -> tuple[str, bool]:
+    """How making ``model`` is called on the status line, and whether it is an application."""
+    from shapetrace.applications import resolve_application
+    from shapetrace.errors import ShapetraceError
+
+    try:
+        return f"building {resolve_application(model).key}…", True
+    except ShapetraceError:
+        pass
+    if ":" in model and not model.lower().endswith((".keras", ".h5", ".hdf5")):
+        return f"calling {model}…", False
+    return f"loading {model}…", False
