@@ -5,8 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Mapping
 
-import numpy as np
-
 from shapetrace.applications import (
     build_application,
     check_channels,
@@ -19,8 +17,6 @@ from shapetrace.options import Engine, Pooling
 from shapetrace.records import Probe, Trace
 
 __all__ = ["trace", "make_probes", "trace_model"]
-
-PROBE_SEED = 0
 
 
 def trace(
@@ -135,64 +131,10 @@ def make_probes(
     batch: int,
     inputs: Mapping[str, tuple[int, ...]] | None = None,
 ):
-    """One probe per model input: its declared shape with the batch, size and channels asked for.
+    """One probe per model input (the rules: :mod:`shapetrace.probes`)."""
+    from shapetrace.probes import make_probes as _make_probes
 
-    ``inputs`` gives whole shapes (without the batch axis) for named inputs; they win over
-    ``size`` and ``channels``, which apply to the inputs not named there.
-    """
-    from shapetrace import _keras_graph as kg
-
-    declared = [tuple(t.shape) for t in model.inputs]
-    names = [getattr(t, "name", f"input_{i}") for i, t in enumerate(model.inputs)]
-    layer_names = kg.input_layer_names(model)
-    overrides = _match_input_overrides(inputs or {}, names, layer_names, declared)
-    rng = np.random.default_rng(PROBE_SEED)
-    probes, arrays = [], []
-    for i, (name, shape) in enumerate(zip(names, declared)):
-        dims = list(shape[1:])
-        if i in overrides:
-            dims = list(overrides[i])
-        else:
-            if size is not None and len(dims) == 3:
-                dims[0], dims[1] = size
-            if channels is not None and dims:
-                dims[-1] = channels
-        if any(d is None for d in dims):
-            how = (
-                f"pass --input {layer_names[i]}=HxWxC for each input"
-                if len(names) > 1
-                else "pass --size HxW (and --channels N)"
-            )
-            raise UsageError(
-                f"Input {layer_names[i]!r} declares {shape} with unknown dimensions: {how} "
-                "to say what to probe it with."
-            )
-        full = (batch, *dims)
-        probes.append(Probe(name=layer_names[i], shape=full, declared=shape))
-        # Image-like values: the shapes do not depend on them, but NaN-free data keeps
-        # every layer on its ordinary code path.
-        arrays.append(rng.uniform(0.0, 255.0, size=full).astype("float32"))
-    return probes, arrays
-
-
-def _match_input_overrides(inputs, names, layer_names, declared) -> dict[int, tuple[int, ...]]:
-    """``{"image": (64, 64, 1)}`` → ``{input index: dims}``, by tensor or input-layer name."""
-    matched: dict[int, tuple[int, ...]] = {}
-    for key, dims in inputs.items():
-        found = [i for i, (a, b) in enumerate(zip(names, layer_names)) if key in (a, b)]
-        if not found:
-            raise UsageError(
-                f"--input {key}=…: the model has no input named {key!r}; its inputs are "
-                + ", ".join(f"{n} {tuple(d)}" for n, d in zip(layer_names, declared)) + "."
-            )
-        i = found[0]
-        if len(dims) != len(declared[i]) - 1:
-            raise UsageError(
-                f"--input {key}={'x'.join(map(str, dims))}: {key!r} declares {tuple(declared[i])}, "
-                f"so give {len(declared[i]) - 1} dimensions (without the batch axis)."
-            )
-        matched[i] = tuple(dims)
-    return matched
+    return _make_probes(model, channels=channels, size=size, batch=batch, inputs=inputs)
 
 
 def trace_model(
@@ -209,11 +151,7 @@ def trace_model(
     from shapetrace import _keras_graph as kg
 
     engine = Engine(engine)
-    if not model.built or not getattr(model, "inputs", None):
-        raise UsageError(
-            f"Model {model.name!r} has no known input shape yet: build it (call it once or give it "
-            "an Input) before tracing."
-        )
+    # A subclassed model never called is built by the probe itself (``inputs`` says its shape).
     probes, arrays = make_probes(model, channels=channels, size=size, batch=batch, inputs=inputs)
     if engine is Engine.stream:
         from shapetrace.engine import walk_model
@@ -221,7 +159,7 @@ def trace_model(
         from shapetrace.submodels import walk_model
     result = walk_model(model, probes, arrays)
     layers, broken = result.rows, result.broken
-    if len(probes) > 1:
+    if len(probes) > 1 and kg.model_inputs(model):
         layers, broken = _with_sources(model, [p.name for p in probes], layers, broken)
     return Trace(
         model=model.name,
@@ -229,7 +167,7 @@ def trace_model(
         boundary=result.boundary,
         layers=layers,
         broken=broken,
-        total_params=int(model.count_params()),
+        total_params=int(model.count_params()) if model.built else 0,
         seconds=result.seconds,
         engine=engine.value,
         peak_live_bytes=result.peak_live_bytes,
