@@ -419,7 +419,15 @@ def recording_layer_calls(handler: _Handler) -> Iterator[None]:
 
 
 def is_symbolic_call(args: tuple, kwargs: dict) -> bool:
-    """A call on symbolic tensors (Keras building a layer or inferring shapes), not a real one."""
+    """A call on symbolic tensors (Keras building a layer or inferring shapes), not a real one.
+
+    Besides Keras tensors, Keras builds an unbuilt subclassed model by running its call
+    inside a TensorFlow graph (``compute_output_spec``): not eager, so not the real run.
+    """
+    import tensorflow as tf
+
+    if not tf.executing_eagerly():
+        return True
     return any(isinstance(t, keras.KerasTensor) for t in tree.flatten((args, kwargs)))
 
 

@@ -87,6 +87,7 @@ def trace(
         channels = 3 if channels is None else channels
         if size is not None:
             check_size(app, size)
+        _check_application_probe(app, size, channels, batch)
         keras_model = build_application(
             app, size=size, channels=channels, native=native, top=top,
             weights=weights, pooling=pooling,
@@ -121,6 +122,17 @@ def trace(
         keras_model, channels=channels, size=size, batch=batch, engine=engine, request=request,
         inputs=input_shapes,
     )
+
+
+def _check_application_probe(app, size, channels: int, batch: int) -> None:
+    """Refuse an absurd probe before the model is built for it (the figure in one line)."""
+    from shapetrace.probes import MAX_DIM, available_memory, check_probe_memory, probe_bytes
+
+    height, width = size if size is not None else (app.default_size, app.default_size)
+    if max(height, width) > MAX_DIM:
+        raise UsageError(f"Size {height}x{width} is too large: each side can be at most {MAX_DIM:,}.")
+    shape = (batch, height, width, channels)
+    check_probe_memory(probe_bytes(shape), available_memory(), f"({batch}, {height}, {width}, {channels}) float32")
 
 
 def make_probes(

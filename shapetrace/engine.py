@@ -187,6 +187,8 @@ class RowMaker:
     def break_row(self, path, depth, operation, call, args, message: str, expected: str | None = None) -> Break:
         inputs = tuple(_shape(t) for t in kg.flatten_tensors(args))
         shared = self._seen_before(operation)
+        if not shared:
+            self.counted.update(id(w) for w in getattr(operation, "weights", ()))
         declared_inputs = call.declared_inputs if call is not None else ()
         cost = layer_cost(operation, inputs, None, 0, shared=shared)
         index = len(self.rows)

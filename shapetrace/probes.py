@@ -295,13 +295,17 @@ def check_probe_memory(nbytes: int, available: int | None, what: str = "the prob
     if available is None or available <= 0:
         return
     if nbytes > available * MEMORY_SHARE:
-        from shapetrace.costs import format_bytes
-
         raise UsageError(
-            f"The probe {what} needs {format_bytes(nbytes)}, more than half of the "
-            f"{format_bytes(available)} of memory available, and the trace holds activations beside it: "
+            f"The probe {what} needs {_bytes_text(nbytes)}, more than half of the "
+            f"{_bytes_text(available)} of memory available, and the trace holds activations beside it: "
             "use a smaller --batch or --size."
         )
+
+
+def _bytes_text(n: int) -> str:
+    from shapetrace.costs import format_bytes
+
+    return format_bytes(n) if n < 10**12 else f"{n / 10**12:,.0f} TB"
 
 
 def available_memory() -> int | None:
