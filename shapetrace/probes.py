@@ -207,8 +207,11 @@ def make_probes(
             dims[-1] = channels
             channelled = True
         if any(d is None for d in dims):
+            template = "HxWxC" if slot.kind == "image" and len(dims) == 3 else "x".join(
+                "N" if d is None else str(d) for d in dims
+            )
             how = (
-                f"pass --input {slot.name}={'x'.join('N' if d is None else str(d) for d in dims)} for each input"
+                f"pass --input {slot.name}={template} for each input"
                 if len(slots) > 1
                 else "pass --size HxW (and --channels N)" if slot.kind == "image"
                 else f"pass --size LENGTH or --input {'x'.join('N' if d is None else str(d) for d in dims)}"
