@@ -460,8 +460,10 @@ def expected_input(layer) -> str | None:
     """What a layer is set up to take, for a break row: the shape it was built for, else its input spec."""
     shapes = built_input_shapes(layer)
     if shapes:
+        # The first axis is the batch (any size) unless the layer saw a bare vector.
         return ", ".join(
-            "(" + ", ".join("None" if i == 0 or d is None else str(d) for i, d in enumerate(s)) + ")"
+            "(" + ", ".join("None" if (i == 0 and len(s) > 1) or d is None else str(d) for i, d in enumerate(s))
+            + ("," if len(s) == 1 else "") + ")"
             for s in shapes
         )
     spec = layer.input_spec
