@@ -14,7 +14,7 @@ from shapetrace.applications import (
 )
 from shapetrace.errors import UsageError, WeightsError
 from shapetrace.options import Engine, Pooling
-from shapetrace.records import Probe, Trace
+from shapetrace.records import LayerTrace, Probe, Trace
 
 __all__ = ["trace", "make_probes", "trace_model"]
 
@@ -198,9 +198,19 @@ def _with_sources(model, names, layers, broken):
     for path, sources in kg.input_lineage(model, names):
         pending.setdefault(path, []).append(sources)
     rows = []
+    containers: list[LayerTrace] = []  # opened blocks: the rows inside inherit their sources
     for row in layers:
         queue = pending.get(row.path)
-        rows.append(replace(row, sources=queue.pop(0)) if queue else row)
+        if queue:
+            row = replace(row, sources=queue.pop(0))
+        else:
+            while containers and not row.path.startswith(containers[-1].path + "/"):
+                containers.pop()
+            if containers:
+                row = replace(row, sources=containers[-1].sources)
+        if row.container:
+            containers.append(row)
+        rows.append(row)
     if broken is not None and broken.index < len(rows):
         broken = replace(broken, sources=rows[broken.index].sources)
     return tuple(rows), broken

@@ -377,3 +377,11 @@ def test_words_fit_the_input():
     assert "token ids" in text.to_dict()["summary"]
     image = trace_model(um.resnetish_called(), channels=1)
     assert "1 channel" in image.to_dict()["summary"]
+
+
+def test_both_engines_open_custom_layers_alike():
+    model = um.text_transformer()
+    stream, submodels = trace_model(model), trace_model(model, engine="submodels")
+    assert [(r.path, r.output, r.params, r.container) for r in stream.layers] == [
+        (r.path, r.output, r.params, r.container) for r in submodels.layers
+    ]
