@@ -472,13 +472,17 @@ def expected_input(layer) -> str | None:
         return None
     if spec.shape is not None:
         return "(" + ", ".join("None" if d is None else str(d) for d in spec.shape) + ")"
+    parts = []
+    if spec.ndim is not None:
+        parts.append(f"rank {spec.ndim}")
+    elif spec.min_ndim is not None:
+        parts.append(f"rank ≥ {spec.min_ndim}")
     axes = dict(spec.axes or {})
-    if not axes:
-        return None
-    last = axes.get(-1)
-    if last is not None and len(axes) == 1:
-        return f"(…, {last})"
-    return "axes " + ", ".join(f"{k}={v}" for k, v in sorted(axes.items()))
+    if list(axes) == [-1]:
+        parts.append(f"(…, {axes[-1]})")
+    elif axes:
+        parts.append("axes " + ", ".join(f"{k}={v}" for k, v in sorted(axes.items())))
+    return " ".join(parts) or None
 
 
 def call_argument_names(layer) -> list[str]:
