@@ -386,3 +386,31 @@ def test_both_engines_open_custom_layers_alike():
     assert [(r.path, r.output, r.params, r.container) for r in stream.layers] == [
         (r.path, r.output, r.params, r.container) for r in submodels.layers
     ]
+
+
+class _WithFallback(keras.layers.Layer):
+    """Tries a projection built for another width, falls back when it refuses (user code catching)."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.wide = keras.layers.Dense(4, name="wide")
+        self.fallback = keras.layers.Dense(4, name="fallback")
+
+    def build(self, input_shape):
+        self.wide.build((None, input_shape[-1] + 1))
+
+    def call(self, x):
+        try:
+            return self.wide(x)
+        except ValueError:
+            return self.fallback(x)
+
+
+def test_an_exception_the_users_code_catches_is_no_break():
+    inputs = keras.Input((6,))
+    model = keras.Model(inputs, _WithFallback(name="with_fallback")(inputs), name="caught")
+    result = trace_model(model)
+    assert result.ok and result.broken is None
+    assert result.layers[-1].path == "caught/with_fallback/fallback" and result.layers[-1].output == (1, 4)
+    assert not any(row.failed for row in result.layers)
+    assert sum(row.params for row in result.layers) == model.count_params()
