@@ -49,8 +49,9 @@ def trace(
         pooling: ``"avg"`` or ``"max"``.
         engine: ``"stream"`` (default) or ``"submodels"``.
         factory_args: keyword arguments for a factory (``{"channels": 1}``).
-        inputs: per-input probe shapes without the batch axis, for models with several
-            inputs (``{"image": (64, 64, 1), "meta": (10,)}`` or ``"64x64x1"`` strings).
+        inputs: probe shapes without the batch axis, any rank: one shape for a single-input
+            model (``"32x32x3"``, ``(120, 7)``), or by input name (``{"image": (64, 64, 1),
+            "meta": "10"}``). A model never built takes its probe from here.
         unsafe_load: let a saved file run the code it carries (Lambda layers, custom
             classes); refused by default.
 
