@@ -414,3 +414,16 @@ def test_an_exception_the_users_code_catches_is_no_break():
     assert result.layers[-1].path == "caught/with_fallback/fallback" and result.layers[-1].output == (1, 4)
     assert not any(row.failed for row in result.layers)
     assert sum(row.params for row in result.layers) == model.count_params()
+
+
+def test_a_baseline_asking_for_an_absurd_size_is_one_line_exit_2(tmp_path, capsys):
+    baseline = tmp_path / "resnet50.json"
+    code, _, err = run_cli(["snapshot", "resnet50", "--size", "32", "-o", baseline], capsys)
+    assert code == 0, err
+    document = json.loads(baseline.read_text())
+    document["request"]["size"] = [100000, 100000]
+    baseline.write_text(json.dumps(document))
+    before = baseline.read_text()
+    code, out, err = run_cli(["check", baseline], capsys)
+    assert code == 2 and "memory available" in err and "Traceback" not in err, err
+    assert baseline.read_text() == before and sorted(p.name for p in tmp_path.iterdir()) == ["resnet50.json"]
