@@ -78,9 +78,11 @@ def _kind(rank: int, dtype: str, direct, reachable) -> tuple[str, int | None]:
     if embeddings or integer:
         limit = min(int(e.input_dim) for e in embeddings) if embeddings else 2
         return "tokens", limit
-    if rank >= 3 and any(_conv_style(layer) for layer in reachable):
-        return ("image" if rank >= 4 else "signal"), None
-    return ("sequence" if rank == 3 else "features"), None
+    if rank >= 4:  # spatial axes and a channel axis, whatever consumes them
+        return "image", None
+    if rank == 3:
+        return ("signal" if any(_conv_style(layer) for layer in reachable) else "sequence"), None
+    return "features", None
 
 
 def describe_inputs(model, given: Mapping[str, tuple[int, ...]] | None = None) -> list[InputSlot]:
