@@ -403,7 +403,8 @@ def recording_layer_calls(handler: _Handler) -> Iterator[None]:
         raise RuntimeError("layer calls are already being recorded in this thread")
     with _install_lock:
         if _installed["count"] == 0:
-            _installed["original"] = Layer.__call__
+            if Layer.__call__ is not _recording_call:
+                _installed["original"] = Layer.__call__
             Layer.__call__ = _recording_call
         _installed["count"] += 1
     _local.handler = handler
@@ -414,8 +415,9 @@ def recording_layer_calls(handler: _Handler) -> Iterator[None]:
         with _install_lock:
             _installed["count"] -= 1
             if _installed["count"] == 0:
+                # ``original`` stays set: a call another thread began through the wrapper just
+                # before this restore still finds the real ``__call__``.
                 Layer.__call__ = _installed["original"]
-                _installed["original"] = None
 
 
 def is_symbolic_call(args: tuple, kwargs: dict) -> bool:
