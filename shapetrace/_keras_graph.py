@@ -3,8 +3,10 @@
 Checked against Keras 3.13 – 3.15 (TensorFlow backend). A Keras upgrade that
 renames any of ``_nodes_by_depth``, ``node.arguments.fill_in``,
 ``Functional._standardize_inputs``, ``Layer._assert_input_compatibility``,
-``Sequential._functional`` or ``keras.src.models.functional.operation_fn``
-should need changes here and nowhere else.
+``Sequential._functional``, ``keras.src.models.functional.operation_fn``,
+``Layer._build_shapes_dict``, ``Layer._flatten_layers`` or the ``Layer.__call__``
+entry point that :func:`recording_layer_calls` wraps should need changes here and
+nowhere else.
 """
 
 from __future__ import annotations
@@ -13,8 +15,10 @@ import os
 import re
 import sys
 import tempfile
+import threading
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 __all__ = [
     "keras",
@@ -28,6 +32,14 @@ __all__ = [
     "one_line",
     "input_layer_names",
     "input_lineage",
+    "recording_layer_calls",
+    "is_symbolic_call",
+    "built_input_shapes",
+    "sublayers",
+    "expected_input",
+    "call_argument_names",
+    "model_inputs",
+    "input_consumers",
 ]
 
 
@@ -243,6 +255,11 @@ def nbytes(tensor) -> int:
     return size * _itemsize(tensor.dtype)
 
 
+def itemsize(dtype) -> int:
+    """Bytes per element of a tensor dtype."""
+    return _itemsize(dtype)
+
+
 def _itemsize(dtype) -> int:
     import numpy as np
 
@@ -364,3 +381,174 @@ def consumers_of(model, layer) -> list[Any]:
         if any(ref._keras_history.operation is layer for ref in call.input_refs):
             found.append(call.operation)
     return found
+
+
+# --------------------------------------------------------------------------- call recording
+#
+# Keras 3 has no module hooks (torchinfo's way of seeing every call). The equivalent:
+# wrap the one entry point every layer call goes through, ``Layer.__call__`` (subclasses
+# that define their own ``__call__`` — preprocessing ``DataLayer`` — reach it through
+# ``super()``, which looks the attribute up at call time). The wrapper is installed only
+# while a recorder is active, restored when the last one leaves, and hands calls to a
+# handler kept per thread: a trace in one thread never records (or slows beyond one
+# attribute lookup) the layer calls another thread makes meanwhile.
+# Checked against Keras 3.13 – 3.15.
+
+_Handler = Callable[[Any, tuple, dict, Callable[[], Any]], Any]
+_local = threading.local()
+_install_lock = threading.Lock()
+_installed: dict[str, Any] = {"count": 0, "original": None}
+
+
+def _recording_call(self, *args, **kwargs):
+    handler = getattr(_local, "handler", None)
+    original = _installed["original"]
+    if handler is None:
+        return original(self, *args, **kwargs)
+    return handler(self, args, kwargs, lambda: original(self, *args, **kwargs))
+
+
+@contextmanager
+def recording_layer_calls(handler: _Handler) -> Iterator[None]:
+    """Route every layer call made by this thread through ``handler`` while the block runs.
+
+    ``handler(layer, args, kwargs, proceed)`` must return what ``proceed()`` returns (the
+    layer's real output); it decides what to record. Nested use in one thread is refused.
+    """
+    from keras.src.layers.layer import Layer
+
+    if getattr(_local, "handler", None) is not None:
+        raise RuntimeError("layer calls are already being recorded in this thread")
+    with _install_lock:
+        if _installed["count"] == 0:
+            if Layer.__call__ is not _recording_call:
+                _installed["original"] = Layer.__call__
+            Layer.__call__ = _recording_call
+        _installed["count"] += 1
+    _local.handler = handler
+    try:
+        yield
+    finally:
+        _local.handler = None
+        with _install_lock:
+            _installed["count"] -= 1
+            if _installed["count"] == 0:
+                # ``original`` stays set: a call another thread began through the wrapper just
+                # before this restore still finds the real ``__call__``.
+                Layer.__call__ = _installed["original"]
+
+
+def is_symbolic_call(args: tuple, kwargs: dict) -> bool:
+    """A call on symbolic tensors (Keras building a layer or inferring shapes), not a real one.
+
+    Besides Keras tensors, Keras builds an unbuilt subclassed model by running its call
+    inside a TensorFlow graph (``compute_output_spec``): not eager, so not the real run.
+    """
+    import tensorflow as tf
+
+    if not tf.executing_eagerly():
+        return True
+    return any(isinstance(t, keras.KerasTensor) for t in tree.flatten((args, kwargs)))
+
+
+def built_input_shapes(layer) -> list[tuple[int | None, ...]] | None:
+    """The input shapes (with the batch axis) a built layer or subclassed model was first called with.
+
+    Keras keeps them to rebuild the object on load (``_build_shapes_dict``); ``None``
+    when the object was never built or did not record them.
+    """
+    shapes = getattr(layer, "_build_shapes_dict", None)
+    if not layer.built or not shapes:
+        return None
+    found = []
+    for value in shapes.values():
+        if isinstance(value, dict):
+            value = list(value.values())
+        if isinstance(value, (list, tuple)) and value and isinstance(value[0], (list, tuple)):
+            found.extend(tuple(v) for v in value)
+        elif isinstance(value, (list, tuple)):
+            found.append(tuple(value))
+    return found or None
+
+
+def sublayers(layer) -> list[Any]:
+    """Every layer tracked inside ``layer``, at any depth (not ``layer`` itself)."""
+    return list(layer._flatten_layers(include_self=False, recursive=True))
+
+
+def expected_input(layer) -> str | None:
+    """What a layer is set up to take, for a break row: the shape it was built for, else its input spec."""
+    shapes = built_input_shapes(layer)
+    if shapes:
+        # The first axis is the batch (any size) unless the layer saw a bare vector.
+        return ", ".join(
+            "(" + ", ".join("None" if (i == 0 and len(s) > 1) or d is None else str(d) for i, d in enumerate(s))
+            + ("," if len(s) == 1 else "") + ")"
+            for s in shapes
+        )
+    spec = layer.input_spec
+    spec = spec[0] if isinstance(spec, (list, tuple)) and spec else spec
+    if spec is None:
+        return None
+    if spec.shape is not None:
+        return "(" + ", ".join("None" if d is None else str(d) for d in spec.shape) + ")"
+    parts = []
+    if spec.ndim is not None:
+        parts.append(f"rank {spec.ndim}")
+    elif spec.min_ndim is not None:
+        parts.append(f"rank ≥ {spec.min_ndim}")
+    axes = dict(spec.axes or {})
+    if list(axes) == [-1]:
+        parts.append(f"(…, {axes[-1]})")
+    elif axes:
+        parts.append("axes " + ", ".join(f"{k}={v}" for k, v in sorted(axes.items())))
+    return " ".join(parts) or None
+
+
+def call_argument_names(layer) -> list[str]:
+    """Names of ``layer.call``'s positional parameters (``inputs``, ``x``…)."""
+    import inspect
+
+    try:
+        parameters = inspect.signature(layer.call).parameters.values()
+    except (TypeError, ValueError):
+        return []
+    return [
+        p.name for p in parameters
+        if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) and p.name not in ("training", "mask")
+    ]
+
+
+def model_inputs(model) -> list[Any] | None:
+    """The model's symbolic inputs; ``None`` for a subclassed model or a Sequential without an Input."""
+    try:
+        inputs = model.inputs
+    except (AttributeError, ValueError):
+        return None
+    return list(inputs) if inputs else None
+
+
+def input_consumers(model) -> tuple[list[list[Any]], list[list[Any]]]:
+    """Per model input: the layers that take it directly, and every layer it reaches.
+
+    Nested models and user-defined layers count with all their sublayers (what feeds an
+    ``Embedding`` hidden in a custom embedding layer is a token input).
+    """
+    graph = graph_of(model)
+    if graph is None:
+        return [], []
+    count = len(graph.inputs)
+    direct: list[list[Any]] = [[] for _ in range(count)]
+    reached: list[list[Any]] = [[] for _ in range(count)]
+    sources = {id(ref): {i} for i, ref in enumerate(graph.inputs)}
+    for call in graph.calls:
+        found = set().union(*(sources.get(id(ref), set()) for ref in call.input_refs)) if call.input_refs else set()
+        inner = [call.operation, *sublayers(call.operation)] if hasattr(call.operation, "_flatten_layers") else [call.operation]
+        for i in found:
+            reached[i].extend(inner)
+        for i, ref in enumerate(graph.inputs):
+            if any(r is ref for r in call.input_refs):
+                direct[i].extend(inner)
+        for ref in call.output_refs:
+            sources[id(ref)] = found
+    return direct, reached

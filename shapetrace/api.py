@@ -5,8 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
-import numpy as np
-
 from shapetrace.applications import (
     build_application,
     check_channels,
@@ -16,11 +14,9 @@ from shapetrace.applications import (
 )
 from shapetrace.errors import UsageError, WeightsError
 from shapetrace.options import Engine, Pooling
-from shapetrace.records import Probe, Trace
+from shapetrace.records import LayerTrace, Probe, Trace
 
 __all__ = ["trace", "make_probes", "trace_model"]
-
-PROBE_SEED = 0
 
 
 def trace(
@@ -56,8 +52,9 @@ def trace(
         pooling: ``"avg"`` or ``"max"``.
         engine: ``"stream"`` (default) or ``"submodels"``.
         factory_args: keyword arguments for a factory (``{"channels": 1}``).
-        inputs: per-input probe shapes without the batch axis, for models with several
-            inputs (``{"image": (64, 64, 1), "meta": (10,)}`` or ``"64x64x1"`` strings).
+        inputs: probe shapes without the batch axis, any rank: one shape for a single-input
+            model (``"32x32x3"``, ``(120, 7)``), or by input name (``{"image": (64, 64, 1),
+            "meta": "10"}``). A model never built takes its probe from here.
         unsafe_load: let a saved file run the code it carries (Lambda layers, custom
             classes); refused by default.
         imports: the user's own code to import first (``"layers.py"``, ``"pkg.layers"``):
@@ -103,6 +100,7 @@ def trace(
         channels = 3 if channels is None else channels
         if size is not None:
             check_size(app, size)
+        _check_application_probe(app, size, channels, batch)
         keras_model = build_application(
             app, size=size, channels=channels, native=native, top=top,
             weights=weights, pooling=pooling,
@@ -146,6 +144,17 @@ def trace(
     )
 
 
+def _check_application_probe(app, size, channels: int, batch: int) -> None:
+    """Refuse an absurd probe before the model is built for it (the figure in one line)."""
+    from shapetrace.probes import MAX_DIM, available_memory, check_probe_memory, probe_bytes
+
+    height, width = size if size is not None else (app.default_size, app.default_size)
+    if max(height, width) > MAX_DIM:
+        raise UsageError(f"Size {height}x{width} is too large: each side can be at most {MAX_DIM:,}.")
+    shape = (batch, height, width, channels)
+    check_probe_memory(probe_bytes(shape), available_memory(), f"({batch}, {height}, {width}, {channels}) float32")
+
+
 def make_probes(
     model,
     *,
@@ -154,64 +163,10 @@ def make_probes(
     batch: int,
     inputs: Mapping[str, tuple[int, ...]] | None = None,
 ):
-    """One probe per model input: its declared shape with the batch, size and channels asked for.
+    """One probe per model input (the rules: :mod:`shapetrace.probes`)."""
+    from shapetrace.probes import make_probes as _make_probes
 
-    ``inputs`` gives whole shapes (without the batch axis) for named inputs; they win over
-    ``size`` and ``channels``, which apply to the inputs not named there.
-    """
-    from shapetrace import _keras_graph as kg
-
-    declared = [tuple(t.shape) for t in model.inputs]
-    names = [getattr(t, "name", f"input_{i}") for i, t in enumerate(model.inputs)]
-    layer_names = kg.input_layer_names(model)
-    overrides = _match_input_overrides(inputs or {}, names, layer_names, declared)
-    rng = np.random.default_rng(PROBE_SEED)
-    probes, arrays = [], []
-    for i, (name, shape) in enumerate(zip(names, declared)):
-        dims = list(shape[1:])
-        if i in overrides:
-            dims = list(overrides[i])
-        else:
-            if size is not None and len(dims) == 3:
-                dims[0], dims[1] = size
-            if channels is not None and dims:
-                dims[-1] = channels
-        if any(d is None for d in dims):
-            how = (
-                f"pass --input {layer_names[i]}=HxWxC for each input"
-                if len(names) > 1
-                else "pass --size HxW (and --channels N)"
-            )
-            raise UsageError(
-                f"Input {layer_names[i]!r} declares {shape} with unknown dimensions: {how} "
-                "to say what to probe it with."
-            )
-        full = (batch, *dims)
-        probes.append(Probe(name=layer_names[i], shape=full, declared=shape))
-        # Image-like values: the shapes do not depend on them, but NaN-free data keeps
-        # every layer on its ordinary code path.
-        arrays.append(rng.uniform(0.0, 255.0, size=full).astype("float32"))
-    return probes, arrays
-
-
-def _match_input_overrides(inputs, names, layer_names, declared) -> dict[int, tuple[int, ...]]:
-    """``{"image": (64, 64, 1)}`` → ``{input index: dims}``, by tensor or input-layer name."""
-    matched: dict[int, tuple[int, ...]] = {}
-    for key, dims in inputs.items():
-        found = [i for i, (a, b) in enumerate(zip(names, layer_names)) if key in (a, b)]
-        if not found:
-            raise UsageError(
-                f"--input {key}=…: the model has no input named {key!r}; its inputs are "
-                + ", ".join(f"{n} {tuple(d)}" for n, d in zip(layer_names, declared)) + "."
-            )
-        i = found[0]
-        if len(dims) != len(declared[i]) - 1:
-            raise UsageError(
-                f"--input {key}={'x'.join(map(str, dims))}: {key!r} declares {tuple(declared[i])}, "
-                f"so give {len(declared[i]) - 1} dimensions (without the batch axis)."
-            )
-        matched[i] = tuple(dims)
-    return matched
+    return _make_probes(model, channels=channels, size=size, batch=batch, inputs=inputs)
 
 
 def trace_model(
@@ -230,11 +185,7 @@ def trace_model(
     from shapetrace import _keras_graph as kg
 
     engine = Engine(engine)
-    if not model.built or not getattr(model, "inputs", None):
-        raise UsageError(
-            f"Model {model.name!r} has no known input shape yet: build it (call it once or give it "
-            "an Input) before tracing."
-        )
+    # A subclassed model never called is built by the probe itself (``inputs`` says its shape).
     probes, arrays = make_probes(model, channels=channels, size=size, batch=batch, inputs=inputs)
     if engine is Engine.stream:
         from shapetrace.engine import walk_model
@@ -244,7 +195,7 @@ def trace_model(
         on_walk_start(_expected_calls(model))
     result = walk_model(model, probes, arrays, on_layer=on_layer)
     layers, broken = result.rows, result.broken
-    if len(probes) > 1:
+    if len(probes) > 1 and kg.model_inputs(model):
         layers, broken = _with_sources(model, [p.name for p in probes], layers, broken)
     return Trace(
         model=model.name,
@@ -252,7 +203,7 @@ def trace_model(
         boundary=result.boundary,
         layers=layers,
         broken=broken,
-        total_params=int(model.count_params()),
+        total_params=int(model.count_params()) if model.built else 0,
         seconds=result.seconds,
         engine=engine.value,
         peak_live_bytes=result.peak_live_bytes,
@@ -286,9 +237,19 @@ def _with_sources(model, names, layers, broken):
     for path, sources in kg.input_lineage(model, names):
         pending.setdefault(path, []).append(sources)
     rows = []
+    containers: list[LayerTrace] = []  # opened blocks: the rows inside inherit their sources
     for row in layers:
         queue = pending.get(row.path)
-        rows.append(replace(row, sources=queue.pop(0)) if queue else row)
+        if queue:
+            row = replace(row, sources=queue.pop(0))
+        else:
+            while containers and not row.path.startswith(containers[-1].path + "/"):
+                containers.pop()
+            if containers:
+                row = replace(row, sources=containers[-1].sources)
+        if row.container:
+            containers.append(row)
+        rows.append(row)
     if broken is not None and broken.index < len(rows):
         broken = replace(broken, sources=rows[broken.index].sources)
     return tuple(rows), broken

@@ -9,19 +9,29 @@ recursively with the same recorder, their own input checks included.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable
 
 from shapetrace import _keras_graph as kg
 from shapetrace.costs import layer_cost
-from shapetrace.explain import explain_change
-from shapetrace.records import Boundary, Break, LayerTrace, Probe, Shape, format_shape, shapes_compatible
+from shapetrace.explain import explain_block, explain_change
+from shapetrace.recorder import CallRecorder, RecordingStopped, is_opened
+from shapetrace.records import (
+    Boundary, Break, LayerTrace, Probe, Shape, channels_of, format_shape, shapes_compatible,
+)
 
 __all__ = ["walk_model", "WalkResult", "RowMaker"]
 
 
 def _shape(tensor) -> Shape:
     return tuple(int(d) if d is not None else None for d in tensor.shape)
+
+
+def _size(shape) -> int:
+    size = 1
+    for dim in shape:
+        size *= int(dim)
+    return size
 
 
 def _bytes_of(shape: Shape, itemsize: int) -> int:
@@ -42,6 +52,23 @@ class RowMaker:
 
     rows: list[LayerTrace] = field(default_factory=list)
     seen: set[int] = field(default_factory=set)
+    counted: set[int] = field(default_factory=set)
+    """Ids of the weights some row already counted (a container row counts only the rest)."""
+    on_row: Callable[[int], None] | None = None
+    """Progress: called with the number of rows (slots included) after each one is added."""
+
+    def add(self, row: LayerTrace | None) -> None:
+        """The one place rows are appended (``None``: a slot a container row fills later)."""
+        self.rows.append(row)
+        if self.on_row is not None:
+            self.on_row(len(self.rows))
+
+    def drop(self, slot: int) -> None:
+        """Remove a reserved slot; the rows after it move up one index."""
+        del self.rows[slot]
+        for i in range(slot, len(self.rows)):
+            if self.rows[i] is not None:
+                self.rows[i] = replace(self.rows[i], index=i)
 
     def _seen_before(self, operation) -> bool:
         """A shared layer's second call: its weights were counted at the first."""
@@ -49,8 +76,8 @@ class RowMaker:
         self.seen.add(id(operation))
         return seen
 
-    def input_row(self, path: str, layer, declared: Shape, actual: Shape) -> None:
-        self.rows.append(
+    def input_row(self, path: str, layer, declared: Shape, actual: Shape, itemsize: int = 4) -> None:
+        self.add(
             LayerTrace(
                 index=len(self.rows),
                 path=path,
@@ -62,15 +89,17 @@ class RowMaker:
                 static_output=actual,
                 output=actual,
                 params=0,
-                activation_bytes=_bytes_of(actual, 4),
+                activation_bytes=_bytes_of(actual, itemsize),
             )
         )
 
-    def layer_row(self, path, depth, operation, call, args, kwargs, output) -> LayerTrace:
+    def layer_row(self, path, depth, operation, call, args, kwargs, output, static=None) -> LayerTrace:
         inputs = tuple(_shape(t) for t in kg.flatten_tensors(args))
         outputs = kg.flatten_tensors(output)
         out = _shape(outputs[0]) if outputs else None
         shared = self._seen_before(operation)
+        if not shared:
+            self.counted.update(id(w) for w in getattr(operation, "weights", ()))
         mechanism = why = None
         if inputs and out is not None and (len(inputs[0]) > 1 or len(out) > 1):
             if (inputs[0][-1] if len(inputs[0]) > 1 else None) != (out[-1] if len(out) > 1 else None):
@@ -90,9 +119,10 @@ class RowMaker:
             # Static inference costs a symbolic call per layer; where the actual inputs fit
             # the declared ones, Keras already inferred the answer when it built the graph.
             static_output=(
-                call.declared_output
-                if call is not None
-                and len(call.declared_inputs) == len(inputs)
+                static
+                if call is None
+                else call.declared_output
+                if len(call.declared_inputs) == len(inputs)
                 and all(map(shapes_compatible, call.declared_inputs, inputs))
                 else kg.static_output_shapes(operation, args, kwargs)
             ),
@@ -106,16 +136,62 @@ class RowMaker:
             macs=cost.macs,
             activation_bytes=cost.activation_bytes,
         )
-        self.rows.append(row)
+        self.add(row)
         return row
 
-    def break_row(self, path, depth, operation, call, args, message: str) -> Break:
+    def container_row(self, slot, path, depth, layer, *, inputs, outputs, declared_output,
+                      declared_inputs, new_outputs) -> LayerTrace:
+        """Fill ``slot`` with an opened block's row: its real input → output, and only the
+        weights no row inside it counted (see :mod:`shapetrace.recorder`)."""
+        shared = self._seen_before(layer)
+        own = [w for w in layer.weights if id(w) not in self.counted]
+        self.counted.update(id(w) for w in own)
+        trainable_ids = {id(w) for w in layer.trainable_weights}
+        trainable = sum(_size(w.shape) for w in own if id(w) in trainable_ids)
+        params = sum(_size(w.shape) for w in own)
+        out = _shape(outputs[0]) if outputs else None
+        mechanism = why = None
+        if inputs and out is not None and channels_of(inputs[0]) != channels_of(out):
+            # Only the calls observed inside are evidence of what the block's call did.
+            inner = [r for r in self.rows[slot + 1:] if r is not None and r.path.startswith(path + "/")]
+            mechanism, why = explain_block(layer, inputs, out, inner)
+        # Weights used directly in call() (not by a recorded sublayer): whatever the costs module
+        # knows of them, unknown if nothing; the sublayers' MACs are on their own rows.
+        macs = layer_cost(layer, inputs, out, 0, shared=shared, own_params=(trainable, params - trainable)).macs
+        fits = len(declared_inputs) == len(inputs) and all(map(shapes_compatible, declared_inputs, inputs))
+        row = LayerTrace(
+            index=slot,
+            path=path,
+            name=layer.name,
+            type=type(layer).__name__,
+            depth=depth,
+            inputs=inputs,
+            declared_output=declared_output,
+            static_output=declared_output if declared_output is not None and fits else None,
+            output=out,
+            params=params,
+            why=why,
+            mechanism=mechanism,
+            shared=shared,
+            trainable_params=trainable,
+            non_trainable_params=params - trainable,
+            macs=macs,
+            # Only tensors the block made itself (x + positions), not a sublayer's output passed on.
+            activation_bytes=sum(kg.nbytes(t) for t in new_outputs),
+            container=True,
+        )
+        self.rows[slot] = row
+        return row
+
+    def break_row(self, path, depth, operation, call, args, message: str, expected: str | None = None) -> Break:
         inputs = tuple(_shape(t) for t in kg.flatten_tensors(args))
         shared = self._seen_before(operation)
+        if not shared:
+            self.counted.update(id(w) for w in getattr(operation, "weights", ()))
         declared_inputs = call.declared_inputs if call is not None else ()
         cost = layer_cost(operation, inputs, None, 0, shared=shared)
         index = len(self.rows)
-        self.rows.append(
+        self.add(
             LayerTrace(
                 index=index,
                 path=path,
@@ -137,7 +213,7 @@ class RowMaker:
             index=index,
             layer=path,
             type=type(operation).__name__,
-            expected=_shapes_text(declared_inputs),
+            expected=expected if expected is not None else _shapes_text(declared_inputs),
             received=_shapes_text(inputs),
             message=message,
         )
@@ -158,8 +234,7 @@ class _Stop(Exception):
 
 class _Walker:
     def __init__(self, on_layer: Callable[[int], None] | None = None) -> None:
-        self.on_layer = on_layer
-        self.maker = RowMaker()
+        self.maker = RowMaker(on_row=on_layer)
         self.live = 0
         self.peak = 0
         self.broken: Break | None = None
@@ -207,6 +282,18 @@ class _Walker:
 
     def run_operation(self, operation, call, args, kwargs, prefix: str, depth: int):
         path = prefix + operation.name
+        if is_opened(operation):
+            # A user-defined layer or subclassed model: no graph, so its calls are recorded.
+            recorder = CallRecorder(self.maker)
+            try:
+                return recorder.run(
+                    operation, args, kwargs, path=path, depth=depth,
+                    declared_output=call.declared_output if call is not None else None,
+                    declared_inputs=call.declared_inputs if call is not None else (),
+                )
+            except RecordingStopped:
+                self.broken = recorder.broken
+                raise _Stop from None
         inner = kg.graph_of(operation) if kg.is_model(operation) else None
         if inner is not None:
             tensors = kg.flatten_tensors(args)
@@ -222,8 +309,6 @@ class _Walker:
             self.broken = self.maker.break_row(path, depth, operation, call, args, kg.one_line(error))
             raise _Stop from None
         self.maker.layer_row(path, depth, operation, call, args, kwargs, output)
-        if self.on_layer is not None:
-            self.on_layer(len(self.maker.rows))
         return output
 
 
@@ -237,7 +322,7 @@ def walk_model(model, probes: list[Probe], arrays: list,
         The boundary verdict, one row per executed call, and the break if any.
     """
     walker = _Walker(on_layer)
-    tensors = [kg.convert(a, "float32") for a in arrays]
+    tensors = [kg.convert(a, a.dtype) for a in arrays]
     start = time.perf_counter()
     accepted, reason, adjusted = kg.check_boundary(model, tensors)
     boundary = Boundary(accepted=accepted, reason=reason)
@@ -246,11 +331,19 @@ def walk_model(model, probes: list[Probe], arrays: list,
     prefix = model.name + "/"
     try:
         if graph is None:
-            # A subclassed model or a Sequential without a known input: one opaque call.
-            walker.run_operation(model, None, (feed[0] if len(feed) == 1 else feed,), {}, "", 0)
+            # A subclassed model (or a Sequential without a known input): its real call,
+            # recorded. Its row comes first, like a functional model's input row; the
+            # layers it calls are its depth-0 rows, as a functional model's own layers are.
+            recorder = CallRecorder(walker.maker)
+            try:
+                recorder.run(model, (feed[0] if len(feed) == 1 else feed,), {}, path=model.name,
+                             depth=0, child_depth=0)
+            except RecordingStopped:
+                walker.broken = recorder.broken
         else:
             for layer, probe, tensor in zip(graph.input_layers, probes, feed):
-                walker.maker.input_row(prefix + layer.name, layer, probe.declared, _shape(tensor))
+                walker.maker.input_row(prefix + layer.name, layer, probe.declared, _shape(tensor),
+                                       itemsize=kg.itemsize(tensor.dtype))
             walker.walk_graph(graph, feed, prefix, 0)
     except _Stop:
         pass

@@ -13,7 +13,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from shapetrace.records import Shape, Trace, channels_of, format_shape
+from shapetrace.records import Shape, Trace, channels_of, format_shape, shapes_compatible
 
 __all__ = ["explain_change", "explain_block", "verdict_text", "break_hint", "MECHANISMS"]
 
@@ -295,14 +295,34 @@ def explain_block(layer: Any, inputs: tuple[Shape, ...], out: Shape, inner: Sequ
 
 
 _SET_INSIDE = "set inside by "
+def _first_change(trace: Trace):
+    probe_c = channels_of(trace.probe.shape)
+    return next(
+        (l for l in trace.changes if l.index > 0 and (not trace.probe.image_like or l.channels_in == probe_c)),
+        None,
+    )
+
+
+def _axis_sentence(trace: Trace, first) -> str | None:
+    """The first change of the last axis, in the words of a non-image input."""
+    if first is None:
+        return None
+    probe = trace.probe
+    if probe.kind == "tokens":
+        return (
+            f"The token ids ({probe.shape[-1]} per sequence) become {_count(first.channels_out, 'feature')} "
+            f"at `{first.name}` ({first.type}): {first.why}."
+        )
+    return (
+        f"The last axis ({_count(channels_of(probe.shape), 'feature')}) first changes at `{first.name}` "
+        f"({first.type}): {first.why}."
+    )
 
 
 def verdict_text(trace: Trace) -> str:
-    """The trace's verdict in plain words."""
+    """The trace's verdict in plain words ("channels" only for inputs that feed convolutions)."""
     sentences: list[str] = []
     probe = trace.probe
-    declared_c = channels_of(probe.declared)
-    probe_c = probe.channels
     if not trace.boundary.accepted:
         sentences.append(
             f"Keras rejects the probe {format_shape(probe.shape)} at the model's input "
@@ -312,31 +332,13 @@ def verdict_text(trace: Trace) -> str:
     elif trace.boundary.reason:
         sentences.append(f"At the model's input, {trace.boundary.reason}.")
 
-    first = next(
-        (l for l in trace.changes if l.channels_in == probe_c and l.depth >= 0 and l.index > 0),
-        None,
-    )
-    if probe_c != declared_c and declared_c is not None:
-        if first is not None and (trace.broken is None or first.index < trace.broken.index):
-            reading = (
-                f"From there on the tensor has the {_count(declared_c)} the model was declared for."
-                if first.channels_out == declared_c
-                else f"From there on the model works with {_count(first.channels_out)}."
-            )
-            sentences.append(
-                f"{_count(probe_c)} becomes {first.channels_out} at `{first.name}` "
-                f"({first.type}): {first.why}. {reading}"
-            )
-        elif trace.broken is not None:
-            sentences.append(
-                f"The probe's {_count(probe_c)} {'reaches' if probe_c == 1 else 'reach'} `{trace.broken.layer.split('/')[-1]}` "
-                f"({trace.broken.type}) unchanged, but the model was declared for {declared_c}."
-            )
-    elif first is not None:
-        sentences.append(
-            f"The probe matches the declared {_count(declared_c)}; the first change is at "
-            f"`{first.name}` ({first.type}): {first.why}."
-        )
+    first = _first_change(trace)
+    if probe.image_like:
+        sentences.extend(_channel_sentences(trace, first))
+    else:
+        sentence = _axis_sentence(trace, first)
+        if sentence and (trace.broken is None or first.index < trace.broken.index):
+            sentences.append(sentence)
     if trace.broken is not None:
         b = trace.broken
         sentences.append(
@@ -360,15 +362,67 @@ def verdict_text(trace: Trace) -> str:
     return " ".join(sentences)
 
 
+def _channel_sentences(trace: Trace, first) -> list[str]:
+    probe = trace.probe
+    declared_c = channels_of(probe.declared)
+    probe_c = probe.channels
+    if probe_c != declared_c and declared_c is not None:
+        if first is not None and (trace.broken is None or first.index < trace.broken.index):
+            reading = (
+                f"From there on the tensor has the {_count(declared_c)} the model was declared for."
+                if first.channels_out == declared_c
+                else f"From there on the model works with {_count(first.channels_out)}."
+            )
+            return [
+                f"{_count(probe_c)} becomes {first.channels_out} at `{first.name}` "
+                f"({first.type}): {first.why}. {reading}"
+            ]
+        if trace.broken is not None:
+            return [
+                f"The probe's {_count(probe_c)} {'reaches' if probe_c == 1 else 'reach'} `{trace.broken.layer.split('/')[-1]}` "
+                f"({trace.broken.type}) unchanged, but the model was declared for {declared_c}."
+            ]
+        return []
+    if first is not None:
+        return [
+            f"The probe matches the declared {_count(declared_c)}; the first change is at "
+            f"`{first.name}` ({first.type}): {first.why}."
+        ]
+    return []
+
+
+def _is_application(trace: Trace) -> bool:
+    from shapetrace.applications import APPLICATIONS  # data only
+
+    return trace.request.get("model") in APPLICATIONS
+
+
+def _dims_text(shape) -> str:
+    return "x".join("N" if d is None else str(d) for d in shape)
+
+
 def break_hint(trace: Trace) -> str | None:
-    """What would work instead, for a probe that breaks (``None`` when it passes)."""
+    """What would work instead, for a probe that breaks (``None`` when it passes or nothing applies).
+
+    Names only what applies to this model: ``--native`` and ``shapetrace train`` for a
+    ``keras.applications`` model; ``--input`` with the declared shape for the user's own.
+    """
     if trace.ok:
         return None
-    declared_c = channels_of(trace.probe.declared)
-    probe_c = trace.probe.channels
-    if probe_c == declared_c:
-        return None
-    return (
-        f"Try --channels {declared_c} (what the model declares), --native (build the model for "
-        f"{_count(probe_c)}), or adapt the data explicitly: shapetrace train --adapt repeat."
-    )
+    probe = trace.probe
+    if _is_application(trace):
+        declared_c = channels_of(probe.declared)
+        if probe.channels == declared_c:
+            return None
+        return (
+            f"Try --channels {declared_c} (what the model declares), --native (build the model for "
+            f"{_count(probe.channels)}), or adapt the data explicitly: shapetrace train --adapt repeat."
+        )
+    misfits = [p for p in trace.probes if not shapes_compatible(p.declared, (None, *p.shape[1:]))]
+    if not misfits:
+        return None  # the probe is what the model declares: the break is in the model itself
+    if len(trace.probes) == 1:
+        return f"The model declares {format_shape(probe.declared)}: try --input {_dims_text(probe.declared[1:])}."
+    return "The model declares " + ", ".join(
+        f"{p.name} {format_shape(p.declared)}" for p in misfits
+    ) + ": try " + " ".join(f"--input {p.name}={_dims_text(p.declared[1:])}" for p in misfits) + "."

@@ -174,24 +174,45 @@ def parse_factory_args(pairs: Mapping[str, Any] | list[str] | tuple[str, ...] | 
     return result
 
 
-def parse_input_shapes(items: Mapping[str, Any] | list[str] | tuple[str, ...] | None) -> dict[str, tuple[int, ...]]:
-    """``["image=64x64x1", "meta=10"]`` → ``{"image": (64, 64, 1), "meta": (10,)}`` (no batch axis)."""
+def parse_input_shapes(
+    items: Mapping[str, Any] | list[str] | tuple | str | None,
+) -> dict[str, tuple[int, ...]]:
+    """Probe shapes without the batch axis, by input name.
+
+    ``["image=64x64x1", "meta=10"]`` → ``{"image": (64, 64, 1), "meta": (10,)}``; a shape
+    without a name (``"120x7"``, ``["200"]``, or ``(32, 32, 3)`` from the library) is for a
+    single-input model and is kept under the name ``""``. Any rank.
+
+    Raises:
+        UsageError: a malformed item, a dimension below 1, or two unnamed shapes.
+    """
     if items is None:
         return {}
+    if isinstance(items, str) or (isinstance(items, tuple) and all(isinstance(d, int) for d in items)):
+        items = [items]
     pairs = items.items() if isinstance(items, Mapping) else (_split_input(item) for item in items)
     result: dict[str, tuple[int, ...]] = {}
     for name, value in pairs:
-        dims = _parse_dims(name, value)
-        result[name] = dims
+        if name in result:
+            what = f"input {name!r}" if name else "the (single) input"
+            raise UsageError(
+                f"--input given twice for {what}: expected one SHAPE for a single-input model, "
+                "or NAME=SHAPE once per input."
+            )
+        result[name] = _parse_dims(name, value)
     return result
 
 
-def _split_input(item: str) -> tuple[str, str]:
+def _split_input(item: Any) -> tuple[str, Any]:
+    if isinstance(item, (tuple, list)):
+        return "", item
     name, sep, value = str(item).partition("=")
-    if not sep or not name.strip():
+    if not sep:
+        return "", item  # a bare shape: the model's only input
+    if not name.strip():
         raise UsageError(
-            f"Invalid --input {item!r}: expected NAME=HxWxC (one model input and its shape "
-            "without the batch axis), e.g. --input image=64x64x1."
+            f"Invalid --input {item!r}: expected SHAPE (e.g. 32x32x3, 120x7, 200) for a single-input "
+            "model, or NAME=SHAPE for one of several inputs, e.g. --input image=64x64x1."
         )
     return name.strip(), value
 
@@ -200,15 +221,17 @@ def _parse_dims(name: str, value: Any) -> tuple[int, ...]:
     if isinstance(value, (tuple, list)):
         parts = list(value)
     else:
-        parts = [p.strip() for p in re.split(r"[xX×,]", str(value))]
+        parts = [p.strip() for p in re.split(r"[xX×,]", str(value).strip())]
     try:
         dims = tuple(int(p) for p in parts)
-    except (TypeError, ValueError):
-        dims = ()
-    if not dims or any(d < 1 for d in dims):
+        exact = all(not isinstance(p, float) and not isinstance(p, bool) for p in parts)
+    except (TypeError, ValueError, OverflowError):
+        dims, exact = (), False
+    if not dims or not exact or any(d < 1 for d in dims):
+        label = f"{name}={value}" if name else str(value)
         raise UsageError(
-            f"Invalid shape {value!r} for input {name!r}: expected whole numbers of at least 1 "
-            "joined by x, without the batch axis, e.g. 64x64x1 or 10."
+            f"Invalid --input {label!r}: expected whole numbers of at least 1 joined by x, without "
+            "the batch axis (e.g. 32x32x3, 120x7 or 200; NAME=SHAPE for one of several inputs)."
         )
     return dims
 

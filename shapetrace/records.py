@@ -56,10 +56,21 @@ class Probe:
     """Full shape including the batch dimension, e.g. ``(1, 128, 128, 1)``."""
     declared: Shape
     """What the model declares for this input, e.g. ``(None, 128, 128, 3)``."""
+    kind: str = "image"
+    """What the input is, which decides the words used for its axes: ``image`` and
+    ``signal`` (they feed convolutions: the last axis is *channels*), ``sequence``
+    (length × features), ``features`` (a vector: the last axis), ``tokens`` (ids)."""
+    dtype: str = "float32"
+
+    @property
+    def image_like(self) -> bool:
+        """The last axis is a channel axis (the input feeds convolutions)."""
+        return self.kind in ("image", "signal")
 
     @property
     def channels(self) -> int | None:
-        return channels_of(self.shape)
+        """The probe's channels; ``None`` for an input that has none (a sequence, tokens…)."""
+        return channels_of(self.shape) if self.image_like else None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -67,6 +78,8 @@ class Probe:
             "shape": list(self.shape),
             "channels": self.channels,
             "declared": _shape_list(self.declared),
+            "kind": self.kind,
+            "dtype": self.dtype,
         }
 
 
@@ -160,6 +173,10 @@ class LayerTrace:
     """Bytes of the tensors this call output (0 on the row that broke)."""
     sources: tuple[str, ...] = ()
     """Model inputs whose probe reaches this call (only for models with several inputs)."""
+    container: bool = False
+    """An opened user-defined layer or subclassed model: the rows under its path are the calls
+    made inside it; this row shows the block's real input → output and carries only the
+    weights none of those rows counts (see :mod:`shapetrace.recorder`)."""
 
     @property
     def channels_in(self) -> int | None:
@@ -175,7 +192,9 @@ class LayerTrace:
 
     @property
     def differs_from_declared(self) -> bool:
-        """Actual ≠ declared, comparing only the dimensions the graph fixed."""
+        """Actual ≠ declared, comparing only the dimensions the graph fixed (no graph: never)."""
+        if self.declared_output is None:
+            return False
         return not shapes_compatible(self.declared_output, self.output)
 
     @property
@@ -211,6 +230,8 @@ class LayerTrace:
         }
         if self.sources:
             data["sources"] = list(self.sources)
+        if self.container:
+            data["container"] = True
         return data
 
 
@@ -271,7 +292,7 @@ class Trace:
             "request": dict(self.request),
             "versions": dict(self.versions),
             "engine": self.engine,
-            "probe": {"shape": list(self.probe.shape), "channels": self.probe.channels},
+            "probe": {"shape": list(self.probe.shape), "channels": self.probe.channels, "kind": self.probe.kind},
             "probes": [p.to_dict() for p in self.probes],
             "boundary": self.boundary.to_dict(),
             "verdict": self.verdict,

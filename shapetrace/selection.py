@@ -157,7 +157,9 @@ def collapse_depth(rows: tuple[LayerTrace, ...], depth: int | None) -> tuple[Lay
     key: str | None = None
     for row in rows:
         row_key = _group_key(row, depth)
-        if group and row_key != key:
+        if row_key is None and row.container and row.depth == depth:
+            row_key = row.path  # an opened block heads the group its insides collapse into
+        if group and (row_key != key or (row.container and row.path == row_key)):
             merged.append(_merge(group, key))
             group = []
         if row_key is None:
@@ -173,26 +175,34 @@ def collapse_depth(rows: tuple[LayerTrace, ...], depth: int | None) -> tuple[Lay
 def _merge(group: list[LayerTrace], path: str | None) -> LayerTrace:
     first, last = group[0], group[-1]
     assert path is not None
+    if len(group) == 1 and first.container:
+        return first  # a block whose insides are shown at this depth anyway
     failed = any(row.failed for row in group)
     changed = next((r for r in group if r.why), None)
+    # An opened block's own row knows its real output (ops in its call() come after the
+    # last sublayer); a nested model's group ends with its last layer's output.
+    head = first if first.container and first.path == path else None
+    tail = head if head is not None else last
     return replace(
         first,
         path=path,
         name=path.rsplit("/", 1)[-1],
-        type=f"({len(group)} layers)",
+        type=f"{head.type} ({len(group) - 1} layers)" if head is not None else f"({len(group)} layers)",
         depth=path.count("/") - 1,
-        declared_output=last.declared_output,
-        static_output=last.static_output,
-        output=None if failed else last.output,
+        declared_output=tail.declared_output,
+        static_output=tail.static_output,
+        output=None if failed else tail.output,
         params=sum(r.params for r in group),
         trainable_params=sum(r.trainable_params for r in group),
         non_trainable_params=sum(r.non_trainable_params for r in group),
         macs=sum_macs(r.macs for r in group),  # one unknown row makes the block's cost unknown
         activation_bytes=sum(r.activation_bytes for r in group),
-        why=None if changed is None else f"first change inside at `{changed.name}`: {changed.why}",
-        mechanism=None if changed is None else changed.mechanism,
+        why=(head.why if head is not None and head.why else
+             None if changed is None else f"first change inside at `{changed.name}`: {changed.why}"),
+        mechanism=head.mechanism if head is not None and head.why else None if changed is None else changed.mechanism,
         shared=False,
         failed=failed,
+        container=False,
     )
 
 

@@ -15,6 +15,7 @@ import time
 from shapetrace import _keras_graph as kg
 from shapetrace.engine import RowMaker, WalkResult, _shape
 from shapetrace.errors import ProbeBroken
+from shapetrace.recorder import CallRecorder, is_opened
 from shapetrace.records import Boundary, Probe
 
 __all__ = ["walk_model"]
@@ -29,6 +30,14 @@ def _expand(graph: kg.Graph, tensors: list, maker: RowMaker, prefix: str, depth:
     for call in graph.calls:
         args, kwargs = call.fill(values)
         operation = call.operation
+        if is_opened(operation):
+            # A user-defined layer has no graph to extract from: its calls are recorded,
+            # re-running it on the input the sub-model gave it.
+            CallRecorder(maker).run(
+                operation, args, kwargs, path=prefix + operation.name, depth=depth,
+                declared_output=call.declared_output, declared_inputs=call.declared_inputs,
+            )
+            continue
         inner = kg.graph_of(operation) if kg.is_model(operation) else None
         if inner is not None:
             _, _, adjusted = kg.check_boundary(operation, kg.flatten_tensors(args))
@@ -50,7 +59,7 @@ def walk_model(model, probes: list[Probe], arrays: list, on_layer=None) -> WalkR
             f"The submodels engine needs a functional or built Sequential model; {model.name!r} "
             "is subclassed: use --engine stream."
         )
-    tensors = [kg.convert(a, "float32") for a in arrays]
+    tensors = [kg.convert(a, a.dtype) for a in arrays]
     start = time.perf_counter()
     accepted, reason, adjusted = kg.check_boundary(model, tensors)
     if not accepted:

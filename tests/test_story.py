@@ -171,7 +171,7 @@ def test_a_mechanism_that_was_not_detected_is_never_claimed():
 def test_json_document_has_the_documented_keys(effnet_trace):
     data = effnet_trace.to_dict()
     assert data["schema"] == "shapetrace.trace/1"
-    assert data["probe"] == {"shape": [1, 128, 128, 1], "channels": 1}
+    assert data["probe"] == {"shape": [1, 128, 128, 1], "channels": 1, "kind": "image"}
     assert data["boundary"] == {"accepted": True, "reason": None}
     assert data["verdict"] == "ok" and data["broken"] is None
     layer = data["layers"][2]

@@ -37,7 +37,7 @@ ChannelsOption = Annotated[
 ]
 SizeOption = Annotated[
     Optional[str],
-    typer.Option("--size", "-s", help="Probe height x width, e.g. 84x112 (default: the model's default size).", show_default=False),
+    typer.Option("--size", "-s", help="Probe height x width for images, e.g. 84x112 (default: the model's default size); the length of a sequence declared with an open length, e.g. 300.", show_default=False),
 ]
 WeightsOption = Annotated[
     str,
@@ -60,7 +60,7 @@ FactoryArgOption = Annotated[
 ]
 InputOption = Annotated[
     Optional[list[str]],
-    typer.Option("--input", help="NAME=HxWxC: the probe shape (no batch axis) for one input of a multi-input model (repeatable).", show_default=False),
+    typer.Option("--input", help="SHAPE without the batch axis, any rank (32x32x3, 120x7, 200) for a single-input model; NAME=SHAPE for one of several inputs (repeatable). A model never built takes its probe from here.", show_default=False),
 ]
 UnsafeLoadOption = Annotated[
     bool,

@@ -1,0 +1,216 @@
+"""The call recorder: every layer call of a real forward pass, for code without a functional graph.
+
+Subclassed models and user-defined layers have no graph to walk: what they do is
+whatever their ``call`` does. The recorder runs such a call once, for real, with every
+layer call made meanwhile routed through it (:func:`_keras_graph.recording_layer_calls`,
+Keras 3's stand-in for torchinfo's module hooks), and turns those calls into rows:
+
+* a **built-in Keras layer** (``Conv2D``, ``LSTM``, ``MultiHeadAttention``,
+  ``Bidirectional``…) is one **leaf** row; the layers it calls inside are its own
+  business and are not recorded;
+* a **user-defined layer or subclassed model** (its class is defined outside the
+  ``keras`` package) is **opened**: a **container** row comes first, with the block's
+  real input → output, then one row per call made inside it, at any depth;
+* a **Keras functional or Sequential model** called inside is walked through as Keras
+  runs it: its layers are rows under its path, and it has no row of its own (exactly
+  as the streaming engine shows nested models).
+
+Container rows carry only what no row inside them carries: the weights the block
+owns directly (``add_weight`` in the block itself, or sublayers it never called), so
+the rows still add up to ``model.count_params()``; their MACs are 0 when they own no
+weights and the costs module's answer for the layer otherwise (unknown, for a custom
+kernel); sublayer costs stay on the sublayer rows, and ``--depth`` sums them into the
+collapsed block. Operations done directly in ``call`` (``x + positions``, ``ops.relu``)
+are not rows: the container row's output is where their effect shows.
+
+A call that raises ends the recording at the innermost failing call: its row is the
+last one, marked failed, with what the layer was built for versus what it received.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from shapetrace import _keras_graph as kg
+from shapetrace.records import Break, Shape, format_shape
+
+__all__ = ["CallRecorder", "RecordingStopped", "is_opened", "is_user_defined"]
+
+# A class defined in one of these packages is part of Keras: one leaf row.
+_KERAS_PACKAGES = ("keras", "tf_keras", "tensorflow")
+
+
+def is_user_defined(layer: Any) -> bool:
+    """The layer's class is the user's own (defined outside Keras/TensorFlow)."""
+    module = type(layer).__module__ or ""
+    return module.split(".", 1)[0] not in _KERAS_PACKAGES
+
+
+def is_opened(layer: Any) -> bool:
+    """A call the recorder expands into its sublayer calls (user-defined classes)."""
+    return is_user_defined(layer)
+
+
+class RecordingStopped(Exception):
+    """A recorded call raised; the recorder's ``broken`` says where."""
+
+
+@dataclass
+class _Frame:
+    layer: Any
+    path: str
+    depth: int
+    kind: str
+    """``leaf``, ``container`` or ``graph`` (a Keras model walked through without a row)."""
+    child_prefix: str
+    child_depth: int
+    slot: int | None = None
+    """Row index reserved for a container row (filled when the call returns)."""
+    declared_output: Shape | None = None
+    declared_inputs: tuple[Shape, ...] = ()
+    child_outputs: set[int] = field(default_factory=set)
+
+
+def _shape(tensor) -> Shape:
+    return tuple(int(d) if d is not None else None for d in tensor.shape)
+
+
+def _input_tensors(args: tuple, kwargs: dict) -> list:
+    tensors = kg.flatten_tensors(args)
+    if not tensors:  # called with keywords only: layer(inputs=x)
+        tensors = kg.flatten_tensors({k: v for k, v in kwargs.items() if "mask" not in k})
+    return tensors
+
+
+class CallRecorder:
+    """Records the layer calls of one real call into a shared ``RowMaker`` (see the module doc)."""
+
+    def __init__(self, maker) -> None:
+        self.maker = maker
+        self.stack: list[_Frame] = []
+        self.broken: Break | None = None
+        self._root: _Frame | None = None
+
+    # ------------------------------------------------------------------ entry point
+    def run(
+        self,
+        operation,
+        args: tuple,
+        kwargs: dict,
+        *,
+        path: str,
+        depth: int,
+        child_depth: int | None = None,
+        declared_output: Shape | None = None,
+        declared_inputs: tuple[Shape, ...] = (),
+    ):
+        """Run ``operation(*args, **kwargs)`` in inference mode, recording it and every call inside.
+
+        Returns:
+            The call's real output.
+
+        Raises:
+            RecordingStopped: the call raised; ``self.broken`` is its break row.
+        """
+        self._root = _Frame(
+            operation, path, depth, "container", path + "/",
+            depth + 1 if child_depth is None else child_depth,
+            declared_output=declared_output, declared_inputs=declared_inputs,
+        )
+        try:
+            with kg.recording_layer_calls(self._on_call):
+                return kg.run_call(operation, args, kwargs)
+        except RecordingStopped:
+            raise
+        except Exception as error:
+            if self.broken is None:  # raised before any recorded call began (argument conversion)
+                self._break(self._root, args, kwargs, error)
+            raise RecordingStopped from None
+        finally:
+            self.stack.clear()
+
+    # ------------------------------------------------------------------ the handler
+    def _on_call(self, layer, args: tuple, kwargs: dict, proceed):
+        parent = self.stack[-1] if self.stack else None
+        if (parent is not None and parent.kind == "leaf") or kg.is_symbolic_call(args, kwargs):
+            return proceed()  # inside a built-in layer, or Keras building/inferring symbolically
+        frame = self._frame_for(layer, parent)
+        if frame.kind == "container":
+            frame.slot = len(self.maker.rows)
+            self.maker.add(None)  # the container row goes first; it is filled when the call returns
+        self.stack.append(frame)
+        try:
+            output = proceed()
+        except Exception as error:
+            if self.broken is None:
+                self._break(frame, args, kwargs, error)
+            elif frame.kind == "container" and frame.slot is not None:
+                self._finish(frame, args, kwargs, None)  # a block the failure passed through
+            raise
+        finally:
+            self.stack.pop()
+        if self.broken is not None:
+            self._swallowed()
+        self._finish(frame, args, kwargs, output)
+        if parent is not None:
+            parent.child_outputs.update(id(t) for t in kg.flatten_tensors(output))
+        return output
+
+    def _frame_for(self, layer, parent: _Frame | None) -> _Frame:
+        if parent is None:
+            root = self._root
+            assert root is not None and layer is root.layer
+            if kg.is_model(layer) and not is_user_defined(layer):
+                root.kind = "graph"
+            return root
+        path = parent.child_prefix + layer.name
+        if is_opened(layer):
+            kind = "container"
+        elif kg.is_model(layer):
+            kind = "graph"
+        else:
+            kind = "leaf"
+        return _Frame(layer, path, parent.child_depth, kind, path + "/", parent.child_depth + 1)
+
+    # ------------------------------------------------------------------ rows
+    def _finish(self, frame: _Frame, args, kwargs, output) -> None:
+        if frame.kind == "leaf":
+            self.maker.layer_row(frame.path, frame.depth, frame.layer, None, tuple(_input_tensors(args, kwargs)),
+                                 {}, output, static=self._static_of(frame.layer, args, kwargs))
+        elif frame.kind == "container":
+            outputs = [] if output is None else kg.flatten_tensors(output)
+            self.maker.container_row(
+                frame.slot, frame.path, frame.depth, frame.layer,
+                inputs=tuple(_shape(t) for t in _input_tensors(args, kwargs)),
+                outputs=outputs,
+                declared_output=frame.declared_output,
+                declared_inputs=frame.declared_inputs,
+                new_outputs=[t for t in outputs if id(t) not in frame.child_outputs],
+            )
+
+    @staticmethod
+    def _static_of(layer, args, kwargs) -> Shape | None:
+        # Keras's static inference for the real inputs: the "§" comparison of the story.
+        return kg.static_output_shapes(layer, args, kwargs)
+
+    def _break(self, frame: _Frame, args, kwargs, error: Exception) -> None:
+        tensors = _input_tensors(args, kwargs)
+        expected = kg.expected_input(frame.layer)
+        if frame.declared_inputs:
+            expected = ", ".join(format_shape(s) for s in frame.declared_inputs)
+        if frame.kind == "container" and frame.slot is not None:
+            self.maker.drop(frame.slot)  # the failing block's row ends the table, after its insides
+            frame.slot = None
+        self.broken = self.maker.break_row(
+            frame.path, frame.depth, frame.layer, None, tuple(tensors), kg.one_line(error),
+            expected=expected or "-",
+        )
+
+    def _swallowed(self) -> None:
+        """User code caught a sublayer's exception and went on: that call is no break after all."""
+        broken, self.broken = self.broken, None
+        row = self.maker.rows[broken.index]
+        if row is not None:
+            self.maker.rows[broken.index] = replace(row, failed=False)
+

@@ -1,0 +1,429 @@
+"""Any Keras model: the call recorder (subclassed models, custom layers) and probes for any input.
+
+Every expectation is computed from Keras in the test: a recorded call's output shape is what
+running that very sublayer on a tensor of the recorded input shape gives; the last row is
+what ``model(x)`` gives; params add up to ``model.count_params()``.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import user_models as um
+from conftest import render_plain, run_cli
+from shapetrace import _keras_graph as kg
+from shapetrace.api import trace, trace_model
+from shapetrace.errors import UsageError
+from shapetrace.loading import parse_input_shapes
+from shapetrace.probes import check_probe_memory, make_probes, probe_bytes
+from shapetrace.recorder import is_user_defined
+from shapetrace.selection import collapse_depth
+
+keras = kg.keras
+USER_MODELS = Path(__file__).parent / "user_models.py"
+
+# Probes for models whose declared input leaves something open or that was never built.
+INPUTS = {"ticket_classifier": {"title": (10,), "body": (20,)}, "resnetish_unbuilt": {"": (32, 32, 3)}}
+# A probe that does not fit each model, as CLI options: it must end in a break row, exit 1.
+MISFITS = {
+    "unet": ["--channels", "4"],
+    "text_transformer": ["--input", "300"],
+    "siamese": ["--input", "left=28x28x3"],
+    "ticket_classifier": ["--input", "title=10", "--input", "body=20", "--input", "tags=5"],
+    "forecaster": ["--input", "120x3"],
+    "ops_model": ["--channels", "4"],
+    "audio_classifier": ["--input", "8000x2"],
+    "mobilenet_transfer": ["--channels", "1"],
+    "resnetish_called": ["--channels", "1"],
+    "resnetish_unbuilt": ["--input", "32x32"],  # built by the probe: only a wrong rank breaks it
+    "vae_called": ["--input", "100"],
+}
+# Kept in the default run (the rest are marked slow): subclassed, custom layers, several inputs.
+DEFAULT = ("resnetish_called", "vae_called", "text_transformer", "ticket_classifier")
+
+
+def _models(default=DEFAULT):
+    return [name if name in default else pytest.param(name, marks=pytest.mark.slow) for name in um.USER_MODELS]
+
+
+def _layer_at(model, path: str):
+    """The layer object a row's path names (names are unique within a fresh session)."""
+    names = path.split("/")[1:]
+    layer = model
+    for name in names:
+        layer = next(sub for sub in kg.sublayers(layer) if sub.name == name)
+    return layer
+
+
+def _run(layer, shapes, dtype="float32"):
+    """Run ``layer`` on random tensors of ``shapes`` (with their batch axis), as its real call would."""
+    rng = np.random.default_rng(1)
+    arrays = [rng.uniform(0, 1, size=s).astype(dtype) for s in shapes]
+    # Several tensors go in as the call's positional arguments (attention's query, value) or
+    # as one tuple (Sampling's (z_mean, z_log_var)), as the layer's signature says.
+    args = arrays if len(arrays) == 1 or len(kg.call_argument_names(layer)) >= len(arrays) else [tuple(arrays)]
+    out = layer(*args, training=False) if _takes_training(layer) else layer(*args)
+    return tuple(kg.flatten_tensors(out)[0].shape)
+
+
+def _takes_training(layer) -> bool:
+    import inspect
+
+    return "training" in inspect.signature(layer.call).parameters
+
+
+# --------------------------------------------------------------------------- the recorder
+
+
+@pytest.mark.parametrize("name", ["resnetish_called", "vae_called"])
+def test_subclassed_model_rows_are_its_real_sublayer_calls(name):
+    model = um.USER_MODELS[name]()
+    result = trace_model(model)
+    assert result.ok, result.broken
+    rows = result.layers
+    # The model's own row first, with its real output; every built-in sublayer appears as a leaf row.
+    probe = np.zeros(result.probe.shape, "float32")
+    assert rows[0].path == model.name and rows[0].container
+    assert rows[0].output == tuple(model(probe).shape)
+    leaves = [row for row in rows if not row.container]
+    builtin = {id(layer) for layer in kg.sublayers(model) if not is_user_defined(layer) and not kg.is_model(layer)}
+    assert {id(_layer_at(model, row.path)) for row in leaves} == builtin
+    assert leaves[-1].output == tuple(model(probe).shape)
+    # Each recorded call's output is what running that sublayer on its recorded input gives.
+    for row in rows[1:]:
+        assert row.output == _run(_layer_at(model, row.path), row.inputs), row.path
+    # Rows nest under their block; the params invariant holds.
+    for row in rows[1:]:
+        parent = row.path.rsplit("/", 1)[0]
+        assert parent == model.name or any(r.path == parent and r.container for r in rows[: row.index])
+    assert sum(row.params for row in rows) == model.count_params() == result.total_params
+
+
+def test_custom_layers_inside_a_functional_model_are_opened():
+    model = um.text_transformer()
+    result = trace_model(model)
+    assert result.ok
+    by_path = {row.path: row for row in result.layers}
+    tokens = np.asarray(make_probes(model, channels=None, size=None, batch=1)[1][0])
+    embedding = by_path["text_transformer/token_and_position_embedding"]
+    block = by_path["text_transformer/transformer_block"]
+    assert embedding.container and block.container and embedding.type == "TokenAndPositionEmbedding"
+    # The container row shows the block's real output, including `x + positions` done in call().
+    embedded = _layer_at(model, embedding.path)(tokens)
+    assert embedding.output == tuple(embedded.shape)
+    assert block.output == tuple(_layer_at(model, block.path)(embedded).shape)
+    inside = [row for row in result.layers if row.path.startswith(block.path + "/")]
+    assert {r.type for r in inside} >= {"MultiHeadAttention", "LayerNormalization", "Dense", "Dropout"}
+    for row in inside:  # the attention layer is one leaf: its einsum projections are not rows
+        assert row.type != "EinsumDense"
+        assert row.output == _run(_layer_at(model, row.path), row.inputs), row.path
+    assert result.layers[-1].output == tuple(model(tokens).shape)
+    assert sum(row.params for row in result.layers) == model.count_params()
+    # Container rows carry only their own weights: none here, the sublayers carry the rest.
+    assert embedding.params == 0 and block.params == 0
+
+
+@pytest.mark.slow
+def test_every_user_model_keeps_the_params_invariant_and_ends_with_the_model_output():
+    for name, factory in um.USER_MODELS.items():
+        model = factory()
+        given = INPUTS.get(name)
+        result = trace_model(model, inputs=given)
+        assert result.ok, (name, result.broken)
+        assert sum(row.params for row in result.layers) == model.count_params(), name
+        arrays = make_probes(model, channels=None, size=None, batch=1, inputs=given)[1]
+        out = model(arrays[0] if len(arrays) == 1 else arrays, training=False)
+        shapes = {tuple(t.shape) for t in kg.flatten_tensors(out)}
+        assert result.layers[-1].output in shapes, name
+
+
+def test_a_saved_model_with_custom_layers_traces_like_its_factory(tmp_path):
+    model = um.text_transformer()
+    path = tmp_path / "text_transformer.keras"
+    model.save(path)
+    # The custom classes are registered (user_models is imported); --import will provide them
+    # to the CLI. They come from outside keras, so the file is loaded only on request.
+    with pytest.warns(UserWarning):
+        from_file = trace(str(path), unsafe_load=True)
+    from_factory = trace_model(um.text_transformer())
+    assert [(r.type, r.container, r.output) for r in from_file.layers] == [
+        (r.type, r.container, r.output) for r in from_factory.layers
+    ]
+
+
+def test_depth_collapses_a_block_into_its_own_row_with_its_sums():
+    model = um.resnetish_called()
+    rows = trace_model(model).layers
+    collapsed = collapse_depth(rows, 0)
+    blocks = [row for row in collapsed if row.type.startswith("ResidualBlock")]
+    assert len(blocks) == 3
+    for block in blocks:
+        inside = [r for r in rows if r.path == block.path or r.path.startswith(block.path + "/")]
+        assert block.params == sum(r.params for r in inside)
+        assert block.output == next(r.output for r in rows if r.path == block.path)
+    assert sum(r.params for r in collapsed) == model.count_params()
+    assert len({r.path for r in collapsed}) == len(collapsed)
+
+
+def test_the_hook_is_installed_only_during_a_trace_and_only_for_its_thread():
+    original = keras.layers.Layer.__call__
+    other = keras.layers.Dense(3, name="other_thread_dense")
+    stop = threading.Event()
+
+    def busy():
+        while not stop.is_set():
+            other(np.ones((1, 4), "float32"))
+
+    thread = threading.Thread(target=busy)
+    thread.start()
+    try:
+        result = trace_model(um.resnetish_called())
+        broken = trace_model(um.resnetish_called(), channels=1)
+    finally:
+        stop.set()
+        thread.join()
+    assert keras.layers.Layer.__call__ is original
+    assert all("other_thread_dense" not in row.path for row in result.layers)
+    assert broken.broken is not None and keras.layers.Layer.__call__ is original
+
+
+def test_subclassed_table_golden(golden):
+    from shapetrace.render.table import trace_table
+
+    kg.reset_naming()  # auto-generated names (conv2d_3) count the layers built before in this process
+    golden("resnetish_table.txt", render_plain(trace_table(trace_model(um.resnetish_called()), changes_only=False)))
+
+
+# --------------------------------------------------------------------------- CLI, end to end
+
+
+@pytest.fixture
+def project(tmp_path) -> Path:
+    """The user models copied into a project folder: factory and baselines side by side."""
+    shutil.copy(USER_MODELS, tmp_path / "user_models.py")
+    return tmp_path
+
+
+def _input_args(name: str) -> list[str]:
+    args = []
+    for key, dims in INPUTS.get(name, {}).items():
+        args += ["--input", (f"{key}=" if key else "") + "x".join(map(str, dims))]
+    return args
+
+
+@pytest.mark.parametrize("name", _models())
+def test_cli_trace_json_snapshot_check(name, project, capsys):
+    spec = f"{project / 'user_models.py'}:{name}"
+    code, out, err = run_cli(["trace", spec, *_input_args(name)], capsys)
+    assert code == 0, err
+    assert "Verdict: ok." in out
+    code, out, err = run_cli(["trace", spec, *_input_args(name), "--format", "json"], capsys)
+    assert code == 0, err
+    data = json.loads(out)
+    assert data["verdict"] == "ok"
+    assert sum(layer["params"] for layer in data["layers"]) == data["totals"]["params"]
+    assert all(p["kind"] in ("image", "signal", "sequence", "features", "tokens") for p in data["probes"])
+    baseline = project / f"{name}.json"
+    code, out, err = run_cli(["snapshot", spec, *_input_args(name), "-o", baseline], capsys)
+    assert code == 0, err
+    code, out, err = run_cli(["check", baseline], capsys)
+    assert code == 0, err + out
+    assert "matches" in out
+
+
+@pytest.mark.parametrize("name", _models(default=("resnetish_called", "vae_called", "text_transformer")))
+def test_cli_a_probe_that_does_not_fit_ends_in_a_break_row(name, project, capsys):
+    spec = f"{project / 'user_models.py'}:{name}"
+    code, out, err = run_cli(["trace", spec, *MISFITS[name], "--format", "json"], capsys)
+    assert code == 1, err
+    data = json.loads(out)
+    broken, last = data["broken"], data["layers"][-1]
+    assert broken is not None and last["output"] is None and last["path"] == broken["layer"]
+    assert broken["index"] == last["index"] == len(data["layers"]) - 1
+    assert broken["received"] == ", ".join(
+        "(" + ", ".join(map(str, s)) + ("," if len(s) == 1 else "") + ")" for s in last["inputs"]
+    )
+    assert broken["expected"] not in ("", "-")
+    # Keras itself refuses the same probe.
+    model = um.USER_MODELS[name]()
+    shapes = [p["shape"] for p in data["probes"]]
+    arrays = [np.zeros(s, "float32") for s in shapes]
+    with pytest.raises(Exception):
+        model(arrays[0] if len(arrays) == 1 else arrays, training=False)
+    # The hint names what applies to a user model.
+    code, out, _ = run_cli(["trace", spec, *MISFITS[name]], capsys)
+    assert "--native" not in out and "shapetrace train" not in out
+
+
+def test_break_inside_a_subclassed_model_is_the_innermost_call(capsys, project):
+    spec = f"{project / 'user_models.py'}:vae_called"
+    code, out, err = run_cli(["trace", spec, "--input", "100"], capsys)
+    assert code == 1
+    assert "autoencoder/encoder/dense" in out and "expected (None,784), received (1,100)" in out
+    assert "Hint: The model declares (None, 784): try --input 784." in out
+
+
+# --------------------------------------------------------------------------- probes
+
+
+def test_input_shapes_with_and_without_names():
+    assert parse_input_shapes(["32x32x3"]) == {"": (32, 32, 3)}
+    assert parse_input_shapes(["120x7"]) == {"": (120, 7)}
+    assert parse_input_shapes("200") == {"": (200,)}
+    assert parse_input_shapes((8, 8)) == {"": (8, 8)}
+    assert parse_input_shapes(["title=10", "body=2x3x4x5"]) == {"title": (10,), "body": (2, 3, 4, 5)}
+    for bad in (["=3"], ["3", "4"], ["x=0"], ["1.5"], ["a=b"], ["x=3", "x=4"]):
+        with pytest.raises(UsageError, match="--input"):
+            parse_input_shapes(bad)
+
+
+def test_token_inputs_get_valid_ids_in_the_inputs_dtype():
+    model = um.text_transformer()
+    probes, arrays = make_probes(model, channels=None, size=None, batch=2)
+    limit = min(layer.input_dim for layer in kg.sublayers(model) if type(layer).__name__ == "Embedding")
+    assert probes[0].kind == "tokens" and probes[0].dtype == "float32" and arrays[0].dtype == np.float32
+    assert arrays[0].min() >= 0 and arrays[0].max() < limit and np.all(arrays[0] == np.round(arrays[0]))
+
+    ids = keras.Input((12,), dtype="int32", name="ids")
+    int_model = keras.Model(ids, keras.layers.Embedding(50, 8)(ids))
+    probes, arrays = make_probes(int_model, channels=None, size=None, batch=1)
+    assert probes[0].dtype == "int32" and arrays[0].dtype == np.int32 and arrays[0].max() < 50
+    assert trace_model(int_model).ok
+
+
+def test_probe_made_in_the_inputs_dtype_never_float64():
+    image = keras.Input((8, 8, 3), dtype="float16")
+    half = keras.Model(image, keras.layers.Conv2D(2, 3, dtype="float16")(image))
+    probes, arrays = make_probes(half, channels=None, size=None, batch=1)
+    assert arrays[0].dtype == np.float16 and probes[0].dtype == "float16"
+
+
+def test_size_sets_an_open_length_and_is_refused_on_a_fixed_one():
+    ticket = trace_model(um.ticket_classifier(), size=(30, 30))
+    assert [p.shape for p in ticket.probes] == [(1, 30), (1, 30), (1, 12)]
+    with pytest.raises(UsageError, match="fixed length of 200"):
+        trace_model(um.text_transformer(), size=(300, 300))
+    with pytest.raises(UsageError, match="--channels applies to image-like inputs"):
+        trace_model(um.forecaster(), channels=3)
+    with pytest.raises(UsageError, match="whose size is one length"):
+        trace_model(um.ticket_classifier(), size=(30, 40))
+
+
+def test_unbuilt_model_takes_its_probe_from_input(capsys, project):
+    spec = f"{project / 'user_models.py'}:resnetish_unbuilt"
+    code, out, err = run_cli(["trace", spec], capsys)
+    assert code == 2 and err.count("\n") == 1 and "never built" in err and "--input" in err
+    built = trace_model(um.resnetish_unbuilt(), inputs={"": (32, 32, 3)})
+    called = trace_model(um.resnetish_called())
+    assert [(r.type, r.output) for r in built.layers] == [(r.type, r.output) for r in called.layers]
+
+
+def test_several_inputs_need_names():
+    with pytest.raises(UsageError, match="names no input, but the model has 3"):
+        trace_model(um.ticket_classifier(), inputs={"": (10,)})
+
+
+@pytest.mark.parametrize(
+    "args, words",
+    [
+        (["resnet50", "--size", "1000000000x1000000000"], "needs"),
+        (["resnet50", "--size", "100000"], "memory available"),
+    ],
+)
+def test_absurd_sizes_are_one_line_exit_2(args, words, capsys):
+    code, out, err = run_cli(args, capsys)
+    assert code == 2 and out == "" and err.count("\n") == 1 and words in err, err
+
+
+def test_absurd_user_probe_is_refused_before_allocating(capsys, project):
+    spec = f"{project / 'user_models.py'}:unet"
+    code, out, err = run_cli(["trace", spec, "--input", "1000000x1000000x3"], capsys)
+    assert code == 2 and err.count("\n") == 1 and "memory available" in err
+
+
+def test_memory_check_is_pure_and_states_the_figure():
+    need = probe_bytes((4096, 600, 600, 3), "float32")
+    assert need == 4096 * 600 * 600 * 3 * 4
+    check_probe_memory(need, available=4 * need)  # fits: nothing raised
+    with pytest.raises(UsageError, match=r"needs 17\.69 GB, more than half of the 16\.00 GB"):
+        check_probe_memory(need, available=16 * 10**9)
+    check_probe_memory(need, available=None)  # unknown memory: not refused on a guess
+
+
+# --------------------------------------------------------------------------- words
+
+
+def test_words_fit_the_input():
+    kinds = {
+        name: [p.kind for p in make_probes(um.USER_MODELS[name](), channels=None, size=None, batch=1,
+                                           inputs=INPUTS.get(name))[0]]
+        for name in ("text_transformer", "forecaster", "audio_classifier", "vae_called", "ticket_classifier")
+    }
+    assert kinds == {
+        "text_transformer": ["tokens"],
+        "forecaster": ["sequence"],
+        "audio_classifier": ["signal"],
+        "vae_called": ["features"],
+        "ticket_classifier": ["tokens", "tokens", "features"],
+    }
+    text = trace_model(um.text_transformer())
+    assert "channel" not in text.to_dict()["summary"]
+    assert text.probe.channels is None and text.to_dict()["probe"]["kind"] == "tokens"
+    assert "token ids" in text.to_dict()["summary"]
+    image = trace_model(um.resnetish_called(), channels=1)
+    assert "1 channel" in image.to_dict()["summary"]
+
+
+def test_both_engines_open_custom_layers_alike():
+    model = um.text_transformer()
+    stream, submodels = trace_model(model), trace_model(model, engine="submodels")
+    assert [(r.path, r.output, r.params, r.container) for r in stream.layers] == [
+        (r.path, r.output, r.params, r.container) for r in submodels.layers
+    ]
+
+
+class _WithFallback(keras.layers.Layer):
+    """Tries a projection built for another width, falls back when it refuses (user code catching)."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.wide = keras.layers.Dense(4, name="wide")
+        self.fallback = keras.layers.Dense(4, name="fallback")
+
+    def build(self, input_shape):
+        self.wide.build((None, input_shape[-1] + 1))
+
+    def call(self, x):
+        try:
+            return self.wide(x)
+        except ValueError:
+            return self.fallback(x)
+
+
+def test_an_exception_the_users_code_catches_is_no_break():
+    inputs = keras.Input((6,))
+    model = keras.Model(inputs, _WithFallback(name="with_fallback")(inputs), name="caught")
+    result = trace_model(model)
+    assert result.ok and result.broken is None
+    assert result.layers[-1].path == "caught/with_fallback/fallback" and result.layers[-1].output == (1, 4)
+    assert not any(row.failed for row in result.layers)
+    assert sum(row.params for row in result.layers) == model.count_params()
+
+
+def test_a_baseline_asking_for_an_absurd_size_is_one_line_exit_2(tmp_path, capsys):
+    baseline = tmp_path / "resnet50.json"
+    code, _, err = run_cli(["snapshot", "resnet50", "--size", "32", "-o", baseline], capsys)
+    assert code == 0, err
+    document = json.loads(baseline.read_text())
+    document["request"]["size"] = [100000, 100000]
+    baseline.write_text(json.dumps(document))
+    before = baseline.read_text()
+    code, out, err = run_cli(["check", baseline], capsys)
+    assert code == 2 and "memory available" in err and "Traceback" not in err, err
+    assert baseline.read_text() == before and sorted(p.name for p in tmp_path.iterdir()) == ["resnet50.json"]
