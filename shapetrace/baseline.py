@@ -574,11 +574,14 @@ def rerun(
     *,
     unsafe_load: bool = False,
     imports: list[str] | tuple[str, ...] | None = None,
+    on_layer: Callable[[int], None] | None = None,
+    on_walk_start: Callable[[int | None], None] | None = None,
 ) -> Trace:
     """Run the trace a baseline describes again (paths resolved against the baseline's folder).
 
     Only code inside the project runs (see :func:`allowed_code`); ``imports`` are
-    extra ``--import`` items from the command line, the user's own choice.
+    extra ``--import`` items from the command line, the user's own choice. ``on_layer`` and
+    ``on_walk_start`` report progress, as for :func:`shapetrace.trace`.
     """
     from dataclasses import replace
 
@@ -606,6 +609,8 @@ def rerun(
             engine=request.get("engine", document.get("engine", "stream")),
             unsafe_load=unsafe_load,
             imports=[*code.imports, *(imports or ())],
+            on_layer=on_layer,
+            on_walk_start=on_walk_start,
             **options,
         )
     except UsageError as error:
@@ -739,6 +744,8 @@ def check_baseline(
     update: bool = False,
     unsafe_load: bool = False,
     imports: list[str] | tuple[str, ...] | None = None,
+    on_layer: Callable[[int], None] | None = None,
+    on_walk_start: Callable[[int | None], None] | None = None,
 ) -> CheckResult:
     """Re-run the trace the baseline ``path`` describes and compare.
 
@@ -747,6 +754,7 @@ def check_baseline(
         update: rewrite the baseline when it differs.
         unsafe_load: allow a saved model file to run the code it carries.
         imports: extra ``--import`` code given on the command line (the user's choice).
+        on_layer, on_walk_start: progress callbacks, as for :func:`shapetrace.trace`.
 
     Returns:
         A :class:`CheckResult`; ``status`` is ``differs`` when the shapes changed.
@@ -757,7 +765,8 @@ def check_baseline(
     """
     path = Path(path)
     document = load_baseline(path)
-    trace = rerun(document, path, unsafe_load=unsafe_load, imports=imports)
+    trace = rerun(document, path, unsafe_load=unsafe_load, imports=imports, on_layer=on_layer,
+                  on_walk_start=on_walk_start)
     command = f"shapetrace check {shlex.quote(str(path))} --update" + (" --unsafe-load" if unsafe_load else "")
     return _settle(path, document, baseline_document(trace, path), update=update, accept_command=command)
 

@@ -198,3 +198,19 @@ def test_redirected_stdout_in_a_terminal_gets_the_full_table_only(tmp_path):
     assert code == 1 and "building resnet50" in err
     assert "\x1b" not in text and "building" not in text
     assert "resnet50/conv1_conv" in text and max(cell_len(line) for line in text.splitlines()) > 80
+
+
+def test_check_reports_progress_through_the_rerun(tmp_path):
+    """``check`` re-runs a trace: its status gets the same layer counts as ``trace``."""
+    import shutil
+
+    from shapetrace.baseline import check_baseline, snapshot
+
+    shutil.copy(Path(__file__).parent / "user_models.py", tmp_path / "user_models.py")
+    path = tmp_path / "ops_model.json"
+    written = snapshot(str(tmp_path / "user_models.py") + ":ops_model", path)
+    announced, counts = [], []
+    result = check_baseline(path, on_walk_start=announced.append, on_layer=counts.append)
+    assert result.status == "match"
+    assert counts and counts == sorted(counts) and counts[-1] == len(written.layers)
+    assert len(announced) == 1

@@ -117,7 +117,8 @@ def check_command(
             status.say("re-running its trace…" if tensorflow_imported() else
                        "importing TensorFlow, then re-running its trace…", now=True)
             try:
-                result = check_baseline(path, update=update, unsafe_load=unsafe_load, imports=imports)
+                result = check_baseline(path, update=update, unsafe_load=unsafe_load, imports=imports,
+                                        **status.trace_callbacks())
             except ShapetraceError as error:
                 if debug:
                     traceback.print_exc()
