@@ -378,6 +378,15 @@ def test_words_fit_the_input():
     assert "token ids" in text.to_dict()["summary"]
     image = trace_model(um.resnetish_called(), channels=1)
     assert "1 channel" in image.to_dict()["summary"]
+    # The table speaks the same words: no "ch" column, no "channel count", no "None" counts.
+    from shapetrace.render.table import trace_table
+
+    table = render_plain(trace_table(text))
+    header = next(line for line in table.splitlines() if "layer" in line and "actual" in line)
+    assert "last axis" in header and " ch " not in header
+    assert "channel" not in table and "None →" not in table
+    assert "- → 32" in table  # the positions (an unbatched vector) become 32-vectors
+    assert " ch " in render_plain(trace_table(image))
 
 
 def test_both_engines_open_custom_layers_alike():

@@ -47,11 +47,26 @@ def select_rows(
 
 
 def _channels_cell(row: LayerTrace) -> str:
+    # A tensor without a last axis of its own (a scalar per example, or an unbatched vector
+    # such as positions) has no count to show: "-", never "None".
+    before = "-" if row.channels_in is None else row.channels_in
     if row.failed:
-        return f"{row.channels_in} → ✗"
+        return f"{before} → ✗"
     if row.channels_changed:
-        return f"{row.channels_in} → {row.channels_out}"
+        return f"{before} → {'-' if row.channels_out is None else row.channels_out}"
     return "" if row.channels_out is None else str(row.channels_out)
+
+
+def image_like(trace: Trace) -> bool:
+    """Every probe is an image (or signal): the last axis is then rightly called channels."""
+    return all(probe.image_like for probe in trace.probes)
+
+
+def _header(name: str, trace: Trace) -> str:
+    """A column's header in the words of this trace's inputs ("ch" only for images)."""
+    if name == "ch" and not image_like(trace):
+        return "last axis"
+    return COLUMN_CELLS[name][0]
 
 
 def _actual_cell(row: LayerTrace, compact: bool = False) -> Text:
@@ -167,7 +182,7 @@ def _new_table(trace: Trace, edge: bool = True) -> Table:
         caption=(
             f"{MARK_DIFFERS} actual differs from declared   "
             f"{MARK_STATIC} Keras's static shape inference disagrees   "
-            "highlighted: channel count changes"
+            + ("highlighted: channel count changes" if image_like(trace) else "highlighted: the last axis changes")
         ),
         caption_justify="left",
         header_style="bold",
@@ -183,9 +198,9 @@ def _full_table(trace: Trace, rows: tuple[LayerTrace, ...], view: View) -> Table
     """Every column asked for, whole paths, shapes as Keras writes them: as wide as it needs."""
     table = _new_table(trace)
     cells = [COLUMN_CELLS[name] for name in view.columns]
-    for name, (header, justify, _) in zip(view.columns, cells):
+    for name, (_, justify, _) in zip(view.columns, cells):
         # Shapes and names never wrap (a cut shape is worse than a wide table); prose may.
-        table.add_column(header, justify=justify, no_wrap=name not in WRAPPING_COLUMNS)
+        table.add_column(_header(name, trace), justify=justify, no_wrap=name not in WRAPPING_COLUMNS)
     gap = ("⋮", *[""] * (len(cells) - 1))
     for row in _table_rows(trace, rows, view.depth):
         if row is None:
@@ -204,7 +219,7 @@ def _fit_for(trace: Trace, drawn: list[LayerTrace | None], view: View, width: in
         spec_of(
             name,
             [_cell_text(r[k]) for r in cells if r is not None] + (["⋮"] if None in cells else []),
-            header=COLUMN_CELLS[name][0],
+            header=_header(name, trace),
             wraps=name in wrapping or name in WRAPPING_COLUMNS,
             required=name in REQUIRED_COLUMNS,
             folds=name == "layer",
@@ -238,7 +253,7 @@ def _fitted_table(trace: Trace, rows: tuple[LayerTrace, ...], view: View, width:
     table = _new_table(trace, edge=fit.edge)
     keep = [k for k, name in enumerate(view.columns) if name in fit.shown]
     for name in fit.shown:
-        header, justify, _ = COLUMN_CELLS[name]
+        header, justify = _header(name, trace), COLUMN_CELLS[name][1]
         # Every column gets the width the fit chose, so rich has nothing left to squeeze: a
         # column only wraps when the fit made it narrower than its text (prose; a name as a
         # last resort — shapes are never narrowed).
