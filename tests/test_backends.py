@@ -1,0 +1,177 @@
+"""The same trace on TensorFlow and on JAX: every row (shapes, params, MACs, why) equal.
+
+Keras fixes its backend once per process, so each backend runs in a subprocess of its own
+(``KERAS_BACKEND=…``); this test process stays on TensorFlow. The JAX half needs the ``[jax]``
+extra (``pip install -e '.[jax]'``) and is skipped, saying so, without it.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+USER_MODELS = ROOT / "tests" / "user_models.py"
+
+needs_jax = pytest.mark.skipif(
+    importlib.util.find_spec("jax") is None,
+    reason="jax is not installed: `pip install -e '.[jax]'` to run the JAX backend tests",
+)
+
+# What a row says about the model; timings and the backend itself are left out.
+ROW_KEYS = (
+    "index", "path", "name", "type", "depth", "inputs", "declared_output", "static_output", "output",
+    "channels_in", "channels_out", "params", "trainable_params", "non_trainable_params", "macs",
+    "activation_bytes", "shared", "why", "mechanism", "sources", "container",
+)
+
+# Traces a list of (model, options) in one process and prints their JSON: one Keras import
+# per backend instead of one per model.
+_DRIVER = """
+import json, sys
+import shapetrace
+print(json.dumps([shapetrace.trace(model, **options).to_dict() for model, options in json.loads(sys.argv[1])]))
+"""
+
+
+def _env(backend: str) -> dict[str, str]:
+    return {**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "3"}
+
+
+def run_shapetrace(backend: str, *args: str) -> subprocess.CompletedProcess:
+    """``shapetrace ARGS`` in a fresh process on ``backend``."""
+    return subprocess.run([sys.executable, "-m", "shapetrace", *args], capture_output=True, text=True,
+                          env=_env(backend), cwd=ROOT, timeout=600)
+
+
+def trace_in(backend: str, cases: list[tuple[str, dict]]) -> list[dict]:
+    done = subprocess.run([sys.executable, "-c", _DRIVER, json.dumps(cases)], capture_output=True, text=True,
+                          env=_env(backend), cwd=ROOT, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def comparable(trace: dict) -> dict:
+    """Everything a trace says about the model, not about the machine or the backend."""
+    return {
+        "model": trace["model"],
+        "probes": trace["probes"],
+        "boundary": trace["boundary"],
+        "verdict": trace["verdict"],
+        "summary": trace["summary"],
+        "broken": trace["broken"],
+        "params": trace["totals"]["params"],
+        "costs": trace["costs"],
+        "layers": [{k: row.get(k) for k in ROW_KEYS} for row in trace["layers"]],
+    }
+
+
+def assert_same_rows(tensorflow: dict, jax: dict) -> None:
+    a, b = comparable(tensorflow), comparable(jax)
+    for left, right in zip(a.pop("layers"), b.pop("layers")):
+        assert left == right, f"first row that differs between TensorFlow and JAX:\n{left}\n{right}"
+    assert len(tensorflow["layers"]) == len(jax["layers"])
+    assert a == b
+
+
+@needs_jax
+def test_user_models_trace_the_same_on_jax():
+    """A subclassed model (ResNet-ish, fed 1 channel: a break inside a custom block), a VAE of
+    custom layers and a transformer built from custom layers: the call recorder on JAX."""
+    cases = [
+        (f"{USER_MODELS}:resnetish_called", {"channels": 1}),
+        (f"{USER_MODELS}:resnetish_called", {}),
+        (f"{USER_MODELS}:vae_called", {}),
+        (f"{USER_MODELS}:text_transformer", {}),
+    ]
+    on_tensorflow, on_jax = trace_in("tensorflow", cases), trace_in("jax", cases)
+    for tf_trace, jax_trace in zip(on_tensorflow, on_jax):
+        assert tf_trace["versions"]["backend"] == "tensorflow" and jax_trace["versions"]["backend"] == "jax"
+        assert "tensorflow" not in jax_trace["versions"]  # JAX never pays for TensorFlow
+        assert_same_rows(tf_trace, jax_trace)
+    broken, ok, vae, transformer = on_jax
+    # What makes this a real test of the recorder: custom blocks opened into their sublayers.
+    assert broken["verdict"] == "broken" and broken["broken"]["type"] == "Conv2D"
+    assert any(row.get("container") for row in ok["layers"])
+    assert {"autoencoder/encoder/sampling", "autoencoder/decoder/dense_proj"} <= {r["path"] for r in vae["layers"]}
+    assert sum(row["params"] for row in transformer["layers"]) == transformer["totals"]["params"]
+
+
+@needs_jax
+def test_train_refuses_another_backend():
+    done = run_shapetrace("jax", "train", "--epochs", "1")
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.startswith("error: ") and done.stderr.count("\n") == 1, done.stderr
+    assert "KERAS_BACKEND=tensorflow" in done.stderr and "jax" in done.stderr
+
+
+@needs_jax
+@pytest.mark.slow
+def test_cli_says_it_ran_on_jax_and_gives_tensorflows_rows():
+    """The issue's acceptance command, on both backends."""
+    args = ("efficientnetb0", "--channels", "1", "--size", "64x64", "--format", "json")
+    on_tensorflow, on_jax = run_shapetrace("tensorflow", *args), run_shapetrace("jax", *args)
+    assert on_tensorflow.returncode == on_jax.returncode == 0, on_jax.stderr
+    tf_trace, jax_trace = json.loads(on_tensorflow.stdout), json.loads(on_jax.stdout)
+    assert jax_trace["versions"]["backend"] == "jax" and jax_trace["versions"]["jax"]
+    assert_same_rows(tf_trace, jax_trace)
+    assert jax_trace["changes"][0]["path"].endswith("normalization")  # the broadcast, on JAX too
+    table = run_shapetrace("jax", "efficientnetb0", "--channels", "1", "--size", "64x64", "--changes-only")
+    assert table.returncode == 0 and "on JAX)" in table.stdout, table.stdout[-500:]
+
+
+@needs_jax
+@pytest.mark.slow
+def test_applications_trace_the_same_on_jax():
+    cases = [
+        ("resnet50", {"channels": 1, "size": [64, 64]}),  # the break row
+        ("mobilenetv2", {"size": [64, 64]}),
+        ("efficientnetb0", {"channels": 1, "size": [64, 64]}),
+        ("densenet121", {"channels": 1, "size": [64, 64], "native": True}),
+    ]
+    on_tensorflow, on_jax = trace_in("tensorflow", cases), trace_in("jax", cases)
+    for tf_trace, jax_trace in zip(on_tensorflow, on_jax):
+        assert_same_rows(tf_trace, jax_trace)
+    resnet = on_jax[0]
+    assert resnet["broken"]["layer"].endswith("conv1_conv") and resnet["broken"]["received"] == "(1, 70, 70, 1)"
+
+
+@needs_jax
+@pytest.mark.slow
+def test_snapshot_on_tensorflow_checks_on_jax(tmp_path):
+    """A baseline written on TensorFlow passes on JAX; the check notes the other backend."""
+    (tmp_path / "pyproject.toml").write_text("")  # the project a baseline may run code from
+    (tmp_path / "user_models.py").write_text(USER_MODELS.read_text())
+    baseline = tmp_path / "shapes" / "resnetish.json"
+    spec = f"{tmp_path / 'user_models.py'}:resnetish_called"
+    written = run_shapetrace("tensorflow", "snapshot", spec, "-o", str(baseline))
+    assert written.returncode == 0, written.stderr
+    assert json.loads(baseline.read_text())["versions"]["backend"] == "tensorflow"
+    checked = run_shapetrace("jax", "check", str(baseline))
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert "on another Keras backend (backend tensorflow → jax)" in checked.stdout
+    as_json = run_shapetrace("jax", "check", str(baseline), "--format", "json")
+    [result] = json.loads(as_json.stdout)
+    assert result["status"] == "match"
+    assert {"field": "backend", "baseline": "tensorflow", "now": "jax"} in result["diff"]["versions"]
+
+
+@needs_jax
+@pytest.mark.slow
+def test_survey_on_jax_matches_tensorflow():
+    args = ("survey", "--models", "^(mobilenetv2|resnet50|efficientnetb0)$", "--channels", "1", "--size", "64x64",
+            "--format", "json")
+    on_tensorflow, on_jax = run_shapetrace("tensorflow", *args), run_shapetrace("jax", *args)
+    assert on_tensorflow.returncode == on_jax.returncode == 0, on_jax.stderr
+    tf_survey, jax_survey = json.loads(on_tensorflow.stdout), json.loads(on_jax.stdout)
+    assert jax_survey["versions"]["backend"] == "jax"
+    strip = lambda rows: [{k: v for k, v in r.items() if not k.endswith("seconds")} for r in rows]
+    assert strip(tf_survey["rows"]) == strip(jax_survey["rows"])
+    verdicts = {r["key"]: r["verdict"] for r in jax_survey["rows"]}
+    assert verdicts == {"efficientnetb0": "ok", "mobilenetv2": "broken", "resnet50": "broken"}
