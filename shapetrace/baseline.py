@@ -35,6 +35,7 @@ from shapetrace.project import ALLOWED, inside, module_files, project_root
 from shapetrace.records import SCHEMA as TRACE_SCHEMA
 from shapetrace.records import Trace
 from shapetrace.untrusted import MEMBER_LIMIT, not_a_file_reason, parse_json, read_capped, user_path
+from shapetrace.display import Displayable
 
 __all__ = [
     "BASELINE_SCHEMA",
@@ -113,7 +114,7 @@ class LayerDiff:
 
 
 @dataclass(frozen=True)
-class ShapeDiff:
+class ShapeDiff(Displayable):
     """Everything that differs between a baseline and a new run of the same trace."""
 
     model: str
@@ -155,7 +156,7 @@ class ShapeDiff:
 
 
 @dataclass(frozen=True)
-class CheckResult:
+class CheckResult(Displayable):
     """The outcome of checking one baseline."""
 
     baseline: Path

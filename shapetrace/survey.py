@@ -18,6 +18,7 @@ from shapetrace.applications import APPLICATIONS, Application, check_channels, p
 from shapetrace.costs import totals_of
 from shapetrace.errors import UsageError
 from shapetrace.records import Trace
+from shapetrace.display import Displayable
 
 __all__ = [
     "SurveyRow",
@@ -87,7 +88,7 @@ class SurveyRow:
 
 
 @dataclass(frozen=True)
-class Survey:
+class Survey(Displayable):
     """The answers of every surveyed model to one probe."""
 
     channels: int
