@@ -106,3 +106,11 @@ def test_records_import_no_rendering():
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[]"
+
+
+def test_plain_text_in_a_notebook_is_one_line(toy_trace):
+    pretty = pytest.importorskip("IPython.lib.pretty", reason="IPython is not installed").pretty
+    line = pretty(toy_trace)
+    assert line == (f"<Trace toy: ok, {len(toy_trace.layers)} layer calls, {len(toy_trace.changes)} channel changes, "
+                    "probe (1, 8, 8, 3)>")
+    assert "LayerTrace(" in repr(toy_trace)  # the dataclass repr itself is left alone

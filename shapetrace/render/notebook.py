@@ -26,7 +26,7 @@ from shapetrace.render.table import trace_report, trace_table
 from shapetrace.render.text import MIN_WIDTH, needed_width
 from shapetrace.survey import Survey
 
-__all__ = ["html_of", "renderable_of", "LONG_TRACE"]
+__all__ = ["html_of", "renderable_of", "summary_line", "LONG_TRACE"]
 
 LONG_TRACE = 40
 """Rows above which a trace opens on its changes, with every row behind a ``<details>``."""
@@ -56,6 +56,23 @@ def renderable_of(result: Any) -> RenderableType:
                     "Comparison, CheckResult or ShapeDiff.")
 
 
+def summary_line(result: Any) -> str:
+    """One line for a text-only frontend (the dataclass repr of a big trace runs to megabytes)."""
+    name = type(result).__name__
+    if isinstance(result, Trace):
+        return (f"<Trace {result.model}: {result.verdict}, {len(result.layers):,} layer calls, "
+                f"{len(result.changes)} channel changes, probe {result.probe.shape}>")
+    if isinstance(result, Survey):
+        return f"<Survey: {len(result.passed)} of {len(result.rows)} models take a {result.channels}-channel probe>"
+    if isinstance(result, Comparison):
+        return f"<Comparison {result.first.model}: {len(result.rows)} aligned rows>"
+    if isinstance(result, CheckResult):
+        return f"<CheckResult {result.baseline}: {result.status}>"
+    if isinstance(result, ShapeDiff):
+        return f"<ShapeDiff {result.model}: {result.summary}>"
+    return f"<{name}>"
+
+
 def html_of(result: Any) -> str:
     """``result`` as an HTML fragment for a notebook cell (``_repr_html_``)."""
     if isinstance(result, Trace) and len(result.layers) > LONG_TRACE:
@@ -83,8 +100,9 @@ def _div(inner: str) -> str:
 
 def _html(renderable: RenderableType) -> str:
     """Inline-styled HTML, as wide as the renderable's first table needs (never cut)."""
-    console = Console(record=True, file=io.StringIO(), force_terminal=True, color_system="truecolor",
-                      highlight=False, emoji=False, width=MIN_WIDTH)
+    # force_jupyter=False: inside a notebook rich would otherwise display what it records.
+    console = Console(record=True, file=io.StringIO(), force_terminal=True, force_jupyter=False,
+                      color_system="truecolor", highlight=False, emoji=False, width=MIN_WIDTH)
     measure = _first_table(renderable)
     if measure is not None:
         console.width = max(needed_width(console, measure), MIN_WIDTH)
