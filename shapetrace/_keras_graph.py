@@ -1,10 +1,10 @@
 """The only module that touches Keras's private graph API.
 
-Checked against Keras 3.13 – 3.15 on the TensorFlow and JAX backends. A Keras upgrade that
-renames any of ``_nodes_by_depth``, ``node.arguments.fill_in``,
+Checked against Keras 3.13 – 3.15 on TensorFlow, and Keras 3.15 on JAX and PyTorch.
+A Keras upgrade that renames any of ``_nodes_by_depth``, ``node.arguments.fill_in``,
 ``Functional._standardize_inputs``, ``Layer._assert_input_compatibility``,
 ``Sequential._functional``, ``keras.src.models.functional.operation_fn``,
-``Layer._build_shapes_dict``, ``Layer._flatten_layers`` or the ``Layer.__call__``
+``Layer._build_shapes_dict``, ``Layer._flatten_layers``, ``in_symbolic_scope`` or the ``Layer.__call__``
 entry point that :func:`recording_layer_calls` wraps should need changes here and
 nowhere else.
 """
@@ -475,8 +475,15 @@ def is_symbolic_call(args: tuple, kwargs: dict) -> bool:
 
     Besides Keras tensors, Keras builds an unbuilt subclassed model by running its call
     on placeholders (``compute_output_spec``): inside a TensorFlow graph (not eager) on
-    TensorFlow, on tracers under ``jax.eval_shape`` on JAX. Neither is the real run.
+    TensorFlow, on tracers under ``jax.eval_shape`` on JAX, on ``meta``-device tensors on
+    PyTorch. None of these is the real run.
     """
+    from keras.src.backend.common.symbolic_scope import in_symbolic_scope
+
+    # Every backend's compute_output_spec runs inside a SymbolicScope; PyTorch's may even fall
+    # back to real zero tensors there, so the scope is the one sign common to all of them.
+    if in_symbolic_scope():
+        return True
     if backend_name() == "tensorflow":
         import tensorflow as tf
 
@@ -489,6 +496,10 @@ def is_symbolic_call(args: tuple, kwargs: dict) -> bool:
         import jax
 
         return any(isinstance(t, jax.core.Tracer) for t in flat)
+    if backend_name() == "torch":
+        import torch
+
+        return any(isinstance(t, torch.Tensor) and t.device.type == "meta" for t in flat)
     return False
 
 

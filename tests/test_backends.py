@@ -1,8 +1,9 @@
-"""The same trace on TensorFlow and on JAX: every row (shapes, params, MACs, why) equal.
+"""The same trace on TensorFlow and on JAX (and PyTorch): every row (shapes, params, MACs, why) equal.
 
 Keras fixes its backend once per process, so each backend runs in a subprocess of its own
 (``KERAS_BACKEND=…``); this test process stays on TensorFlow. The JAX half needs the ``[jax]``
-extra (``pip install -e '.[jax]'``) and is skipped, saying so, without it.
+extra (``pip install -e '.[jax]'``), the PyTorch half a CPU build of torch; each is skipped,
+saying so, without it. PyTorch runs only in the slow set (CI does not install it).
 """
 
 from __future__ import annotations
@@ -23,6 +24,15 @@ needs_jax = pytest.mark.skipif(
     importlib.util.find_spec("jax") is None,
     reason="jax is not installed: `pip install -e '.[jax]'` to run the JAX backend tests",
 )
+needs_torch = pytest.mark.skipif(
+    importlib.util.find_spec("torch") is None,
+    reason="torch is not installed: `pip install torch --index-url https://download.pytorch.org/whl/cpu` "
+           "to run the PyTorch backend tests",
+)
+OTHER_BACKENDS = [
+    pytest.param("jax", marks=needs_jax),
+    pytest.param("torch", marks=[needs_torch, pytest.mark.slow]),
+]
 
 # What a row says about the model; timings and the backend itself are left out.
 ROW_KEYS = (
@@ -80,28 +90,32 @@ def assert_same_rows(tensorflow: dict, jax: dict) -> None:
     assert a == b
 
 
-@needs_jax
-def test_user_models_trace_the_same_on_jax():
-    """A subclassed model (ResNet-ish, fed 1 channel: a break inside a custom block), a VAE of
-    custom layers and a transformer built from custom layers: the call recorder on JAX."""
+@pytest.mark.parametrize("backend", OTHER_BACKENDS)
+def test_user_models_trace_the_same(backend):
+    """A subclassed model (ResNet-ish: fed 1 channel it breaks; never called, the probe builds
+    it), a VAE of custom layers and a transformer built from custom layers: the call recorder
+    on another backend."""
     cases = [
         (f"{USER_MODELS}:resnetish_called", {"channels": 1}),
         (f"{USER_MODELS}:resnetish_called", {}),
         (f"{USER_MODELS}:vae_called", {}),
         (f"{USER_MODELS}:text_transformer", {}),
+        (f"{USER_MODELS}:resnetish_unbuilt", {"inputs": {"": [32, 32, 3]}}),
     ]
-    on_tensorflow, on_jax = trace_in("tensorflow", cases), trace_in("jax", cases)
-    for tf_trace, jax_trace in zip(on_tensorflow, on_jax):
-        assert tf_trace["versions"]["backend"] == "tensorflow" and jax_trace["versions"]["backend"] == "jax"
-        assert "tensorflow" not in jax_trace["versions"]  # JAX never pays for TensorFlow
-        assert_same_rows(tf_trace, jax_trace)
-    broken, ok, vae, transformer = on_jax
+    on_tensorflow, on_other = trace_in("tensorflow", cases), trace_in(backend, cases)
+    for tf_trace, other in zip(on_tensorflow, on_other):
+        assert tf_trace["versions"]["backend"] == "tensorflow" and other["versions"]["backend"] == backend
+        assert "tensorflow" not in other["versions"]  # another backend never pays for TensorFlow
+        assert_same_rows(tf_trace, other)
+    broken, ok, vae, transformer, unbuilt = on_other
     # What makes this a real test of the recorder: custom blocks opened into their sublayers.
     assert broken["verdict"] == "broken" and broken["broken"]["type"] == "Conv2D"
     assert any(row.get("container") for row in ok["layers"])
     assert {(r["path"].rsplit("/", 1)[0], r["type"]) for r in vae["layers"]} >= {
         ("autoencoder/encoder", "Sampling"), ("autoencoder/decoder", "Dense")}
     assert sum(row["params"] for row in transformer["layers"]) == transformer["totals"]["params"]
+    # Building while probing (Keras's symbolic pass) records nothing: each call once.
+    assert len({row["path"] for row in unbuilt["layers"]}) == len(unbuilt["layers"]) == len(ok["layers"])
 
 
 @needs_jax
@@ -127,19 +141,19 @@ def test_cli_says_it_ran_on_jax_and_gives_tensorflows_rows():
     assert table.returncode == 0 and "on JAX)" in table.stdout, table.stdout[-500:]
 
 
-@needs_jax
 @pytest.mark.slow
-def test_applications_trace_the_same_on_jax():
+@pytest.mark.parametrize("backend", OTHER_BACKENDS)
+def test_applications_trace_the_same(backend):
     cases = [
         ("resnet50", {"channels": 1, "size": [64, 64]}),  # the break row
         ("mobilenetv2", {"size": [64, 64]}),
         ("efficientnetb0", {"channels": 1, "size": [64, 64]}),
         ("densenet121", {"channels": 1, "size": [64, 64], "native": True}),
     ]
-    on_tensorflow, on_jax = trace_in("tensorflow", cases), trace_in("jax", cases)
-    for tf_trace, jax_trace in zip(on_tensorflow, on_jax):
-        assert_same_rows(tf_trace, jax_trace)
-    resnet = on_jax[0]
+    on_tensorflow, on_other = trace_in("tensorflow", cases), trace_in(backend, cases)
+    for tf_trace, other in zip(on_tensorflow, on_other):
+        assert_same_rows(tf_trace, other)
+    resnet = on_other[0]
     assert resnet["broken"]["layer"].endswith("conv1_conv") and resnet["broken"]["received"] == "(1, 70, 70, 1)"
 
 
