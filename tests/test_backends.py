@@ -118,12 +118,13 @@ def test_user_models_trace_the_same(backend):
     assert len({row["path"] for row in unbuilt["layers"]}) == len(unbuilt["layers"]) == len(ok["layers"])
 
 
-@needs_jax
-def test_train_refuses_another_backend():
-    done = run_shapetrace("jax", "train", "--epochs", "1")
+def test_train_refuses_another_backend(tmp_path):
+    # Keras's NumPy backend ships with Keras: this needs no extra install.
+    done = run_shapetrace("numpy", "train", "--epochs", "1", "--output", str(tmp_path / "run"))
     assert done.returncode == 2, done.stderr
     assert done.stderr.startswith("error: ") and done.stderr.count("\n") == 1, done.stderr
-    assert "KERAS_BACKEND=tensorflow" in done.stderr and "jax" in done.stderr
+    assert "runs on the TensorFlow backend" in done.stderr and "set to numpy" in done.stderr
+    assert not (tmp_path / "run").exists()  # refused before anything was written
 
 
 @needs_jax
@@ -191,3 +192,22 @@ def test_survey_on_jax_matches_tensorflow():
     assert strip(tf_survey["rows"]) == strip(jax_survey["rows"])
     verdicts = {r["key"]: r["verdict"] for r in jax_survey["rows"]}
     assert verdicts == {"efficientnetb0": "ok", "mobilenetv2": "broken", "resnet50": "broken"}
+
+
+def test_the_configured_backend_is_read_without_importing_keras(tmp_path):
+    """``--version`` names the backend from KERAS_BACKEND or keras.json, loading no backend."""
+    (tmp_path / "keras.json").write_text('{"backend": "jax", "floatx": "float32"}')
+    env = {k: v for k, v in os.environ.items() if k != "KERAS_BACKEND"}
+    code = ("import sys\nfrom shapetrace.backends import configured_backend\n"
+            "from shapetrace.cli.app import version_text\n"
+            "print(configured_backend(), '|', version_text(), '|', 'keras' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                          env={**env, "KERAS_HOME": str(tmp_path)})
+    backend, version, imported = done.stdout.strip().split(" | ")
+    assert backend == "jax" and "(backend jax" in version and imported == "False"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                          env={**env, "KERAS_HOME": str(tmp_path), "KERAS_BACKEND": "torch"})
+    assert done.stdout.startswith("torch |")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                          env={**env, "KERAS_HOME": str(tmp_path / "nowhere")})
+    assert done.stdout.startswith("tensorflow |")
