@@ -35,7 +35,7 @@ LONG_TRACE = 40
 # own line breaks, no wrapping (a cut shape is worse than a horizontal scroll bar).
 _PRE = (
     '<pre style="font-family: Menlo, \'DejaVu Sans Mono\', Consolas, monospace; font-size: 12px; '
-    'line-height: 1.3; white-space: pre; overflow-x: auto; margin: 0">{code}</pre>'
+    'line-height: 1.2; white-space: pre; overflow-x: auto; margin: 0">{code}</pre>'
 )
 
 _RENDERERS: tuple[tuple[type, Callable[[Any], RenderableType]], ...] = (
