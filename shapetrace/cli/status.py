@@ -1,6 +1,6 @@
 """What shapetrace is doing right now: a transient status line on stderr, on a terminal only.
 
-Importing TensorFlow and building a big model take seconds with nothing on screen; a
+Importing Keras and its backend and building a big model take seconds with nothing on screen; a
 spinner that says which step is running (and how far the probe got) makes the wait
 legible. It is transient — erased before the table prints — and it exists only when
 stderr is a terminal: piped output, logs and JSON never see it.
@@ -70,8 +70,8 @@ class WorkStatus:
         else:
             self._status.update(text)
 
-    def import_tensorflow(self) -> None:
-        """Import TensorFlow (muted, as shapetrace always does) under its own status message."""
+    def import_backend(self) -> None:
+        """Import Keras and its backend (muted, as shapetrace always does) under their own status message."""
         if backend_loaded():
             return
         self.say(importing_message() + "…", now=True)
@@ -87,7 +87,7 @@ class WorkStatus:
             return
         step, application = _model_step(model)
         if application:
-            self.import_tensorflow()
+            self.import_backend()
         elif not backend_loaded():
             step = importing_message() + ", then " + step
         self.say(step, now=True)
