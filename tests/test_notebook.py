@@ -9,12 +9,13 @@ import subprocess
 import sys
 from dataclasses import replace
 from html.parser import HTMLParser
+from pathlib import Path
 
 import pytest
 from rich.console import Group
 
 from shapetrace import trace, trace_model
-from shapetrace.baseline import FieldChange, LayerDiff, ShapeDiff
+from shapetrace.baseline import CheckResult, FieldChange, LayerDiff, ShapeDiff
 from shapetrace.compare import compare_traces
 from shapetrace.render.notebook import LONG_TRACE
 from toy_models import toy_model
@@ -97,6 +98,10 @@ def test_comparison_and_diff_display_themselves(toy_trace):
     )
     text = "".join(visible(diff._repr_html_()).outside)
     assert "toy/conv" in text and "(1, 8, 8, 32)" in text.replace("(1,8,8,32)", "(1, 8, 8, 32)")
+    result = CheckResult(baseline=Path("shapes/toy.json"), status="differs", diff=diff,
+                         accept_command="shapetrace check shapes/toy.json --update")
+    text = "".join(visible(result._repr_html_()).outside)
+    assert "✗ shapes/toy.json" in text and "toy/conv" in text and "--update" in text
 
 
 def test_records_import_no_rendering():
