@@ -350,10 +350,6 @@ def backend_name() -> str:
     return keras.backend.backend()
 
 
-# The package that provides each backend, whose version a result records.
-_BACKEND_PACKAGES = {"tensorflow": "tensorflow", "jax": "jax", "torch": "torch", "numpy": "numpy"}
-
-
 def versions() -> dict[str, str]:
     """Keras, its backend and the backend package's version: what a result was computed with.
 
@@ -362,9 +358,11 @@ def versions() -> dict[str, str]:
     """
     from importlib import metadata
 
+    from shapetrace.backends import BACKEND_PACKAGES
+
     backend = backend_name()
     found = {"keras": keras.__version__, "backend": backend}
-    package = _BACKEND_PACKAGES.get(backend)
+    package = BACKEND_PACKAGES.get(backend)
     if package is not None:
         try:
             found[package] = metadata.version(package)

@@ -13,10 +13,13 @@ import os
 import sys
 from pathlib import Path
 
-__all__ = ["configured_backend", "BACKEND_TITLES"]
+__all__ = ["configured_backend", "BACKEND_TITLES", "BACKEND_PACKAGES"]
 
 BACKEND_TITLES = {"tensorflow": "TensorFlow", "jax": "JAX", "torch": "PyTorch", "numpy": "NumPy", "openvino": "OpenVINO"}
 """How each backend is called in prose."""
+
+BACKEND_PACKAGES = {"tensorflow": "tensorflow", "jax": "jax", "torch": "torch", "numpy": "numpy"}
+"""The package that provides each backend, whose version a result records beside Keras's."""
 
 
 def configured_backend() -> str:

@@ -557,10 +557,6 @@ def _trace_changes(old: dict[str, Any], new: dict[str, Any]) -> tuple[FieldChang
     return tuple(changes)
 
 
-# The backend packages whose versions a result records (see ``_keras_graph.versions``).
-_BACKEND_PACKAGES = ("tensorflow", "jax", "torch", "numpy")
-
-
 def _backend_of(versions: dict[str, Any]) -> str | None:
     # Baselines written before the backend was recorded all ran on TensorFlow.
     return versions.get("backend") or ("tensorflow" if "tensorflow" in versions else None)
@@ -575,7 +571,9 @@ def _version_drift(old: dict[str, Any], new: dict[str, Any]) -> tuple[FieldChang
         if a.get("keras") != b.get("keras"):
             changes.append(FieldChange("keras", a.get("keras"), b.get("keras")))
         return tuple(changes)
-    names = ("keras", *(p for p in _BACKEND_PACKAGES if p in a or p in b))
+    from shapetrace.backends import BACKEND_PACKAGES
+
+    names = ("keras", *(p for p in BACKEND_PACKAGES.values() if p in a or p in b))
     return tuple(FieldChange(name, a.get(name), b.get(name)) for name in names if a.get(name) != b.get(name))
 
 

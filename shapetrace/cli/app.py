@@ -34,12 +34,12 @@ def version_text() -> str:
 
     from shapetrace import __version__
 
-    from shapetrace.backends import configured_backend
+    from shapetrace.backends import BACKEND_PACKAGES, configured_backend
 
     backend = configured_backend()  # what Keras will load, read without importing it
     # Another backend's own version beside its name: ``(backend jax 0.10.2)``.
-    package = {"jax": "jax", "torch": "torch"}.get(backend)
-    backend_text = f"{backend} {installed(package)}" if package else backend
+    package = BACKEND_PACKAGES.get(backend)
+    backend_text = f"{backend} {installed(package)}" if package and backend != "tensorflow" else backend
     return (
         f"shapetrace {__version__} · keras {installed('keras')} · tensorflow {installed('tensorflow')} "
         f"(backend {backend_text}) · python {'.'.join(map(str, sys.version_info[:3]))}"
