@@ -1,10 +1,10 @@
 """The only module that touches Keras's private graph API.
 
-Checked against Keras 3.13 – 3.15 (TensorFlow backend). A Keras upgrade that
-renames any of ``_nodes_by_depth``, ``node.arguments.fill_in``,
+Checked against Keras 3.13 – 3.15 on TensorFlow, and Keras 3.15 on JAX and PyTorch.
+A Keras upgrade that renames any of ``_nodes_by_depth``, ``node.arguments.fill_in``,
 ``Functional._standardize_inputs``, ``Layer._assert_input_compatibility``,
 ``Sequential._functional``, ``keras.src.models.functional.operation_fn``,
-``Layer._build_shapes_dict``, ``Layer._flatten_layers`` or the ``Layer.__call__``
+``Layer._build_shapes_dict``, ``Layer._flatten_layers``, ``in_symbolic_scope`` or the ``Layer.__call__``
 entry point that :func:`recording_layer_calls` wraps should need changes here and
 nowhere else.
 """
@@ -40,18 +40,22 @@ __all__ = [
     "call_argument_names",
     "model_inputs",
     "input_consumers",
+    "backend_name",
+    "versions",
 ]
 
 
 def _import_keras_quietly():
-    """Import Keras (and TensorFlow) without TensorFlow's C++ start-up chatter.
+    """Import Keras (and its backend) without TensorFlow's C++ start-up chatter.
 
-    TensorFlow logs oneDNN/CUDA notices straight to file descriptor 2 before
-    Python can filter them; a user reading a shape table should not see them.
-    On failure the captured output is replayed so nothing is hidden.
+    The backend is the user's: ``KERAS_BACKEND``, else ``~/.keras/keras.json``, else
+    Keras's own default (TensorFlow). TensorFlow is imported here only when it is that
+    backend — a JAX user's trace never pays for it. TensorFlow logs oneDNN/CUDA notices
+    straight to file descriptor 2 before Python can filter them; a user reading a shape
+    table should not see them. On failure the captured output is replayed so nothing is
+    hidden.
     """
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    os.environ.setdefault("KERAS_BACKEND", "tensorflow")
     if "keras" in sys.modules:
         import keras as _keras
 
@@ -66,16 +70,9 @@ def _import_keras_quietly():
         os.dup2(sink.fileno(), 2)
         try:
             import keras as _keras
-            import tensorflow as _tf  # the backend, loaded now while muted
 
-            # Per-layer eager calls make tf.function retrace once per shape; TensorFlow
-            # warns about that on stderr, which would interleave with our table.
-            _tf.get_logger().setLevel("ERROR")
-            # Devices are probed at the first op, after the import: without a GPU that logs
-            # "failed call to cuInit" at ERROR level (shown unless TF_CPP_MIN_LOG_LEVEL=3).
-            # Probing them here, still muted, keeps that line out of the user's stderr.
-            # Physical devices only: logical devices can still be configured afterwards.
-            _tf.config.list_physical_devices()
+            if _keras.backend.backend() == "tensorflow":
+                _quiet_tensorflow()
         except BaseException:
             os.dup2(saved, 2)
             sink.seek(0)
@@ -87,6 +84,19 @@ def _import_keras_quietly():
         sink.seek(0)
         _replay_real_errors(sink.read().decode(errors="replace"))
     return _keras
+
+
+def _quiet_tensorflow() -> None:
+    import tensorflow as _tf  # the backend, loaded now while muted
+
+    # Per-layer eager calls make tf.function retrace once per shape; TensorFlow
+    # warns about that on stderr, which would interleave with our table.
+    _tf.get_logger().setLevel("ERROR")
+    # Devices are probed at the first op, after the import: without a GPU that logs
+    # "failed call to cuInit" at ERROR level (shown unless TF_CPP_MIN_LOG_LEVEL=3).
+    # Probing them here, still muted, keeps that line out of the user's stderr.
+    # Physical devices only: logical devices can still be configured afterwards.
+    _tf.config.list_physical_devices()
 
 
 # Start-up lines of ERROR severity that every CPU-only machine prints: not news.
@@ -335,10 +345,30 @@ def _lineage(graph: Graph, sources_in: list[tuple[str, ...]], prefix: str, out: 
     return [sources.get(id(ref), ()) for ref in graph.outputs]
 
 
-def versions() -> dict[str, str]:
-    import tensorflow as tf
+def backend_name() -> str:
+    """The backend Keras runs on in this process (``tensorflow``, ``jax``, ``torch``, ``numpy``)."""
+    return keras.backend.backend()
 
-    return {"keras": keras.__version__, "tensorflow": tf.__version__}
+
+def versions() -> dict[str, str]:
+    """Keras, its backend and the backend package's version: what a result was computed with.
+
+    The version comes from the installed package's metadata, so recording it imports
+    nothing (TensorFlow stays unloaded on JAX).
+    """
+    from importlib import metadata
+
+    from shapetrace.backends import BACKEND_PACKAGES
+
+    backend = backend_name()
+    found = {"keras": keras.__version__, "backend": backend}
+    package = BACKEND_PACKAGES.get(backend)
+    if package is not None:
+        try:
+            found[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            pass
+    return found
 
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
@@ -442,13 +472,33 @@ def is_symbolic_call(args: tuple, kwargs: dict) -> bool:
     """A call on symbolic tensors (Keras building a layer or inferring shapes), not a real one.
 
     Besides Keras tensors, Keras builds an unbuilt subclassed model by running its call
-    inside a TensorFlow graph (``compute_output_spec``): not eager, so not the real run.
+    on placeholders (``compute_output_spec``): inside a TensorFlow graph (not eager) on
+    TensorFlow, on tracers under ``jax.eval_shape`` on JAX, on ``meta``-device tensors on
+    PyTorch. None of these is the real run.
     """
-    import tensorflow as tf
+    from keras.src.backend.common.symbolic_scope import in_symbolic_scope
 
-    if not tf.executing_eagerly():
+    # Every backend's compute_output_spec runs inside a SymbolicScope; PyTorch's may even fall
+    # back to real zero tensors there, so the scope is the one sign common to all of them.
+    if in_symbolic_scope():
         return True
-    return any(isinstance(t, keras.KerasTensor) for t in tree.flatten((args, kwargs)))
+    if backend_name() == "tensorflow":
+        import tensorflow as tf
+
+        if not tf.executing_eagerly():
+            return True
+    flat = tree.flatten((args, kwargs))
+    if any(isinstance(t, keras.KerasTensor) for t in flat):
+        return True
+    if backend_name() == "jax":
+        import jax
+
+        return any(isinstance(t, jax.core.Tracer) for t in flat)
+    if backend_name() == "torch":
+        import torch
+
+        return any(isinstance(t, torch.Tensor) and t.device.type == "meta" for t in flat)
+    return False
 
 
 def built_input_shapes(layer) -> list[tuple[int | None, ...]] | None:

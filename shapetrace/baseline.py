@@ -35,6 +35,7 @@ from shapetrace.project import ALLOWED, inside, module_files, project_root
 from shapetrace.records import SCHEMA as TRACE_SCHEMA
 from shapetrace.records import Trace
 from shapetrace.untrusted import MEMBER_LIMIT, not_a_file_reason, parse_json, read_capped, user_path
+from shapetrace.display import Displayable
 
 __all__ = [
     "BASELINE_SCHEMA",
@@ -76,7 +77,7 @@ class FieldChange:
     field: str
     """``output``, ``declared_output``, ``static_output``, ``channels``, ``params`` for a layer;
     ``verdict``, ``break``, ``boundary``, ``probe <input>``, ``total_params`` for the trace;
-    ``keras``/``tensorflow`` for version drift."""
+    ``backend``, ``keras``, ``tensorflow``/``jax``/``torch`` for drift of the Keras setup."""
     baseline: Any
     """The baseline's value as JSON data (shapes are lists; ``None`` when absent)."""
     now: Any
@@ -113,7 +114,7 @@ class LayerDiff:
 
 
 @dataclass(frozen=True)
-class ShapeDiff:
+class ShapeDiff(Displayable):
     """Everything that differs between a baseline and a new run of the same trace."""
 
     model: str
@@ -124,7 +125,7 @@ class ShapeDiff:
     trace: tuple[FieldChange, ...] = ()
     """Trace-level differences: verdict, break, boundary, probes, total params."""
     versions: tuple[FieldChange, ...] = ()
-    """Keras/TensorFlow version drift (reported, never a failure on its own)."""
+    """Keras backend and version drift (reported, never a failure on its own)."""
 
     @property
     def differs(self) -> bool:
@@ -155,7 +156,7 @@ class ShapeDiff:
 
 
 @dataclass(frozen=True)
-class CheckResult:
+class CheckResult(Displayable):
     """The outcome of checking one baseline."""
 
     baseline: Path
@@ -556,13 +557,24 @@ def _trace_changes(old: dict[str, Any], new: dict[str, Any]) -> tuple[FieldChang
     return tuple(changes)
 
 
+def _backend_of(versions: dict[str, Any]) -> str | None:
+    # Baselines written before the backend was recorded all ran on TensorFlow.
+    return versions.get("backend") or ("tensorflow" if "tensorflow" in versions else None)
+
+
 def _version_drift(old: dict[str, Any], new: dict[str, Any]) -> tuple[FieldChange, ...]:
     a, b = old.get("versions") or {}, new.get("versions") or {}
-    return tuple(
-        FieldChange(name, a.get(name), b.get(name))
-        for name in ("keras", "tensorflow")
-        if a.get(name) != b.get(name)
-    )
+    backend_a, backend_b = _backend_of(a), _backend_of(b)
+    if backend_a != backend_b:
+        # Another backend: its package's version says nothing the backend's name does not.
+        changes = [FieldChange("backend", backend_a, backend_b)]
+        if a.get("keras") != b.get("keras"):
+            changes.append(FieldChange("keras", a.get("keras"), b.get("keras")))
+        return tuple(changes)
+    from shapetrace.backends import BACKEND_PACKAGES
+
+    names = ("keras", *(p for p in BACKEND_PACKAGES.values() if p in a or p in b))
+    return tuple(FieldChange(name, a.get(name), b.get(name)) for name in names if a.get(name) != b.get(name))
 
 
 # --------------------------------------------------------------------------- checking

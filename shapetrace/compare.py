@@ -12,6 +12,7 @@ from typing import Any
 
 from shapetrace.errors import UsageError
 from shapetrace.records import LayerTrace, Trace, format_shape
+from shapetrace.display import Displayable
 
 __all__ = ["AlignedRow", "Comparison", "compare", "compare_traces", "check_compare"]
 
@@ -53,7 +54,7 @@ class AlignedRow:
 
 
 @dataclass(frozen=True)
-class Comparison:
+class Comparison(Displayable):
     """Two traces of one model with their rows aligned by layer call."""
 
     first: Trace

@@ -69,7 +69,9 @@ class _Frame:
     """Row index reserved for a container row (filled when the call returns)."""
     declared_output: Shape | None = None
     declared_inputs: tuple[Shape, ...] = ()
-    child_outputs: set[int] = field(default_factory=set)
+    child_outputs: dict[int, Any] = field(default_factory=dict)
+    """The sublayers' outputs by id. The tensors are held, not just their ids: a freed
+    tensor's id is reused by the next one made, which would then pass for a sublayer's."""
 
 
 def _shape(tensor) -> Shape:
@@ -154,7 +156,7 @@ class CallRecorder:
             self._swallowed()
         self._finish(frame, args, kwargs, output)
         if parent is not None:
-            parent.child_outputs.update(id(t) for t in kg.flatten_tensors(output))
+            parent.child_outputs.update((id(t), t) for t in kg.flatten_tensors(output))
         return output
 
     def _frame_for(self, layer, parent: _Frame | None) -> _Frame:

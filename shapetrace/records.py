@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from shapetrace.display import Displayable
+
 __all__ = [
     "Shape",
     "Probe",
@@ -245,7 +247,7 @@ def shapes_compatible(declared: Shape | None, actual: Shape | None) -> bool:
 
 
 @dataclass(frozen=True)
-class Trace:
+class Trace(Displayable):
     """A whole trace: the probe, the boundary verdict, every layer call, the break."""
 
     model: str

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from enum import Enum
 from typing import Any, Callable
 
@@ -18,6 +18,7 @@ from shapetrace.applications import APPLICATIONS, Application, check_channels, p
 from shapetrace.costs import totals_of
 from shapetrace.errors import UsageError
 from shapetrace.records import Trace
+from shapetrace.display import Displayable
 
 __all__ = [
     "SurveyRow",
@@ -87,7 +88,7 @@ class SurveyRow:
 
 
 @dataclass(frozen=True)
-class Survey:
+class Survey(Displayable):
     """The answers of every surveyed model to one probe."""
 
     channels: int
@@ -96,6 +97,8 @@ class Survey:
     native: bool
     rows: tuple[SurveyRow, ...]
     seconds: float
+    versions: dict[str, str] = field(default_factory=dict)
+    """Keras, its backend and the backend's version (as in a trace's ``versions``)."""
 
     @property
     def passed(self) -> tuple[SurveyRow, ...]:
@@ -110,6 +113,7 @@ class Survey:
             "models": len(self.rows),
             "passed": len(self.passed),
             "seconds": round(self.seconds, 3),
+            "versions": dict(self.versions),
             "rows": [r.to_dict() for r in self.rows],
         }
 
@@ -262,4 +266,4 @@ def survey(
     if on_progress is not None:
         on_progress(Progress(model="", done=len(apps), total=len(apps)))
     return Survey(channels=channels, size=str(label), native=native, rows=tuple(rows),
-                  seconds=time.perf_counter() - start)
+                  seconds=time.perf_counter() - start, versions=kg.versions())

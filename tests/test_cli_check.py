@@ -145,6 +145,29 @@ def test_version_drift_is_reported_not_failed(baseline, capsys):
     assert "tensorflow 2.15.0 →" in out and "not a failure by itself" in out
 
 
+def test_backend_change_is_noted_not_failed(baseline, capsys):
+    data = json.loads(baseline.read_text())
+    assert data["versions"]["backend"] == "tensorflow"
+    data["versions"] = {"keras": data["versions"]["keras"], "backend": "jax", "jax": "0.10.2",
+                        "shapetrace": data["versions"]["shapetrace"]}
+    baseline.write_text(json.dumps(data))
+    code, out, _ = run(capsys, "check", baseline)
+    assert code == 0, out
+    assert "on another Keras backend (backend jax → tensorflow)" in out and "not a failure by itself" in out
+    code, out, _ = run(capsys, "check", baseline, "--format", "json")
+    [result] = json.loads(out)
+    # The backend's own package versions are not listed as drift: the backend's name says it.
+    assert result["diff"]["versions"] == [{"field": "backend", "baseline": "jax", "now": "tensorflow"}]
+
+
+def test_baseline_without_a_backend_counts_as_tensorflow(baseline, capsys):
+    data = json.loads(baseline.read_text())
+    del data["versions"]["backend"]  # written before the backend was recorded
+    baseline.write_text(json.dumps(data))
+    code, out, _ = run(capsys, "check", baseline)
+    assert code == 0 and "note:" not in out, out
+
+
 def test_example_baseline_is_current(capsys, monkeypatch):
     monkeypatch.chdir(ROOT)
     code, out, err = run(capsys, "check", "examples/ci/tests/shapes/digits_cnn.json")

@@ -24,7 +24,6 @@ app = core.app
 def version_text() -> str:
     """``shapetrace 0.1.0 · keras 3.15.1 · tensorflow 2.21.0 (backend tensorflow)``, from the
     installed packages' metadata: printing it never imports TensorFlow."""
-    import os
     from importlib import metadata
 
     def installed(name: str) -> str:
@@ -35,10 +34,15 @@ def version_text() -> str:
 
     from shapetrace import __version__
 
-    backend = os.environ.get("KERAS_BACKEND", "tensorflow")  # what shapetrace loads Keras with
+    from shapetrace.backends import BACKEND_PACKAGES, configured_backend
+
+    backend = configured_backend()  # what Keras will load, read without importing it
+    # Another backend's own version beside its name: ``(backend jax 0.10.2)``.
+    package = BACKEND_PACKAGES.get(backend)
+    backend_text = f"{backend} {installed(package)}" if package and backend != "tensorflow" else backend
     return (
         f"shapetrace {__version__} · keras {installed('keras')} · tensorflow {installed('tensorflow')} "
-        f"(backend {backend}) · python {'.'.join(map(str, sys.version_info[:3]))}"
+        f"(backend {backend_text}) · python {'.'.join(map(str, sys.version_info[:3]))}"
     )
 
 

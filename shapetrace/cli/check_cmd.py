@@ -39,7 +39,7 @@ from shapetrace.cli.trace_cmd import (
     WeightsOption,
     trace_options,
 )
-from shapetrace.cli.status import tensorflow_imported
+from shapetrace.cli.status import backend_loaded, importing_message
 from shapetrace.errors import EXIT_FAILED, EXIT_OK, ShapetraceError
 from shapetrace.options import Engine, OutputFormat
 
@@ -114,8 +114,8 @@ def check_command(
         counter = f" ({n + 1} of {len(baselines)})" if len(baselines) > 1 else ""
         with reporting(debug), stdout_to_stderr(), work_status(f"checking {path}{counter}: ") as status:
             # TensorFlow is not imported up front: an invalid baseline must fail without it.
-            status.say("re-running its trace…" if tensorflow_imported() else
-                       "importing TensorFlow, then re-running its trace…", now=True)
+            status.say("re-running its trace…" if backend_loaded() else
+                       importing_message() + ", then re-running its trace…", now=True)
             try:
                 result = check_baseline(path, update=update, unsafe_load=unsafe_load, imports=imports,
                                         **status.trace_callbacks())

@@ -1,6 +1,6 @@
 """What shapetrace is doing right now: a transient status line on stderr, on a terminal only.
 
-Importing TensorFlow and building a big model take seconds with nothing on screen; a
+Importing Keras and its backend and building a big model take seconds with nothing on screen; a
 spinner that says which step is running (and how far the probe got) makes the wait
 legible. It is transient — erased before the table prints — and it exists only when
 stderr is a terminal: piped output, logs and JSON never see it.
@@ -15,11 +15,19 @@ from rich.console import Console
 from rich.markup import escape
 from rich.status import Status
 
-__all__ = ["WorkStatus", "tensorflow_imported"]
+__all__ = ["WorkStatus", "backend_loaded", "importing_message"]
 
 
-def tensorflow_imported() -> bool:
-    return "tensorflow" in sys.modules
+def backend_loaded() -> bool:
+    """Keras and its backend are loaded (TensorFlow, or JAX/PyTorch when that is the backend)."""
+    return "shapetrace._keras_graph" in sys.modules
+
+
+def importing_message() -> str:
+    from shapetrace.backends import BACKEND_TITLES, configured_backend
+
+    backend = configured_backend()
+    return f"importing {BACKEND_TITLES.get(backend, backend)}"
 
 
 class WorkStatus:
@@ -62,12 +70,12 @@ class WorkStatus:
         else:
             self._status.update(text)
 
-    def import_tensorflow(self) -> None:
-        """Import TensorFlow (muted, as shapetrace always does) under its own status message."""
-        if tensorflow_imported():
+    def import_backend(self) -> None:
+        """Import Keras and its backend (muted, as shapetrace always does) under their own status message."""
+        if backend_loaded():
             return
-        self.say("importing TensorFlow…", now=True)
-        from shapetrace import _keras_graph  # noqa: F401  (imports keras and TensorFlow)
+        self.say(importing_message() + "…", now=True)
+        from shapetrace import _keras_graph  # noqa: F401  (imports keras and its backend)
 
     def making(self, model: str) -> None:
         """Before ``shapetrace.trace(model)``: import TensorFlow, then say what builds the model.
@@ -79,9 +87,9 @@ class WorkStatus:
             return
         step, application = _model_step(model)
         if application:
-            self.import_tensorflow()
-        elif not tensorflow_imported():
-            step = "importing TensorFlow, then " + step
+            self.import_backend()
+        elif not backend_loaded():
+            step = importing_message() + ", then " + step
         self.say(step, now=True)
 
     # Progress callbacks of shapetrace.trace (on_walk_start, on_layer).

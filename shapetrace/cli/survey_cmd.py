@@ -91,11 +91,11 @@ def survey_command(
 
             import_user_code(imports)  # the user's choice, as for trace: before any model is built
         with _progress_bar() as progress, stdout_to_stderr():  # Keras's prints must not mix into JSON/CSV
-            from shapetrace.cli.status import tensorflow_imported
+            from shapetrace.cli.status import backend_loaded, importing_message
 
             task = progress.add_task("starting", total=None)
-            if not tensorflow_imported() and not progress.disable:
-                progress.update(task, description="importing TensorFlow")
+            if not backend_loaded() and not progress.disable:
+                progress.update(task, description=importing_message())
                 progress.refresh()
                 from shapetrace import _keras_graph  # noqa: F401  (imports TensorFlow, muted)
 

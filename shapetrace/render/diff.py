@@ -140,9 +140,10 @@ def _drift_line(diff: ShapeDiff) -> Text | None:
     if not diff.versions:
         return None
     parts = [f"{c.field} {c.baseline or '?'} → {c.now or '?'}" for c in diff.versions]
+    other = "on another Keras backend" if any(c.field == "backend" for c in diff.versions) else "with other versions"
     return Text(
-        f"  note: the baseline was written with other versions ({', '.join(parts)}); "
-        "version drift often explains a difference and is not a failure by itself.",
+        f"  note: the baseline was written {other} ({', '.join(parts)}); "
+        "such drift often explains a difference and is not a failure by itself.",
         style="yellow",
     )
 

@@ -189,8 +189,17 @@ def survey_report(result: Survey, *, show_timing: bool = True, reasons: bool = T
         parts.append(note)
     parts += [Text(), summary]
     if show_timing:
-        parts.append(Text(f"surveyed in {result.seconds:.1f} s", style="dim"))
+        parts.append(Text(f"surveyed in {result.seconds:.1f} s{_backend_note(result)}", style="dim"))
     return Group(*parts)
+
+
+def _backend_note(result: Survey) -> str:
+    from shapetrace.backends import BACKEND_TITLES
+
+    backend, keras = result.versions.get("backend"), result.versions.get("keras")
+    if not backend:
+        return ""
+    return f" ({'Keras ' + keras + ' ' if keras else ''}on {BACKEND_TITLES.get(backend, backend)})"
 
 
 def survey_csv(result: Survey) -> str:

@@ -307,9 +307,20 @@ def totals_text(trace: Trace) -> Text:
     layers = len(trace.layers)
     return Text(
         f"{layers:,} layer calls · {trace.total_params:,} params · "
-        f"walked in {trace.seconds:.2f} s ({trace.engine} engine)",
+        f"walked in {trace.seconds:.2f} s ({trace.engine} engine{backend_note(trace)})",
         style="dim",
     )
+
+
+def backend_note(trace: Trace) -> str:
+    """``, Keras 3.15.1 on JAX``: what computed the trace (empty for a trace that does not say)."""
+    from shapetrace.backends import BACKEND_TITLES
+
+    backend = trace.versions.get("backend")
+    if not backend:
+        return ""
+    keras = trace.versions.get("keras")
+    return f", {'Keras ' + keras + ' ' if keras else ''}on {BACKEND_TITLES.get(backend, backend)}"
 
 
 def trace_report(

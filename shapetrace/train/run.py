@@ -22,7 +22,7 @@ from shapetrace.errors import ShapetraceError, UsageError
 from shapetrace.train.config import Distribute, TrainConfig
 from shapetrace.train.outputs import FILES, SCHEMA, RunFolder, atomic_copy, atomic_save_model, atomic_write
 
-__all__ = ["train", "TrainResult", "Plan", "Reporter", "TrainingDiverged", "make_strategy"]
+__all__ = ["train", "TrainResult", "Plan", "Reporter", "TrainingDiverged", "make_strategy", "require_tensorflow_backend"]
 
 
 MULTI_WORKER_FIT_WORKS = False
@@ -111,6 +111,18 @@ def make_strategy(kind: Distribute):
     return tf.distribute.MultiWorkerMirroredStrategy()
 
 
+def require_tensorflow_backend() -> None:
+    """Refuse to train on another Keras backend: the pipeline is tf.data and tf.distribute."""
+    from shapetrace._keras_graph import backend_name
+
+    backend = backend_name()
+    if backend != "tensorflow":
+        raise UsageError(
+            f"shapetrace train runs on the TensorFlow backend (tf.data, tf.distribute), but Keras is "
+            f"set to {backend}: run it with KERAS_BACKEND=tensorflow."
+        )
+
+
 def _is_chief() -> bool:
     spec = json.loads(os.environ.get("TF_CONFIG") or "{}")
     task = spec.get("task") or {}
@@ -140,6 +152,7 @@ def train(
         UsageError: bad options, data, weights or output folder (nothing written or cleared).
         TrainingDiverged: the loss became NaN (the last good checkpoint is kept).
     """
+    require_tensorflow_backend()
     started = time.perf_counter()
     reporter = reporter or Reporter()
     config = config.resolved()

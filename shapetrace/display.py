@@ -1,0 +1,41 @@
+"""How a result shows itself in Jupyter and to rich, without records importing any rendering.
+
+Records stay pure data: :class:`Displayable` adds only the two display hooks, and each one
+imports :mod:`shapetrace.render.notebook` when a notebook (or rich) first asks for it — so
+``import shapetrace`` and building records never load rich or the renderers.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["Displayable"]
+
+
+class Displayable:
+    """Mixin for result records: ``_repr_html_`` (Jupyter), ``_repr_pretty_`` (IPython's plain
+    text: one line) and ``__rich__`` (rich, in a notebook or a terminal), from the CLI's renderers."""
+
+    __slots__ = ()
+
+    def _repr_html_(self) -> str:
+        from shapetrace.render.notebook import html_of
+
+        return html_of(self)
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        # IPython takes a class's own ``__repr__`` (which @dataclass writes) before an inherited
+        # ``_repr_pretty_``: the hook must sit on the class itself to be used.
+        cls._repr_pretty_ = Displayable._repr_pretty_
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        # IPython's text/plain (kept in a notebook beside the HTML): one line, not the whole record.
+        from shapetrace.render.notebook import summary_line
+
+        printer.text(summary_line(self))
+
+    def __rich__(self) -> Any:
+        from shapetrace.render.notebook import renderable_of
+
+        return renderable_of(self)
