@@ -414,9 +414,11 @@ def break_hint(trace: Trace) -> str | None:
         declared_c = channels_of(probe.declared)
         if probe.channels == declared_c:
             return None
+        name = trace.request.get("model") or trace.model
         return (
             f"Try --channels {declared_c} (what the model declares), --native (build the model for "
-            f"{_count(probe.channels)}), or adapt the data explicitly: shapetrace train --adapt repeat."
+            f"{_count(probe.channels)}), or adapt the model with its weights: shapetrace adapt {name} "
+            f"--channels {probe.channels} -o {name}_{probe.channels}ch.keras (or shapetrace train --adapt repeat)."
         )
     misfits = [p for p in trace.probes if not shapes_compatible(p.declared, (None, *p.shape[1:]))]
     if not misfits:

@@ -31,6 +31,8 @@ def test_broken_probe_exits_1_with_break_row_and_hint(capsys):
     assert code == 1
     assert "✗ breaks" in out and "conv1_conv" in out
     assert "Hint: Try --channels 3" in out and "--native" in out
+    # Following the hint works: adapt takes exactly these words (tests/test_adapt.py runs it).
+    assert "shapetrace adapt resnet50 --channels 1 -o resnet50_1ch.keras" in " ".join(out.split())
     assert "Traceback" not in out + err
 
 
