@@ -22,8 +22,13 @@ RUNS = 5
 
 
 def trojan(folder: Path) -> Path:
-    config = {"class_name": "Functional", "config": {"name": "trojan", "layers": [
-        {"class_name": "Lambda", "module": "keras.layers", "config": {"name": "evil"}}]}}
+    config = {
+        "class_name": "Functional",
+        "config": {
+            "name": "trojan",
+            "layers": [{"class_name": "Lambda", "module": "keras.layers", "config": {"name": "evil"}}],
+        },
+    }
     path = folder / "trojan.keras"
     with zipfile.ZipFile(path, "w") as archive:
         archive.writestr("config.json", json.dumps(config))

@@ -68,7 +68,9 @@ def main(argv: list[str] | None = None) -> int:
     ratio = survey_total / build_total
     print(f"models:               {len(apps)} at {args.size}, probe with {args.channels} channel(s)")
     print(f"build only:           {build_total:8.2f} s")
-    print(f"survey (build+trace): {survey_total:8.2f} s  (layer walks {walks:.2f} s, {passed} of {len(apps)} pass)")
+    print(
+        f"survey (build+trace): {survey_total:8.2f} s  (layer walks {walks:.2f} s, {passed} of {len(apps)} pass)"
+    )
     print(f"ratio:                {ratio:8.3f}  (target <= {TARGET})")
     return 0 if ratio <= TARGET else 1
 

@@ -22,7 +22,7 @@ import subprocess
 import sys
 import time
 
-CHILD = r'''
+CHILD = r"""
 import gc, json, os, sys, time
 os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
 import numpy as np
@@ -74,13 +74,15 @@ elif mode == "per_layer":
 result["seconds"] = time.perf_counter() - start
 result["build_seconds"] = built - start
 print(json.dumps(result))
-'''
+"""
 
 
 def child(mode: str, name: str, h: int, w: int, c: int) -> dict:
     out = subprocess.run(
         [sys.executable, "-c", CHILD, mode, name, str(h), str(w), str(c)],
-        check=True, capture_output=True, text=True,
+        check=True,
+        capture_output=True,
+        text=True,
     ).stdout
     return json.loads(out.strip().splitlines()[-1])
 
@@ -118,16 +120,22 @@ def main() -> None:
     print(f"  build + shapetrace trace  {traced:6.2f} s   ratio {traced / plain:.2f}x   (target <= 1.15x)")
     if not options.quick:
         naive = child("per_layer", *args)["seconds"]
-        print(f"  one sub-model per layer   {naive:6.2f} s   trace is {naive / traced:.0f}x faster (target >= 30x)")
+        print(
+            f"  one sub-model per layer   {naive:6.2f} s   trace is {naive / traced:.0f}x faster (target >= 30x)"
+        )
 
     mem = alternate(["plain_mem", "trace_mem"], ("EfficientNetB7", 600, 600, 1), 2)
     plain_mb = statistics.median(r["extra_mb"] for r in mem["plain_mem"])
     trace_mb = statistics.median(r["extra_mb"] for r in mem["trace_mem"])
     model_mb = statistics.median(r["model_mb"] for r in mem["plain_mem"])
-    print("EfficientNetB7 600x600, 1 channel: peak resident memory above the built model "
-          f"({model_mb:.0f} MB resident):")
+    print(
+        "EfficientNetB7 600x600, 1 channel: peak resident memory above the built model "
+        f"({model_mb:.0f} MB resident):"
+    )
     print(f"  model(x)                  {plain_mb:7.0f} MB")
-    print(f"  shapetrace trace          {trace_mb:7.0f} MB   ratio {trace_mb / plain_mb:.2f}x   (target <= 0.5x)")
+    print(
+        f"  shapetrace trace          {trace_mb:7.0f} MB   ratio {trace_mb / plain_mb:.2f}x   (target <= 0.5x)"
+    )
 
     help_s = cli_seconds(["--help"])
     list_s = cli_seconds(["list"])

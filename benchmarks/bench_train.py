@@ -36,7 +36,10 @@ def bench_default(work: Path) -> dict:
     out = work / TrainConfig().resolved().output  # runs/digits-efficientnetb0-32x32-repeat
     started = time.perf_counter()
     proc = subprocess.run(  # literally `shapetrace train`, run from an empty folder
-        [sys.executable, "-m", "shapetrace", "train"], capture_output=True, text=True, cwd=work,
+        [sys.executable, "-m", "shapetrace", "train"],
+        capture_output=True,
+        text=True,
+        cwd=work,
     )
     wall = time.perf_counter() - started
     if proc.returncode != 0:
@@ -112,8 +115,13 @@ def bench_throughput(work: Path, epochs: int, rounds: int) -> dict:
         recipe.compile_for(model, recipe.phases(base)[0], recipe.steps_per_epoch(n_train, base.batch_size))
         timer = _StepTimer(keras)
         model.fit(
-            images[train_idx], labels[train_idx], batch_size=base.batch_size, epochs=epochs,
-            validation_data=(images[val_idx], labels[val_idx]), verbose=0, callbacks=[timer.callback],
+            images[train_idx],
+            labels[train_idx],
+            batch_size=base.batch_size,
+            epochs=epochs,
+            validation_data=(images[val_idx], labels[val_idx]),
+            verbose=0,
+            callbacks=[timer.callback],
         )
         results["in_memory"].append(timer.seconds)
         cpu["in_memory"].append(timer.cpu_seconds)
@@ -155,23 +163,33 @@ def main() -> None:
             print(result.pop("stdout"))
             passed = result["final_val_accuracy"] >= 0.93 and result["wall_seconds"] <= 180
             ok &= passed
-            print(f"default run: held-out accuracy {result['final_val_accuracy']:.2%} "
-                  f"(best {result['best_val_accuracy']:.2%}) in {result['wall_seconds']:.1f} s wall "
-                  f"→ {'PASS' if passed else 'FAIL'} (bar: ≥ 93% in ≤ 180 s)")
+            print(
+                f"default run: held-out accuracy {result['final_val_accuracy']:.2%} "
+                f"(best {result['best_val_accuracy']:.2%}) in {result['wall_seconds']:.1f} s wall "
+                f"→ {'PASS' if passed else 'FAIL'} (bar: ≥ 93% in ≤ 180 s)"
+            )
         if not args.skip_throughput:
             result = bench_throughput(work, args.epochs, args.rounds)
             passed = result["steady_ratio"] >= 0.9
             ok &= passed
             s, f = result["steady_images_per_s"], result["epoch1_images_per_s"]
-            print(f"throughput ({result['model']}; median per-epoch rate, {result['rounds']} interleaved rounds):")
-            print(f"  epochs 2–{result['epochs']}: DATA_DIR {s['data_dir']:.1f} img/s, in-memory "
-                  f"{s['in_memory']:.1f} img/s → ratio {result['steady_ratio']:.3f} "
-                  f"{'PASS' if passed else 'FAIL'} (bar: ≥ 0.9)")
+            print(
+                f"throughput ({result['model']}; median per-epoch rate, {result['rounds']} interleaved rounds):"
+            )
+            print(
+                f"  epochs 2–{result['epochs']}: DATA_DIR {s['data_dir']:.1f} img/s, in-memory "
+                f"{s['in_memory']:.1f} img/s → ratio {result['steady_ratio']:.3f} "
+                f"{'PASS' if passed else 'FAIL'} (bar: ≥ 0.9)"
+            )
             c = result["images_per_cpu_s"]
-            print(f"  epochs 2–{result['epochs']} per CPU-second of this process (robust to other jobs): "
-                  f"DATA_DIR {c['data_dir']:.1f}, in-memory {c['in_memory']:.1f} → ratio {result['cpu_ratio']:.3f}")
-            print(f"  epoch 1 (tracing; DATA_DIR also decodes and caches): DATA_DIR {f['data_dir']:.1f} "
-                  f"img/s, in-memory {f['in_memory']:.1f} img/s → ratio {result['epoch1_ratio']:.3f}")
+            print(
+                f"  epochs 2–{result['epochs']} per CPU-second of this process (robust to other jobs): "
+                f"DATA_DIR {c['data_dir']:.1f}, in-memory {c['in_memory']:.1f} → ratio {result['cpu_ratio']:.3f}"
+            )
+            print(
+                f"  epoch 1 (tracing; DATA_DIR also decodes and caches): DATA_DIR {f['data_dir']:.1f} "
+                f"img/s, in-memory {f['in_memory']:.1f} img/s → ratio {result['epoch1_ratio']:.3f}"
+            )
     print(f"load average {os.getloadavg()[0]:.2f} at end")
     sys.exit(0 if ok else 1)
 

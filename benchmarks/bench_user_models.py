@@ -28,18 +28,18 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": str(ROOT / "tests")}
 
-SAVE_UNET = r'''
+SAVE_UNET = r"""
 import sys
 import user_models
 user_models.unet(img_size=(160, 160)).save(sys.argv[1])
-'''
-LOAD_SUMMARY = r'''
+"""
+LOAD_SUMMARY = r"""
 import os, sys
 os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
 import keras
 keras.saving.load_model(sys.argv[1], compile=False).summary()
-'''
-SUBCLASSED = r'''
+"""
+SUBCLASSED = r"""
 import os, sys, time
 os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
 import numpy as np
@@ -56,7 +56,7 @@ else:
     from shapetrace.api import trace_model
     trace_model(model, inputs={"": (64, 64, 3)})
 print(time.perf_counter() - start)
-'''
+"""
 
 
 def _wall(argv: list[str]) -> float:

@@ -36,8 +36,12 @@ def main() -> None:
     print(f"verdict: {trace.verdict}; output {trace.layers[-1].output}")
     print()
     # The same table the CLI prints, keeping only the rows where something changed:
-    print(render_text(trace_report(trace, changes_only=True, show_timing=False),
-                      measure=trace_table(trace, changes_only=True)))
+    print(
+        render_text(
+            trace_report(trace, changes_only=True, show_timing=False),
+            measure=trace_table(trace, changes_only=True),
+        )
+    )
 
 
 if __name__ == "__main__":

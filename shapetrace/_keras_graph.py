@@ -16,9 +16,10 @@ import re
 import sys
 import tempfile
 import threading
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator
+from typing import Any
 
 __all__ = [
     "keras",
@@ -100,7 +101,9 @@ def _quiet_tensorflow() -> None:
 
 
 # Start-up lines of ERROR severity that every CPU-only machine prints: not news.
-_BENIGN_STARTUP = re.compile(r"cuInit|cuda drivers|CUDA driver|Unable to register cu(DNN|FFT|BLAS) factory|TF-TRT")
+_BENIGN_STARTUP = re.compile(
+    r"cuInit|cuda drivers|CUDA driver|Unable to register cu(DNN|FFT|BLAS) factory|TF-TRT"
+)
 
 
 def _replay_real_errors(captured: str) -> None:
@@ -113,7 +116,6 @@ def _replay_real_errors(captured: str) -> None:
 keras = _import_keras_quietly()
 
 from keras import tree  # noqa: E402
-from keras.src.layers import InputLayer  # noqa: E402
 from keras.src.models.functional import Functional, operation_fn  # noqa: E402
 from keras.src.models.sequential import Sequential  # noqa: E402
 
@@ -326,7 +328,9 @@ def input_lineage(model, names: list[str] | None = None) -> list[tuple[str, tupl
     return out
 
 
-def _lineage(graph: Graph, sources_in: list[tuple[str, ...]], prefix: str, out: list) -> list[tuple[str, ...]]:
+def _lineage(
+    graph: Graph, sources_in: list[tuple[str, ...]], prefix: str, out: list
+) -> list[tuple[str, ...]]:
     sources = {id(ref): s for ref, s in zip(graph.inputs, sources_in)}
     for call in graph.calls:
         if any(id(ref) not in sources for ref in call.input_refs):
@@ -532,8 +536,10 @@ def expected_input(layer) -> str | None:
     if shapes:
         # The first axis is the batch (any size) unless the layer saw a bare vector.
         return ", ".join(
-            "(" + ", ".join("None" if (i == 0 and len(s) > 1) or d is None else str(d) for i, d in enumerate(s))
-            + ("," if len(s) == 1 else "") + ")"
+            "("
+            + ", ".join("None" if (i == 0 and len(s) > 1) or d is None else str(d) for i, d in enumerate(s))
+            + ("," if len(s) == 1 else "")
+            + ")"
             for s in shapes
         )
     spec = layer.input_spec
@@ -564,7 +570,8 @@ def call_argument_names(layer) -> list[str]:
     except (TypeError, ValueError):
         return []
     return [
-        p.name for p in parameters
+        p.name
+        for p in parameters
         if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) and p.name not in ("training", "mask")
     ]
 
@@ -592,8 +599,16 @@ def input_consumers(model) -> tuple[list[list[Any]], list[list[Any]]]:
     reached: list[list[Any]] = [[] for _ in range(count)]
     sources = {id(ref): {i} for i, ref in enumerate(graph.inputs)}
     for call in graph.calls:
-        found = set().union(*(sources.get(id(ref), set()) for ref in call.input_refs)) if call.input_refs else set()
-        inner = [call.operation, *sublayers(call.operation)] if hasattr(call.operation, "_flatten_layers") else [call.operation]
+        found = (
+            set().union(*(sources.get(id(ref), set()) for ref in call.input_refs))
+            if call.input_refs
+            else set()
+        )
+        inner = (
+            [call.operation, *sublayers(call.operation)]
+            if hasattr(call.operation, "_flatten_layers")
+            else [call.operation]
+        )
         for i in found:
             reached[i].extend(inner)
         for i, ref in enumerate(graph.inputs):

@@ -23,9 +23,10 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 
@@ -76,9 +77,13 @@ def _check_method(method: Method, channels: int) -> None:
     if channels == 3:
         raise UsageError("The model is already declared for 3 channels: --channels 3 needs no adapting.")
     if method is Method.repeat and channels > 3:
-        raise UsageError(f"--method repeat copies fewer than 3 channels into 3; for {channels} use --method mean or sum-stem.")
+        raise UsageError(
+            f"--method repeat copies fewer than 3 channels into 3; for {channels} use --method mean or sum-stem."
+        )
     if method is Method.mean and channels < 3:
-        raise UsageError(f"--method mean averages more than 3 channels into 3; for {channels} use --method repeat or sum-stem.")
+        raise UsageError(
+            f"--method mean averages more than 3 channels into 3; for {channels} use --method repeat or sum-stem."
+        )
 
 
 # --------------------------------------------------------------------------- records
@@ -201,7 +206,11 @@ def front_layer(method: Method | str, channels: int, name: str | None = None):
         return lambda x: concatenate([x, x, x])
     kernel = probe_map(method, channels).T[None, None].astype("float32")  # (1, 1, N, 3)
     return keras.layers.Conv2D(
-        3, 1, use_bias=False, trainable=False, name=name or f"{method.value}_channels",
+        3,
+        1,
+        use_bias=False,
+        trainable=False,
+        name=name or f"{method.value}_channels",
         kernel_initializer=keras.initializers.Constant(kernel),
     )
 
@@ -257,7 +266,9 @@ def _identity_config(entry: dict, channels: int) -> None:
     kind, config = entry.get("class_name"), entry["config"]
     if kind == "Normalization" and config.get("mean") is not None:
         config["mean"], config["variance"] = [0.0] * channels, [1.0] * channels
-    if kind == "Rescaling" and (isinstance(config.get("scale"), (list, dict)) or isinstance(config.get("offset"), (list, dict))):
+    if kind == "Rescaling" and (
+        isinstance(config.get("scale"), (list, dict)) or isinstance(config.get("offset"), (list, dict))
+    ):
         config["scale"], config["offset"] = 1.0, 0.0
 
 
@@ -275,7 +286,7 @@ def _guarantee(method: Method, channels: int, name: str, fold: StemFold | None) 
     else:
         rows = []
         p = probe_map(method, channels)
-        for c, row in enumerate(p):
+        for _c, row in enumerate(p):
             terms = [f"{_num(v)}x{j}" if v != 1 else f"x{j}" for j, v in enumerate(row) if v]
             rows.append(" + ".join(terms) if terms else "0")
         probe = "(" + ", ".join(rows) + ")"
@@ -328,11 +339,16 @@ def adapt_model(
     from shapetrace.explain import verdict_text
 
     if len(original.inputs) != 1 or len(original.inputs[0].shape) != 4:
-        raise UsageError(f"adapt needs a model with one image input (batch, H, W, C); {original.name} has "
-                         + ", ".join(str(tuple(t.shape)) for t in original.inputs) + ".")
+        raise UsageError(
+            f"adapt needs a model with one image input (batch, H, W, C); {original.name} has "
+            + ", ".join(str(tuple(t.shape)) for t in original.inputs)
+            + "."
+        )
     declared_channels = original.inputs[0].shape[-1]
     if declared_channels != 3:
-        raise UsageError(f"adapt maps N channels onto a model declared for 3; {original.name} is declared for {declared_channels}.")
+        raise UsageError(
+            f"adapt maps N channels onto a model declared for 3; {original.name} is declared for {declared_channels}."
+        )
     wanted = None if method is None else Method(method)
     if wanted is not None:
         _check_method(wanted, channels)
@@ -359,8 +375,10 @@ def adapt_model(
                 f"original's on the mapped probe by up to {measured:.3g}; it is exact inside the image"
             )
             if wanted is not None:
-                raise UsageError(f"sum-stem is not exact for {original.name}: {reason}; use --method "
-                                 f"{'repeat' if channels < 3 else 'mean'} (exact everywhere).")
+                raise UsageError(
+                    f"sum-stem is not exact for {original.name}: {reason}; use --method "
+                    f"{'repeat' if channels < 3 else 'mean'} (exact everywhere)."
+                )
             fold, fallback = None, reason
         if fold is None:
             chosen = Method.repeat if channels < 3 else Method.mean
@@ -395,7 +413,9 @@ def adapt_model(
         fallback=fallback,
     )
     if not trace.ok:
-        raise ProbeBroken(f"The adapted {adapted.name} does not pass its own {channels}-channel probe: {report.verdict}")
+        raise ProbeBroken(
+            f"The adapted {adapted.name} does not pass its own {channels}-channel probe: {report.verdict}"
+        )
     if not report.ok:
         raise CheckFailed(
             f"The adapted {adapted.name} differs from {original.name} on the mapped probe by {difference:.3g} "
@@ -415,8 +435,12 @@ def _probe(original, channels: int, size: tuple[int, int] | None) -> np.ndarray:
             )
         height, width = size
     if height is None or width is None:
-        raise UsageError(f"{original.name} declares its input size as {height}x{width}: pass --size HxW to verify it.")
-    return np.random.default_rng(VERIFY_SEED).uniform(0.0, 255.0, (2, height, width, channels)).astype("float32")
+        raise UsageError(
+            f"{original.name} declares its input size as {height}x{width}: pass --size HxW to verify it."
+        )
+    return (
+        np.random.default_rng(VERIFY_SEED).uniform(0.0, 255.0, (2, height, width, channels)).astype("float32")
+    )
 
 
 def _mapped(probe, method: Method) -> np.ndarray:
@@ -432,14 +456,21 @@ def _outputs(model, x) -> list[np.ndarray]:
 
 def _note(method: Method, channels: int, fold: StemFold | None, adapted) -> str:
     if method is Method.sum_stem:
-        rule = ("summed over its 3 input channels" if channels == 1
-                else f"repeated over the {channels} channels and scaled by 3/{channels}")
+        rule = (
+            "summed over its 3 input channels"
+            if channels == 1
+            else f"repeated over the {channels} channels and scaled by 3/{channels}"
+        )
         extra = f", with {', '.join(f'`{n}`' for n in fold.folded)} folded in" if fold.folded else ""
         into = f" (offsets into {fold.constant_into})" if fold.constant_into else ""
         return f"sum-stem: rebuilt for {_count(channels)}; `{fold.stem}`'s kernel {rule} (timm's adapt_input_conv){extra}{into}"
     layer = adapted.layers[1].name
     if method is Method.repeat:
-        what = "copies the gray channel into 3" if channels == 1 else f"copies the {channels} channels cyclically into 3"
+        what = (
+            "copies the gray channel into 3"
+            if channels == 1
+            else f"copies the {channels} channels cyclically into 3"
+        )
         kind = "Concatenate" if channels == 1 else "frozen 1×1 Conv2D"
         return f"repeat: a {kind} layer `{layer}` in front {what}"
     return f"mean: a frozen 1×1 Conv2D `{layer}` in front averages channels c, c+3, … into channel c"
@@ -452,7 +483,9 @@ def check_output_path(output: str | Path) -> Path:
     """The ``.keras`` path to write, checked before anything is built."""
     path = Path(output).expanduser()
     if path.suffix != ".keras":
-        raise UsageError(f"-o {str(output)!r}: the adapted model is written as a .keras file; give a path ending in .keras.")
+        raise UsageError(
+            f"-o {str(output)!r}: the adapted model is written as a .keras file; give a path ending in .keras."
+        )
     if path.is_dir():
         raise UsageError(f"-o {str(output)!r} is a directory: give the path of a .keras file.")
     parent = path.parent if str(path.parent) else Path(".")
@@ -491,7 +524,11 @@ def adapt(
         :class:`Adapted`; write it with :func:`save_adapted`.
     """
     from shapetrace.applications import (
-        build_application, check_channels, check_size, parse_size, resolve_application,
+        build_application,
+        check_channels,
+        check_size,
+        parse_size,
+        resolve_application,
     )
     from shapetrace.loading import parse_factory_args, parse_model_spec
 
@@ -505,7 +542,9 @@ def adapt(
     build = None
     if spec is not None and spec.kind == "application":
         if factory_args:
-            raise UsageError(f"--factory-arg applies to a factory (module:function); {model!r} is an application name.")
+            raise UsageError(
+                f"--factory-arg applies to a factory (module:function); {model!r} is an application name."
+            )
         app = resolve_application(model)
         if size is not None:
             check_size(app, size)
@@ -525,9 +564,13 @@ def adapt(
 
             path = Path(weights).expanduser()
             if not path.is_file():
-                raise WeightsError(f"Weights file {str(weights)!r} does not exist: for your own model, --weights takes the path of a weights file saved from it.")
+                raise WeightsError(
+                    f"Weights file {str(weights)!r} does not exist: for your own model, --weights takes the path of a weights file saved from it."
+                )
             load_weights_file(original, path)
-    return adapt_model(original, channels=channels, method=method, size=size, build=build, tolerance=tolerance)
+    return adapt_model(
+        original, channels=channels, method=method, size=size, build=build, tolerance=tolerance
+    )
 
 
 def _build_native(build_application, app, channels: int, options: dict):
@@ -557,14 +600,20 @@ def save_adapted(adapted: Adapted, output: str | Path) -> AdaptReport:
         try:
             adapted.model.save(tmp)
         except OSError as error:
-            raise UsageError(f"Cannot write {str(path)!r} ({error.strerror or error}): nothing written.") from None
+            raise UsageError(
+                f"Cannot write {str(path)!r} ({error.strerror or error}): nothing written."
+            ) from None
         try:
             loaded = keras.saving.load_model(tmp, compile=False, safe_mode=True)
         except Exception as error:
-            raise CheckFailed(f"The written model does not load in safe mode ({one_line(error, 200)}): nothing written.") from None
+            raise CheckFailed(
+                f"The written model does not load in safe mode ({one_line(error, 200)}): nothing written."
+            ) from None
         before, after = _outputs(adapted.model, adapted.probe), _outputs(loaded, adapted.probe)
         if any(not np.array_equal(a, b) for a, b in zip(before, after)):
-            raise CheckFailed("The model loaded back from the written file computes different outputs: nothing written.")
+            raise CheckFailed(
+                "The model loaded back from the written file computes different outputs: nothing written."
+            )
         os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
     except BaseException:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any
 
 from shapetrace.applications import (
     build_application,
@@ -14,7 +15,7 @@ from shapetrace.applications import (
 )
 from shapetrace.errors import UsageError, WeightsError
 from shapetrace.options import Engine, Pooling
-from shapetrace.records import LayerTrace, Probe, Trace
+from shapetrace.records import LayerTrace, Trace
 
 __all__ = ["trace", "make_probes", "trace_model"]
 
@@ -84,7 +85,12 @@ def trace(
         "weights": None if weights is None else str(weights),
         "pooling": None if pooling is None else Pooling(pooling).value,
     }
-    from shapetrace.loading import check_weights_option, parse_factory_args, parse_input_shapes, parse_model_spec
+    from shapetrace.loading import (
+        check_weights_option,
+        parse_factory_args,
+        parse_input_shapes,
+        parse_model_spec,
+    )
 
     # Everything that needs no TensorFlow is checked before it is imported (issue 9).
     check_weights_option(weights)
@@ -93,17 +99,26 @@ def trace(
     spec = parse_model_spec(model) if isinstance(model, str) else None
     if spec is not None and spec.kind == "application":
         if imports:
-            raise UsageError(f"--import gives the code a saved model or a factory needs; {model!r} is an application name.")
+            raise UsageError(
+                f"--import gives the code a saved model or a factory needs; {model!r} is an application name."
+            )
         if factory_args:
-            raise UsageError(f"--factory-arg applies to a factory (module:function); {model!r} is an application name.")
+            raise UsageError(
+                f"--factory-arg applies to a factory (module:function); {model!r} is an application name."
+            )
         app = resolve_application(model)
         channels = 3 if channels is None else channels
         if size is not None:
             check_size(app, size)
         _check_application_probe(app, size, channels, batch)
         keras_model = build_application(
-            app, size=size, channels=channels, native=native, top=top,
-            weights=weights, pooling=pooling,
+            app,
+            size=size,
+            channels=channels,
+            native=native,
+            top=top,
+            weights=weights,
+            pooling=pooling,
         )
         request = {"model": app.key, **request}
     else:
@@ -119,7 +134,9 @@ def trace(
 
             read_saved_config(spec.path)  # a bad file is refused before user code or TensorFlow runs
         user_code = import_user_code(imports)
-        keras_model = load_model(spec or model, factory_args=factory_args, unsafe_load=unsafe_load, user_code=user_code)
+        keras_model = load_model(
+            spec or model, factory_args=factory_args, unsafe_load=unsafe_load, user_code=user_code
+        )
         if weights is not None and str(weights).lower() not in ("none", ""):
             from shapetrace.applications import load_weights_file
 
@@ -139,8 +156,15 @@ def trace(
     if input_shapes:
         request["inputs"] = {name: list(dims) for name, dims in input_shapes.items()}
     return trace_model(
-        keras_model, channels=channels, size=size, batch=batch, engine=engine, request=request,
-        inputs=input_shapes, on_layer=on_layer, on_walk_start=on_walk_start,
+        keras_model,
+        channels=channels,
+        size=size,
+        batch=batch,
+        engine=engine,
+        request=request,
+        inputs=input_shapes,
+        on_layer=on_layer,
+        on_walk_start=on_walk_start,
     )
 
 
@@ -152,7 +176,9 @@ def _check_application_probe(app, size, channels: int, batch: int) -> None:
     if max(height, width) > MAX_DIM:
         raise UsageError(f"Size {height}x{width} is too large: each side can be at most {MAX_DIM:,}.")
     shape = (batch, height, width, channels)
-    check_probe_memory(probe_bytes(shape), available_memory(), f"({batch}, {height}, {width}, {channels}) float32")
+    check_probe_memory(
+        probe_bytes(shape), available_memory(), f"({batch}, {height}, {width}, {channels}) float32"
+    )
 
 
 def make_probes(
@@ -217,8 +243,10 @@ def _expected_calls(model) -> int | None:
     from shapetrace import _keras_graph as kg
 
     def calls(graph) -> int:
-        return sum(calls(inner) if kg.is_model(c.operation) and (inner := kg.graph_of(c.operation))
-                   else 1 for c in graph.calls)
+        return sum(
+            calls(inner) if kg.is_model(c.operation) and (inner := kg.graph_of(c.operation)) else 1
+            for c in graph.calls
+        )
 
     try:
         graph = kg.graph_of(model)
@@ -253,4 +281,3 @@ def _with_sources(model, names, layers, broken):
     if broken is not None and broken.index < len(rows):
         broken = replace(broken, sources=rows[broken.index].sources)
     return tuple(rows), broken
-

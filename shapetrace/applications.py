@@ -108,9 +108,7 @@ def parse_size(text: str) -> tuple[int, int]:
     """``"84x112"`` → ``(84, 112)``; ``"128"`` → ``(128, 128)``."""
     match = _SIZE_RE.match(text)
     if not match:
-        raise UsageError(
-            f"Invalid size {text!r}: expected HxW like 224x224 or a single side like 224."
-        )
+        raise UsageError(f"Invalid size {text!r}: expected HxW like 224x224 or a single side like 224.")
     height = int(match.group(1))
     width = int(match.group(2) or height)
     if height < 1 or width < 1:
@@ -120,7 +118,9 @@ def parse_size(text: str) -> tuple[int, int]:
 
 def check_channels(channels: int) -> int:
     if not isinstance(channels, int) or isinstance(channels, bool):
-        raise UsageError(f"Invalid channel count {channels!r}: expected a whole number from 1 to {MAX_CHANNELS}.")
+        raise UsageError(
+            f"Invalid channel count {channels!r}: expected a whole number from 1 to {MAX_CHANNELS}."
+        )
     if channels < 1 or channels > MAX_CHANNELS:
         raise UsageError(
             f"Invalid channel count {channels}: expected a whole number from 1 to {MAX_CHANNELS}."
@@ -216,7 +216,9 @@ def load_weights_file(model, path: Path) -> None:
     if caught:  # loaded, but not everything matched: one line, not one per layer
         first = str(caught[0].message).strip().splitlines()
         more = f" (and {len(caught) - 1} more)" if len(caught) > 1 else ""
-        warnings.warn(f"loading {str(path)!r}: {first[0] if first else caught[0].category.__name__}{more}", stacklevel=2)
+        warnings.warn(
+            f"loading {str(path)!r}: {first[0] if first else caught[0].category.__name__}{more}", stacklevel=2
+        )
 
 
 def _resolve_weights(weights, app: Application, native: bool, channels: int):

@@ -15,7 +15,13 @@ from pathlib import Path
 
 __all__ = ["configured_backend", "BACKEND_TITLES", "BACKEND_PACKAGES"]
 
-BACKEND_TITLES = {"tensorflow": "TensorFlow", "jax": "JAX", "torch": "PyTorch", "numpy": "NumPy", "openvino": "OpenVINO"}
+BACKEND_TITLES = {
+    "tensorflow": "TensorFlow",
+    "jax": "JAX",
+    "torch": "PyTorch",
+    "numpy": "NumPy",
+    "openvino": "OpenVINO",
+}
 """How each backend is called in prose."""
 
 BACKEND_PACKAGES = {"tensorflow": "tensorflow", "jax": "jax", "torch": "torch", "numpy": "numpy"}

@@ -26,16 +26,17 @@ import re
 import shlex
 import sys
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
+from shapetrace.display import Displayable
 from shapetrace.errors import UsageError
 from shapetrace.project import ALLOWED, inside, module_files, project_root
 from shapetrace.records import SCHEMA as TRACE_SCHEMA
 from shapetrace.records import Trace
 from shapetrace.untrusted import MEMBER_LIMIT, not_a_file_reason, parse_json, read_capped, user_path
-from shapetrace.display import Displayable
 
 __all__ = [
     "BASELINE_SCHEMA",
@@ -59,7 +60,17 @@ __all__ = [
 
 BASELINE_SCHEMA = "shapetrace.baseline/1"
 # Options of :func:`shapetrace.api.trace` that a baseline's ``request`` may carry.
-_TRACE_OPTIONS = ("channels", "size", "batch", "native", "top", "weights", "pooling", "factory_args", "inputs")
+_TRACE_OPTIONS = (
+    "channels",
+    "size",
+    "batch",
+    "native",
+    "top",
+    "weights",
+    "pooling",
+    "factory_args",
+    "inputs",
+)
 _BASELINE_FIX = "restore it from version control or write it again with `shapetrace snapshot`."
 _AUTO_SUFFIX = re.compile(r"_\d+$")
 # A multi-line JSON array of numbers/nulls as json.dumps(indent=2) writes it. JSON strings
@@ -269,7 +280,9 @@ def snapshot(model: Any, path: str | Path, **trace_options) -> Trace:
 
     path = Path(path)
     if path.suffix.lower() != ".json":
-        raise UsageError(f"Baseline {str(path)!r} must be a .json file, e.g. -o shapes/{path.stem or 'model'}.json.")
+        raise UsageError(
+            f"Baseline {str(path)!r} must be a .json file, e.g. -o shapes/{path.stem or 'model'}.json."
+        )
     if not (path.parent if str(path.parent) else Path(".")).is_dir():
         raise UsageError(f"Cannot write {str(path)!r}: the folder {str(path.parent)!r} does not exist.")
     result = run_trace(model, **trace_options)
@@ -300,7 +313,9 @@ def load_baseline(path: str | Path) -> dict[str, Any]:
             f"`shapetrace snapshot MODEL [options] -o {path}`."
         )
     if reason is not None:
-        raise UsageError(f"Baseline {str(path)!r} {reason}: expected a JSON file written by `shapetrace snapshot`.")
+        raise UsageError(
+            f"Baseline {str(path)!r} {reason}: expected a JSON file written by `shapetrace snapshot`."
+        )
     try:
         with open(path, "rb") as stream:
             raw = read_capped(stream, MEMBER_LIMIT, f"Baseline {str(path)!r}")
@@ -309,7 +324,9 @@ def load_baseline(path: str | Path) -> dict[str, Any]:
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
-        raise UsageError(f"Baseline {str(path)!r} is not text: expected JSON written by `shapetrace snapshot`.") from None
+        raise UsageError(
+            f"Baseline {str(path)!r} is not text: expected JSON written by `shapetrace snapshot`."
+        ) from None
     data = parse_json(text, f"Baseline {str(path)!r}", _BASELINE_FIX)
     _validate(data, path)
     return data
@@ -342,23 +359,85 @@ def _validate(data: Any, path: Path) -> None:
     if not isinstance(request, dict):
         raise bad("request", "an object", request)
     checks: list[tuple[str, Any, Callable[[Any], bool], str]] = [
-        ("request.model", request.get("model"), lambda v: v is None or (isinstance(v, str) and v.strip() != ""), "a model name, file or factory"),
-        ("request.channels", request.get("channels"), lambda v: v is None or _is_int(v, 1), "a whole number or null"),
-        ("request.size", request.get("size"), lambda v: v is None or (_is_list(v) and len(v) == 2 and all(_is_int(d, 1) for d in v)), "[height, width] or null"),
+        (
+            "request.model",
+            request.get("model"),
+            lambda v: v is None or (isinstance(v, str) and v.strip() != ""),
+            "a model name, file or factory",
+        ),
+        (
+            "request.channels",
+            request.get("channels"),
+            lambda v: v is None or _is_int(v, 1),
+            "a whole number or null",
+        ),
+        (
+            "request.size",
+            request.get("size"),
+            lambda v: v is None or (_is_list(v) and len(v) == 2 and all(_is_int(d, 1) for d in v)),
+            "[height, width] or null",
+        ),
         ("request.batch", request.get("batch", 1), lambda v: _is_int(v, 1), "a whole number of at least 1"),
         ("request.native", request.get("native", False), lambda v: isinstance(v, bool), "true or false"),
         ("request.top", request.get("top", False), lambda v: isinstance(v, bool), "true or false"),
-        ("request.weights", request.get("weights"), lambda v: v is None or isinstance(v, str), "a string or null"),
-        ("request.pooling", request.get("pooling"), lambda v: v in (None, "avg", "max"), '"avg", "max" or null'),
+        (
+            "request.weights",
+            request.get("weights"),
+            lambda v: v is None or isinstance(v, str),
+            "a string or null",
+        ),
+        (
+            "request.pooling",
+            request.get("pooling"),
+            lambda v: v in (None, "avg", "max"),
+            '"avg", "max" or null',
+        ),
         ("request.factory_args", request.get("factory_args", {}), lambda v: isinstance(v, dict), "an object"),
-        ("request.inputs", request.get("inputs", {}), lambda v: isinstance(v, dict) and all(_is_list(d) and d and all(_is_int(x, 1) for x in d) for d in v.values()), "an object of input name → [dims]"),
-        ("request.imports", request.get("imports", []), lambda v: _is_list(v) and all(isinstance(i, str) and i.strip() for i in v), "a list of --import files or modules"),
-        ("request.engine", request.get("engine", "stream"), lambda v: v in ("stream", "submodels"), '"stream" or "submodels"'),
+        (
+            "request.inputs",
+            request.get("inputs", {}),
+            lambda v: (
+                isinstance(v, dict)
+                and all(_is_list(d) and d and all(_is_int(x, 1) for x in d) for d in v.values())
+            ),
+            "an object of input name → [dims]",
+        ),
+        (
+            "request.imports",
+            request.get("imports", []),
+            lambda v: _is_list(v) and all(isinstance(i, str) and i.strip() for i in v),
+            "a list of --import files or modules",
+        ),
+        (
+            "request.engine",
+            request.get("engine", "stream"),
+            lambda v: v in ("stream", "submodels"),
+            '"stream" or "submodels"',
+        ),
         ("verdict", data.get("verdict"), lambda v: v in ("ok", "broken"), '"ok" or "broken"'),
         ("versions", data.get("versions", {}), lambda v: isinstance(v, dict), "an object"),
-        ("boundary", data.get("boundary"), lambda v: isinstance(v, dict) and isinstance(v.get("accepted"), bool), 'an object with "accepted": true/false'),
-        ("broken", data.get("broken"), lambda v: v is None or (isinstance(v, dict) and isinstance(v.get("layer"), str)), 'null or an object with a "layer"'),
-        ("probes", data.get("probes"), lambda v: _is_list(v) and len(v) > 0 and all(isinstance(p, dict) and _is_shape(p.get("shape"), nullable=False) for p in v), 'a list of probes with a "shape"'),
+        (
+            "boundary",
+            data.get("boundary"),
+            lambda v: isinstance(v, dict) and isinstance(v.get("accepted"), bool),
+            'an object with "accepted": true/false',
+        ),
+        (
+            "broken",
+            data.get("broken"),
+            lambda v: v is None or (isinstance(v, dict) and isinstance(v.get("layer"), str)),
+            'null or an object with a "layer"',
+        ),
+        (
+            "probes",
+            data.get("probes"),
+            lambda v: (
+                _is_list(v)
+                and len(v) > 0
+                and all(isinstance(p, dict) and _is_shape(p.get("shape"), nullable=False) for p in v)
+            ),
+            'a list of probes with a "shape"',
+        ),
         ("layers", data.get("layers"), lambda v: _is_list(v) and len(v) > 0, "a non-empty list of layers"),
     ]
     for where, value, ok, expected in checks:
@@ -373,7 +452,9 @@ def _validate(data: Any, path: Path) -> None:
                 raise bad(f"{where}.{key}", "a non-empty string", layer.get(key))
         for key in ("output", "declared_output", "static_output"):
             if not _is_shape(layer.get(key)):
-                raise bad(f"{where}.{key}", "a shape (a list of whole numbers and nulls) or null", layer.get(key))
+                raise bad(
+                    f"{where}.{key}", "a shape (a list of whole numbers and nulls) or null", layer.get(key)
+                )
         for key in ("channels_in", "channels_out"):
             if not (layer.get(key) is None or _is_int(layer.get(key), 0)):
                 raise bad(f"{where}.{key}", "a whole number or null", layer.get(key))
@@ -448,7 +529,7 @@ def _align(a: list[str], b: list[str]) -> list[tuple[int | None, int | None]]:
     end = 0
     while end < len(a) - start and end < len(b) - start and a[-1 - end] == b[-1 - end]:
         end += 1
-    mid_a, mid_b = a[start: len(a) - end], b[start: len(b) - end]
+    mid_a, mid_b = a[start : len(a) - end], b[start : len(b) - end]
     n, m = len(mid_a), len(mid_b)
     # lcs[i][j]: length of the LCS of mid_a[i:] and mid_b[j:]
     lcs = [[0] * (m + 1) for _ in range(n + 1)]
@@ -516,7 +597,9 @@ def _fits(declared: Any, actual: Any) -> bool:
     """The declared (or inferred) shape allows the actual one (``None`` dims match anything)."""
     if declared is None or actual is None:
         return declared is None and actual is None
-    return len(declared) == len(actual) and all(d is None or a is None or d == a for d, a in zip(declared, actual))
+    return len(declared) == len(actual) and all(
+        d is None or a is None or d == a for d, a in zip(declared, actual)
+    )
 
 
 def _break_view(data: dict[str, Any]) -> dict[str, Any] | None:
@@ -628,7 +711,10 @@ def rerun(
     except UsageError as error:
         raise UsageError(f"{path}: {error}") from None
     # Recorded as the baseline named it (a factory ran as the callable resolved above).
-    request_now = {**result.request, "model": _local_spec(model, base) if code.factory is not None else result.request.get("model")}
+    request_now = {
+        **result.request,
+        "model": _local_spec(model, base) if code.factory is not None else result.request.get("model"),
+    }
     if code.imports:
         request_now["imports"] = [*code.imports, *(imports or ())]
     return replace(result, request=request_now)
@@ -746,7 +832,9 @@ def check_trace(
                 f"Baseline {str(path)!r} does not exist, and CI is set, so it is not created here: "
                 f"create it locally with {update_hint}, review it and commit it."
             )
-        raise UsageError(f"Baseline {str(path)!r} does not exist: create it with {update_hint}, review it and commit it.")
+        raise UsageError(
+            f"Baseline {str(path)!r} does not exist: create it with {update_hint}, review it and commit it."
+        )
     return _settle(path, load_baseline(path), now, update=update, accept_command=accept_command)
 
 
@@ -777,13 +865,23 @@ def check_baseline(
     """
     path = Path(path)
     document = load_baseline(path)
-    trace = rerun(document, path, unsafe_load=unsafe_load, imports=imports, on_layer=on_layer,
-                  on_walk_start=on_walk_start)
-    command = f"shapetrace check {shlex.quote(str(path))} --update" + (" --unsafe-load" if unsafe_load else "")
+    trace = rerun(
+        document,
+        path,
+        unsafe_load=unsafe_load,
+        imports=imports,
+        on_layer=on_layer,
+        on_walk_start=on_walk_start,
+    )
+    command = f"shapetrace check {shlex.quote(str(path))} --update" + (
+        " --unsafe-load" if unsafe_load else ""
+    )
     return _settle(path, document, baseline_document(trace, path), update=update, accept_command=command)
 
 
-def _settle(path: Path, document: dict, now: dict, *, update: bool, accept_command: str | None) -> CheckResult:
+def _settle(
+    path: Path, document: dict, now: dict, *, update: bool, accept_command: str | None
+) -> CheckResult:
     diff = compare(document, now)
     obtained = obtained_path(path)
     if not diff.differs:

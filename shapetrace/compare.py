@@ -10,9 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from shapetrace.display import Displayable
 from shapetrace.errors import UsageError
 from shapetrace.records import LayerTrace, Trace, format_shape
-from shapetrace.display import Displayable
 
 __all__ = ["AlignedRow", "Comparison", "compare", "compare_traces", "check_compare"]
 
@@ -38,19 +38,31 @@ class AlignedRow:
         """Both probes ran this call and got outputs of the very same shape."""
         a, b = self.first, self.second
         return (
-            a is not None and b is not None and not a.failed and not b.failed
-            and a.output is not None and tuple(a.output) == tuple(b.output or ())
+            a is not None
+            and b is not None
+            and not a.failed
+            and not b.failed
+            and a.output is not None
+            and tuple(a.output) == tuple(b.output or ())
         )
 
     def to_dict(self) -> dict[str, Any]:
         def side(row: LayerTrace | None) -> Any:
             if row is None:
                 return None
-            return {"index": row.index, "output": None if row.output is None else list(row.output),
-                    "failed": row.failed}
+            return {
+                "index": row.index,
+                "output": None if row.output is None else list(row.output),
+                "failed": row.failed,
+            }
 
-        return {"path": self.path, "type": self.type, "first": side(self.first),
-                "second": side(self.second), "same": self.same}
+        return {
+            "path": self.path,
+            "type": self.type,
+            "first": side(self.first),
+            "second": side(self.second),
+            "same": self.same,
+        }
 
 
 @dataclass(frozen=True)
@@ -84,29 +96,41 @@ class Comparison(Displayable):
             return f"A {a} probe and a {b} probe have the same shapes at every layer."
         if row is not None:
             before = self.rows[: self.converged_at]
-            names = ", ".join(f"`{r.name}`" for r in before) if len(before) <= 3 else f"{len(before)} layer calls"
+            names = (
+                ", ".join(f"`{r.name}`" for r in before) if len(before) <= 3 else f"{len(before)} layer calls"
+            )
             change = ""
             if row.first is not None and row.first.channels_changed and row.first.why:
                 n = row.first.channels_in
-                change = (f" There {n} channel{'' if n == 1 else 's'} become{'s' if n == 1 else ''} "
-                          f"{row.first.channels_out}: {row.first.why}.")
+                change = (
+                    f" There {n} channel{'' if n == 1 else 's'} become{'s' if n == 1 else ''} "
+                    f"{row.first.channels_out}: {row.first.why}."
+                )
             return (
                 f"From `{row.name}` on, a {a} probe and a {b} probe have the same shapes.{change} "
                 f"Before it they differ only at {names}."
             )
         first_break, second_break = self.first.broken, self.second.broken
         if first_break is not None and second_break is None:
-            return (f"The {a} probe breaks at `{first_break.layer}` ({first_break.type}) while the {b} "
-                    "probe passes: their shapes never become the same.")
+            return (
+                f"The {a} probe breaks at `{first_break.layer}` ({first_break.type}) while the {b} "
+                "probe passes: their shapes never become the same."
+            )
         if second_break is not None and first_break is None:
-            return (f"The {b} probe breaks at `{second_break.layer}` ({second_break.type}) while the {a} "
-                    "probe passes: their shapes never become the same.")
+            return (
+                f"The {b} probe breaks at `{second_break.layer}` ({second_break.type}) while the {a} "
+                "probe passes: their shapes never become the same."
+            )
         if first_break is not None and second_break is not None:
-            return (f"Both probes break (the {a} one at `{first_break.layer}`, the {b} one at "
-                    f"`{second_break.layer}`) before their shapes become the same.")
+            return (
+                f"Both probes break (the {a} one at `{first_break.layer}`, the {b} one at "
+                f"`{second_break.layer}`) before their shapes become the same."
+            )
         last_a, last_b = self.first.layers[-1].output, self.second.layers[-1].output
-        return (f"A {a} probe and a {b} probe never reach the same shapes: the outputs are "
-                f"{format_shape(last_a)} and {format_shape(last_b)}.")
+        return (
+            f"A {a} probe and a {b} probe never reach the same shapes: the outputs are "
+            f"{format_shape(last_a)} and {format_shape(last_b)}."
+        )
 
     def to_dict(self) -> dict[str, Any]:
         row = self.converged_row
@@ -115,8 +139,9 @@ class Comparison(Displayable):
             "model": self.model,
             "channels": list(self.channels),
             "headline": self.headline,
-            "converged_at": None if row is None else {"path": row.path, "name": row.name,
-                                                       "position": self.converged_at},
+            "converged_at": None
+            if row is None
+            else {"path": row.path, "name": row.name, "position": self.converged_at},
             "rows": [r.to_dict() for r in self.rows],
             "traces": [self.first.to_dict(), self.second.to_dict()],
         }
@@ -140,8 +165,9 @@ def compare_traces(first: Trace, second: Trace) -> Comparison:
     rows = []
     for key in keys:
         row = a.get(key) or b[key]
-        rows.append(AlignedRow(path=row.path, name=row.name, type=row.type,
-                               first=a.get(key), second=b.get(key)))
+        rows.append(
+            AlignedRow(path=row.path, name=row.name, type=row.type, first=a.get(key), second=b.get(key))
+        )
     converged = None
     for i in range(len(rows) - 1, -1, -1):
         if not rows[i].same:

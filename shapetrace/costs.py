@@ -53,8 +53,9 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import Any
 
 from shapetrace.records import Shape
 
@@ -165,6 +166,7 @@ def _positions(shape: Shape, layer: Any) -> int:
 
 # --- convolutions and dense projections --------------------------------------------------------
 
+
 def _conv_macs(layer, inputs, out) -> int | None:
     kind = type(layer).__name__
     if "Transpose" in kind:
@@ -233,6 +235,7 @@ def _einsum_dense_macs(layer, inputs, out) -> int | None:
 
 # --- products of two activations ---------------------------------------------------------------
 
+
 def _matmul_macs(layer, inputs, out) -> int | None:
     """``keras.ops.matmul``: every output element is a dot product over the shared axis."""
     if len(inputs) != 2 or not inputs[0] or out is None:
@@ -258,6 +261,7 @@ def _dot_macs(layer, inputs, out) -> int | None:
 
 # --- attention ---------------------------------------------------------------------------------
 
+
 def _attention_axes(layer, query: Shape) -> tuple[int, ...] | None:
     """Query axes attention runs over (Keras's default: all between batch and features)."""
     axes = getattr(layer, "attention_axes", None)
@@ -267,8 +271,9 @@ def _attention_axes(layer, query: Shape) -> tuple[int, ...] | None:
     return axes if all(0 < a < len(query) - 1 for a in axes) else None
 
 
-def _attention_products(layer, query: Shape, value: Shape, heads: int, key_dim: int, value_dim: int
-                        ) -> int | None:
+def _attention_products(
+    layer, query: Shape, value: Shape, heads: int, key_dim: int, value_dim: int
+) -> int | None:
     """``QKᵀ`` scores and the weighted sum of values, per head, over the attention axes."""
     axes = _attention_axes(layer, query)
     if axes is None or len(query) != len(value):
@@ -305,7 +310,10 @@ def _multi_head_attention_macs(layer, inputs, out) -> int | None:
 def _opened_attention_macs(layer, inputs, out) -> int | None:
     """A user subclass of MultiHeadAttention whose projections were recorded as their own rows."""
     query, value, _ = _query_value(inputs)
-    q_kernel, v_kernel = _kernel(getattr(layer, "query_dense", None)), _kernel(getattr(layer, "value_dense", None))
+    q_kernel, v_kernel = (
+        _kernel(getattr(layer, "query_dense", None)),
+        _kernel(getattr(layer, "value_dense", None)),
+    )
     if q_kernel is None or v_kernel is None:
         return None
     return _attention_products(layer, query, value, q_kernel[-2], q_kernel[-1], v_kernel[-1])
@@ -377,7 +385,7 @@ def _output_shape(layer: Any, shape: Shape) -> Shape | None:
     """What ``layer`` outputs for ``shape`` (its first output), by Keras's public shape inference."""
     try:
         result = layer.compute_output_shape(shape)
-    except Exception:  # noqa: BLE001 — a layer that cannot say; rules needing it report unknown
+    except Exception:
         return None
     if isinstance(result, (list, tuple)) and result and isinstance(result[0], (list, tuple)):
         result = result[0]

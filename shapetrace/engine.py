@@ -9,15 +9,23 @@ recursively with the same recorder, their own input checks included.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import Any, Callable
+from typing import Any
 
 from shapetrace import _keras_graph as kg
 from shapetrace.costs import layer_cost
 from shapetrace.explain import explain_block, explain_change
 from shapetrace.recorder import CallRecorder, RecordingStopped, is_opened
 from shapetrace.records import (
-    Boundary, Break, LayerTrace, Probe, Shape, channels_of, format_shape, shapes_compatible,
+    Boundary,
+    Break,
+    LayerTrace,
+    Probe,
+    Shape,
+    channels_of,
+    format_shape,
+    shapes_compatible,
 )
 
 __all__ = ["walk_model", "WalkResult", "RowMaker"]
@@ -106,8 +114,9 @@ class RowMaker:
                 mechanism, why = explain_change(operation, inputs, out)
         # Tensors passed by keyword (``mha(query=x, value=y)``) are operands the cost needs too.
         named = {k: _shape(ts[0]) for k, v in (kwargs or {}).items() if len(ts := kg.flatten_tensors(v)) == 1}
-        cost = layer_cost(operation, inputs, out, sum(kg.nbytes(t) for t in outputs), shared=shared,
-                          named=named)
+        cost = layer_cost(
+            operation, inputs, out, sum(kg.nbytes(t) for t in outputs), shared=shared, named=named
+        )
         row = LayerTrace(
             index=len(self.rows),
             path=path,
@@ -139,8 +148,9 @@ class RowMaker:
         self.add(row)
         return row
 
-    def container_row(self, slot, path, depth, layer, *, inputs, outputs, declared_output,
-                      declared_inputs, new_outputs) -> LayerTrace:
+    def container_row(
+        self, slot, path, depth, layer, *, inputs, outputs, declared_output, declared_inputs, new_outputs
+    ) -> LayerTrace:
         """Fill ``slot`` with an opened block's row: its real input → output, and only the
         weights no row inside it counted (see :mod:`shapetrace.recorder`)."""
         shared = self._seen_before(layer)
@@ -153,11 +163,13 @@ class RowMaker:
         mechanism = why = None
         if inputs and out is not None and channels_of(inputs[0]) != channels_of(out):
             # Only the calls observed inside are evidence of what the block's call did.
-            inner = [r for r in self.rows[slot + 1:] if r is not None and r.path.startswith(path + "/")]
+            inner = [r for r in self.rows[slot + 1 :] if r is not None and r.path.startswith(path + "/")]
             mechanism, why = explain_block(layer, inputs, out, inner)
         # Weights used directly in call() (not by a recorded sublayer): whatever the costs module
         # knows of them, unknown if nothing; the sublayers' MACs are on their own rows.
-        macs = layer_cost(layer, inputs, out, 0, shared=shared, own_params=(trainable, params - trainable)).macs
+        macs = layer_cost(
+            layer, inputs, out, 0, shared=shared, own_params=(trainable, params - trainable)
+        ).macs
         fits = len(declared_inputs) == len(inputs) and all(map(shapes_compatible, declared_inputs, inputs))
         row = LayerTrace(
             index=slot,
@@ -183,7 +195,9 @@ class RowMaker:
         self.rows[slot] = row
         return row
 
-    def break_row(self, path, depth, operation, call, args, message: str, expected: str | None = None) -> Break:
+    def break_row(
+        self, path, depth, operation, call, args, message: str, expected: str | None = None
+    ) -> Break:
         inputs = tuple(_shape(t) for t in kg.flatten_tensors(args))
         shared = self._seen_before(operation)
         if not shared:
@@ -287,7 +301,11 @@ class _Walker:
             recorder = CallRecorder(self.maker)
             try:
                 return recorder.run(
-                    operation, args, kwargs, path=path, depth=depth,
+                    operation,
+                    args,
+                    kwargs,
+                    path=path,
+                    depth=depth,
                     declared_output=call.declared_output if call is not None else None,
                     declared_inputs=call.declared_inputs if call is not None else (),
                 )
@@ -312,8 +330,9 @@ class _Walker:
         return output
 
 
-def walk_model(model, probes: list[Probe], arrays: list,
-               on_layer: Callable[[int], None] | None = None) -> WalkResult:
+def walk_model(
+    model, probes: list[Probe], arrays: list, on_layer: Callable[[int], None] | None = None
+) -> WalkResult:
     """Run ``arrays`` (one per model input) through ``model`` layer by layer.
 
     ``on_layer`` (progress) is called after each layer call with the number of rows so far.
@@ -336,14 +355,20 @@ def walk_model(model, probes: list[Probe], arrays: list,
             # layers it calls are its depth-0 rows, as a functional model's own layers are.
             recorder = CallRecorder(walker.maker)
             try:
-                recorder.run(model, (feed[0] if len(feed) == 1 else feed,), {}, path=model.name,
-                             depth=0, child_depth=0)
+                recorder.run(
+                    model, (feed[0] if len(feed) == 1 else feed,), {}, path=model.name, depth=0, child_depth=0
+                )
             except RecordingStopped:
                 walker.broken = recorder.broken
         else:
             for layer, probe, tensor in zip(graph.input_layers, probes, feed):
-                walker.maker.input_row(prefix + layer.name, layer, probe.declared, _shape(tensor),
-                                       itemsize=kg.itemsize(tensor.dtype))
+                walker.maker.input_row(
+                    prefix + layer.name,
+                    layer,
+                    probe.declared,
+                    _shape(tensor),
+                    itemsize=kg.itemsize(tensor.dtype),
+                )
             walker.walk_graph(graph, feed, prefix, 0)
     except _Stop:
         pass

@@ -9,7 +9,8 @@ a mechanism that was not detected is never stated: the fallback is "other".
 from __future__ import annotations
 
 import math
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -18,7 +19,15 @@ from shapetrace.records import Shape, Trace, channels_of, format_shape, shapes_c
 __all__ = ["explain_change", "explain_block", "verdict_text", "break_hint", "MECHANISMS"]
 
 MECHANISMS = (
-    "conv", "depthwise", "dense", "recurrent", "embedding", "attention", "concat", "broadcast", "reshape",
+    "conv",
+    "depthwise",
+    "dense",
+    "recurrent",
+    "embedding",
+    "attention",
+    "concat",
+    "broadcast",
+    "reshape",
     "other",
 )
 
@@ -133,7 +142,10 @@ def _embedding(layer: Any, inputs: tuple[Shape, ...], out: Shape) -> Explanation
     # Each id becomes a vector: the input's shape with one axis of `output_dim` appended.
     if tuple(out) != (*inputs[0], size):
         return None
-    return "embedding", f"{type(layer).__name__} with output_dim={size}: each token id becomes a {size}-vector"
+    return (
+        "embedding",
+        f"{type(layer).__name__} with output_dim={size}: each token id becomes a {size}-vector",
+    )
 
 
 def _einsum(layer: Any, inputs: tuple[Shape, ...], out: Shape) -> Explanation | None:
@@ -285,20 +297,33 @@ def explain_block(layer: Any, inputs: tuple[Shape, ...], out: Shape, inner: Sequ
     target = channels_of(out)
     if inner and inner[-1].channels_out == target:
         last_change = next((row for row in reversed(inner) if row.channels_changed), None)
-        if (last_change is not None and last_change.channels_out == target and last_change.why
-                and last_change.mechanism not in (None, "other")):
+        if (
+            last_change is not None
+            and last_change.channels_out == target
+            and last_change.why
+            and last_change.mechanism not in (None, "other")
+        ):
             if last_change.why.startswith(_SET_INSIDE):  # a nested block already names its sublayer
                 return last_change.mechanism, last_change.why
-            return last_change.mechanism, f"{_SET_INSIDE}`{last_change.name}` ({last_change.type}): {last_change.why}"
+            return (
+                last_change.mechanism,
+                f"{_SET_INSIDE}`{last_change.name}` ({last_change.type}): {last_change.why}",
+            )
     shapes = ", ".join(format_shape(s) for s in inputs)
     return "other", f"{shapes} → {format_shape(out)}"
 
 
 _SET_INSIDE = "set inside by "
+
+
 def _first_change(trace: Trace):
     probe_c = channels_of(trace.probe.shape)
     return next(
-        (l for l in trace.changes if l.index > 0 and (not trace.probe.image_like or l.channels_in == probe_c)),
+        (
+            l
+            for l in trace.changes
+            if l.index > 0 and (not trace.probe.image_like or l.channels_in == probe_c)
+        ),
         None,
     )
 
@@ -425,6 +450,10 @@ def break_hint(trace: Trace) -> str | None:
         return None  # the probe is what the model declares: the break is in the model itself
     if len(trace.probes) == 1:
         return f"The model declares {format_shape(probe.declared)}: try --input {_dims_text(probe.declared[1:])}."
-    return "The model declares " + ", ".join(
-        f"{p.name} {format_shape(p.declared)}" for p in misfits
-    ) + ": try " + " ".join(f"--input {p.name}={_dims_text(p.declared[1:])}" for p in misfits) + "."
+    return (
+        "The model declares "
+        + ", ".join(f"{p.name} {format_shape(p.declared)}" for p in misfits)
+        + ": try "
+        + " ".join(f"--input {p.name}={_dims_text(p.declared[1:])}" for p in misfits)
+        + "."
+    )

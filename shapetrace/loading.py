@@ -21,16 +21,16 @@ import ast
 import importlib
 import importlib.util
 import inspect
-import json
 import re
 import sys
 import warnings
 import zipfile
 import zlib
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, Mapping, Sequence
+from typing import Any
 
 from shapetrace.errors import UsageError, WeightsError
 from shapetrace.untrusted import MEMBER_LIMIT, parse_json, read_capped, require_file, too_large, user_path
@@ -56,7 +56,18 @@ __all__ = [
 MODEL_FILE_SUFFIXES = (".keras", ".h5", ".hdf5")
 # Suffixes that look like a model file shapetrace cannot read: say so rather than
 # treating "model.onnx" as a misspelt application name.
-_OTHER_MODEL_SUFFIXES = (".pb", ".onnx", ".tflite", ".pt", ".pth", ".ckpt", ".json", ".pkl", ".zip", ".safetensors")
+_OTHER_MODEL_SUFFIXES = (
+    ".pb",
+    ".onnx",
+    ".tflite",
+    ".pt",
+    ".pth",
+    ".ckpt",
+    ".json",
+    ".pkl",
+    ".zip",
+    ".safetensors",
+)
 
 _FACTORY_MODULE = re.compile(r"^(?P<module>[A-Za-z_][\w]*(?:\.[A-Za-z_]\w*)*):(?P<function>[A-Za-z_]\w*)$")
 _MODULE_NAME = re.compile(r"^[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*$")
@@ -115,7 +126,11 @@ class UnsafeObject:
 
     def describe(self) -> str:
         where = f"layer {self.layer!r}" if self.layer else "the model config"
-        return f"{where} is {self.reason}" if self.what in _UNSAFE_KERAS_CLASSES else f"{where} references {self.what} ({self.reason})"
+        return (
+            f"{where} is {self.reason}"
+            if self.what in _UNSAFE_KERAS_CLASSES
+            else f"{where} references {self.what} ({self.reason})"
+        )
 
 
 class UnsafeLoadWarning(UserWarning):
@@ -351,7 +366,9 @@ def _scan(node: Any, layer: str | None, found: list[UnsafeObject], known: frozen
     if isinstance(class_name, str):
         config = node.get("config")
         name = config.get("name") if isinstance(config, dict) else None
-        name = name if isinstance(name, str) else node.get("name") if isinstance(node.get("name"), str) else None
+        name = (
+            name if isinstance(name, str) else node.get("name") if isinstance(node.get("name"), str) else None
+        )
         if name and class_name not in ("function", "__lambda__"):
             layer = name
         module = node.get("module")
@@ -364,10 +381,30 @@ def _scan(node: Any, layer: str | None, found: list[UnsafeObject], known: frozen
         elif resolved:
             pass  # the user's own --import code, imported on purpose
         elif isinstance(module, str) and not _is_keras(module):
-            found.append(UnsafeObject(layer, f"{module}.{_object_name(node)}", "a module outside keras/tensorflow, imported on load", _custom_name(node)))
-        elif class_name == "function" and isinstance(module, str) and not module.startswith(_SAFE_FUNCTION_MODULES):
-            found.append(UnsafeObject(layer, f"function {module}.{_object_name(node)}", "a function that is not an activation, loss, metric or initializer", _custom_name(node)))
-    if node.get("function_type") == "lambda" or (isinstance(node.get("function"), list) and node.get("function_type")):
+            found.append(
+                UnsafeObject(
+                    layer,
+                    f"{module}.{_object_name(node)}",
+                    "a module outside keras/tensorflow, imported on load",
+                    _custom_name(node),
+                )
+            )
+        elif (
+            class_name == "function"
+            and isinstance(module, str)
+            and not module.startswith(_SAFE_FUNCTION_MODULES)
+        ):
+            found.append(
+                UnsafeObject(
+                    layer,
+                    f"function {module}.{_object_name(node)}",
+                    "a function that is not an activation, loss, metric or initializer",
+                    _custom_name(node),
+                )
+            )
+    if node.get("function_type") == "lambda" or (
+        isinstance(node.get("function"), list) and node.get("function_type")
+    ):
         found.append(UnsafeObject(layer, "a serialized Python function", "its bytecode runs when loaded"))
     for key, value in node.items():
         if key not in _UNSCANNED_KEYS:
@@ -431,7 +468,9 @@ def import_user_code(items: Sequence[str] | None) -> UserCode:
     objects: dict[str, Any] = {}
     for item in items:
         if not item.strip():
-            raise UsageError("Invalid --import '': expected a Python file (path/to/layers.py) or a module (my_package.layers).")
+            raise UsageError(
+                "Invalid --import '': expected a Python file (path/to/layers.py) or a module (my_package.layers)."
+            )
         if item.strip().endswith(".py"):
             module = _import_file(ModelSpec("import", item, path=user_path(item.strip())), label="--import")
         elif _MODULE_NAME.match(item.strip()):
@@ -466,7 +505,9 @@ def check_weights_option(weights: Any) -> None:
     if not text.strip():
         raise WeightsError("Invalid --weights '': expected none, imagenet or the path of a weights file.")
     path = user_path(text)
-    require_file(path, "Weights file", "none, imagenet or the path of a .weights.h5 / .h5 / .keras weights file")
+    require_file(
+        path, "Weights file", "none, imagenet or the path of a .weights.h5 / .h5 / .keras weights file"
+    )
     name = path.name.lower()
     if not name.endswith(_WEIGHTS_SUFFIXES):
         raise WeightsError(
@@ -528,12 +569,16 @@ def load_model(
         spec = model if isinstance(model, ModelSpec) else parse_model_spec(model)
         if spec.kind == "file":
             if factory_args:
-                raise UsageError(f"--factory-arg applies to a factory (module:function); {spec.text!r} is a saved file.")
+                raise UsageError(
+                    f"--factory-arg applies to a factory (module:function); {spec.text!r} is a saved file."
+                )
             return load_model_file(spec.path, unsafe_load=unsafe_load, user_code=user_code)
         if spec.kind == "factory":
             function = import_factory(spec)
             return _call_factory(function, spec.text, dict(factory_args or {}))
-        raise UsageError(f"{spec.text!r} names an application: build it with shapetrace.trace or build_application.")
+        raise UsageError(
+            f"{spec.text!r} names an application: build it with shapetrace.trace or build_application."
+        )
     from shapetrace import _keras_graph as kg
 
     if isinstance(model, kg.keras.Model):
@@ -542,7 +587,9 @@ def load_model(
         return model
     if callable(model):
         return _call_factory(model, _callable_label(model), dict(factory_args or {}))
-    raise UsageError(f"Cannot load {_describe(model)}: expected a model file, a factory spec, a callable or a keras.Model.")
+    raise UsageError(
+        f"Cannot load {_describe(model)}: expected a model file, a factory spec, a callable or a keras.Model."
+    )
 
 
 def load_model_file(path: Path, *, unsafe_load: bool = False, user_code: UserCode | None = None):
@@ -573,13 +620,18 @@ def load_model_file(path: Path, *, unsafe_load: bool = False, user_code: UserCod
     if unsafe_load:
         detail = "; ".join(item.describe() for item in unsafe) or "nothing unsafe was found in its config"
         warnings.warn(
-            UnsafeLoadWarning(f"loading {str(path)!r} with unsafe deserialization: any code it carries runs ({detail})."),
+            UnsafeLoadWarning(
+                f"loading {str(path)!r} with unsafe deserialization: any code it carries runs ({detail})."
+            ),
             stacklevel=2,
         )
     kg.reset_naming()
     try:
         model = kg.keras.saving.load_model(
-            str(path), custom_objects=dict(user_code.custom_objects) or None, compile=False, safe_mode=not unsafe_load,
+            str(path),
+            custom_objects=dict(user_code.custom_objects) or None,
+            compile=False,
+            safe_mode=not unsafe_load,
         )
     except KeyboardInterrupt:
         raise
@@ -636,12 +688,16 @@ def import_factory(spec: ModelSpec):
         module = _import_module(spec)
     function = getattr(module, spec.function, None)
     if function is None:
-        available = sorted(n for n, v in vars(module).items() if inspect.isfunction(v) and not n.startswith("_"))
+        available = sorted(
+            n for n, v in vars(module).items() if inspect.isfunction(v) and not n.startswith("_")
+        )
         hint = f" Functions there: {', '.join(available[:8])}." if available else ""
         where = str(spec.path) if spec.path is not None else spec.module
         raise UsageError(f"Factory {spec.text!r}: {where!r} has no attribute {spec.function!r}.{hint}")
     if not callable(function):
-        raise UsageError(f"Factory {spec.text!r}: {spec.function!r} is a {type(function).__name__}, not a function.")
+        raise UsageError(
+            f"Factory {spec.text!r}: {spec.function!r} is a {type(function).__name__}, not a function."
+        )
     return function
 
 
@@ -669,7 +725,9 @@ def _import_module(spec: ModelSpec, label: str = "factory"):
         except KeyboardInterrupt:
             raise
         except BaseException as error:  # user code: any exception or exit is a load failure
-            raise UsageError(f"Importing module {spec.module!r} {for_what} {_what_user_code_did(error)}") from None
+            raise UsageError(
+                f"Importing module {spec.module!r} {for_what} {_what_user_code_did(error)}"
+            ) from None
 
 
 def _import_file(spec: ModelSpec, label: str = "factory"):
@@ -688,7 +746,7 @@ def _import_file(spec: ModelSpec, label: str = "factory"):
         try:
             # Compiled from the source every time: no stale bytecode, no __pycache__ left
             # in the user's folder.
-            exec(compile(path.read_bytes(), str(path), "exec"), module.__dict__)  # noqa: S102
+            exec(compile(path.read_bytes(), str(path), "exec"), module.__dict__)
         except KeyboardInterrupt:
             sys.modules.pop(name, None)
             raise

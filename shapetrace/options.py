@@ -42,6 +42,8 @@ class AdaptMethod(str, Enum):
     """N < 3: a layer in front copies the channels into 3."""
     mean = "mean"
     """N > 3: a frozen 1×1 convolution in front averages them into 3."""
+
+
 @dataclass(frozen=True)
 class Layout:
     """How wide a rendered table may be.

@@ -10,8 +10,9 @@ import math
 import os
 import tempfile
 import textwrap
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from shapetrace.errors import UsageError
 from shapetrace.records import LayerTrace, Trace, format_shape
@@ -19,8 +20,15 @@ from shapetrace.records import LayerTrace, Trace, format_shape
 __all__ = ["plot_trace", "plot_compare", "plot_survey", "check_plot_path", "PLOT_FORMATS"]
 
 PLOT_FORMATS = ("png", "svg")
-COLORS = {"first": "#1f77b4", "second": "#ff7f0e", "ok": "#2ca02c", "broken": "#d62728",
-          "rejected": "#9467bd", "static": "#17becf", "change": "#8c8c8c"}
+COLORS = {
+    "first": "#1f77b4",
+    "second": "#ff7f0e",
+    "ok": "#2ca02c",
+    "broken": "#d62728",
+    "rejected": "#9467bd",
+    "static": "#17becf",
+    "change": "#8c8c8c",
+}
 MAX_CHANGE_LABELS = 4  # more labels than this overlap on a 200-layer axis; the rest stay as dots
 
 
@@ -40,9 +48,13 @@ def check_writable(path: str | Path, option: str) -> Path:
     if path.is_dir():
         raise UsageError(f"{option} {str(path)!r} is a directory: expected a file name.")
     if not folder.is_dir():
-        raise UsageError(f"{option} {str(path)!r}: the folder {str(folder)!r} does not exist; create it first.")
+        raise UsageError(
+            f"{option} {str(path)!r}: the folder {str(folder)!r} does not exist; create it first."
+        )
     if not os.access(folder, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
-        raise UsageError(f"{option} {str(path)!r} is not writable: choose a path in a folder you can write to.")
+        raise UsageError(
+            f"{option} {str(path)!r} is not writable: choose a path in a folder you can write to."
+        )
     return path
 
 
@@ -75,8 +87,9 @@ def _save(fig, path: str | Path) -> Path:
     path = check_plot_path(path)
     plt = _pyplot()
     try:
-        write_atomically(path, lambda tmp: fig.savefig(tmp, format=path.suffix.lower()[1:], dpi=110,
-                                                       bbox_inches="tight"))
+        write_atomically(
+            path, lambda tmp: fig.savefig(tmp, format=path.suffix.lower()[1:], dpi=110, bbox_inches="tight")
+        )
     finally:
         plt.close(fig)
     return path
@@ -97,8 +110,12 @@ def _channels(row: LayerTrace) -> float:
 def _series(trace: Trace):
     xs = [row.index for row in trace.layers]
     channels = [_channels(row) for row in trace.layers]
-    declared = [math.nan if row.declared_output is None or len(row.declared_output) < 2
-                or row.declared_output[-1] is None else float(row.declared_output[-1]) for row in trace.layers]
+    declared = [
+        math.nan
+        if row.declared_output is None or len(row.declared_output) < 2 or row.declared_output[-1] is None
+        else float(row.declared_output[-1])
+        for row in trace.layers
+    ]
     heights, widths = zip(*(_spatial(row) for row in trace.layers)) if trace.layers else ((), ())
     return xs, channels, declared, list(heights), list(widths)
 
@@ -108,24 +125,44 @@ def _short(name: str, limit: int = 28) -> str:
 
 
 def _annotate(ax, x, y, text, color, offset):
-    ax.annotate(text, xy=(x, y), xytext=offset, textcoords="offset points", fontsize=8, color=color,
-                arrowprops=dict(arrowstyle="-", color=color, lw=0.8),
-                bbox=dict(boxstyle="round,pad=0.2", fc="white", ec=color, lw=0.6, alpha=0.9))
+    ax.annotate(
+        text,
+        xy=(x, y),
+        xytext=offset,
+        textcoords="offset points",
+        fontsize=8,
+        color=color,
+        arrowprops=dict(arrowstyle="-", color=color, lw=0.8),
+        bbox=dict(boxstyle="round,pad=0.2", fc="white", ec=color, lw=0.6, alpha=0.9),
+    )
 
 
 def _draw_trace(axes, trace: Trace, color: str, label: str, *, declared: bool = True) -> None:
     ax_c, ax_s = axes
     xs, channels, declared_ch, heights, widths = _series(trace)
     if declared:
-        ax_c.step(xs, declared_ch, where="post", color=COLORS["change"], lw=1.0, ls="--",
-                  label="declared by the graph")
+        ax_c.step(
+            xs,
+            declared_ch,
+            where="post",
+            color=COLORS["change"],
+            lw=1.0,
+            ls="--",
+            label="declared by the graph",
+        )
     ax_c.step(xs, channels, where="post", color=color, lw=1.5, label=label)
     ax_s.step(xs, heights, where="post", color=color, lw=1.4, label=f"{label}: height")
     if any(h != w for h, w in zip(heights, widths) if not math.isnan(h)):
         ax_s.step(xs, widths, where="post", color=color, lw=1.0, ls="--", label=f"{label}: width")
     changes = [row for row in trace.layers if row.channels_changed]
-    ax_c.scatter([r.index for r in changes], [float(r.channels_out) for r in changes], s=10,
-                 color=color, zorder=3, label=f"{label}: channel changes ({len(changes)})")
+    ax_c.scatter(
+        [r.index for r in changes],
+        [float(r.channels_out) for r in changes],
+        s=10,
+        color=color,
+        zorder=3,
+        label=f"{label}: channel changes ({len(changes)})",
+    )
 
 
 def _annotate_story(ax_c, trace: Trace, color: str) -> None:
@@ -134,10 +171,23 @@ def _annotate_story(ax_c, trace: Trace, color: str) -> None:
     keep = 1 if len(trace.layers) > 30 else MAX_CHANGE_LABELS  # on a long trace the dots show the rest
     labels: dict[int, tuple[LayerTrace, list[str], str]] = {}
     for row in changes[:keep]:
-        labels[row.index] = (row, [f"{_short(row.name)}: {row.channels_in}→{row.channels_out} channels"], color)
+        labels[row.index] = (
+            row,
+            [f"{_short(row.name)}: {row.channels_in}→{row.channels_out} channels"],
+            color,
+        )
     for row in trace.static_disagreements[:2]:
-        ax_c.scatter([row.index], [row.channels_out], marker="D", s=50, facecolor="none",
-                     edgecolor=COLORS["static"], lw=1.5, zorder=4, label="static inference ≠ real run")
+        ax_c.scatter(
+            [row.index],
+            [row.channels_out],
+            marker="D",
+            s=50,
+            facecolor="none",
+            edgecolor=COLORS["static"],
+            lw=1.5,
+            zorder=4,
+            label="static inference ≠ real run",
+        )
         static = format_shape(row.static_output)
         text = f"static inference says {static}"
         if row.index in labels:
@@ -156,11 +206,18 @@ def _draw_break(axes, trace: Trace) -> None:
     for ax in axes:
         ax.axvline(row.index, color=COLORS["broken"], lw=1.2, ls=":")
     ax_c = axes[0]
-    ax_c.scatter([row.index], [_channels(row)], marker="X", s=90, color=COLORS["broken"], zorder=5,
-                 label="break")
-    _annotate(ax_c, row.index, _channels(row),
-              f"breaks at {_short(row.name)} ({row.type})\nexpected {_short(trace.broken.expected, 40)}\n"
-              f"received {_short(trace.broken.received, 40)}", COLORS["broken"], (-150, 30))
+    ax_c.scatter(
+        [row.index], [_channels(row)], marker="X", s=90, color=COLORS["broken"], zorder=5, label="break"
+    )
+    _annotate(
+        ax_c,
+        row.index,
+        _channels(row),
+        f"breaks at {_short(row.name)} ({row.type})\nexpected {_short(trace.broken.expected, 40)}\n"
+        f"received {_short(trace.broken.received, 40)}",
+        COLORS["broken"],
+        (-150, 30),
+    )
 
 
 def _style(axes, n_rows: int, *, legend: bool = True, first: int = 0) -> None:
@@ -174,8 +231,13 @@ def _style(axes, n_rows: int, *, legend: bool = True, first: int = 0) -> None:
         ax.grid(True, alpha=0.3)
         ax.set_xlim(first - 0.5, max(n_rows - 0.5, first + 1))
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    sizes = [v for line in ax_s.get_lines() if not line.get_label().startswith("_")  # skip axvlines
-             for v in line.get_ydata() if v == v and v > 0]
+    sizes = [
+        v
+        for line in ax_s.get_lines()
+        if not line.get_label().startswith("_")  # skip axvlines
+        for v in line.get_ydata()
+        if v == v and v > 0
+    ]
     if sizes and max(sizes) / min(sizes) < 8:  # a narrow range reads better on a linear axis
         ax_s.set_yscale("linear")
         ax_s.set_ylabel("spatial size (pixels)")
@@ -189,8 +251,14 @@ def _style(axes, n_rows: int, *, legend: bool = True, first: int = 0) -> None:
 
 def _figure(columns: int = 1):
     plt = _pyplot()
-    fig, axes = plt.subplots(2, columns, figsize=(12, 6.5), sharex="col", squeeze=False,
-                             gridspec_kw={"height_ratios": [3, 2], **({"width_ratios": [2, 3]} if columns == 2 else {})})
+    fig, axes = plt.subplots(
+        2,
+        columns,
+        figsize=(12, 6.5),
+        sharex="col",
+        squeeze=False,
+        gridspec_kw={"height_ratios": [3, 2], **({"width_ratios": [2, 3]} if columns == 2 else {})},
+    )
     return fig, axes
 
 
@@ -209,7 +277,9 @@ def plot_trace(trace: Trace, path: str | Path) -> Path:
     _draw_break(axes, trace)
     _style(axes, len(trace.layers))
     verdict = "passes" if trace.ok else "breaks"
-    axes[0].set_title(f"{trace.model}: a {trace.probe.channels}-channel probe {verdict}", fontsize=11, loc="left")
+    axes[0].set_title(
+        f"{trace.model}: a {trace.probe.channels}-channel probe {verdict}", fontsize=11, loc="left"
+    )
     fig.tight_layout()
     return _save(fig, path)
 
@@ -225,7 +295,9 @@ def plot_compare(comparison: Any, path: str | Path) -> Path:
     stop = [t.broken.index for t in (first, second) if t.broken is not None]
     focus = meet if meet is not None else (min(stop) if stop else n - 1)
     zoom = min(n, max(focus + 6, 8))
-    for col, (limit, title) in enumerate(((zoom, f"zoom: the first {zoom} layer calls"), (n, "the whole model"))):
+    for col, (limit, title) in enumerate(
+        ((zoom, f"zoom: the first {zoom} layer calls"), (n, "the whole model"))
+    ):
         axes = grid[:, col]
         _draw_trace(axes, second, COLORS["second"], f"{second.probe.channels} ch", declared=False)
         _draw_trace(axes, first, COLORS["first"], f"{first.probe.channels} ch", declared=False)
@@ -238,12 +310,24 @@ def plot_compare(comparison: Any, path: str | Path) -> Path:
         _style(axes, limit, legend=col == 0)
         axes[0].set_title(title, fontsize=10, loc="left")
     if meet is not None and row is not None:
-        _annotate(grid[0, 0], meet, float(row.first.channels_out or 1),
-                  f"same shapes from\n{_short(row.name)} on", COLORS["ok"], (25, 25))
-    fig.suptitle(f"{comparison.model}: {first.probe.channels}-channel vs {second.probe.channels}-channel probe",
-                 x=0.01, ha="left", fontsize=12)
+        _annotate(
+            grid[0, 0],
+            meet,
+            float(row.first.channels_out or 1),
+            f"same shapes from\n{_short(row.name)} on",
+            COLORS["ok"],
+            (25, 25),
+        )
+    fig.suptitle(
+        f"{comparison.model}: {first.probe.channels}-channel vs {second.probe.channels}-channel probe",
+        x=0.01,
+        ha="left",
+        fontsize=12,
+    )
     fig.tight_layout()
-    fig.text(0.01, 0.0, textwrap.fill(comparison.headline.replace("`", ""), 150), fontsize=9, ha="left", va="top")
+    fig.text(
+        0.01, 0.0, textwrap.fill(comparison.headline.replace("`", ""), 150), fontsize=9, ha="left", va="top"
+    )
     return _save(fig, path)
 
 
@@ -259,8 +343,14 @@ def plot_survey(rows: Sequence[Any], path: str | Path, *, channels: int | None =
     for r in rows[::-1]:
         if r.verdict == "ok":
             colors.append(COLORS["ok"])
-            notes.append("passes" + (f" · {r.first_change_in}→{r.first_change_out} at {_short(r.first_change_layer or '', 40)}"
-                                     if r.first_change_layer else ""))
+            notes.append(
+                "passes"
+                + (
+                    f" · {r.first_change_in}→{r.first_change_out} at {_short(r.first_change_layer or '', 40)}"
+                    if r.first_change_layer
+                    else ""
+                )
+            )
         else:
             colors.append(COLORS["broken"] if r.boundary_accepted else COLORS["rejected"])
             where = _short((r.break_layer or "").split("/")[-1], 28)
@@ -276,14 +366,22 @@ def plot_survey(rows: Sequence[Any], path: str | Path, *, channels: int | None =
         ax.text(max(n, 1) * 1.15, i, note, va="center", fontsize=7.5)
     passed = sum(1 for r in rows if r.verdict == "ok")
     probe = f"{channels}-channel probe" if channels is not None else "probe"
-    ax.set_title(f"Which keras.applications models take a {probe} as-is: {passed} of {len(rows)}",
-                 fontsize=11, loc="left")
+    ax.set_title(
+        f"Which keras.applications models take a {probe} as-is: {passed} of {len(rows)}",
+        fontsize=11,
+        loc="left",
+    )
     from matplotlib.patches import Patch
 
-    ax.legend(handles=[Patch(color=COLORS["ok"], label="passes"),
-                       Patch(color=COLORS["broken"], label="breaks inside"),
-                       Patch(color=COLORS["rejected"], label="input check rejects")],
-              loc="lower right", fontsize=8)
+    ax.legend(
+        handles=[
+            Patch(color=COLORS["ok"], label="passes"),
+            Patch(color=COLORS["broken"], label="breaks inside"),
+            Patch(color=COLORS["rejected"], label="input check rejects"),
+        ],
+        loc="lower right",
+        fontsize=8,
+    )
     ax.grid(True, axis="x", alpha=0.3)
     fig.tight_layout()
     return _save(fig, path)

@@ -15,9 +15,10 @@ Rules (the README's "Trace your own model" has them in prose):
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 
@@ -101,7 +102,9 @@ def describe_inputs(model, given: Mapping[str, tuple[int, ...]] | None = None) -
         for i, ref in enumerate(inputs):
             dtype = kg.keras.backend.standardize_dtype(ref.dtype)
             kind, limit = _kind(len(ref.shape), dtype, direct[i], reachable[i])
-            slots.append(InputSlot(names[i], getattr(ref, "name", names[i]), tuple(ref.shape), dtype, kind, limit))
+            slots.append(
+                InputSlot(names[i], getattr(ref, "name", names[i]), tuple(ref.shape), dtype, kind, limit)
+            )
         return slots
     # A subclassed model (or a Sequential without an Input): no graph says what feeds what.
     every = kg.sublayers(model)
@@ -134,7 +137,9 @@ def _match(overrides: Mapping[str, tuple[int, ...]], slots: list[InputSlot]) -> 
         else:
             found = [i for i, s in enumerate(slots) if key in (s.name, s.tensor_name)]
         if not found:
-            raise UsageError(f"--input {key}=…: the model has no input named {key!r}; its inputs are {described}.")
+            raise UsageError(
+                f"--input {key}=…: the model has no input named {key!r}; its inputs are {described}."
+            )
         i = found[0]
         declared = slots[i].declared
         if declared is not None and len(dims) != len(declared) - 1:
@@ -209,13 +214,16 @@ def make_probes(
             dims[-1] = channels
             channelled = True
         if any(d is None for d in dims):
-            template = "HxWxC" if slot.kind == "image" and len(dims) == 3 else "x".join(
-                "N" if d is None else str(d) for d in dims
+            template = (
+                "HxWxC"
+                if slot.kind == "image" and len(dims) == 3
+                else "x".join("N" if d is None else str(d) for d in dims)
             )
             how = (
                 f"pass --input {slot.name}={template} for each input"
                 if len(slots) > 1
-                else "pass --size HxW (and --channels N)" if slot.kind == "image"
+                else "pass --size HxW (and --channels N)"
+                if slot.kind == "image"
                 else f"pass --size LENGTH or --input {'x'.join('N' if d is None else str(d) for d in dims)}"
             )
             raise UsageError(
@@ -236,7 +244,9 @@ def make_probes(
         )
     for shape in shapes:
         if any(d > MAX_DIM for d in shape):
-            raise UsageError(f"Probe shape {format_shape(shape)} has a dimension above {MAX_DIM:,}: use a smaller size.")
+            raise UsageError(
+                f"Probe shape {format_shape(shape)} has a dimension above {MAX_DIM:,}: use a smaller size."
+            )
     check_probe_memory(
         sum(probe_bytes(shape, slot.dtype) for shape, slot in zip(shapes, slots)),
         available_memory() if available is None else available,
@@ -244,8 +254,13 @@ def make_probes(
     )
     rng = np.random.default_rng(PROBE_SEED)
     probes = [
-        Probe(name=slot.name, shape=shape, declared=slot.declared if slot.declared is not None else (None, *shape[1:]),
-              kind=slot.kind, dtype=slot.dtype)
+        Probe(
+            name=slot.name,
+            shape=shape,
+            declared=slot.declared if slot.declared is not None else (None, *shape[1:]),
+            kind=slot.kind,
+            dtype=slot.dtype,
+        )
         for slot, shape in zip(slots, shapes)
     ]
     arrays = [_values(rng, slot, shape) for slot, shape in zip(slots, shapes)]
@@ -257,8 +272,13 @@ def _describe(slots: list[InputSlot]) -> str:
 
 
 def _article(kind: str) -> str:
-    return {"features": "a feature vector", "tokens": "a token sequence", "sequence": "a sequence",
-            "signal": "a signal", "image": "an image"}[kind]
+    return {
+        "features": "a feature vector",
+        "tokens": "a token sequence",
+        "sequence": "a sequence",
+        "signal": "a signal",
+        "image": "an image",
+    }[kind]
 
 
 def _values(rng: np.random.Generator, slot: InputSlot, shape: tuple[int, ...]) -> np.ndarray:

@@ -79,7 +79,9 @@ def module_files(module: str, search: list[str]) -> list[Path]:
         else:
             spec = importlib.machinery.PathFinder.find_spec(name, path)
             if spec is None:
-                raise UsageError(f"module {module!r} cannot be found as a source file under {search[0]!r} or on the Python path")
+                raise UsageError(
+                    f"module {module!r} cannot be found as a source file under {search[0]!r} or on the Python path"
+                )
             origin = spec.origin if spec.has_location else None
             locations = spec.submodule_search_locations
         if origin is None and not locations:

@@ -116,9 +116,14 @@ class CallRecorder:
             RecordingStopped: the call raised; ``self.broken`` is its break row.
         """
         self._root = _Frame(
-            operation, path, depth, "container", path + "/",
+            operation,
+            path,
+            depth,
+            "container",
+            path + "/",
             depth + 1 if child_depth is None else child_depth,
-            declared_output=declared_output, declared_inputs=declared_inputs,
+            declared_output=declared_output,
+            declared_inputs=declared_inputs,
         )
         try:
             with kg.recording_layer_calls(self._on_call):
@@ -178,12 +183,23 @@ class CallRecorder:
     # ------------------------------------------------------------------ rows
     def _finish(self, frame: _Frame, args, kwargs, output) -> None:
         if frame.kind == "leaf":
-            self.maker.layer_row(frame.path, frame.depth, frame.layer, None, tuple(_input_tensors(args, kwargs)),
-                                 {}, output, static=self._static_of(frame.layer, args, kwargs))
+            self.maker.layer_row(
+                frame.path,
+                frame.depth,
+                frame.layer,
+                None,
+                tuple(_input_tensors(args, kwargs)),
+                {},
+                output,
+                static=self._static_of(frame.layer, args, kwargs),
+            )
         elif frame.kind == "container":
             outputs = [] if output is None else kg.flatten_tensors(output)
             self.maker.container_row(
-                frame.slot, frame.path, frame.depth, frame.layer,
+                frame.slot,
+                frame.path,
+                frame.depth,
+                frame.layer,
                 inputs=tuple(_shape(t) for t in _input_tensors(args, kwargs)),
                 outputs=outputs,
                 declared_output=frame.declared_output,
@@ -205,7 +221,12 @@ class CallRecorder:
             self.maker.drop(frame.slot)  # the failing block's row ends the table, after its insides
             frame.slot = None
         self.broken = self.maker.break_row(
-            frame.path, frame.depth, frame.layer, None, tuple(tensors), kg.one_line(error),
+            frame.path,
+            frame.depth,
+            frame.layer,
+            None,
+            tuple(tensors),
+            kg.one_line(error),
             expected=expected or "-",
         )
 
@@ -215,4 +236,3 @@ class CallRecorder:
         row = self.maker.rows[broken.index]
         if row is not None:
             self.maker.rows[broken.index] = replace(row, failed=False)
-

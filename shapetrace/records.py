@@ -294,7 +294,11 @@ class Trace(Displayable):
             "request": dict(self.request),
             "versions": dict(self.versions),
             "engine": self.engine,
-            "probe": {"shape": list(self.probe.shape), "channels": self.probe.channels, "kind": self.probe.kind},
+            "probe": {
+                "shape": list(self.probe.shape),
+                "channels": self.probe.channels,
+                "kind": self.probe.kind,
+            },
             "probes": [p.to_dict() for p in self.probes],
             "boundary": self.boundary.to_dict(),
             "verdict": self.verdict,

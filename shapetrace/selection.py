@@ -35,8 +35,16 @@ COLUMNS: dict[str, tuple[str, ...]] = {
 }
 DEFAULT_COLUMNS = ("index", "layer", "type", "declared", "actual", "ch", "params", "macs", "why")
 ALWAYS_IN_JSON = ("index", "path", "failed")
-_ALIASES = {"#": "index", "name": "layer", "output": "actual", "channels": "ch", "bytes": "memory",
-            "activation": "memory", "non-trainable": "non_trainable", "mac": "macs"}
+_ALIASES = {
+    "#": "index",
+    "name": "layer",
+    "output": "actual",
+    "channels": "ch",
+    "bytes": "memory",
+    "activation": "memory",
+    "non-trainable": "non_trainable",
+    "mac": "macs",
+}
 
 
 def parse_columns(text: str | None) -> tuple[str, ...]:
@@ -80,7 +88,9 @@ class LayerFilter:
 
     def apply(self, rows: tuple[LayerTrace, ...]) -> tuple[LayerTrace, ...]:
         if self.pattern is not None:
-            kept = tuple(row for row in rows if self.pattern.search(row.path) or self.pattern.search(row.name))
+            kept = tuple(
+                row for row in rows if self.pattern.search(row.path) or self.pattern.search(row.name)
+            )
             if not kept:
                 raise UsageError(
                     f"--layers {self.text!r} matches none of the {len(rows)} layer calls of this trace; "
@@ -122,7 +132,9 @@ def parse_layers(text: str | None) -> LayerFilter | None:
     if ".." in text and not _looks_like_regex(text):
         start, _, stop = text.partition("..")
         if not start.strip() and not stop.strip():
-            raise UsageError(f"--layers {text!r} names no layer: expected FROM..TO, e.g. stem_conv..block2a_add.")
+            raise UsageError(
+                f"--layers {text!r} names no layer: expected FROM..TO, e.g. stem_conv..block2a_add."
+            )
         return LayerFilter(text=text, start=start.strip() or None, stop=stop.strip() or None)
     try:
         pattern = re.compile(text)
@@ -197,9 +209,18 @@ def _merge(group: list[LayerTrace], path: str | None) -> LayerTrace:
         non_trainable_params=sum(r.non_trainable_params for r in group),
         macs=sum_macs(r.macs for r in group),  # one unknown row makes the block's cost unknown
         activation_bytes=sum(r.activation_bytes for r in group),
-        why=(head.why if head is not None and head.why else
-             None if changed is None else f"first change inside at `{changed.name}`: {changed.why}"),
-        mechanism=head.mechanism if head is not None and head.why else None if changed is None else changed.mechanism,
+        why=(
+            head.why
+            if head is not None and head.why
+            else None
+            if changed is None
+            else f"first change inside at `{changed.name}`: {changed.why}"
+        ),
+        mechanism=head.mechanism
+        if head is not None and head.why
+        else None
+        if changed is None
+        else changed.mechanism,
         shared=False,
         failed=failed,
         container=False,
@@ -216,7 +237,7 @@ class View:
     layers: LayerFilter | None = None
 
     @classmethod
-    def parse(cls, columns: str | None = None, depth: int | None = None, layers: str | None = None) -> "View":
+    def parse(cls, columns: str | None = None, depth: int | None = None, layers: str | None = None) -> View:
         """Validate the three CLI options at once (before any model is built)."""
         if depth is not None and depth < 0:
             raise UsageError(f"Invalid --depth {depth}: expected 0 (top-level layers only) or more.")

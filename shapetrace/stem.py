@@ -58,8 +58,6 @@ class StemFold:
         }
 
 
-
-
 @dataclass(frozen=True)
 class Stem:
     """The first convolution of a model and what lies between it and the input."""
@@ -82,7 +80,9 @@ def find_stem(model) -> Stem:
 
     graph = graph_of(model)
     if graph is None or len(graph.input_layers) != 1:
-        raise UsageError(f"sum-stem: {model.name} is not a single-input functional model; use --method repeat.")
+        raise UsageError(
+            f"sum-stem: {model.name} is not a single-input functional model; use --method repeat."
+        )
     owner, layer, chain = model, graph.input_layers[0], []
     while True:
         nexts = consumers_of(owner, layer)
@@ -126,10 +126,15 @@ def _affine(model, chain) -> tuple[np.ndarray, np.ndarray]:
         return np.ones(channels), np.zeros(channels)
     sub = keras.Model(model.inputs[0], pointwise[-1].output)
     shape = tuple(4 if d is None else d for d in model.inputs[0].shape[1:])
-    out = [np.asarray(sub(np.full((1, *shape), v, "float32")))[0, 0, 0].astype("float64") for v in (0.0, 1.0, 2.0)]
+    out = [
+        np.asarray(sub(np.full((1, *shape), v, "float32")))[0, 0, 0].astype("float64")
+        for v in (0.0, 1.0, 2.0)
+    ]
     a, b = out[1] - out[0], out[0]
     if not np.allclose(out[2], 2 * a + b, rtol=1e-5, atol=1e-5):
-        raise UsageError(f"sum-stem: the layers before {model.name}'s first convolution are not affine; use --method repeat.")
+        raise UsageError(
+            f"sum-stem: the layers before {model.name}'s first convolution are not affine; use --method repeat."
+        )
     return a, b
 
 
@@ -152,7 +157,9 @@ def _copy_weights(source, target, skip: tuple) -> None:
             continue
         match = by_name.get(layer.name)
         if match is None:
-            raise UsageError(f"sum-stem: `{layer.name}` has no counterpart in the 3-channel model; use --method repeat.")
+            raise UsageError(
+                f"sum-stem: `{layer.name}` has no counterpart in the 3-channel model; use --method repeat."
+            )
         if is_model(layer) and any(inner is s for inner in _walk(layer) for s in skip):
             _copy_weights(match, layer, skip)
             continue
@@ -187,7 +194,9 @@ def fold_stem(rgb_model, native_model, channels: int = 1) -> StemFold:
             f"{conv_n.kernel.shape[2]} channels (its preprocessing broadcasts to 3); use --method repeat."
         )
     if conv3.kernel.shape[2] != 3:
-        raise UsageError(f"sum-stem: `{conv3.name}` of {rgb_model.name} sees {conv3.kernel.shape[2]} channels, not 3.")
+        raise UsageError(
+            f"sum-stem: `{conv3.name}` of {rgb_model.name} sees {conv3.kernel.shape[2]} channels, not 3."
+        )
     folded = tuple(l.name for l in rgb.chain if type(l).__name__ in _POINTWISE and _per_channel(l))
     _copy_weights(rgb_model, native_model, (conv_n, *native.chain))
     for layer in native.chain:  # the per-channel preprocessing is folded: make it identity
@@ -197,7 +206,9 @@ def fold_stem(rgb_model, native_model, channels: int = 1) -> StemFold:
     a3, b3 = (np.broadcast_to(v, (3,)) for v in _affine(rgb_model, rgb.chain))
     a_n, b_n = _affine(native_model, native.chain)
     if not (np.allclose(a_n, a_n.flat[0]) and np.allclose(b_n, b_n.flat[0])):
-        raise UsageError(f"sum-stem: per-channel preprocessing remains before `{conv_n.name}` in the {channels}-channel model; use --method repeat.")
+        raise UsageError(
+            f"sum-stem: per-channel preprocessing remains before `{conv_n.name}` in the {channels}-channel model; use --method repeat."
+        )
     a1, b1 = float(a_n.flat[0]), float(b_n.flat[0])
     w3 = np.asarray(conv3.kernel, dtype="float64")
     mix = a3[:, None] * timm_map(channels)  # (3, N)
@@ -222,11 +233,19 @@ def fold_stem(rgb_model, native_model, channels: int = 1) -> StemFold:
             bn = after[0]
             bn.moving_mean.assign(np.asarray(bn.moving_mean) - constant.astype("float32"))
             into = f"{bn.name}.moving_mean"
-            gain = np.abs(np.asarray(bn.gamma) if bn.scale else 1.0) / np.sqrt(np.asarray(bn.moving_variance) + bn.epsilon)
+            gain = np.abs(np.asarray(bn.gamma) if bn.scale else 1.0) / np.sqrt(
+                np.asarray(bn.moving_variance) + bn.epsilon
+            )
     padded = any(type(l).__name__ in _PADDING for l in rgb.chain) or (
         conv3.padding == "same" and tuple(conv3.kernel_size) != (1, 1)
     )
     scale = max(1.0, float(np.abs(w3).max()))
     exact = not padded or float(np.abs(residual).max()) <= 1e-9 * scale
     bound = 0.0 if exact else float((np.abs(residual).sum(axis=(0, 1)) * gain).max())
-    return StemFold(stem=conv_n.name, folded=folded, constant_into=into, exact_at_borders=bool(exact), border_difference=bound)
+    return StemFold(
+        stem=conv_n.name,
+        folded=folded,
+        constant_into=into,
+        exact_at_borders=bool(exact),
+        border_difference=bound,
+    )

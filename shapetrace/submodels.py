@@ -34,8 +34,13 @@ def _expand(graph: kg.Graph, tensors: list, maker: RowMaker, prefix: str, depth:
             # A user-defined layer has no graph to extract from: its calls are recorded,
             # re-running it on the input the sub-model gave it.
             CallRecorder(maker).run(
-                operation, args, kwargs, path=prefix + operation.name, depth=depth,
-                declared_output=call.declared_output, declared_inputs=call.declared_inputs,
+                operation,
+                args,
+                kwargs,
+                path=prefix + operation.name,
+                depth=depth,
+                declared_output=call.declared_output,
+                declared_inputs=call.declared_inputs,
             )
             continue
         inner = kg.graph_of(operation) if kg.is_model(operation) else None
@@ -44,8 +49,15 @@ def _expand(graph: kg.Graph, tensors: list, maker: RowMaker, prefix: str, depth:
             _expand(inner, adjusted, maker, prefix + operation.name + "/", depth + 1)
             continue
         outputs = [values[id(ref)] for ref in call.output_refs]
-        maker.layer_row(prefix + operation.name, depth, operation, call, args, kwargs,
-                        outputs[0] if len(outputs) == 1 else outputs)
+        maker.layer_row(
+            prefix + operation.name,
+            depth,
+            operation,
+            call,
+            args,
+            kwargs,
+            outputs[0] if len(outputs) == 1 else outputs,
+        )
 
 
 def walk_model(model, probes: list[Probe], arrays: list, on_layer=None) -> WalkResult:

@@ -10,15 +10,16 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from enum import Enum
-from typing import Any, Callable
+from typing import Any
 
 from shapetrace.applications import APPLICATIONS, Application, check_channels, parse_size
 from shapetrace.costs import totals_of
+from shapetrace.display import Displayable
 from shapetrace.errors import UsageError
 from shapetrace.records import Trace
-from shapetrace.display import Displayable
 
 __all__ = [
     "SurveyRow",
@@ -244,8 +245,15 @@ def survey(
     from shapetrace.api import trace_model
     from shapetrace.applications import build_application
 
-    label = size if isinstance(size, str) and size in SIZE_WORDS else (
-        "default" if size is None else "x".join(map(str, parse_size(size) if isinstance(size, str) else size)))
+    label = (
+        size
+        if isinstance(size, str) and size in SIZE_WORDS
+        else (
+            "default"
+            if size is None
+            else "x".join(map(str, parse_size(size) if isinstance(size, str) else size))
+        )
+    )
     rows = []
     start = time.perf_counter()
     for done, app in enumerate(apps):
@@ -255,8 +263,16 @@ def survey(
         built = time.perf_counter()
         model = build_application(app, size=app_size, channels=channels, native=native)
         build_seconds = time.perf_counter() - built
-        request = {"model": app.key, "channels": channels, "size": list(app_size), "batch": batch,
-                   "native": native, "top": False, "weights": None, "pooling": None}
+        request = {
+            "model": app.key,
+            "channels": channels,
+            "size": list(app_size),
+            "batch": batch,
+            "native": native,
+            "top": False,
+            "weights": None,
+            "pooling": None,
+        }
         result = trace_model(model, channels=channels, size=app_size, batch=batch, request=request)
         rows.append(survey_row(app, result, app_size, build_seconds))
         # Drop our references so the next build_application's clear_session (free_memory=True)
@@ -265,5 +281,11 @@ def survey(
     kg.reset_naming()  # and release the last one
     if on_progress is not None:
         on_progress(Progress(model="", done=len(apps), total=len(apps)))
-    return Survey(channels=channels, size=str(label), native=native, rows=tuple(rows),
-                  seconds=time.perf_counter() - start, versions=kg.versions())
+    return Survey(
+        channels=channels,
+        size=str(label),
+        native=native,
+        rows=tuple(rows),
+        seconds=time.perf_counter() - start,
+        versions=kg.versions(),
+    )

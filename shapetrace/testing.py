@@ -87,7 +87,10 @@ def assert_shapes(
     trace = run_trace(model_or_name, **trace_options)
     command = _accept_command()
     result = check_trace(
-        trace, path, update=update, accept_command=command,
+        trace,
+        path,
+        update=update,
+        accept_command=command,
         update_hint=f"{UPDATE_ENV}=1 (or pytest {UPDATE_OPTION})",
     )
     if result.failed:

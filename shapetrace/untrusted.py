@@ -88,12 +88,16 @@ def require_file(path: Path, what: str, expected: str) -> None:
     if reason is None:
         return
     where = "" if Path(path).is_absolute() else f" (relative to {str(Path.cwd())!r})"
-    raise UsageError(f"{what} {str(path)!r} {reason}{where if reason == 'does not exist' else ''}: expected {expected}.")
+    raise UsageError(
+        f"{what} {str(path)!r} {reason}{where if reason == 'does not exist' else ''}: expected {expected}."
+    )
 
 
 def too_large(what: str, limit: int = MEMBER_LIMIT) -> UsageError:
     """The one-line refusal of a document larger than ``limit``."""
-    return UsageError(f"{what} is larger than {limit // (1024 * 1024)} MiB: refusing to read it (a real one is a few MB).")
+    return UsageError(
+        f"{what} is larger than {limit // (1024 * 1024)} MiB: refusing to read it (a real one is a few MB)."
+    )
 
 
 def read_capped(stream: IO[bytes], limit: int, what: str) -> bytes:
@@ -138,7 +142,11 @@ def parse_json(raw: bytes | str, what: str, fix: str) -> Any:
     except UnicodeDecodeError:
         raise UsageError(f"{what} is not UTF-8 text: {fix}") from None
     except ValueError as error:
-        detail = f"{error.msg} at line {error.lineno}, column {error.colno}" if isinstance(error, json.JSONDecodeError) else str(error)
+        detail = (
+            f"{error.msg} at line {error.lineno}, column {error.colno}"
+            if isinstance(error, json.JSONDecodeError)
+            else str(error)
+        )
         raise UsageError(f"{what} is not valid JSON ({detail}): {fix}") from None
     else:
         too_deep = json_depth(data) > MAX_JSON_DEPTH

@@ -12,8 +12,8 @@ import errno
 
 import numpy as np
 import pytest
-
 from conftest import run_cli
+
 from shapetrace._keras_graph import keras
 from shapetrace.adapt import Method, adapt, adapt_model, probe_map, save_adapted
 from shapetrace.applications import build_application, resolve_application
@@ -34,7 +34,11 @@ def pretrained_like(model, seed: int = 0):
             layer.moving_variance.assign(rng.uniform(0.5, 2.0, n).astype("float32"))
             if layer.scale:
                 layer.gamma.assign(rng.uniform(0.5, 1.5, n).astype("float32"))
-        elif isinstance(layer, keras.layers.Normalization) and layer.get_weights() and layer.mean.shape[-1] == 3:
+        elif (
+            isinstance(layer, keras.layers.Normalization)
+            and layer.get_weights()
+            and layer.mean.shape[-1] == 3
+        ):
             mean, _, count = layer.get_weights()
             layer.set_weights([MEAN.reshape(mean.shape), (STD**2).reshape(mean.shape), count])
     return model
@@ -115,8 +119,18 @@ def test_efficientnet_b0_defaults_to_repeat_and_refuses_an_inexact_sum_stem(tmp_
     report = adapt_application(tmp_path, "efficientnetb0")
     assert report.method == "repeat" and report.max_abs_difference == 0.0
     assert "stem_conv" in report.fallback and "border" in report.fallback
-    with pytest.raises(UsageError, match=r"sum-stem is not exact for efficientnetb0: `stem_conv` zero-pads after .*`normalization`.* the output of `stem_bn` \(its values reach [0-9.e+-]+\) differs .* by up to [0-9.e+-]+; it is exact inside the image; use --method repeat") as info:
-        adapt("efficientnetb0", channels=1, method="sum-stem", size=SIZE, weights=weights_file(tmp_path, "efficientnetb0"), pooling="avg")
+    with pytest.raises(
+        UsageError,
+        match=r"sum-stem is not exact for efficientnetb0: `stem_conv` zero-pads after .*`normalization`.* the output of `stem_bn` \(its values reach [0-9.e+-]+\) differs .* by up to [0-9.e+-]+; it is exact inside the image; use --method repeat",
+    ) as info:
+        adapt(
+            "efficientnetb0",
+            channels=1,
+            method="sum-stem",
+            size=SIZE,
+            weights=weights_file(tmp_path, "efficientnetb0"),
+            pooling="avg",
+        )
     assert "\n" not in str(info.value)
     measured = float(str(info.value).split("by up to ")[1].split(";")[0])
     assert measured > 1e-2  # a real difference, not rounding
@@ -157,7 +171,9 @@ def digits_cnn(normalize: bool = False, padding: str = "valid", stem: str = "con
     rng = np.random.default_rng(1)
     for layer in model.layers:  # trained-looking weights: biases too
         if isinstance(layer, (keras.layers.Conv2D, keras.layers.Dense)):
-            layer.set_weights([w + rng.normal(0, 0.05, w.shape).astype("float32") for w in layer.get_weights()])
+            layer.set_weights(
+                [w + rng.normal(0, 0.05, w.shape).astype("float32") for w in layer.get_weights()]
+            )
     return model
 
 
@@ -188,8 +204,9 @@ def test_user_keras_file_to_one_channel_by_cli(tmp_path, capsys):
     x = np.random.default_rng(3).uniform(0, 255, (4, 28, 28, 1)).astype("float32")
     loaded = check_written(out, x, mapped_reference(model, x, report))
     assert loaded.get_layer("stem").kernel.shape == (3, 3, 1, 32)
-    assert [p.name for p in tmp_path.iterdir()] == ["digits_cnn.keras", "digits_gray.keras"] or \
-        sorted(p.name for p in tmp_path.iterdir()) == ["digits_cnn.keras", "digits_gray.keras"]
+    assert [p.name for p in tmp_path.iterdir()] == ["digits_cnn.keras", "digits_gray.keras"] or sorted(
+        p.name for p in tmp_path.iterdir()
+    ) == ["digits_cnn.keras", "digits_gray.keras"]
 
 
 def test_table_output_states_method_guarantee_check_and_verdict(tmp_path, capsys):
@@ -197,10 +214,18 @@ def test_table_output_states_method_guarantee_check_and_verdict(tmp_path, capsys
     out = tmp_path / "gray.keras"
     code, stdout, stderr = run_cli(["adapt", path, "-c", "1", "-o", out], capsys)
     assert code == 0, stderr
-    assert "method     sum-stem: rebuilt for 1 channel; `stem`'s kernel summed over its 3 input channels" in stdout
-    assert "guarantee  adapted(x) = digits_cnn(the channel repeated 3 times) exactly, padding included" in stdout
+    assert (
+        "method     sum-stem: rebuilt for 1 channel; `stem`'s kernel summed over its 3 input channels"
+        in stdout
+    )
+    assert (
+        "guarantee  adapted(x) = digits_cnn(the channel repeated 3 times) exactly, padding included" in stdout
+    )
     assert "check      max |adapted(x) − original(P·x)| = " in stdout and " ✓" in stdout
-    assert "trace      The probe matches the declared 1 channel; the first change is at `stem` (Conv2D)" in stdout
+    assert (
+        "trace      The probe matches the declared 1 channel; the first change is at `stem` (Conv2D)"
+        in stdout
+    )
     assert "loads with keras.saving.load_model(safe_mode=True)" in stdout
 
 
@@ -222,8 +247,14 @@ def test_padding_behind_per_channel_normalization_falls_back_to_repeat(tmp_path,
     out.unlink()
     code, stdout, stderr = run_cli(["adapt", path, "-c", "1", "-o", out, "--method", "sum-stem"], capsys)
     assert code == 2 and stdout == "" and len(stderr.strip().splitlines()) == 1
-    assert "sum-stem is not exact for digits_cnn: `stem` zero-pads after the per-channel offsets of `imagenet_norm`" in stderr
-    assert "at the image border the output of `stem` (its values reach " in stderr and "differs from the original's on the mapped probe by up to " in stderr
+    assert (
+        "sum-stem is not exact for digits_cnn: `stem` zero-pads after the per-channel offsets of `imagenet_norm`"
+        in stderr
+    )
+    assert (
+        "at the image border the output of `stem` (its values reach " in stderr
+        and "differs from the original's on the mapped probe by up to " in stderr
+    )
     assert not out.exists() and sorted(p.name for p in tmp_path.iterdir()) == ["digits_cnn.keras"]
 
 
@@ -232,7 +263,9 @@ def test_four_channels_mean_and_sum_stem(tmp_path, capsys):
     x = np.random.default_rng(6).uniform(0, 255, (2, 28, 28, 4)).astype("float32")
     for method in ("mean", "sum-stem"):
         out = tmp_path / f"four_{method}.keras"
-        code, stdout, stderr = run_cli(["adapt", path, "-c", "4", "-o", out, "--method", method, "--format", "json"], capsys)
+        code, stdout, stderr = run_cli(
+            ["adapt", path, "-c", "4", "-o", out, "--method", method, "--format", "json"], capsys
+        )
         assert code == 0, stderr
         import json
 
@@ -273,14 +306,18 @@ def test_a_failed_write_leaves_nothing_and_keeps_the_old_file(tmp_path, capsys, 
     monkeypatch.setattr(keras.Model, "save", full_disk)
     code, stdout, stderr = run_cli(["adapt", path, "-c", "1", "-o", out], capsys)
     assert code == 2 and stdout == ""
-    assert stderr.strip().splitlines() == [f"error: Cannot write '{out}' (No space left on device): nothing written."]
+    assert stderr.strip().splitlines() == [
+        f"error: Cannot write '{out}' (No space left on device): nothing written."
+    ]
     assert out.read_bytes() == b"old"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["digits_cnn.keras", "gray.keras"]
 
 
 def test_a_failed_check_is_exit_one_before_writing(tmp_path):
     model = digits_cnn()
-    with pytest.raises(CheckFailed, match=r"differs from digits_cnn on the mapped probe by .*nothing written"):
+    with pytest.raises(
+        CheckFailed, match=r"differs from digits_cnn on the mapped probe by .*nothing written"
+    ):
         adapt_model(model, channels=1, method="sum-stem", tolerance=0.0)
 
 
@@ -288,7 +325,10 @@ def test_a_failed_check_is_exit_one_before_writing(tmp_path):
     ("args", "message"),
     [
         (["-c", "3"], "already declared for 3 channels"),
-        (["-c", "4", "--method", "repeat"], "--method repeat copies fewer than 3 channels into 3; for 4 use --method mean or sum-stem."),
+        (
+            ["-c", "4", "--method", "repeat"],
+            "--method repeat copies fewer than 3 channels into 3; for 4 use --method mean or sum-stem.",
+        ),
         (["-c", "1", "--method", "mean"], "--method mean averages more than 3 channels into 3"),
     ],
 )
@@ -302,7 +342,9 @@ def test_bad_requests_are_one_line_exit_two(tmp_path, capsys, args, message):
 def test_output_must_be_a_keras_file_in_an_existing_folder(tmp_path, capsys):
     code, _, stderr = run_cli(["adapt", "resnet50", "-c", "1", "-o", tmp_path / "model.h5"], capsys)
     assert code == 2 and "give a path ending in .keras" in stderr
-    code, _, stderr = run_cli(["adapt", "resnet50", "-c", "1", "-o", tmp_path / "missing" / "m.keras"], capsys)
+    code, _, stderr = run_cli(
+        ["adapt", "resnet50", "-c", "1", "-o", tmp_path / "missing" / "m.keras"], capsys
+    )
     assert code == 2 and "does not exist" in stderr
     assert list(tmp_path.iterdir()) == []
 
@@ -320,7 +362,9 @@ def test_two_channels_repeat_copies_cyclically_with_a_builtin_layer(tmp_path):
 
 
 def test_a_user_model_keeps_its_declared_size(tmp_path):
-    with pytest.raises(UsageError, match=r"--size 32x32: digits_cnn is declared for 28x28, and adapt keeps the declared size"):
+    with pytest.raises(
+        UsageError, match=r"--size 32x32: digits_cnn is declared for 28x28, and adapt keeps the declared size"
+    ):
         adapt_model(digits_cnn(), channels=1, size=(32, 32))
 
 
@@ -335,15 +379,25 @@ def test_report_renders_as_in_the_readme(golden):
         return render_text(rendered, measure=rendered)
 
     report = AdaptReport(
-        model="resnet50", adapted="resnet50", channels=1, method="sum-stem",
+        model="resnet50",
+        adapted="resnet50",
+        channels=1,
+        method="sum-stem",
         note="sum-stem: rebuilt for 1 channel; `conv1_conv`'s kernel summed over its 3 input channels (timm's adapt_input_conv)",
         guarantee="adapted(x) = resnet50(the channel repeated 3 times) exactly, padding included",
-        probe_map=((1.0,), (1.0,), (1.0,)), declared=(None, 224, 224, 1), original_declared=(None, 224, 224, 3),
-        probe=(2, 224, 224, 1), max_abs_difference=9.92e-05, tolerance=0.00616, reference_scale=61.6,
+        probe_map=((1.0,), (1.0,), (1.0,)),
+        declared=(None, 224, 224, 1),
+        original_declared=(None, 224, 224, 3),
+        probe=(2, 224, 224, 1),
+        max_abs_difference=9.92e-05,
+        tolerance=0.00616,
+        reference_scale=61.6,
         verdict="The probe matches the declared 1 channel; the first change is at `conv1_conv` (Conv2D): Conv2D with filters=64.",
         first_change="resnet50/conv1_conv (Conv2D)",
         fold=StemFold(stem="conv1_conv", folded=(), constant_into=None, exact_at_borders=True),
-        output="resnet50_gray.keras", output_bytes=94_971_234, reloaded=True,
+        output="resnet50_gray.keras",
+        output_bytes=94_971_234,
+        reloaded=True,
     )
     golden("adapt_resnet50.txt", render_plain(report))
     assert report.ok and report.to_dict()["fold"]["exact_at_borders"] is True

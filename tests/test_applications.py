@@ -11,7 +11,9 @@ from shapetrace.errors import ModelNotFoundError, UsageError
 def test_registry_is_exactly_keras_applications():
     from shapetrace._keras_graph import keras
 
-    names = {n for n in dir(keras.applications) if n[0].isupper() and callable(getattr(keras.applications, n))}
+    names = {
+        n for n in dir(keras.applications) if n[0].isupper() and callable(getattr(keras.applications, n))
+    }
     assert {app.name for app in APPLICATIONS.values()} == names
     assert len(APPLICATIONS) == 40
 

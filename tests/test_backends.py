@@ -27,7 +27,7 @@ needs_jax = pytest.mark.skipif(
 needs_torch = pytest.mark.skipif(
     importlib.util.find_spec("torch") is None,
     reason="torch is not installed: `pip install torch --index-url https://download.pytorch.org/whl/cpu` "
-           "to run the PyTorch backend tests",
+    "to run the PyTorch backend tests",
 )
 OTHER_BACKENDS = [
     pytest.param("jax", marks=needs_jax),
@@ -36,9 +36,27 @@ OTHER_BACKENDS = [
 
 # What a row says about the model; timings and the backend itself are left out.
 ROW_KEYS = (
-    "index", "path", "name", "type", "depth", "inputs", "declared_output", "static_output", "output",
-    "channels_in", "channels_out", "params", "trainable_params", "non_trainable_params", "macs",
-    "activation_bytes", "shared", "why", "mechanism", "sources", "container",
+    "index",
+    "path",
+    "name",
+    "type",
+    "depth",
+    "inputs",
+    "declared_output",
+    "static_output",
+    "output",
+    "channels_in",
+    "channels_out",
+    "params",
+    "trainable_params",
+    "non_trainable_params",
+    "macs",
+    "activation_bytes",
+    "shared",
+    "why",
+    "mechanism",
+    "sources",
+    "container",
 )
 
 # Traces a list of (model, options) in one process and prints their JSON: one Keras import
@@ -56,13 +74,25 @@ def _env(backend: str) -> dict[str, str]:
 
 def run_shapetrace(backend: str, *args: str) -> subprocess.CompletedProcess:
     """``shapetrace ARGS`` in a fresh process on ``backend``."""
-    return subprocess.run([sys.executable, "-m", "shapetrace", *args], capture_output=True, text=True,
-                          env=_env(backend), cwd=ROOT, timeout=600)
+    return subprocess.run(
+        [sys.executable, "-m", "shapetrace", *args],
+        capture_output=True,
+        text=True,
+        env=_env(backend),
+        cwd=ROOT,
+        timeout=600,
+    )
 
 
 def trace_in(backend: str, cases: list[tuple[str, dict]]) -> list[dict]:
-    done = subprocess.run([sys.executable, "-c", _DRIVER, json.dumps(cases)], capture_output=True, text=True,
-                          env=_env(backend), cwd=ROOT, timeout=600)
+    done = subprocess.run(
+        [sys.executable, "-c", _DRIVER, json.dumps(cases)],
+        capture_output=True,
+        text=True,
+        env=_env(backend),
+        cwd=ROOT,
+        timeout=600,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     return json.loads(done.stdout.strip().splitlines()[-1])
 
@@ -112,7 +142,9 @@ def test_user_models_trace_the_same(backend):
     assert broken["verdict"] == "broken" and broken["broken"]["type"] == "Conv2D"
     assert any(row.get("container") for row in ok["layers"])
     assert {(r["path"].rsplit("/", 1)[0], r["type"]) for r in vae["layers"]} >= {
-        ("autoencoder/encoder", "Sampling"), ("autoencoder/decoder", "Dense")}
+        ("autoencoder/encoder", "Sampling"),
+        ("autoencoder/decoder", "Dense"),
+    }
     assert sum(row["params"] for row in transformer["layers"]) == transformer["totals"]["params"]
     # Building while probing (Keras's symbolic pass) records nothing: each call once.
     assert len({row["path"] for row in unbuilt["layers"]}) == len(unbuilt["layers"]) == len(ok["layers"])
@@ -155,7 +187,9 @@ def test_applications_trace_the_same(backend):
     for tf_trace, other in zip(on_tensorflow, on_other):
         assert_same_rows(tf_trace, other)
     resnet = on_other[0]
-    assert resnet["broken"]["layer"].endswith("conv1_conv") and resnet["broken"]["received"] == "(1, 70, 70, 1)"
+    assert (
+        resnet["broken"]["layer"].endswith("conv1_conv") and resnet["broken"]["received"] == "(1, 70, 70, 1)"
+    )
 
 
 @needs_jax
@@ -182,13 +216,25 @@ def test_snapshot_on_tensorflow_checks_on_jax(tmp_path):
 @needs_jax
 @pytest.mark.slow
 def test_survey_on_jax_matches_tensorflow():
-    args = ("survey", "--models", "^(mobilenetv2|resnet50|efficientnetb0)$", "--channels", "1", "--size", "64x64",
-            "--format", "json")
+    args = (
+        "survey",
+        "--models",
+        "^(mobilenetv2|resnet50|efficientnetb0)$",
+        "--channels",
+        "1",
+        "--size",
+        "64x64",
+        "--format",
+        "json",
+    )
     on_tensorflow, on_jax = run_shapetrace("tensorflow", *args), run_shapetrace("jax", *args)
     assert on_tensorflow.returncode == on_jax.returncode == 0, on_jax.stderr
     tf_survey, jax_survey = json.loads(on_tensorflow.stdout), json.loads(on_jax.stdout)
     assert jax_survey["versions"]["backend"] == "jax"
-    strip = lambda rows: [{k: v for k, v in r.items() if not k.endswith("seconds")} for r in rows]
+
+    def strip(rows):
+        return [{k: v for k, v in r.items() if not k.endswith("seconds")} for r in rows]
+
     assert strip(tf_survey["rows"]) == strip(jax_survey["rows"])
     verdicts = {r["key"]: r["verdict"] for r in jax_survey["rows"]}
     assert verdicts == {"efficientnetb0": "ok", "mobilenetv2": "broken", "resnet50": "broken"}
@@ -198,16 +244,33 @@ def test_the_configured_backend_is_read_without_importing_keras(tmp_path):
     """``--version`` names the backend from KERAS_BACKEND or keras.json, loading no backend."""
     (tmp_path / "keras.json").write_text('{"backend": "jax", "floatx": "float32"}')
     env = {k: v for k, v in os.environ.items() if k != "KERAS_BACKEND"}
-    code = ("import sys\nfrom shapetrace.backends import configured_backend\n"
-            "from shapetrace.cli.app import version_text\n"
-            "print(configured_backend(), '|', version_text(), '|', 'keras' in sys.modules)")
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                          env={**env, "KERAS_HOME": str(tmp_path)})
+    code = (
+        "import sys\nfrom shapetrace.backends import configured_backend\n"
+        "from shapetrace.cli.app import version_text\n"
+        "print(configured_backend(), '|', version_text(), '|', 'keras' in sys.modules)"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**env, "KERAS_HOME": str(tmp_path)},
+    )
     backend, version, imported = done.stdout.strip().split(" | ")
     assert backend == "jax" and "(backend jax" in version and imported == "False"
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                          env={**env, "KERAS_HOME": str(tmp_path), "KERAS_BACKEND": "torch"})
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**env, "KERAS_HOME": str(tmp_path), "KERAS_BACKEND": "torch"},
+    )
     assert done.stdout.startswith("torch |")
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                          env={**env, "KERAS_HOME": str(tmp_path / "nowhere")})
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**env, "KERAS_HOME": str(tmp_path / "nowhere")},
+    )
     assert done.stdout.startswith("tensorflow |")

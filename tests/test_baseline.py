@@ -88,7 +88,7 @@ def test_snapshot_file_reads_well_in_review(factory, tmp_path):
     text = path.read_text()
     data = json.loads(text)
     assert text.endswith("}\n") and not text.endswith("\n\n")
-    assert text.splitlines()[1].startswith('  "') and not text.splitlines()[1].startswith('   ')
+    assert text.splitlines()[1].startswith('  "') and not text.splitlines()[1].startswith("   ")
     assert '"output": [1, 14, 14, 6]' in text  # a shape is one line in a review diff
     assert list(data) == sorted(data) and list(data["layers"][1]) == sorted(data["layers"][1])
     assert data["schema"] == BASELINE_SCHEMA
@@ -184,7 +184,10 @@ def test_channel_change_appears_and_vanishes(factory, tmp_path):
     assert change.baseline == "1 → 8 (conv)" and change.now == "3 → 8 (conv)"
 
     # The other way: a channel change that vanished (channels 8 → 8 through an identical conv).
-    diff = compare(_doc([("m/a", "Conv2D", [1, 4, 4, 1], [1, 4, 4, 8])]), _doc([("m/a", "Conv2D", [1, 4, 4, 8], [1, 4, 4, 8])]))
+    diff = compare(
+        _doc([("m/a", "Conv2D", [1, 4, 4, 1], [1, 4, 4, 8])]),
+        _doc([("m/a", "Conv2D", [1, 4, 4, 8], [1, 4, 4, 8])]),
+    )
     change = diff.layers[0].changes[0]
     assert (change.field, change.baseline, change.now) == ("channels", "1 → 8", None)
 
@@ -261,8 +264,17 @@ def _doc(layers):
         "versions": {},
         "totals": {"params": 0},
         "layers": [
-            {"path": p, "type": t, "output": out, "declared_output": None, "static_output": out,
-             "channels_in": inp[-1], "channels_out": out[-1], "params": 0, "mechanism": None}
+            {
+                "path": p,
+                "type": t,
+                "output": out,
+                "declared_output": None,
+                "static_output": out,
+                "channels_in": inp[-1],
+                "channels_out": out[-1],
+                "params": 0,
+                "mechanism": None,
+            }
             for p, t, inp, out in layers
         ],
     }
@@ -273,7 +285,9 @@ def test_declared_and_static_shapes_only_when_they_say_something_new():
     before["layers"][0]["declared_output"] = [None, 8, 8, 4]
     # The input grew: actual, declared and static all moved together -> one change.
     after = json.loads(json.dumps(before))
-    after["layers"][0].update(output=[1, 9, 9, 4], declared_output=[None, 9, 9, 4], static_output=[1, 9, 9, 4])
+    after["layers"][0].update(
+        output=[1, 9, 9, 4], declared_output=[None, 9, 9, 4], static_output=[1, 9, 9, 4]
+    )
     assert [c.field for c in compare(before, after).layers[0].changes] == ["output"]
     # Same actual shape, but Keras's static inference now disagrees with it -> reported.
     after = json.loads(json.dumps(before))
@@ -288,7 +302,13 @@ def test_declared_and_static_shapes_only_when_they_say_something_new():
 def test_alignment_reports_one_insert_not_a_shift():
     conv = [(f"m/conv2d_{i}", "Conv2D", [1, 4, 4, 8], [1, 4, 4, 8]) for i in range(1, 30)]
     before = _doc([("m/conv2d", "Conv2D", [1, 4, 4, 8], [1, 4, 4, 8]), *conv])
-    after = _doc([("m/conv2d", "Conv2D", [1, 4, 4, 8], [1, 4, 4, 8]), ("m/dense", "Dense", [1, 4, 4, 8], [1, 4, 4, 8]), *conv])
+    after = _doc(
+        [
+            ("m/conv2d", "Conv2D", [1, 4, 4, 8], [1, 4, 4, 8]),
+            ("m/dense", "Dense", [1, 4, 4, 8], [1, 4, 4, 8]),
+            *conv,
+        ]
+    )
     diff = compare(before, after)
     assert [(d.path, d.status) for d in diff.layers] == [("m/dense", "added")]
     assert diff.summary == "1 of 31 layers differs"
@@ -337,9 +357,18 @@ def good_baseline(factory, tmp_path) -> Path:
         (lambda d: {**d, "schema": "shapetrace.trace/1"}, "`shapetrace trace --format json` output"),
         (lambda d: [1, 2], "the document should be a JSON object"),
         (lambda d: {**d, "layers": []}, "layers should be a non-empty list"),
-        (lambda d: {**d, "layers": [{**d["layers"][0], "output": "big"}]}, "layers[0].output should be a shape"),
-        (lambda d: {**d, "layers": [{**d["layers"][0], "path": 3}]}, "layers[0].path should be a non-empty string"),
-        (lambda d: {**d, "request": {**d["request"], "size": [32]}}, "request.size should be [height, width]"),
+        (
+            lambda d: {**d, "layers": [{**d["layers"][0], "output": "big"}]},
+            "layers[0].output should be a shape",
+        ),
+        (
+            lambda d: {**d, "layers": [{**d["layers"][0], "path": 3}]},
+            "layers[0].path should be a non-empty string",
+        ),
+        (
+            lambda d: {**d, "request": {**d["request"], "size": [32]}},
+            "request.size should be [height, width]",
+        ),
         (lambda d: {**d, "request": "resnet50"}, "request should be an object"),
         (lambda d: {**d, "verdict": "fine"}, "verdict should be"),
     ],
@@ -415,8 +444,22 @@ def test_pytest_plugin_option(tmp_path):
 
     def pytest(*args):
         return subprocess.run(
-            [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--rootdir", str(tmp_path), *args],
-            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300,
+            [
+                sys.executable,
+                "-m",
+                "pytest",
+                "-q",
+                "-p",
+                "no:cacheprovider",
+                "--rootdir",
+                str(tmp_path),
+                *args,
+            ],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
         )
 
     created = pytest("--shapetrace-update")

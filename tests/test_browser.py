@@ -15,23 +15,32 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
-from PIL import Image
-
 from conftest import run_cli
+from PIL import Image
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 pytestmark = [
     pytest.mark.slow,
-    pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (Debian: apt-get install chromium)"),
+    pytest.mark.skipif(
+        CHROMIUM is None, reason="chromium is not installed (Debian: apt-get install chromium)"
+    ),
 ]
 
 # Flags for a quiet, offline, throw-away browser (no sandbox: CI runs as root in a container).
 FLAGS = (
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync", "--hide-scrollbars",
-    "--enable-logging=stderr", "--v=0",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--hide-scrollbars",
+    "--enable-logging=stderr",
+    "--v=0",
 )
 # rich's export colours: the terminal's yellow (a channel change) and red (the break).
 YELLOW, RED = (0x80, 0x80, 0x00), (0x80, 0x00, 0x00)
@@ -45,14 +54,21 @@ def artifacts() -> Path:
 
 def chromium(page: Path, tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
     profile = tmp_path / f"profile-{len(list(tmp_path.glob('profile-*')))}"
-    return subprocess.run([CHROMIUM, *FLAGS, f"--user-data-dir={profile}", *args, page.as_uri()],
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [CHROMIUM, *FLAGS, f"--user-data-dir={profile}", *args, page.as_uri()],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def page_errors(stderr: str) -> list[str]:
     """What the page itself logged or failed to load (not Chromium's own start-up noise: D-Bus…)."""
-    return [line for line in stderr.splitlines()
-            if re.search(r"CONSOLE\(|Uncaught|net::ERR_|Failed to load resource", line)]
+    return [
+        line
+        for line in stderr.splitlines()
+        if re.search(r"CONSOLE\(|Uncaught|net::ERR_|Failed to load resource", line)
+    ]
 
 
 class _StyledCells(HTMLParser):
@@ -92,10 +108,20 @@ def colour_pixels(png: Path, colour: tuple[int, int, int], tolerance: int = 24) 
 @pytest.mark.parametrize(
     "name, args, exit_code, highlighted, colour",
     [
-        ("efficientnetb0_gray", ["efficientnetb0", "--channels", "1", "--size", "64x64", "--changes-only"], 0,
-         "efficientnetb0/normalization", YELLOW),
-        ("resnet50_gray_break", ["resnet50", "--channels", "1", "--size", "64x64"], 1,
-         "resnet50/conv1_conv", RED),
+        (
+            "efficientnetb0_gray",
+            ["efficientnetb0", "--channels", "1", "--size", "64x64", "--changes-only"],
+            0,
+            "efficientnetb0/normalization",
+            YELLOW,
+        ),
+        (
+            "resnet50_gray_break",
+            ["resnet50", "--channels", "1", "--size", "64x64"],
+            1,
+            "resnet50/conv1_conv",
+            RED,
+        ),
     ],
 )
 def test_html_report_in_chromium(name, args, exit_code, highlighted, colour, tmp_path, capsys):
@@ -110,7 +136,7 @@ def test_html_report_in_chromium(name, args, exit_code, highlighted, colour, tmp
     text = "".join(dom.text)
     assert "Verdict:" in text and "┃ layer" in text.replace("┃  ", "┃ ")  # the table and what follows it
     # The highlighted row, cell by cell, in the highlight's colour and bold.
-    hex_colour = "#%02x%02x%02x" % colour
+    hex_colour = "#{:02x}{:02x}{:02x}".format(*colour)
     row = [cell for style, cell in dom.cells if hex_colour in style and "font-weight: bold" in style]
     assert highlighted in row, row[:20]
 

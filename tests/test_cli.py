@@ -8,7 +8,6 @@ import subprocess
 import sys
 
 import pytest
-
 from conftest import run_cli as run
 
 
@@ -17,7 +16,10 @@ def test_model_name_routes_to_trace(capsys):
     assert code == 0, err
     code2, out2, _ = run(["trace", "resnet50", "--size", "32", "--channels", "3", "--changes-only"], capsys)
     assert code2 == 0
-    strip = lambda text: [l for l in text.splitlines() if "walked in" not in l]
+
+    def strip(text):
+        return [l for l in text.splitlines() if "walked in" not in l]
+
     assert strip(out) == strip(out2)
 
 
@@ -71,8 +73,10 @@ def test_list_shows_40_models(capsys):
         (["resnet50", "--size", "12x"], "Invalid size '12x'"),
         (["resnet50", "--size", "32", "--weights", "/nonexistent/w.h5"], "does not exist"),
         (["efficientnet-b9"], "Did you mean"),
-        (["resnet50", "--size", "32", "--native", "--channels", "1", "--weights", "imagenet"],
-         "expect 3 input channels"),
+        (
+            ["resnet50", "--size", "32", "--native", "--channels", "1", "--weights", "imagenet"],
+            "expect 3 input channels",
+        ),
         (["resnet50", "--size", "48", "--top"], "needs the default size 224x224"),
         (["resnet50", "--pooling", "mean"], "'--pooling'"),
     ],
@@ -137,7 +141,9 @@ def test_python_dash_m_and_console_script_exit_codes():
     env = {**os.environ, "NO_COLOR": "1"}
     done = subprocess.run(
         [sys.executable, "-m", "shapetrace", "resnet50", "--channels", "0"],
-        capture_output=True, text=True, env=env,
+        capture_output=True,
+        text=True,
+        env=env,
     )
     assert done.returncode == 2 and done.stderr.startswith("error: Invalid channel count 0")
     assert "Traceback" not in done.stderr
@@ -153,7 +159,12 @@ def test_python_dash_m_and_console_script_exit_codes():
     ],
 )
 def test_shell_completion(words, cword, expected):
-    env = {**os.environ, "_SHAPETRACE_COMPLETE": "complete_bash", "COMP_WORDS": words, "COMP_CWORD": str(cword)}
+    env = {
+        **os.environ,
+        "_SHAPETRACE_COMPLETE": "complete_bash",
+        "COMP_WORDS": words,
+        "COMP_CWORD": str(cword),
+    }
     done = subprocess.run([sys.executable, "-m", "shapetrace"], capture_output=True, text=True, env=env)
     assert done.returncode == 0, done.stderr
     assert expected in done.stdout.split()

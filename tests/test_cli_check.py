@@ -148,8 +148,12 @@ def test_version_drift_is_reported_not_failed(baseline, capsys):
 def test_backend_change_is_noted_not_failed(baseline, capsys):
     data = json.loads(baseline.read_text())
     assert data["versions"]["backend"] == "tensorflow"
-    data["versions"] = {"keras": data["versions"]["keras"], "backend": "jax", "jax": "0.10.2",
-                        "shapetrace": data["versions"]["shapetrace"]}
+    data["versions"] = {
+        "keras": data["versions"]["keras"],
+        "backend": "jax",
+        "jax": "0.10.2",
+        "shapetrace": data["versions"]["shapetrace"],
+    }
     baseline.write_text(json.dumps(data))
     code, out, _ = run(capsys, "check", baseline)
     assert code == 0, out
@@ -182,7 +186,10 @@ def test_example_baseline_is_current(capsys, monkeypatch):
     [
         ("not json at all", "is not valid JSON"),
         ('{"schema": "other/1"}', "has schema 'other/1'"),
-        ('{"schema": "shapetrace.baseline/1", "request": {"model": "resnet50"}, "verdict": "ok", "layers": 3}', "should be"),
+        (
+            '{"schema": "shapetrace.baseline/1", "request": {"model": "resnet50"}, "verdict": "ok", "layers": 3}',
+            "should be",
+        ),
     ],
 )
 def test_bad_baselines(tmp_path, capsys, content, needle):
@@ -216,9 +223,15 @@ def _bad_models(tmp_path: Path, factories: Path) -> dict[str, tuple[str, str]]:
         "missing file": (str(tmp_path / "nope.keras"), "does not exist"),
         "wrong extension": (str(tmp_path / "model.onnx"), "expected a .keras or .h5 model file"),
         "truncated .keras": (str(truncated), "corrupt or truncated"),
-        "factory raises": (f"{factories}:raises", "raised RuntimeError when called with (): weights server unreachable"),
+        "factory raises": (
+            f"{factories}:raises",
+            "raised RuntimeError when called with (): weights server unreachable",
+        ),
         "not a model": (f"{factories}:not_a_model", "returned a builtins.str: expected a keras.Model"),
-        "import fails": (f"{tmp_path / 'broken_import.py'}:build", "No module named 'definitely_missing_module'"),
+        "import fails": (
+            f"{tmp_path / 'broken_import.py'}:build",
+            "No module named 'definitely_missing_module'",
+        ),
         "unknown name": ("resnet5O", "Unknown model 'resnet5O'"),
     }
 
@@ -249,7 +262,7 @@ def trojan(tmp_path) -> tuple[Path, Path]:
     from shapetrace._keras_graph import keras
 
     marker = tmp_path / "pwned.txt"
-    payload = eval(f"lambda t: (open({str(marker)!r}, 'w').write('pwned'), t)[1]")  # noqa: S307
+    payload = eval(f"lambda t: (open({str(marker)!r}, 'w').write('pwned'), t)[1]")
     inputs = keras.Input((4,))
     model = keras.Model(inputs, keras.layers.Lambda(payload, name="evil")(inputs))
     path = tmp_path / "trojan.keras"
@@ -291,7 +304,15 @@ def test_trace_help_lists_the_model_options(capsys):
 
 def test_trace_with_factory_args_and_inputs(factories, capsys):
     code, out, err = run(
-        capsys, "trace", f"{factories}:two_inputs", "--input", "image=20x20x3", "--input", "meta=4", "--format", "json"
+        capsys,
+        "trace",
+        f"{factories}:two_inputs",
+        "--input",
+        "image=20x20x3",
+        "--input",
+        "meta=4",
+        "--format",
+        "json",
     )
     assert code == 0, err
     data = json.loads(out)
@@ -299,12 +320,16 @@ def test_trace_with_factory_args_and_inputs(factories, capsys):
     by_name = {layer["name"]: layer["sources"] for layer in data["layers"]}
     assert by_name["dense"] == ["meta"] and by_name["concatenate"] == ["image", "meta"]
 
-    code, out, err = run(capsys, "trace", f"{factories}:two_inputs", "--input", "image=20x20x3", "--input", "meta=7")
+    code, out, err = run(
+        capsys, "trace", f"{factories}:two_inputs", "--input", "image=20x20x3", "--input", "meta=7"
+    )
     assert code == 1, err
     assert "Inputs: image (1, 20, 20, 3) reaches rows 0, 2–3 · meta (1, 7) reaches rows 1, 4" in out
     assert "The break at row 4 (functional/dense) is on the path of input meta." in out
 
-    code, out, err = run(capsys, "trace", f"{factories}:build", "--factory-arg", "width=5", "--format", "json")
+    code, out, err = run(
+        capsys, "trace", f"{factories}:build", "--factory-arg", "width=5", "--format", "json"
+    )
     assert code == 0, err
     assert json.loads(out)["layers"][1]["output"] == [1, 14, 14, 5]
 
@@ -319,7 +344,9 @@ def test_trace_with_factory_args_and_inputs(factories, capsys):
 def test_snapshot_records_how_to_rerun(factories, tmp_path, capsys):
     path = tmp_path / "shapes" / "net.json"
     path.parent.mkdir()
-    code, _, _ = run(capsys, "snapshot", f"{factories}:build", "--factory-arg", "width=3", "--channels", "1", "-o", path)
+    code, _, _ = run(
+        capsys, "snapshot", f"{factories}:build", "--factory-arg", "width=3", "--channels", "1", "-o", path
+    )
     assert code == 0
     request = json.loads(path.read_text())["request"]
     assert request["model"] == "../factories.py:build"

@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from conftest import render_plain
-from shapetrace.compare import compare, compare_traces
 from conftest import run_cli as run
+
+from shapetrace.compare import compare, compare_traces
 
 
 @pytest.fixture(scope="module")

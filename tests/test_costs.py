@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from conftest import render_plain, stable_json
+
 from shapetrace.costs import format_bytes, format_count, totals_of
 
 
@@ -22,7 +22,10 @@ def _single(layer, input_shape, *extra_inputs):
 
     keras = _keras()
     keras.backend.clear_session()
-    inputs = [keras.Input(input_shape, name="x"), *[keras.Input(s, name=f"x{i}") for i, s in enumerate(extra_inputs)]]
+    inputs = [
+        keras.Input(input_shape, name="x"),
+        *[keras.Input(s, name=f"x{i}") for i, s in enumerate(extra_inputs)],
+    ]
     outputs = layer(*inputs) if len(inputs) > 1 else layer(inputs[0])
     model = keras.Model(inputs if len(inputs) > 1 else inputs[0], outputs)
     trace = shapetrace.trace_model(model, batch=2)
@@ -54,8 +57,20 @@ def _single(layer, input_shape, *extra_inputs):
         (lambda L: L.BatchNormalization(), (4, 4, 3), 0),
         (lambda L: L.MaxPooling2D(2), (4, 4, 3), 0),
     ],
-    ids=["conv", "grouped", "strided", "depthwise", "separable", "transpose", "conv1d", "conv3d",
-         "dense-4d", "einsum", "batchnorm", "pooling"],
+    ids=[
+        "conv",
+        "grouped",
+        "strided",
+        "depthwise",
+        "separable",
+        "transpose",
+        "conv1d",
+        "conv3d",
+        "dense-4d",
+        "einsum",
+        "batchnorm",
+        "pooling",
+    ],
 )
 def test_macs_per_layer(make, shape, expected):
     row = _single(make(_keras().layers), shape)
@@ -118,7 +133,10 @@ def test_json_carries_exact_costs(efficientnet_trace):
     costs = data["costs"]
     assert costs["macs"] == sum(layer["macs"] for layer in data["layers"])
     assert costs["trainable_params"] + costs["non_trainable_params"] == data["totals"]["params"]
-    assert costs["estimated_total_bytes"] == costs["input_bytes"] + costs["activation_bytes"] + costs["params_bytes"]
+    assert (
+        costs["estimated_total_bytes"]
+        == costs["input_bytes"] + costs["activation_bytes"] + costs["params_bytes"]
+    )
     assert isinstance(costs["macs"], int)
 
 
@@ -149,8 +167,13 @@ def test_readable_units():
 # Zisserman; widely tabulated as 15.5G MACs), EfficientNet-B0 0.39B (Tan & Le 2019, Table 2).
 @pytest.mark.parametrize(
     "name, published",
-    [("mobilenetv2", 300e6), ("mobilenet", 569e6), ("resnet50", 3.9e9), ("vgg16", 15.5e9),
-     ("efficientnetb0", 390e6)],
+    [
+        ("mobilenetv2", 300e6),
+        ("mobilenet", 569e6),
+        ("resnet50", 3.9e9),
+        ("vgg16", 15.5e9),
+        ("efficientnetb0", 390e6),
+    ],
 )
 def test_macs_match_published_figures(name, published):
     import shapetrace

@@ -20,8 +20,8 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from conftest import render_plain, stable_json
+
 from shapetrace.costs import totals_of
 
 
@@ -77,9 +77,20 @@ SIMPLE_MACS = B * T * U * (D + U)  # 2·5·8·11 = 880
         (lambda L: L.TimeDistributed(L.Dense(4)), B * T * D * 4),
         (lambda L: L.Embedding(300, 16), 0),  # a lookup: no multiplication
     ],
-    ids=["lstm", "lstm-sequences", "gru-reset-after", "gru-reset-before", "simple-rnn", "rnn-lstm-cell",
-         "stacked-cells", "bidirectional-lstm", "bidirectional-gru-sum", "bidirectional-rnn-mul",
-         "time-distributed-dense", "embedding"],
+    ids=[
+        "lstm",
+        "lstm-sequences",
+        "gru-reset-after",
+        "gru-reset-before",
+        "simple-rnn",
+        "rnn-lstm-cell",
+        "stacked-cells",
+        "bidirectional-lstm",
+        "bidirectional-gru-sum",
+        "bidirectional-rnn-mul",
+        "time-distributed-dense",
+        "embedding",
+    ],
 )
 def test_sequence_layer_macs(make, expected):
     row = _single(make, (T, D))
@@ -123,8 +134,14 @@ def test_conv_lstm_counts_both_convolutions_at_every_step():
         # Dense on a sequence: every step × 3·4
         (lambda L: L.Dense(4), (7, 3), 2 * 7 * 3 * 4),
     ],
-    ids=["conv1d-transpose", "conv2d-transpose", "conv3d-transpose", "einsum-heads", "einsum-ellipsis",
-         "dense-sequence"],
+    ids=[
+        "conv1d-transpose",
+        "conv2d-transpose",
+        "conv3d-transpose",
+        "einsum-heads",
+        "einsum-ellipsis",
+        "dense-sequence",
+    ],
 )
 def test_projection_macs(make, shape, expected):
     assert _single(make, shape).macs == expected
@@ -142,7 +159,7 @@ def _mha_counts(t_q, d_q, t_v, d_v, heads, key_dim, value_dim, d_out, batch=1):
 
 
 def test_self_attention_macs():
-    row = _single(lambda L: (lambda x: L.MultiHeadAttention(num_heads=2, key_dim=4)(x, x)), (5, 8))
+    row = _single(lambda L: lambda x: L.MultiHeadAttention(num_heads=2, key_dim=4)(x, x), (5, 8))
     # 2 × (5·8·2·4 ×3 + 2·5·5·4 + 2·5·5·4 + 5·2·4·8) = 2 × (960 + 200 + 200 + 320) = 3,360
     assert row.macs == _mha_counts(5, 8, 5, 8, 2, 4, 4, 8, batch=2) == 3360
 
@@ -156,7 +173,7 @@ def test_cross_attention_with_different_lengths_and_value_dim():
 
 def test_attention_over_one_axis_of_a_grid():
     # (3 rows × 5 columns × 8) attending along the columns only: each row is its own sequence.
-    make = lambda L: (lambda x: L.MultiHeadAttention(num_heads=2, key_dim=4, attention_axes=(2,))(x, x))  # noqa: E731
+    make = lambda L: lambda x: L.MultiHeadAttention(num_heads=2, key_dim=4, attention_axes=(2,))(x, x)  # noqa: E731
     row = _single(make, (3, 5, 8), batch=1)
     projections = 4 * (15 * 8 * 2 * 4)  # Q, K, V, output: 15 positions × 64 each
     products = 3 * 2 * 5 * 5 * (4 + 4)  # per row and head: 5 × 5 scores and weighted sums of 4
@@ -173,8 +190,13 @@ def test_attention_called_with_keywords_counts_the_same():
 
 
 def test_grouped_query_attention_macs():
-    make = lambda L: (lambda x: L.GroupQueryAttention(head_dim=4, num_query_heads=4,  # noqa: E731
-                                                        num_key_value_heads=2)(x, x))
+    def make(L):
+        return lambda x: L.GroupQueryAttention(
+            head_dim=4,
+            num_query_heads=4,
+            num_key_value_heads=2,
+        )(x, x)
+
     row = _single(make, (5, 8))
     # q 5·8·4·4=640, k and v 5·8·2·4=320 each, QKᵀ and AV 4·5·5·4=400 each, out 5·4·4·8=640
     assert row.macs == 2 * (640 + 320 + 320 + 400 + 400 + 640)
@@ -192,6 +214,7 @@ def test_matrix_products_between_activations():
 
 
 # --- unknown costs ----------------------------------------------------------------------------
+
 
 def _register():
     keras = _keras()
@@ -276,6 +299,7 @@ def test_layers_without_weights_stay_zero():
 
 # --- whole models -----------------------------------------------------------------------------
 
+
 def _forecaster():
     """keras.io's weather forecaster made bidirectional, with TimeDistributed heads (120 steps × 7)."""
     keras = _keras()
@@ -334,6 +358,7 @@ def test_text_transformer_counts_attention_and_its_feed_forward():
 
 
 # --- blocks: a collapsed nested model and the recorder's opened custom layers ------------------
+
 
 def test_a_collapsed_block_costs_the_sum_of_its_sublayers():
     from shapetrace.selection import collapse_depth

@@ -81,8 +81,14 @@ def test_without_import_the_error_names_what_is_missing_and_suggests_import(save
     """
     argvs = [["models/text.keras"], ["models/siamese.keras", "--unsafe-load"]]
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
-    done = subprocess.run([sys.executable, "-c", FRESH, json.dumps(argvs)], capture_output=True, text=True,
-                          cwd=saved, timeout=300, env=env)
+    done = subprocess.run(
+        [sys.executable, "-c", FRESH, json.dumps(argvs)],
+        capture_output=True,
+        text=True,
+        cwd=saved,
+        timeout=300,
+        env=env,
+    )
     assert json.loads(done.stdout.strip().splitlines()[-1]) == [2, 2], done.stderr
     text_err, siamese_err = done.stderr.split("--\n")[:2]
     line = error_line(text_err)
@@ -109,7 +115,9 @@ def test_lambda_needs_unsafe_load_as_well_as_import(saved, capsys, monkeypatch):
     monkeypatch.chdir(saved)
     code, _, err = run(capsys, "models/siamese.keras", "--import", "models/my_layers.py")
     assert code == 2 and "Lambda" in error_line(err) and "--unsafe-load" in error_line(err)
-    code, out, err = run(capsys, "models/siamese.keras", "--import", "models/my_layers.py", "--unsafe-load", "--format", "json")
+    code, out, err = run(
+        capsys, "models/siamese.keras", "--import", "models/my_layers.py", "--unsafe-load", "--format", "json"
+    )
     assert code == 0, err
     assert json.loads(out)["layers"][-1]["output"] == [1, 1]
 
@@ -117,7 +125,9 @@ def test_lambda_needs_unsafe_load_as_well_as_import(saved, capsys, monkeypatch):
 def test_snapshot_records_imports_and_check_reimports_them(saved, capsys, monkeypatch):
     monkeypatch.chdir(saved)
     baseline = saved / "shapes" / "text.json"
-    code, _, err = run(capsys, "snapshot", "models/text.keras", "--import", "models/my_layers.py", "-o", baseline)
+    code, _, err = run(
+        capsys, "snapshot", "models/text.keras", "--import", "models/my_layers.py", "-o", baseline
+    )
     assert code == 0, err
     written = baseline.read_text()
     assert json.loads(written)["request"]["imports"] == ["../models/my_layers.py"]

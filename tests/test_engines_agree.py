@@ -7,8 +7,8 @@ import gc
 
 import pytest
 
-from shapetrace.applications import APPLICATIONS, build_application
 from shapetrace.api import trace_model
+from shapetrace.applications import APPLICATIONS, build_application
 
 
 @pytest.mark.parametrize("key", sorted(APPLICATIONS))

@@ -54,8 +54,9 @@ def test_example_notebook_runs_and_shows_what_it_keeps(request):
     env_before = os.environ.get("TF_CPP_MIN_LOG_LEVEL")
     os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"  # the kernel inherits it: no C++ start-up chatter in the outputs
     try:
-        nbclient.NotebookClient(fresh, timeout=600, kernel_name="python3",
-                                resources={"metadata": {"path": str(NOTEBOOK.parent)}}).execute()
+        nbclient.NotebookClient(
+            fresh, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(NOTEBOOK.parent)}}
+        ).execute()
     finally:
         if env_before is None:
             os.environ.pop("TF_CPP_MIN_LOG_LEVEL", None)
@@ -63,7 +64,11 @@ def test_example_notebook_runs_and_shows_what_it_keeps(request):
             os.environ["TF_CPP_MIN_LOG_LEVEL"] = env_before
     for cell in fresh.cells:  # stderr lines (TensorFlow's, the kernel's) are not part of the story
         if cell.cell_type == "code":
-            cell.outputs = [o for o in cell.outputs if not (o.get("output_type") == "stream" and o.get("name") == "stderr")]
+            cell.outputs = [
+                o
+                for o in cell.outputs
+                if not (o.get("output_type") == "stream" and o.get("name") == "stderr")
+            ]
 
     outputs = [shown(c) for c in fresh.cells if c.cell_type == "code"]
     assert not [o for cell in outputs for o in cell if o.startswith("error:")], outputs
@@ -71,7 +76,11 @@ def test_example_notebook_runs_and_shows_what_it_keeps(request):
     assert "efficientnetb5/normalization" in gray[0] and "<details>" in gray[0]  # folded to its changes
     assert "the input broadcasts against its mean" in first[0]
     assert "✗ breaks" in broken[0] and "resnet50/conv1_conv" in broken[0]
-    assert "tiny_resnet/block1/" in tiny[0] and "ResidualBlock" in tiny[0] and "Verdict: </span><span" in tiny[0].replace("\n", "")
+    assert (
+        "tiny_resnet/block1/" in tiny[0]
+        and "ResidualBlock" in tiny[0]
+        and "Verdict: </span><span" in tiny[0].replace("\n", "")
+    )
     assert "✗ breaks" in tiny_gray[0]
     assert "tiny_resnet/block1/" in comparison[0]
     assert "MobileNetV2" in surveyed[0]
@@ -81,4 +90,6 @@ def test_example_notebook_runs_and_shows_what_it_keeps(request):
         return
     kept_outputs = [shown(c) for c in kept.cells if c.cell_type == "code"]
     assert all(kept_outputs), f"{NOTEBOOK.name} is kept without outputs; run this test with --overwrite"
-    assert outputs == kept_outputs, f"{NOTEBOOK.name} shows something else now; if intended: pytest --overwrite"
+    assert outputs == kept_outputs, (
+        f"{NOTEBOOK.name} shows something else now; if intended: pytest --overwrite"
+    )

@@ -20,7 +20,12 @@ from shapetrace.baseline import allowed_code, load_baseline
 from shapetrace.errors import UsageError
 from shapetrace.loading import parse_factory_args, parse_input_shapes, parse_model_spec
 
-FUZZ = settings(max_examples=100, deadline=None, database=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+FUZZ = settings(
+    max_examples=100,
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
 
 # Text that looks like what people type for these options, plus anything at all.
 option_text = st.one_of(
@@ -31,7 +36,9 @@ option_text = st.one_of(
 )
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True) | st.text(max_size=20),
-    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4)
+    ),
     max_leaves=20,
 )
 
@@ -87,8 +94,16 @@ VALID = {
     "boundary": {"accepted": True, "reason": None},
     "broken": None,
     "probes": [{"name": "input_layer", "shape": [1, 32, 32, 1]}],
-    "layers": [{"path": "m/conv", "name": "conv", "type": "Conv2D", "output": [1, 16, 16, 16],
-                "declared_output": [None, 16, 16, 16], "static_output": [None, 16, 16, 16]}],
+    "layers": [
+        {
+            "path": "m/conv",
+            "name": "conv",
+            "type": "Conv2D",
+            "output": [1, 16, 16, 16],
+            "declared_output": [None, 16, 16, 16],
+            "static_output": [None, 16, 16, 16],
+        }
+    ],
 }
 
 
@@ -102,7 +117,20 @@ def test_baseline_reader_on_arbitrary_bytes(fuzz_project, raw):
 
 @FUZZ
 @given(
-    st.sampled_from(["request", "model", "size", "channels", "factory_args", "imports", "layers", "probes", "verdict", "inputs"]),
+    st.sampled_from(
+        [
+            "request",
+            "model",
+            "size",
+            "channels",
+            "factory_args",
+            "imports",
+            "layers",
+            "probes",
+            "verdict",
+            "inputs",
+        ]
+    ),
     json_values,
 )
 def test_baseline_reader_and_its_code_check_on_edited_documents(fuzz_project, field, value):

@@ -58,8 +58,16 @@ def baseline_doc(model, **request) -> dict:
         "boundary": {"accepted": True, "reason": None},
         "broken": None,
         "probes": [{"name": "image", "shape": [1, 16, 16, 1]}],
-        "layers": [{"path": "net/stem", "name": "stem", "type": "Conv2D", "output": [1, 14, 14, 8],
-                    "declared_output": [None, 14, 14, 8], "static_output": [None, 14, 14, 8]}],
+        "layers": [
+            {
+                "path": "net/stem",
+                "name": "stem",
+                "type": "Conv2D",
+                "output": [1, 14, 14, 8],
+                "declared_output": [None, 14, 14, 8],
+                "static_output": [None, 14, 14, 8],
+            }
+        ],
     }
 
 
@@ -83,7 +91,9 @@ def write_baseline(folder: Path, doc: dict, name: str = "net.json") -> Path:
 
 
 def test_baseline_naming_os_system_runs_nothing(project, capsys):
-    baseline = write_baseline(project / "shapes", baseline_doc("os:system", factory_args={"command": "touch PWNED"}))
+    baseline = write_baseline(
+        project / "shapes", baseline_doc("os:system", factory_args={"command": "touch PWNED"})
+    )
     before = listing(project)
     code, out, err = run(capsys, "check", baseline)
     one_line_error(code, err, "os:system", "outside the project", "a baseline may name only")
@@ -95,7 +105,9 @@ def test_baseline_factory_re_exported_from_outside_is_refused_before_the_call(pr
     # The module is the project's own (so importing it is allowed), but the callable it names
     # is os.system: where the factory is *defined* decides.
     (project / "evil.py").write_text("from os import system\n")
-    baseline = write_baseline(project / "shapes", baseline_doc("evil:system", factory_args={"command": "touch PWNED"}))
+    baseline = write_baseline(
+        project / "shapes", baseline_doc("evil:system", factory_args={"command": "touch PWNED"})
+    )
     code, _, err = run(capsys, "check", baseline)
     one_line_error(code, err, "evil:system", "has no Python source", "a baseline may name only")
     assert not (project / "PWNED").exists()
@@ -114,7 +126,9 @@ def test_baseline_factory_file_outside_the_project_is_not_imported(project, tmp_
     assert not marker.exists() and listing(project) == before
 
 
-def test_baseline_module_whose_package_init_is_outside_is_not_imported(project, tmp_path, capsys, monkeypatch):
+def test_baseline_module_whose_package_init_is_outside_is_not_imported(
+    project, tmp_path, capsys, monkeypatch
+):
     # find_spec("pkg.mod") would import pkg (running its __init__): the check must not.
     site = tmp_path / "site"
     (site / "evilpkg").mkdir(parents=True)
@@ -126,7 +140,9 @@ def test_baseline_module_whose_package_init_is_outside_is_not_imported(project, 
     code, _, err = run(capsys, "check", baseline)
     one_line_error(code, err, "evilpkg", "__init__.py", "outside the project")
     # The same module named as an --import of an application's baseline.
-    baseline = write_baseline(project / "shapes", baseline_doc("mobilenetv3small", imports=["evilpkg.models"]), "app.json")
+    baseline = write_baseline(
+        project / "shapes", baseline_doc("mobilenetv3small", imports=["evilpkg.models"]), "app.json"
+    )
     code, _, err = run(capsys, "check", baseline)
     one_line_error(code, err, "--import 'evilpkg.models'", "outside the project")
     assert not marker.exists() and "evilpkg" not in sys.modules
@@ -135,7 +151,9 @@ def test_baseline_module_whose_package_init_is_outside_is_not_imported(project, 
 def test_baseline_import_outside_the_project_is_not_imported(project, tmp_path, capsys):
     marker = tmp_path / "IMPORTED"
     (tmp_path / "layers.py").write_text(f"open({str(marker)!r}, 'w').close()\n")
-    baseline = write_baseline(project / "shapes", baseline_doc("mobilenetv3small", imports=["../../layers.py"]))
+    baseline = write_baseline(
+        project / "shapes", baseline_doc("mobilenetv3small", imports=["../../layers.py"])
+    )
     before = listing(project)
     code, _, err = run(capsys, "check", baseline)
     one_line_error(code, err, "--import '../../layers.py'", "outside the project")
@@ -145,8 +163,13 @@ def test_baseline_import_outside_the_project_is_not_imported(project, tmp_path, 
 def test_baseline_model_file_outside_the_project_is_not_loaded_unsafely(project, tmp_path, capsys):
     """Safe mode makes any model file harmless; --unsafe-load on check does not extend to files
     a baseline edit could point anywhere."""
-    config = {"class_name": "Functional", "config": {"name": "trojan", "layers": [
-        {"class_name": "Lambda", "module": "keras.layers", "config": {"name": "evil"}}]}}
+    config = {
+        "class_name": "Functional",
+        "config": {
+            "name": "trojan",
+            "layers": [{"class_name": "Lambda", "module": "keras.layers", "config": {"name": "evil"}}],
+        },
+    }
     outside = _keras_archive(tmp_path / "trojan.keras", [json.dumps(config).encode()])
     baseline = write_baseline(project / "shapes", baseline_doc(os.path.relpath(outside, project / "shapes")))
     code, _, err = run(capsys, "check", baseline, "--unsafe-load")
@@ -180,7 +203,9 @@ def _keras_archive(path: Path, config_chunks, *, metadata: bytes = b"{}") -> Pat
 def test_keras_config_inflating_past_the_cap_is_refused(tmp_path, capsys):
     mib = b" " * (1024 * 1024)
     # 65 MiB of whitespace inside a valid JSON object: a few hundred kB on disk.
-    path = _keras_archive(tmp_path / "bomb.keras", [b'{"class_name": "Functional", "config": {}', *[mib] * 65, b"}"])
+    path = _keras_archive(
+        tmp_path / "bomb.keras", [b'{"class_name": "Functional", "config": {}', *[mib] * 65, b"}"]
+    )
     assert path.stat().st_size < 2 * 1024 * 1024
     before = listing(tmp_path)
     code, out, err = run(capsys, "trace", path)
@@ -192,7 +217,10 @@ def test_keras_metadata_inflating_past_the_cap_is_refused(tmp_path, capsys):
     # Keras reads metadata.json whole too, after our scan of config.json.
     path = tmp_path / "meta.keras"
     with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-        archive.writestr("config.json", json.dumps({"class_name": "Functional", "module": "keras", "config": {"layers": []}}))
+        archive.writestr(
+            "config.json",
+            json.dumps({"class_name": "Functional", "module": "keras", "config": {"layers": []}}),
+        )
         with archive.open("metadata.json", "w", force_zip64=True) as member:
             for _ in range(65):
                 member.write(b" " * (1024 * 1024))
@@ -202,7 +230,9 @@ def test_keras_metadata_inflating_past_the_cap_is_refused(tmp_path, capsys):
 
 def test_keras_config_with_a_lying_size_header_is_still_bounded(tmp_path, capsys):
     mib = b" " * (1024 * 1024)
-    path = _keras_archive(tmp_path / "liar.keras", [b'{"class_name": "Functional", "config": {}', *[mib] * 65, b"}"])
+    path = _keras_archive(
+        tmp_path / "liar.keras", [b'{"class_name": "Functional", "config": {}', *[mib] * 65, b"}"]
+    )
     # Rewrite the declared (uncompressed) size in both headers to 100 bytes.
     data = bytearray(path.read_bytes())
     with zipfile.ZipFile(path) as archive:
@@ -256,7 +286,9 @@ FACTORIES = textwrap.dedent(
 def test_factory_exiting_is_a_load_failure_and_check_never_passes(project, capsys):
     (project / "factories.py").write_text(FACTORIES)
     code, _, err = run(capsys, "trace", "factories.py:exits")
-    one_line_error(code, err, "factories.py:exits", "exited (SystemExit(0))", "expected it to return a keras.Model")
+    one_line_error(
+        code, err, "factories.py:exits", "exited (SystemExit(0))", "expected it to return a keras.Model"
+    )
     baseline = write_baseline(project / "shapes", baseline_doc("../factories.py:exits"))
     before = listing(project)
     code, out, err = run(capsys, "check", baseline)
@@ -319,7 +351,11 @@ def test_empty_weights_is_refused(tmp_path, capsys):
 
 @pytest.mark.parametrize(
     "content, name",
-    [(b"this is not hdf5 at all\n", "garbage.weights.h5"), (b"\x89HDF\r\n\x1a\n" + b"\0" * 8, "truncated.h5"), (b"PK", "half.keras")],
+    [
+        (b"this is not hdf5 at all\n", "garbage.weights.h5"),
+        (b"\x89HDF\r\n\x1a\n" + b"\0" * 8, "truncated.h5"),
+        (b"PK", "half.keras"),
+    ],
 )
 def test_not_a_weights_file(tmp_path, capsys, content, name):
     weights = tmp_path / name
@@ -349,7 +385,11 @@ def test_weights_of_another_model_report_one_line_not_one_warning_per_layer(tmp_
     class OlderFileModel(keras.Model):
         def load_weights(self, filepath, *args, **kwargs):
             for layer in self.layers:
-                warnings.warn(f"Skipping nested container at 'layers/{layer.name}': no matching group found in the saved file.", UserWarning)
+                warnings.warn(
+                    f"Skipping nested container at 'layers/{layer.name}': no matching group found in the saved file.",
+                    UserWarning,
+                    stacklevel=2,
+                )
             return super().load_weights(filepath, *args, **kwargs)
 
     inputs = keras.Input((8,))
@@ -384,11 +424,18 @@ def test_version(capsys):
 @pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs")
 @pytest.mark.parametrize("kind", ["fifo", "zero", "folder"])
 def test_special_files_say_what_they_are(tmp_path, capsys, kind):
-    expected = {"fifo": "is a named pipe (FIFO)", "zero": "is a symbolic link to '/dev/zero', a character device", "folder": "is a folder"}[kind]
+    expected = {
+        "fifo": "is a named pipe (FIFO)",
+        "zero": "is a symbolic link to '/dev/zero', a character device",
+        "folder": "is a folder",
+    }[kind]
     # As a baseline, a model, a weights file and --import code: each says what the path is.
-    for suffix, argv in ((".json", ["check"]), (".keras", ["trace"]),
-                         (".weights.h5", ["mobilenetv3small", "--weights"]),
-                         (".py", ["tmp_factory.py:build", "--import"])):
+    for suffix, argv in (
+        (".json", ["check"]),
+        (".keras", ["trace"]),
+        (".weights.h5", ["mobilenetv3small", "--weights"]),
+        (".py", ["tmp_factory.py:build", "--import"]),
+    ):
         path = tmp_path / f"{kind}{suffix}"
         if kind == "fifo":
             os.mkfifo(path)
@@ -442,9 +489,22 @@ NO_TENSORFLOW = textwrap.dedent(
 def test_refusals_need_no_tensorflow(tmp_path):
     """Refusing an unsafe file, a missing --weights file and --version answer before TensorFlow
     is imported (timings: benchmarks/bench_refusals.py)."""
-    config = {"class_name": "Functional", "config": {"name": "trojan", "layers": [
-        {"class_name": "Lambda", "module": "keras.layers", "config": {"name": "evil", "function": {
-            "class_name": "function", "module": "builtins", "config": "exec"}}}]}}
+    config = {
+        "class_name": "Functional",
+        "config": {
+            "name": "trojan",
+            "layers": [
+                {
+                    "class_name": "Lambda",
+                    "module": "keras.layers",
+                    "config": {
+                        "name": "evil",
+                        "function": {"class_name": "function", "module": "builtins", "config": "exec"},
+                    },
+                }
+            ],
+        },
+    }
     trojan = _keras_archive(tmp_path / "trojan.keras", [json.dumps(config).encode()])
     clean = {"class_name": "Functional", "module": "keras", "config": {"name": "net", "layers": []}}
     model = _keras_archive(tmp_path / "model.keras", [json.dumps(clean).encode()])
@@ -456,7 +516,9 @@ def test_refusals_need_no_tensorflow(tmp_path):
         ["--version"],
     ]
     script = f"ARGVS = {argvs!r}\n" + NO_TENSORFLOW
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=tmp_path, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, cwd=tmp_path, timeout=120
+    )
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout.strip().splitlines()[-1])
     assert result == {"codes": [2, 2, 2, 2, 0], "tensorflow": False}, done.stderr

@@ -77,7 +77,7 @@ def _lambda_model(marker: Path):
     """A model whose Lambda writes ``marker`` whenever Keras calls it (on load, too)."""
     from shapetrace._keras_graph import keras
 
-    payload = eval(f"lambda t: (open({str(marker)!r}, 'w').write('pwned'), t)[1]")  # noqa: S307
+    payload = eval(f"lambda t: (open({str(marker)!r}, 'w').write('pwned'), t)[1]")
     inputs = keras.Input((4,), name="x")
     outputs = keras.layers.Lambda(payload, name="evil")(keras.layers.Dense(2, name="dense")(inputs))
     return keras.Model(inputs, outputs, name="trojan")
@@ -125,8 +125,15 @@ def test_wrong_extension_is_one_line(text):
 
 
 def test_factory_args_are_literals_or_text():
-    assert parse_factory_args(["channels=1", "name=tiny", "scale=0.5", "flag=True", "size=(8, 8)", "s='3'"]) == {
-        "channels": 1, "name": "tiny", "scale": 0.5, "flag": True, "size": (8, 8), "s": "3",
+    assert parse_factory_args(
+        ["channels=1", "name=tiny", "scale=0.5", "flag=True", "size=(8, 8)", "s='3'"]
+    ) == {
+        "channels": 1,
+        "name": "tiny",
+        "scale": 0.5,
+        "flag": True,
+        "size": (8, 8),
+        "s": "3",
     }
     for bad in ["channels", "=1", "1x=2"]:
         with pytest.raises(UsageError, match="--factory-arg"):
@@ -144,7 +151,12 @@ def test_input_shapes():
 
 
 def _layer(class_name, name, module="keras.layers", **config):
-    return {"module": module, "class_name": class_name, "config": {"name": name, **config}, "registered_name": None}
+    return {
+        "module": module,
+        "class_name": class_name,
+        "config": {"name": name, **config},
+        "registered_name": None,
+    }
 
 
 def test_scan_names_what_is_unsafe():
@@ -154,15 +166,35 @@ def test_scan_names_what_is_unsafe():
         "config": {
             "name": "m",
             "layers": [
-                _layer("Dense", "ok", activation={"module": "keras.activations", "class_name": "function", "config": "relu", "registered_name": None}),
+                _layer(
+                    "Dense",
+                    "ok",
+                    activation={
+                        "module": "keras.activations",
+                        "class_name": "function",
+                        "config": "relu",
+                        "registered_name": None,
+                    },
+                ),
                 _layer("Lambda", "evil", function={"class_name": "__lambda__", "config": {"code": "AAAA"}}),
                 _layer("MyBlock", "custom", module="my_company.layers"),
-                _layer("Dense", "fetch", activation={"module": "keras.utils", "class_name": "function", "config": "get_file", "registered_name": None}),
+                _layer(
+                    "Dense",
+                    "fetch",
+                    activation={
+                        "module": "keras.utils",
+                        "class_name": "function",
+                        "config": "get_file",
+                        "registered_name": None,
+                    },
+                ),
                 _layer("TFSMLayer", "saved", filepath="/elsewhere"),
             ],
         },
         # Never deserialized (loaded with compile=False), often custom: not a reason to refuse.
-        "compile_config": {"loss": {"module": "my_company.losses", "class_name": "function", "config": "focal"}},
+        "compile_config": {
+            "loss": {"module": "my_company.losses", "class_name": "function", "config": "focal"}
+        },
     }
     found = {(item.layer, item.what) for item in scan_config(config)}
     assert found == {
@@ -332,7 +364,9 @@ def test_factory_import_errors_name_module_and_error(tmp_path, monkeypatch):
     assert "'broken_models'" in message and "No module named 'not_installed_anywhere'" in message
     with pytest.raises(UsageError) as info:
         load_model("no_such_package.models:build")
-    assert "'no_such_package.models'" in str(info.value) and "No module named 'no_such_package'" in str(info.value)
+    assert "'no_such_package.models'" in str(info.value) and "No module named 'no_such_package'" in str(
+        info.value
+    )
     with pytest.raises(UsageError) as info:
         load_model(f"{tmp_path / 'broken_models.py'}:build")
     assert "broken_models.py" in str(info.value) and "not_installed_anywhere" in str(info.value)

@@ -13,14 +13,16 @@ from pathlib import Path
 
 import pytest
 from rich.console import Group
+from toy_models import toy_model
 
 from shapetrace import trace, trace_model
 from shapetrace.baseline import CheckResult, FieldChange, LayerDiff, ShapeDiff
 from shapetrace.compare import compare_traces
 from shapetrace.render.notebook import LONG_TRACE
-from toy_models import toy_model
 
-BOLD_YELLOW = re.compile(r'<span style="color: #808000; text-decoration-color: #808000; font-weight: bold">([^<]*)</span>')
+BOLD_YELLOW = re.compile(
+    r'<span style="color: #808000; text-decoration-color: #808000; font-weight: bold">([^<]*)</span>'
+)
 
 
 class _Text(HTMLParser):
@@ -62,8 +64,10 @@ def test_trace_html_is_the_terminal_table_with_its_highlights(toy_trace, golden)
     fragment = toy_trace._repr_html_()
     text = "".join(visible(fragment).outside)
     for row in toy_trace.layers:  # every row, with its real output shape
-        assert re.search(rf"\b{re.escape(row.path)}\b.*{re.escape(str(row.output).replace(' ', ''))}",
-                         text.replace(" ", "")), row.path
+        assert re.search(
+            rf"\b{re.escape(row.path)}\b.*{re.escape(str(row.output).replace(' ', ''))}",
+            text.replace(" ", ""),
+        ), row.path
     # The row where the channels change is highlighted (bold yellow), as on the terminal.
     changed = {row.path for row in toy_trace.changes}
     assert changed and changed <= {cell.strip() for cell in BOLD_YELLOW.findall(fragment)}
@@ -92,14 +96,25 @@ def test_comparison_and_diff_display_themselves(toy_trace):
     comparison = compare_traces(toy_trace, gray)
     assert "toy/image" in "".join(visible(comparison._repr_html_()).outside)
     diff = ShapeDiff(
-        model="toy", layers_total=5,
-        layers=(LayerDiff(path="toy/conv", type="Conv2D", status="changed",
-                          changes=(FieldChange("output", [1, 8, 8, 16], [1, 8, 8, 32]),)),),
+        model="toy",
+        layers_total=5,
+        layers=(
+            LayerDiff(
+                path="toy/conv",
+                type="Conv2D",
+                status="changed",
+                changes=(FieldChange("output", [1, 8, 8, 16], [1, 8, 8, 32]),),
+            ),
+        ),
     )
     text = "".join(visible(diff._repr_html_()).outside)
     assert "toy/conv" in text and "(1, 8, 8, 32)" in text.replace("(1,8,8,32)", "(1, 8, 8, 32)")
-    result = CheckResult(baseline=Path("shapes/toy.json"), status="differs", diff=diff,
-                         accept_command="shapetrace check shapes/toy.json --update")
+    result = CheckResult(
+        baseline=Path("shapes/toy.json"),
+        status="differs",
+        diff=diff,
+        accept_command="shapetrace check shapes/toy.json --update",
+    )
     text = "".join(visible(result._repr_html_()).outside)
     assert "✗ shapes/toy.json" in text and "toy/conv" in text and "--update" in text
 
@@ -116,6 +131,8 @@ def test_records_import_no_rendering():
 def test_plain_text_in_a_notebook_is_one_line(toy_trace):
     pretty = pytest.importorskip("IPython.lib.pretty", reason="IPython is not installed").pretty
     line = pretty(toy_trace)
-    assert line == (f"<Trace toy: ok, {len(toy_trace.layers)} layer calls, {len(toy_trace.changes)} channel changes, "
-                    "probe (1, 8, 8, 3)>")
+    assert line == (
+        f"<Trace toy: ok, {len(toy_trace.layers)} layer calls, {len(toy_trace.changes)} channel changes, "
+        "probe (1, 8, 8, 3)>"
+    )
     assert "LayerTrace(" in repr(toy_trace)  # the dataclass repr itself is left alone

@@ -6,11 +6,11 @@ import json
 import os
 
 import pytest
-
 from conftest import render_plain
+from conftest import run_cli as run
+
 from shapetrace.errors import UsageError
 from shapetrace.selection import View, parse_columns, parse_layers
-from conftest import run_cli as run
 
 
 @pytest.fixture(scope="module")
@@ -21,8 +21,10 @@ def nested_trace():
 
     keras.backend.clear_session()
     base = keras.applications.EfficientNetB0(include_top=False, weights=None, input_shape=(32, 32, 3))
-    model = keras.Sequential([keras.Input((32, 32, 3)), base, keras.layers.GlobalAveragePooling2D(),
-                              keras.layers.Dense(4)], name="seq")
+    model = keras.Sequential(
+        [keras.Input((32, 32, 3)), base, keras.layers.GlobalAveragePooling2D(), keras.layers.Dense(4)],
+        name="seq",
+    )
     return shapetrace.trace_model(model, channels=1)
 
 
@@ -52,8 +54,22 @@ def test_plot_compare_and_survey_write_svg(tmp_path):
 
 def test_svg_and_html_export_the_table_as_rendered(tmp_path, capsys):
     svg, html = tmp_path / "t.svg", tmp_path / "t.html"
-    code, out, err = run(["efficientnetb0", "-c", "1", "-s", "32", "--layers", "normalization|stem_conv",
-                          "--svg", str(svg), "--html", str(html)], capsys)
+    code, out, err = run(
+        [
+            "efficientnetb0",
+            "-c",
+            "1",
+            "-s",
+            "32",
+            "--layers",
+            "normalization|stem_conv",
+            "--svg",
+            str(svg),
+            "--html",
+            str(html),
+        ],
+        capsys,
+    )
     assert code == 0, err
     text_svg, text_html = svg.read_text(), html.read_text()
     assert "<svg" in text_svg and "normalization" in text_svg
@@ -92,7 +108,13 @@ def test_layers_regex_and_range(nested_trace):
     assert rows and all("block1a_" in r.path for r in rows)
     span = View.parse(layers="normalization..stem_activation").rows(nested_trace)
     assert [r.name for r in span][0] == "normalization" and span[-1].name == "stem_activation"
-    assert [r.name for r in span] == ["normalization", "stem_conv_pad", "stem_conv", "stem_bn", "stem_activation"]
+    assert [r.name for r in span] == [
+        "normalization",
+        "stem_conv_pad",
+        "stem_conv",
+        "stem_bn",
+        "stem_activation",
+    ]
     with pytest.raises(UsageError, match="no layer named 'nope'"):
         View.parse(layers="nope..stem_bn").rows(nested_trace)
     with pytest.raises(UsageError, match="matches none of the"):
@@ -126,8 +148,17 @@ def test_bad_view_options_raise(parse, text, words):
         (["--html", "{tmp}"], "is a directory"),
         (["--channels", "1", "--compare", "1"], "equals the probe's channel count"),
     ],
-    ids=["column", "empty-regex", "bad-regex", "depth", "missing-dir", "extension", "read-only", "directory",
-         "compare"],
+    ids=[
+        "column",
+        "empty-regex",
+        "bad-regex",
+        "depth",
+        "missing-dir",
+        "extension",
+        "read-only",
+        "directory",
+        "compare",
+    ],
 )
 def test_bad_input_is_one_line_exit_2_and_writes_nothing(extra, words, tmp_path, capsys):
     if "{tmp}/ro/t.svg" in extra and os.geteuid() == 0:
@@ -138,8 +169,12 @@ def test_bad_input_is_one_line_exit_2_and_writes_nothing(extra, words, tmp_path,
     args = [a.replace("{tmp}", str(tmp_path)) for a in extra]
     before = sorted(p.name for p in tmp_path.rglob("*"))
     try:
-        code, out, err = run(["resnet50", "--size", "32", "--plot", str(tmp_path / "p.png"), *args]
-                             if "--plot" not in extra else ["resnet50", "--size", "32", *args], capsys)
+        code, out, err = run(
+            ["resnet50", "--size", "32", "--plot", str(tmp_path / "p.png"), *args]
+            if "--plot" not in extra
+            else ["resnet50", "--size", "32", *args],
+            capsys,
+        )
     finally:
         os.chmod(readonly, 0o700)
     assert code == 2, err
@@ -158,8 +193,22 @@ def test_unwritable_folder_is_refused(monkeypatch, tmp_path):
 
 
 def test_json_honours_layers_and_columns(capsys):
-    code, out, err = run(["efficientnetb0", "-c", "1", "-s", "32", "-f", "json", "--layers", "^efficientnetb0/stem",
-                          "--columns", "layer,actual"], capsys)
+    code, out, err = run(
+        [
+            "efficientnetb0",
+            "-c",
+            "1",
+            "-s",
+            "32",
+            "-f",
+            "json",
+            "--layers",
+            "^efficientnetb0/stem",
+            "--columns",
+            "layer,actual",
+        ],
+        capsys,
+    )
     assert code == 0, err
     data = json.loads(out)
     assert [r["name"] for r in data["layers"]] == ["stem_conv_pad", "stem_conv", "stem_bn", "stem_activation"]

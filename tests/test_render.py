@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import pytest
+from conftest import render_plain, stable_json
+from toy_models import toy_model
 
 import shapetrace
 from shapetrace.render.table import trace_report
-
-from conftest import render_plain, stable_json
-from toy_models import toy_model
 
 
 @pytest.fixture(scope="module")
@@ -24,7 +23,9 @@ def test_toy_table_golden(toy_trace, golden):
 
 
 def test_toy_changes_only_golden(toy_trace, golden):
-    golden("toy_changes_only.txt", render_plain(trace_report(toy_trace, changes_only=True, show_timing=False)))
+    golden(
+        "toy_changes_only.txt", render_plain(trace_report(toy_trace, changes_only=True, show_timing=False))
+    )
 
 
 def test_toy_json_golden(toy_trace, golden):

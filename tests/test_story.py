@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from toy_models import story_model, toy_model
 
 import shapetrace
-from shapetrace.records import channels_of
-
-from toy_models import story_model, toy_model
 
 
 @pytest.fixture(scope="module")
@@ -175,8 +173,18 @@ def test_json_document_has_the_documented_keys(effnet_trace):
     assert data["boundary"] == {"accepted": True, "reason": None}
     assert data["verdict"] == "ok" and data["broken"] is None
     layer = data["layers"][2]
-    for key in ("index", "path", "name", "type", "declared_output", "output", "channels_in",
-                "channels_out", "params", "why"):
+    for key in (
+        "index",
+        "path",
+        "name",
+        "type",
+        "declared_output",
+        "output",
+        "channels_in",
+        "channels_out",
+        "params",
+        "why",
+    ):
         assert key in layer
     assert layer["declared_output"] == [None, 128, 128, 3]
     assert layer["output"] == [1, 128, 128, 3]

@@ -7,10 +7,10 @@ import io
 import json
 
 import pytest
+from conftest import run_cli as run
 
 from shapetrace.errors import UsageError
 from shapetrace.survey import select_applications, survey, survey_row
-from conftest import run_cli as run
 
 SUBSET = "^(efficientnetb0|mobilenetv2|resnet50|convnexttiny|mobilenetv3small)$"
 
@@ -24,13 +24,21 @@ def test_subset_answers_equal_tracing_each_model_alone(subset):
     import shapetrace
     from shapetrace.applications import APPLICATIONS
 
-    assert [r.key for r in subset.rows] == ["convnexttiny", "efficientnetb0", "mobilenetv2",
-                                           "mobilenetv3small", "resnet50"]
+    assert [r.key for r in subset.rows] == [
+        "convnexttiny",
+        "efficientnetb0",
+        "mobilenetv2",
+        "mobilenetv3small",
+        "resnet50",
+    ]
     for row in subset.rows:
         alone = shapetrace.trace(row.key, channels=1, size=row.size)
         expected = survey_row(APPLICATIONS[row.key], alone, row.size, build_seconds=0.0)
+
         # Everything but the timings must be identical, layer names included (fresh naming).
-        strip = lambda r: {k: v for k, v in r.to_dict().items() if not k.endswith("seconds")}
+        def strip(r):
+            return {k: v for k, v in r.to_dict().items() if not k.endswith("seconds")}
+
         assert strip(row) == strip(expected), row.model
 
 
@@ -66,19 +74,25 @@ def test_size_below_a_models_minimum_is_refused_up_front(capsys):
 
 
 def test_csv_and_json_formats(capsys):
-    code, out, err = run(["survey", "-c", "1", "--size", "min", "--models", "^vgg16$", "--format", "csv"], capsys)
+    code, out, err = run(
+        ["survey", "-c", "1", "--size", "min", "--models", "^vgg16$", "--format", "csv"], capsys
+    )
     assert code == 0, err
     rows = list(csv.DictReader(io.StringIO(out)))
     assert len(rows) == 1 and rows[0]["model"] == "VGG16" and rows[0]["verdict"] == "broken"
     assert rows[0]["break_layer"] == "vgg16/block1_conv1" and rows[0]["params"] == "14714688"
-    code, out, _ = run(["survey", "-c", "3", "--size", "32", "--models", "^vgg16$", "--format", "json"], capsys)
+    code, out, _ = run(
+        ["survey", "-c", "3", "--size", "32", "--models", "^vgg16$", "--format", "json"], capsys
+    )
     data = json.loads(out)
     assert data["schema"] == "shapetrace.survey/1" and data["rows"][0]["verdict"] == "ok"
     assert data["rows"][0]["macs_complete"] and data["rows"][0]["macs"] > 0
 
 
 def test_table_names_each_model_and_the_summary(capsys):
-    code, out, err = run(["survey", "-c", "1", "--size", "min", "--models", "^(vgg16|efficientnetb0)$"], capsys)
+    code, out, err = run(
+        ["survey", "-c", "1", "--size", "min", "--models", "^(vgg16|efficientnetb0)$"], capsys
+    )
     assert code == 0, err
     assert "EfficientNetB0" in out and "VGG16" in out and "block1_conv1" in out
     assert "1 of 2 models take a 1-channel probe as-is: EfficientNetB0" in out
@@ -90,10 +104,24 @@ def test_full_survey_of_all_40_models_at_minimum_size():
     assert len(result.rows) == 40
     passed = {r.key for r in result.passed}
     # Models whose preprocessing broadcasts 1 channel to 3 take the probe; plain conv stems do not.
-    assert {"efficientnetb0", "efficientnetb7", "convnexttiny", "convnextxlarge", "efficientnetv2b0"} <= passed
+    assert {
+        "efficientnetb0",
+        "efficientnetb7",
+        "convnexttiny",
+        "convnextxlarge",
+        "efficientnetv2b0",
+    } <= passed
     # EfficientNetV2-S/M/L only rescale (no Normalization layer), so their stem meets 1 channel.
-    assert not passed & {"resnet50", "vgg16", "mobilenetv2", "densenet121", "inceptionv3", "xception",
-                         "efficientnetv2s", "nasnetlarge"}
+    assert not passed & {
+        "resnet50",
+        "vgg16",
+        "mobilenetv2",
+        "densenet121",
+        "inceptionv3",
+        "xception",
+        "efficientnetv2s",
+        "nasnetlarge",
+    }
     for row in result.rows:
         assert row.verdict in ("ok", "broken")
         assert (row.break_layer is None) == (row.verdict == "ok" and row.boundary_accepted)

@@ -12,6 +12,7 @@ import io
 import re
 
 import pytest
+from conftest import render_plain
 from rich.cells import cell_len
 from rich.console import Console
 from rich.table import Table
@@ -21,16 +22,15 @@ from shapetrace.options import Layout
 from shapetrace.render.fit import ColumnSpec, choose_columns, compact_shape_text, spec_of, table_width
 from shapetrace.render.table import trace_report
 
-from conftest import render_plain
-
 WIDTHS = (80, 100, 120, 200)
 SHAPE = re.compile(r"\((?:None|\d+)(?:, ?(?:None|\d+))*,?\)")
 
 
 def render_terminal(renderable, width: int) -> str:
     """What a terminal ``width`` columns wide shows (colour off so the text can be read)."""
-    console = Console(width=width, file=io.StringIO(), force_terminal=True, color_system=None,
-                      highlight=False, emoji=False)
+    console = Console(
+        width=width, file=io.StringIO(), force_terminal=True, color_system=None, highlight=False, emoji=False
+    )
     console.print(renderable)
     return console.file.getvalue()
 
@@ -40,7 +40,9 @@ def split_shapes(text: str) -> list[str]:
     broken = []
     for line in text.splitlines():
         for start in re.finditer(r"\((?=None|\d)", line):
-            if not SHAPE.match(line, start.start()) and re.match(r"\((?:None|\d+)(?:,|$)", line[start.start():]):
+            if not SHAPE.match(line, start.start()) and re.match(
+                r"\((?:None|\d+)(?:,|$)", line[start.start() :]
+            ):
                 broken.append(line)
     return broken
 
@@ -121,8 +123,10 @@ def test_spec_of_prose_asks_for_most_of_its_lines():
 
 
 def test_compact_shapes_lose_only_their_spaces():
-    assert compact_shape_text("mean of shape (1, 1, 1, 3), static (None, 64, 64, 1)") == \
-        "mean of shape (1,1,1,3), static (None,64,64,1)"
+    assert (
+        compact_shape_text("mean of shape (1, 1, 1, 3), static (None, 64, 64, 1)")
+        == "mean of shape (1,1,1,3), static (None,64,64,1)"
+    )
     assert compact_shape_text("(5,) and (1, 2, 3)") == "(5,) and (1,2,3)"
     assert compact_shape_text("1 → 3 at norm (broadcast)") == "1 → 3 at norm (broadcast)"
 
@@ -171,7 +175,7 @@ def test_resnet_break_row_fits_every_window(story, width):
 def test_narrow_windows_say_which_columns_were_left_out(story):
     efficientnet, _ = story
     text = render_terminal(trace_report(efficientnet, changes_only=True, layout=Layout(width=80)), 80)
-    note = re.sub(r"\s+", " ", text[text.index("Left out"):])
+    note = re.sub(r"\s+", " ", text[text.index("Left out") :])
     assert "Left out to fit 80 columns: type, declared, params, macs." in note
     assert "--wide shows every column" in note and "--columns" in note
     wide = render_terminal(trace_report(efficientnet, changes_only=True, layout=Layout(width=200)), 200)
@@ -182,18 +186,25 @@ def test_unbounded_layout_is_the_piped_table(story):
     """``Layout()`` (piped, --wide) renders exactly what the renderers always rendered."""
     efficientnet, resnet = story
     for trace in (efficientnet, resnet):
-        assert render_plain(trace_report(trace, show_timing=False, layout=Layout())) == \
-            render_plain(trace_report(trace, show_timing=False))
+        assert render_plain(trace_report(trace, show_timing=False, layout=Layout())) == render_plain(
+            trace_report(trace, show_timing=False)
+        )
 
 
 def test_terminal_goldens(story, golden):
     efficientnet, resnet = story
     for width in (80, 120):
-        golden(f"efficientnetb0_changes_{width}cols.txt",
-               render_terminal(trace_report(efficientnet, changes_only=True, show_timing=False,
-                                            layout=Layout(width=width)), width))
-        golden(f"resnet50_gray_break_{width}cols.txt",
-               render_terminal(trace_report(resnet, show_timing=False, layout=Layout(width=width)), width))
+        golden(
+            f"efficientnetb0_changes_{width}cols.txt",
+            render_terminal(
+                trace_report(efficientnet, changes_only=True, show_timing=False, layout=Layout(width=width)),
+                width,
+            ),
+        )
+        golden(
+            f"resnet50_gray_break_{width}cols.txt",
+            render_terminal(trace_report(resnet, show_timing=False, layout=Layout(width=width)), width),
+        )
 
 
 # --------------------------------------------------------------------------- the other tables
@@ -224,7 +235,6 @@ def test_compare_fits_every_window(comparison, width):
     assert "(1,1,1,3)" in text  # the answer's shapes wrap whole
 
 
-
 @pytest.mark.parametrize("width", WIDTHS)
 def test_survey_fits_every_window(story, rgb, width):
     from shapetrace.applications import resolve_application
@@ -253,8 +263,13 @@ def test_check_diff_fits_every_window(story, rgb, width, tmp_path):
 
     path = tmp_path / "efficientnetb0.json"
     diff = compare(baseline_document(rgb, path), baseline_document(story[0], path))
-    result = CheckResult(path, "differs", diff, obtained=tmp_path / "efficientnetb0.obtained.json",
-                         accept_command=f"shapetrace check {path} --update")
+    result = CheckResult(
+        path,
+        "differs",
+        diff,
+        obtained=tmp_path / "efficientnetb0.obtained.json",
+        accept_command=f"shapetrace check {path} --update",
+    )
     text = render_terminal(check_report(result, layout=Layout(width=width)), width)
     assert_fits(text, width)
     assert re.search(r"^(efficientnetb0/)?rescaling .*│ actual shape", text, re.M)

@@ -16,9 +16,8 @@ import termios
 from pathlib import Path
 
 import pytest
-from rich.cells import cell_len
-
 from conftest import run_cli as run
+from rich.cells import cell_len
 from test_terminal import assert_fits
 
 ANSI = re.compile(r"\x1b(?:\[[0-9;?]*[A-Za-z]|\][^\x07]*\x07|[()][A-Z0-9])")
@@ -50,8 +49,11 @@ def test_trace_fits_the_terminal_and_wide_prints_the_piped_table(capsys, termina
     assert_fits(fitted, 80)
     assert "Left out to fit 80 columns" in fitted and "resnet50/conv1_pad" not in fitted
     assert "conv1_pad" in fitted and "expected (None,70,70,3)," in fitted
+
     # --wide on a terminal: the table exactly as piped (every column, whole paths and shapes).
-    same = lambda text: [l for l in _lines(text) if "walked in" not in l]
+    def same(text):
+        return [l for l in _lines(text) if "walked in" not in l]
+
     assert same(wide) == same(piped)
     assert max(cell_len(l) for l in _lines(wide)) > 80 and "resnet50/conv1_pad" in wide
 
@@ -62,7 +64,10 @@ def test_json_is_the_same_on_a_terminal(capsys, terminal):
     _, piped, _ = run(args, capsys)
     terminal(80)
     _, on_terminal, err = run(args, capsys)
-    strip = lambda text: {k: v for k, v in json.loads(text).items() if k not in ("totals", "versions")}
+
+    def strip(text):
+        return {k: v for k, v in json.loads(text).items() if k not in ("totals", "versions")}
+
     assert strip(on_terminal) == strip(piped)
     assert err == ""  # no status: stderr is not a terminal here
 
@@ -102,8 +107,10 @@ def test_progress_counts_every_layer_call_of_nested_models():
 
     keras.backend.clear_session()
     inner = keras.applications.MobileNetV3Small(input_shape=(32, 32, 3), include_top=False, weights=None)
-    model = keras.Sequential([keras.Input((32, 32, 3)), inner, keras.layers.GlobalAveragePooling2D(),
-                              keras.layers.Dense(4)], name="classifier")
+    model = keras.Sequential(
+        [keras.Input((32, 32, 3)), inner, keras.layers.GlobalAveragePooling2D(), keras.layers.Dense(4)],
+        name="classifier",
+    )
     announced, counts = [], []
     trace = shapetrace.trace_model(model, channels=3, on_walk_start=announced.append, on_layer=counts.append)
     assert announced == [len(trace.layers)]
@@ -126,8 +133,14 @@ def run_in_terminal(args: list[str], width: int, timeout: float = 300, stdout=No
         slaves.append(slave)
     if stdout is not None:
         masters.insert(0, None)
-    proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=stdout if stdout is not None else slaves[0],
-                            stderr=slaves[-1], env=env, cwd=Path(__file__).parent)
+    proc = subprocess.Popen(
+        args,
+        stdin=subprocess.DEVNULL,
+        stdout=stdout if stdout is not None else slaves[0],
+        stderr=slaves[-1],
+        env=env,
+        cwd=Path(__file__).parent,
+    )
     for fd in slaves:
         os.close(fd)
     data = {fd: b"" for fd in masters}
@@ -173,8 +186,9 @@ def test_real_terminal_80_columns_with_status_on_stderr():
 @pytest.mark.slow
 @pytest.mark.parametrize("width", (80, 100, 120, 200))
 def test_real_terminal_story_at_every_width(width):
-    code, out, err = _trace_in_terminal(width, "efficientnetb0", "--channels", "1", "--size", "64x64",
-                                        "--changes-only")
+    code, out, err = _trace_in_terminal(
+        width, "efficientnetb0", "--channels", "1", "--size", "64x64", "--changes-only"
+    )
     assert code == 0, err
     assert_fits(out, width)
     assert re.search(r"normalization .*1 ?→ ?3", out) and "broadcasts" in out
@@ -192,8 +206,11 @@ def test_redirected_stdout_in_a_terminal_gets_the_full_table_only(tmp_path):
     else; the status goes to the terminal (stderr)."""
     target = tmp_path / "out.txt"
     with open(target, "w") as file:
-        code, _, err = run_in_terminal([sys.executable, "-m", "shapetrace", "resnet50", "--channels", "1",
-                                        "--size", "32"], 80, stdout=file)
+        code, _, err = run_in_terminal(
+            [sys.executable, "-m", "shapetrace", "resnet50", "--channels", "1", "--size", "32"],
+            80,
+            stdout=file,
+        )
     text = target.read_text()
     assert code == 1 and "building resnet50" in err
     assert "\x1b" not in text and "building" not in text

@@ -99,9 +99,17 @@ def test_sum_stem_folds_per_channel_normalization(efficientnet_weights):
     missing_col = np.einsum("hcf,c->f", w[:, 2], offsets)
     missing_corner = missing_row + missing_col - np.einsum("cf,c->f", w[2, 2], offsets)
     diff = got - want
-    np.testing.assert_allclose(diff[:, -1, :-1, :], np.broadcast_to(missing_row * gain, diff[:, -1, :-1, :].shape), atol=1e-4 * scale)
-    np.testing.assert_allclose(diff[:, :-1, -1, :], np.broadcast_to(missing_col * gain, diff[:, :-1, -1, :].shape), atol=1e-4 * scale)
-    np.testing.assert_allclose(diff[:, -1, -1, :], np.broadcast_to(missing_corner * gain, diff[:, -1, -1, :].shape), atol=1e-4 * scale)
+    np.testing.assert_allclose(
+        diff[:, -1, :-1, :], np.broadcast_to(missing_row * gain, diff[:, -1, :-1, :].shape), atol=1e-4 * scale
+    )
+    np.testing.assert_allclose(
+        diff[:, :-1, -1, :], np.broadcast_to(missing_col * gain, diff[:, :-1, -1, :].shape), atol=1e-4 * scale
+    )
+    np.testing.assert_allclose(
+        diff[:, -1, -1, :],
+        np.broadcast_to(missing_corner * gain, diff[:, -1, -1, :].shape),
+        atol=1e-4 * scale,
+    )
     assert np.abs(missing_row * gain).max() > 1e-2 * scale  # the border difference is real, not noise
 
 
@@ -115,7 +123,9 @@ def test_learned_adapter_starts_as_repeat(efficientnet_weights):
 
 
 def test_broadcast_is_refused_where_the_probe_breaks():
-    with pytest.raises(AdaptRefused, match=r"does not accept 1 channel at .*conv1_conv.*--adapt repeat") as info:
+    with pytest.raises(
+        AdaptRefused, match=r"does not accept 1 channel at .*conv1_conv.*--adapt repeat"
+    ) as info:
         assembled("resnet50", "broadcast", "none")
     assert info.value.trace.broken is not None and "\n" not in str(info.value)
 

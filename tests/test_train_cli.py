@@ -7,7 +7,6 @@ import shutil
 from pathlib import Path
 
 import pytest
-
 from test_train_helpers import TINY, digest, run_cli, write_image_tree
 
 
@@ -40,7 +39,16 @@ def test_tiny_run_prints_the_verdict_first_then_epochs_then_a_summary(finished):
 
 def test_tiny_run_writes_every_output(finished):
     out, _ = finished
-    for name in ("model.keras", "best.keras", "history.csv", "metrics.json", "curves.png", "config.json", "trace.json", "state.json"):
+    for name in (
+        "model.keras",
+        "best.keras",
+        "history.csv",
+        "metrics.json",
+        "curves.png",
+        "config.json",
+        "trace.json",
+        "state.json",
+    ):
         assert (out / name).is_file(), name
     assert not [p for p in out.rglob(".*") if p.is_file()], "temporary files left behind"
     history = (out / "history.csv").read_text().splitlines()
@@ -140,10 +148,10 @@ def test_imagenet_download_failure_points_to_a_local_file(tree, tmp_path):
 
 def test_broadcast_refusal_shows_the_break_and_suggests_repeat(tree, tmp_path):
     out = tmp_path / "run"
-    code, stdout, stderr = run_cli(["train", tree, "--model", "resnet50", "--size", "32", "--adapt", "broadcast", "--output", out])
+    code, stdout, stderr = run_cli(
+        ["train", tree, "--model", "resnet50", "--size", "32", "--adapt", "broadcast", "--output", out]
+    )
     assert code == 2
     assert "conv1_conv" in stdout  # the break row
     assert "does not accept 1 channel" in stderr and "--adapt repeat" in stderr
     assert len(stderr.strip().splitlines()) == 1 and not out.exists()
-
-

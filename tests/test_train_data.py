@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from PIL import Image
+from test_train_helpers import write_image_tree
 
 from shapetrace.errors import UsageError
 from shapetrace.train.data import make_pipeline, scan_folder, stratified_split
-from test_train_helpers import write_image_tree
 
 
 def test_scan_counts_classes_modes_sizes_and_skips_non_images(tmp_path):
@@ -31,7 +31,9 @@ def test_pipeline_reads_rgb_and_gray_files_as_one_gray_channel(tmp_path):
     Image.fromarray(np.full((30, 30), 77, dtype="uint8"), mode="L").save(tmp_path / "gray.png")
     Image.fromarray(np.full((8, 8), 150, dtype="uint8"), mode="L").convert("RGBA").save(tmp_path / "rgba.png")
     paths = np.asarray([str(tmp_path / n) for n in ("red.png", "gray.png", "rgba.png")])
-    ds = make_pipeline(paths, [0, 1, 2], size=(32, 32), channels=1, batch_size=3, shuffle=False, seed=0, from_files=True)
+    ds = make_pipeline(
+        paths, [0, 1, 2], size=(32, 32), channels=1, batch_size=3, shuffle=False, seed=0, from_files=True
+    )
     images, labels = next(iter(ds))
     assert images.shape == (3, 32, 32, 1) and images.dtype.name == "float32"
     assert labels.numpy().tolist() == [0, 1, 2]
@@ -39,7 +41,9 @@ def test_pipeline_reads_rgb_and_gray_files_as_one_gray_channel(tmp_path):
     # ITU-R 601 luma of pure red 200 is 0.2989 * 200; gray and RGBA gray keep their level.
     assert abs(values[0].mean() - 0.2989 * 200) < 1.0
     assert abs(values[1].mean() - 77) < 1.0 and abs(values[2].mean() - 150) < 1.0
-    rgb = make_pipeline(paths, [0, 1, 2], size=(32, 32), channels=3, batch_size=3, shuffle=False, seed=0, from_files=True)
+    rgb = make_pipeline(
+        paths, [0, 1, 2], size=(32, 32), channels=3, batch_size=3, shuffle=False, seed=0, from_files=True
+    )
     images3, _ = next(iter(rgb))
     assert images3.shape == (3, 32, 32, 3)
     assert abs(images3.numpy()[0, ..., 0].mean() - 200) < 1.0 and images3.numpy()[0, ..., 1].max() == 0
@@ -70,7 +74,10 @@ def test_split_that_leaves_a_side_empty_is_refused(fraction):
         (lambda root: root.mkdir(), "is empty"),
         (lambda root: (root.mkdir(), (root / "a.png").write_bytes(b"x")), "has no class folders"),
         (lambda root: write_image_tree(root, classes=1, per_class=3), "only one class"),
-        (lambda root: (root.mkdir(), (root / "a").mkdir(), (root / "a" / "x.txt").write_text("x")), "no images"),
+        (
+            lambda root: (root.mkdir(), (root / "a").mkdir(), (root / "a" / "x.txt").write_text("x")),
+            "no images",
+        ),
     ],
     ids=["missing", "empty", "no-class-folders", "one-class", "only-non-images"],
 )

@@ -57,5 +57,6 @@ def digest(folder: Path) -> dict[str, str]:
     """Content hashes of every file under ``folder`` (to prove nothing was touched)."""
     return {
         str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
-        for p in sorted(folder.rglob("*")) if p.is_file()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
     }

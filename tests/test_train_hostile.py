@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 from PIL import Image
+from test_train_helpers import TINY, digest, run_cli, write_image_tree
 
 from shapetrace.train.data import scan_folder
 from shapetrace.train.outputs import RunFolder
-from test_train_helpers import TINY, digest, run_cli, write_image_tree
 
 
 def huge_png(path: Path, side: int = 60000) -> Path:
@@ -29,10 +29,14 @@ def huge_png(path: Path, side: int = 60000) -> Path:
     row = b"\x00" * (1 + (side + 7) // 8)  # filter byte + packed bits
     packer = zlib.compressobj(9)
     block = row * 1000
-    data = b"".join(packer.compress(block) for _ in range(side // 1000)) + packer.compress(row * (side % 1000))
+    data = b"".join(packer.compress(block) for _ in range(side // 1000)) + packer.compress(
+        row * (side % 1000)
+    )
     data += packer.flush()
     header = struct.pack(">IIBBBBB", side, side, 1, 0, 0, 0, 0)
-    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", data) + chunk(b"IEND", b""))
+    path.write_bytes(
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", data) + chunk(b"IEND", b"")
+    )
     return path
 
 
@@ -84,8 +88,14 @@ def test_an_empty_class_folder_is_reported(tmp_path):
     from shapetrace.render.train import _data_notes
     from shapetrace.train.data import DataInfo
 
-    info = DataInfo(source=str(data), images=6, train=4, val=2, class_names=folder.class_names,
-                    empty_classes=folder.empty_classes)
+    info = DataInfo(
+        source=str(data),
+        images=6,
+        train=4,
+        val=2,
+        class_names=folder.class_names,
+        empty_classes=folder.empty_classes,
+    )
     assert "2 class folders without images ignored (class_empty, notes_only)" in _data_notes(info)
     assert info.to_dict()["empty_classes"] == ["class_empty", "notes_only"]
 
@@ -109,7 +119,11 @@ def test_run_folder_finds_only_its_own_temporaries(tmp_path):
         folder.root / ".model.zz9y8x.keras",
         folder.root / ".best.keras.q1w2e3.tmp",
     ]
-    theirs = [folder.root / ".notes", folder.checkpoints / "epoch-0002.keras", folder.root / ".epoch-0003.abc.keras"]
+    theirs = [
+        folder.root / ".notes",
+        folder.checkpoints / "epoch-0002.keras",
+        folder.root / ".epoch-0003.abc.keras",
+    ]
     for path in ours + theirs:
         path.write_bytes(b"x")
     assert folder.remove_temporaries() == sorted(ours)
@@ -160,7 +174,7 @@ def test_a_full_disk_is_one_line_and_the_run_stays_resumable(tmp_path, monkeypat
     real_save = keras.Model.save
 
     def full_on_second_checkpoint(self, filepath, *rest, **kwargs):
-        if (Path(filepath).parent.name == "checkpoints" and ".epoch-0002." in Path(filepath).name):
+        if Path(filepath).parent.name == "checkpoints" and ".epoch-0002." in Path(filepath).name:
             Path(filepath).write_bytes(b"PK\x03\x04 the first bytes fit")
             raise OSError(errno.ENOSPC, "No space left on device")
         return real_save(self, filepath, *rest, **kwargs)

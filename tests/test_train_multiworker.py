@@ -18,11 +18,17 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from test_train_helpers import TINY, write_image_tree
 
 OUTPUTS = (
-    "model.keras", "best.keras", "history.csv", "metrics.json", "curves.png", "config.json", "trace.json", "state.json",
+    "model.keras",
+    "best.keras",
+    "history.csv",
+    "metrics.json",
+    "curves.png",
+    "config.json",
+    "trace.json",
+    "state.json",
 )
 
 
@@ -52,12 +58,20 @@ def launch_workers(n: int, args: list, tmp_path: Path, timeout: float) -> list[t
         env = dict(
             os.environ,
             TF_CONFIG=json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}}),
-            TMPDIR=str(scratch), CUDA_VISIBLE_DEVICES="-1", TF_CPP_MIN_LOG_LEVEL="3", NO_COLOR="1",
+            TMPDIR=str(scratch),
+            CUDA_VISIBLE_DEVICES="-1",
+            TF_CPP_MIN_LOG_LEVEL="3",
+            NO_COLOR="1",
         )
-        procs.append(subprocess.Popen(
-            [sys.executable, "-m", "shapetrace", "train", *map(str, args)],
-            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        ))
+        procs.append(
+            subprocess.Popen(
+                [sys.executable, "-m", "shapetrace", "train", *map(str, args)],
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+        )
     results = []
     try:
         for proc in procs:
@@ -104,6 +118,7 @@ def single(tree, tmp_path_factory):
     assert code == 0, stderr[-3000:]
     return tmp_path, out, args, stdout
 
+
 def interrupted_copy(single, tmp_path):
     """A copy of the finished 1-epoch run made to look interrupted after epoch 1 of 2.
 
@@ -120,7 +135,6 @@ def interrupted_copy(single, tmp_path):
     resumed = [out if a == finished else a for a in args]
     resumed[resumed.index("--epochs") + 1] = "2"
     return out, history(out)[0], resumed
-
 
 
 def test_single_worker_cluster_trains_with_the_custom_loop_and_writes_every_output(single):
@@ -146,14 +160,18 @@ def test_interrupted_multi_worker_run_resumes_without_gap(single, tmp_path):
 @pytest.mark.slow
 def test_two_workers_on_loopback_train_in_step_and_only_the_chief_writes_the_run(tree, tmp_path):
     out = tmp_path / "run"
-    results = launch_workers(2, [tree, *TINY, "--distribute", "multi-worker", "--output", out], tmp_path, timeout=300)
+    results = launch_workers(
+        2, [tree, *TINY, "--distribute", "multi-worker", "--output", out], tmp_path, timeout=300
+    )
     for index, (code, _, stderr) in enumerate(results):
         assert code == 0, f"worker {index}: {stderr[-3000:]}"
     rows = check_run_folder(out, replicas=2)
     assert "batch 16 over 2 replicas" in results[0][1]
     # both workers printed the same (globally reduced) epoch figures
     epoch_lines = [
-        [line.rsplit(maxsplit=1)[0] for line in stdout.splitlines() if line.startswith("epoch 1/1")]  # minus the time
+        [
+            line.rsplit(maxsplit=1)[0] for line in stdout.splitlines() if line.startswith("epoch 1/1")
+        ]  # minus the time
         for _, stdout, _ in results
     ]
     assert epoch_lines[0] == epoch_lines[1] and len(epoch_lines[0]) == 1

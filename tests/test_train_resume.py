@@ -80,7 +80,9 @@ class PoisonAt(keras.callbacks.Callback):
 
 def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path):
     out = tmp_path / "run"
-    with pytest.raises(TrainingDiverged, match=r"NaN/inf in epoch 2 .*kept the last good checkpoint .*epoch-0001\.keras"):
+    with pytest.raises(
+        TrainingDiverged, match=r"NaN/inf in epoch 2 .*kept the last good checkpoint .*epoch-0001\.keras"
+    ):
         train(TrainConfig(**TINY, epochs=3, output=str(out)), callbacks=[PoisonAt(2)])
     state = json.loads((out / "state.json").read_text())
     assert state["epochs_completed"] == 1 and history_epochs(out) == [1]
@@ -100,7 +102,9 @@ def test_mirrored_trains_on_two_logical_cpu_devices(tmp_path):
               "--batch-size", "16", "--distribute", "mirrored", "--output", {str(out)!r}])
     """)
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
-    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=600)
+    proc = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=600
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "over 2 replicas" in proc.stdout
     config = json.loads((out / "config.json").read_text())
@@ -127,8 +131,24 @@ def test_killed_process_resumes_when_the_same_command_runs_again(tmp_path):
     import signal
 
     out = tmp_path / "run"
-    command = [sys.executable, "-m", "shapetrace", "train", "--model", "mobilenetv3small", "--size", "32",
-               "--limit", "40", "--epochs", "4", "--batch-size", "8", "--output", str(out)]
+    command = [
+        sys.executable,
+        "-m",
+        "shapetrace",
+        "train",
+        "--model",
+        "mobilenetv3small",
+        "--size",
+        "32",
+        "--limit",
+        "40",
+        "--epochs",
+        "4",
+        "--batch-size",
+        "8",
+        "--output",
+        str(out),
+    ]
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
     proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
     state = wait_for_first_epoch(proc, out)
@@ -148,8 +168,24 @@ def test_ctrl_c_says_how_to_resume(tmp_path):
     import signal
 
     out = tmp_path / "run"
-    command = [sys.executable, "-m", "shapetrace", "train", "--model", "mobilenetv3small", "--size", "32",
-               "--limit", "40", "--epochs", "50", "--batch-size", "8", "--output", str(out)]
+    command = [
+        sys.executable,
+        "-m",
+        "shapetrace",
+        "train",
+        "--model",
+        "mobilenetv3small",
+        "--size",
+        "32",
+        "--limit",
+        "40",
+        "--epochs",
+        "50",
+        "--batch-size",
+        "8",
+        "--output",
+        str(out),
+    ]
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
     proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     state = wait_for_first_epoch(proc, out)

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 import user_models as um
 from conftest import render_plain, run_cli
+
 from shapetrace import _keras_graph as kg
 from shapetrace.api import trace, trace_model
 from shapetrace.errors import UsageError
@@ -49,7 +49,9 @@ DEFAULT = ("resnetish_called", "vae_called", "text_transformer", "ticket_classif
 
 
 def _models(default=DEFAULT):
-    return [name if name in default else pytest.param(name, marks=pytest.mark.slow) for name in um.USER_MODELS]
+    return [
+        name if name in default else pytest.param(name, marks=pytest.mark.slow) for name in um.USER_MODELS
+    ]
 
 
 def _layer_at(model, path: str):
@@ -67,7 +69,9 @@ def _run(layer, shapes, dtype="float32"):
     arrays = [rng.uniform(0, 1, size=s).astype(dtype) for s in shapes]
     # Several tensors go in as the call's positional arguments (attention's query, value) or
     # as one tuple (Sampling's (z_mean, z_log_var)), as the layer's signature says.
-    args = arrays if len(arrays) == 1 or len(kg.call_argument_names(layer)) >= len(arrays) else [tuple(arrays)]
+    args = (
+        arrays if len(arrays) == 1 or len(kg.call_argument_names(layer)) >= len(arrays) else [tuple(arrays)]
+    )
     out = layer(*args, training=False) if _takes_training(layer) else layer(*args)
     return tuple(kg.flatten_tensors(out)[0].shape)
 
@@ -92,7 +96,9 @@ def test_subclassed_model_rows_are_its_real_sublayer_calls(name):
     assert rows[0].path == model.name and rows[0].container
     assert rows[0].output == tuple(model(probe).shape)
     leaves = [row for row in rows if not row.container]
-    builtin = {id(layer) for layer in kg.sublayers(model) if not is_user_defined(layer) and not kg.is_model(layer)}
+    builtin = {
+        id(layer) for layer in kg.sublayers(model) if not is_user_defined(layer) and not kg.is_model(layer)
+    }
     assert {id(_layer_at(model, row.path)) for row in leaves} == builtin
     assert leaves[-1].output == tuple(model(probe).shape)
     # Each recorded call's output is what running that sublayer on its recorded input gives.
@@ -197,7 +203,10 @@ def test_subclassed_table_golden(golden):
     from shapetrace.render.table import trace_table
 
     kg.reset_naming()  # auto-generated names (conv2d_3) count the layers built before in this process
-    golden("resnetish_table.txt", render_plain(trace_table(trace_model(um.resnetish_called()), changes_only=False)))
+    golden(
+        "resnetish_table.txt",
+        render_plain(trace_table(trace_model(um.resnetish_called()), changes_only=False)),
+    )
 
 
 # --------------------------------------------------------------------------- CLI, end to end
@@ -254,7 +263,7 @@ def test_cli_a_probe_that_does_not_fit_ends_in_a_break_row(name, project, capsys
     model = um.USER_MODELS[name]()
     shapes = [p["shape"] for p in data["probes"]]
     arrays = [np.zeros(s, "float32") for s in shapes]
-    with pytest.raises(Exception):
+    with pytest.raises(Exception):  # noqa: B017 - Keras raises a different type per layer
         model(arrays[0] if len(arrays) == 1 else arrays, training=False)
     # The hint names what applies to a user model.
     code, out, _ = run_cli(["trace", spec, *MISFITS[name]], capsys)
@@ -361,8 +370,12 @@ def test_memory_check_is_pure_and_states_the_figure():
 
 def test_words_fit_the_input():
     kinds = {
-        name: [p.kind for p in make_probes(um.USER_MODELS[name](), channels=None, size=None, batch=1,
-                                           inputs=INPUTS.get(name))[0]]
+        name: [
+            p.kind
+            for p in make_probes(
+                um.USER_MODELS[name](), channels=None, size=None, batch=1, inputs=INPUTS.get(name)
+            )[0]
+        ]
         for name in ("text_transformer", "forecaster", "audio_classifier", "vae_called", "ticket_classifier")
     }
     assert kinds == {

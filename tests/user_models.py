@@ -73,8 +73,13 @@ class TransformerBlock(layers.Layer):
         return self.layernorm2(out1 + ffn_output)
 
     def get_config(self):
-        return {**super().get_config(), "embed_dim": self.embed_dim, "num_heads": self.num_heads,
-                "ff_dim": self.ff_dim, "rate": self.rate}
+        return {
+            **super().get_config(),
+            "embed_dim": self.embed_dim,
+            "num_heads": self.num_heads,
+            "ff_dim": self.ff_dim,
+            "rate": self.rate,
+        }
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
@@ -93,12 +98,17 @@ class TokenAndPositionEmbedding(layers.Layer):
         return x + positions
 
     def get_config(self):
-        return {**super().get_config(), "maxlen": self.maxlen, "vocab_size": self.vocab_size,
-                "embed_dim": self.embed_dim}
+        return {
+            **super().get_config(),
+            "maxlen": self.maxlen,
+            "vocab_size": self.vocab_size,
+            "embed_dim": self.embed_dim,
+        }
 
 
-def text_transformer(maxlen: int = 200, vocab_size: int = 20000, embed_dim: int = 32,
-                     num_heads: int = 2, ff_dim: int = 32) -> keras.Model:
+def text_transformer(
+    maxlen: int = 200, vocab_size: int = 20000, embed_dim: int = 32, num_heads: int = 2, ff_dim: int = 32
+) -> keras.Model:
     inputs = layers.Input(shape=(maxlen,))
     x = TokenAndPositionEmbedding(maxlen, vocab_size, embed_dim)(inputs)
     x = TransformerBlock(embed_dim, num_heads, ff_dim)(x)
@@ -216,9 +226,7 @@ def mobilenet_transfer(size: int = 96, num_classes: int = 1) -> keras.Model:
     data_augmentation = keras.Sequential(
         [layers.RandomFlip("horizontal"), layers.RandomRotation(0.1)], name="augmentation"
     )
-    base_model = keras.applications.MobileNetV2(
-        weights=None, input_shape=(size, size, 3), include_top=False
-    )
+    base_model = keras.applications.MobileNetV2(weights=None, input_shape=(size, size, 3), include_top=False)
     base_model.trainable = False
     inputs = keras.Input(shape=(size, size, 3))
     x = data_augmentation(inputs)

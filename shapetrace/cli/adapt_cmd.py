@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -24,9 +24,29 @@ from shapetrace.options import AdaptMethod, OutputFormat
 @app.command("adapt")
 def adapt_command(
     model: ModelArg,
-    channels: Annotated[int, typer.Option("--channels", "-c", help="Channels the adapted model is declared for (not 3).", show_default=False)],
-    output: Annotated[str, typer.Option("--output", "-o", help="The .keras file to write (written atomically, only after the checks pass).", show_default=False)],
-    method: Annotated[Optional[AdaptMethod], typer.Option("--method", help="sum-stem (fold into the first conv; the default where exact), repeat (N<3: copy channels in front) or mean (N>3: average in front).", show_default=False)] = None,
+    channels: Annotated[
+        int,
+        typer.Option(
+            "--channels", "-c", help="Channels the adapted model is declared for (not 3).", show_default=False
+        ),
+    ],
+    output: Annotated[
+        str,
+        typer.Option(
+            "--output",
+            "-o",
+            help="The .keras file to write (written atomically, only after the checks pass).",
+            show_default=False,
+        ),
+    ],
+    method: Annotated[
+        AdaptMethod | None,
+        typer.Option(
+            "--method",
+            help="sum-stem (fold into the first conv; the default where exact), repeat (N<3: copy channels in front) or mean (N>3: average in front).",
+            show_default=False,
+        ),
+    ] = None,
     size: SizeOption = None,
     weights: WeightsOption = "none",
     pooling: PoolingOption = None,
@@ -48,8 +68,15 @@ def adapt_command(
         check_output_path(output)
     with reporting(debug), stdout_to_stderr():
         adapted = adapt(
-            model, channels=channels, method=method, size=size, weights=weights, top=top,
-            pooling=pooling, factory_args=factory_arg, unsafe_load=unsafe_load,
+            model,
+            channels=channels,
+            method=method,
+            size=size,
+            weights=weights,
+            top=top,
+            pooling=pooling,
+            factory_args=factory_arg,
+            unsafe_load=unsafe_load,
         )
         report = save_adapted(adapted, output)
     with reporting(debug):

@@ -8,15 +8,16 @@ from typing import Annotated
 import typer
 from typer import _click as click  # typer ships its own click; use the same classes it raises
 
-from shapetrace.cli import core
-from shapetrace.cli import trace_cmd  # noqa: F401  (registers trace, list)
-
 # Further command modules register themselves on import:
 # (one line each; keep this block in alphabetical order)
-from shapetrace.cli import adapt_cmd  # noqa: F401,E402  (registers adapt)
-from shapetrace.cli import check_cmd  # noqa: F401,E402  (registers snapshot, check)
-from shapetrace.cli import survey_cmd  # noqa: F401,E402  (registers survey)
-from shapetrace.cli import train_cmd  # noqa: F401,E402  (registers train)
+from shapetrace.cli import (
+    adapt_cmd,  # noqa: F401  (registers adapt)
+    check_cmd,  # noqa: F401  (registers snapshot, check)
+    core,
+    survey_cmd,  # noqa: F401  (registers survey)
+    trace_cmd,  # noqa: F401  (registers trace, list)
+    train_cmd,  # noqa: F401  (registers train)
+)
 
 app = core.app
 
@@ -33,7 +34,6 @@ def version_text() -> str:
             return "not installed"
 
     from shapetrace import __version__
-
     from shapetrace.backends import BACKEND_PACKAGES, configured_backend
 
     backend = configured_backend()  # what Keras will load, read without importing it
@@ -56,7 +56,12 @@ def _print_version(value: bool) -> None:
 def _group_options(
     version: Annotated[
         bool,
-        typer.Option("--version", help="Print the versions of shapetrace, Keras and TensorFlow, and exit.", is_eager=True, callback=_print_version),
+        typer.Option(
+            "--version",
+            help="Print the versions of shapetrace, Keras and TensorFlow, and exit.",
+            is_eager=True,
+            callback=_print_version,
+        ),
     ] = False,
 ) -> None:
     pass

@@ -23,6 +23,7 @@ from shapetrace.cli.core import (
     stdout_to_stderr,
     work_status,
 )
+from shapetrace.cli.status import backend_loaded, importing_message
 from shapetrace.cli.trace_cmd import (
     BatchOption,
     ChannelsOption,
@@ -39,7 +40,6 @@ from shapetrace.cli.trace_cmd import (
     WeightsOption,
     trace_options,
 )
-from shapetrace.cli.status import backend_loaded, importing_message
 from shapetrace.errors import EXIT_FAILED, EXIT_OK, ShapetraceError
 from shapetrace.options import Engine, OutputFormat
 
@@ -49,7 +49,9 @@ def snapshot_command(
     model: ModelArg,
     output: Annotated[
         Path,
-        typer.Option("--output", "-o", help="The baseline to write, e.g. tests/shapes/model.json.", show_default=False),
+        typer.Option(
+            "--output", "-o", help="The baseline to write, e.g. tests/shapes/model.json.", show_default=False
+        ),
     ],
     channels: ChannelsOption = None,
     size: SizeOption = None,
@@ -58,7 +60,9 @@ def snapshot_command(
     pooling: PoolingOption = None,
     native: NativeOption = False,
     top: TopOption = False,
-    engine: Annotated[Engine, typer.Option("--engine", help="The trace engine to record (and re-run on check).")] = Engine.stream,
+    engine: Annotated[
+        Engine, typer.Option("--engine", help="The trace engine to record (and re-run on check).")
+    ] = Engine.stream,
     factory_arg: FactoryArgOption = None,
     input_shape: InputOption = None,
     unsafe_load: UnsafeLoadOption = False,
@@ -74,14 +78,30 @@ def snapshot_command(
 
     with reporting(debug), stdout_to_stderr(), work_status() as status:
         status.making(model)
-        result = snapshot(model, output, channels=channels, **trace_options(
-            size=size, batch=batch, weights=weights, pooling=pooling, native=native, top=top,
-            engine=engine, factory_arg=factory_arg, input_shape=input_shape, unsafe_load=unsafe_load,
-            imports=imports,
-        ), **status.trace_callbacks())
+        result = snapshot(
+            model,
+            output,
+            channels=channels,
+            **trace_options(
+                size=size,
+                batch=batch,
+                weights=weights,
+                pooling=pooling,
+                native=native,
+                top=top,
+                engine=engine,
+                factory_arg=factory_arg,
+                input_shape=input_shape,
+                unsafe_load=unsafe_load,
+                imports=imports,
+            ),
+            **status.trace_callbacks(),
+        )
     probes = ", ".join(str(tuple(p.shape)) for p in result.probes)
     note = "" if result.ok else " (the probe breaks: the baseline records where)"
-    typer.echo(f"Wrote {output}: {result.model}, probe {probes}, {len(result.layers)} layers, verdict {result.verdict}{note}.")
+    typer.echo(
+        f"Wrote {output}: {result.model}, probe {probes}, {len(result.layers)} layers, verdict {result.verdict}{note}."
+    )
 
 
 @app.command("check")
@@ -90,10 +110,19 @@ def check_command(
         list[Path],
         typer.Argument(help="Baseline files written by `shapetrace snapshot`.", show_default=False),
     ],
-    update: Annotated[bool, typer.Option("--update", help="Rewrite the baselines that differ (and say which).")] = False,
+    update: Annotated[
+        bool, typer.Option("--update", help="Rewrite the baselines that differ (and say which).")
+    ] = False,
     unsafe_load: UnsafeLoadOption = False,
     imports: ImportOption = None,
-    max_rows: Annotated[int, typer.Option("--max-rows", help="Diff rows shown inline per baseline; the rest is in FILE.obtained.json.", min=1)] = 40,
+    max_rows: Annotated[
+        int,
+        typer.Option(
+            "--max-rows",
+            help="Diff rows shown inline per baseline; the rest is in FILE.obtained.json.",
+            min=1,
+        ),
+    ] = 40,
     output_format: FormatOption = OutputFormat.table,
     wide: WideOption = False,
     debug: DebugOption = False,
@@ -114,11 +143,16 @@ def check_command(
         counter = f" ({n + 1} of {len(baselines)})" if len(baselines) > 1 else ""
         with reporting(debug), stdout_to_stderr(), work_status(f"checking {path}{counter}: ") as status:
             # TensorFlow is not imported up front: an invalid baseline must fail without it.
-            status.say("re-running its trace…" if backend_loaded() else
-                       importing_message() + ", then re-running its trace…", now=True)
+            status.say(
+                "re-running its trace…"
+                if backend_loaded()
+                else importing_message() + ", then re-running its trace…",
+                now=True,
+            )
             try:
-                result = check_baseline(path, update=update, unsafe_load=unsafe_load, imports=imports,
-                                        **status.trace_callbacks())
+                result = check_baseline(
+                    path, update=update, unsafe_load=unsafe_load, imports=imports, **status.trace_callbacks()
+                )
             except ShapetraceError as error:
                 if debug:
                     traceback.print_exc()
@@ -136,7 +170,10 @@ def check_command(
     if output_format is OutputFormat.json:
         typer.echo(json.dumps(results, indent=2, sort_keys=True))
     elif updated:
-        stderr_console.print(f"Updated {len(updated)} baseline{'s' if len(updated) != 1 else ''}: {', '.join(updated)}", highlight=False)
+        stderr_console.print(
+            f"Updated {len(updated)} baseline{'s' if len(updated) != 1 else ''}: {', '.join(updated)}",
+            highlight=False,
+        )
     code = max(codes)
     if code:
         raise typer.Exit(code)

@@ -7,8 +7,9 @@ import re
 import sys
 import traceback
 import warnings
+from collections.abc import Iterator
 from contextlib import contextmanager, redirect_stdout
-from typing import TYPE_CHECKING, Annotated, Iterator
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console, RenderableType
@@ -21,15 +22,24 @@ if TYPE_CHECKING:
     from shapetrace.options import Layout
 
 __all__ = [
-    "app", "DebugOption", "WideOption", "reporting", "emit", "output_layout", "work_status",
-    "stderr_console", "EXIT_INTERNAL", "clip_message", "escape_message",
+    "app",
+    "DebugOption",
+    "WideOption",
+    "reporting",
+    "emit",
+    "output_layout",
+    "work_status",
+    "stderr_console",
+    "EXIT_INTERNAL",
+    "clip_message",
+    "escape_message",
 ]
 
 # Error lines echo what the user gave (names, paths, option values); a 100,000-character
 # model name must not become a 100,000-character error. Cut in one place: here.
 ECHO_LIMIT = 200
 LINE_LIMIT = 1500
-_LONG_RUN = re.compile(r"\S{%d,}" % (ECHO_LIMIT + 1))
+_LONG_RUN = re.compile(rf"\S{{{ECHO_LIMIT + 1},}}")
 
 EXIT_INTERNAL = 3  # a bug in shapetrace (or an unexpected Keras failure), not the user's fault
 EXIT_INTERRUPTED = 130
@@ -75,14 +85,15 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-DebugOption = Annotated[
-    bool, typer.Option("--debug", help="Show the full Python traceback on errors.")
-]
+DebugOption = Annotated[bool, typer.Option("--debug", help="Show the full Python traceback on errors.")]
 
 WideOption = Annotated[
     bool,
-    typer.Option("--wide", help="On a terminal too, print every column at the width the table needs "
-                 "(as piped output does) instead of fitting the window."),
+    typer.Option(
+        "--wide",
+        help="On a terminal too, print every column at the width the table needs "
+        "(as piped output does) instead of fitting the window.",
+    ),
 ]
 
 stderr_console = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -105,7 +116,7 @@ def stdout_console() -> Console:
     )
 
 
-def output_layout(wide: bool = False) -> "Layout":
+def output_layout(wide: bool = False) -> Layout:
     """How wide the tables may be: a terminal's width, or unbounded when piped or ``--wide``."""
     from shapetrace.options import Layout
 
@@ -114,8 +125,9 @@ def output_layout(wide: bool = False) -> "Layout":
     return Layout(width=stdout_console().size.width)
 
 
-def emit(renderable: RenderableType, *, measure: RenderableType | None = None,
-         layout: "Layout | None" = None) -> None:
+def emit(
+    renderable: RenderableType, *, measure: RenderableType | None = None, layout: Layout | None = None
+) -> None:
     """Print a report to stdout.
 
     Piped: plain text as wide as ``measure`` (the table) needs, never cut. On a terminal: at
@@ -137,7 +149,7 @@ def emit(renderable: RenderableType, *, measure: RenderableType | None = None,
 
 
 @contextmanager
-def work_status(prefix: str = "") -> Iterator["WorkStatus"]:
+def work_status(prefix: str = "") -> Iterator[WorkStatus]:
     """A transient status line on stderr while a command works (only when stderr is a terminal)."""
     from shapetrace.cli.status import WorkStatus
 
@@ -186,8 +198,10 @@ def reporting(debug: bool) -> Iterator[None]:
         if debug:
             traceback.print_exc()
         raise fail(
-            escape_message(f"your code exited (SystemExit({error.code!r})) while shapetrace was running it: "
-                           "the model could not be traced."),
+            escape_message(
+                f"your code exited (SystemExit({error.code!r})) while shapetrace was running it: "
+                "the model could not be traced."
+            ),
             EXIT_USAGE,
         ) from None
     except Exception as error:  # a bug: still one line, with the way to see more
@@ -197,8 +211,10 @@ def reporting(debug: bool) -> Iterator[None]:
         from shapetrace._keras_graph import one_line
 
         raise fail(
-            _escape(f"internal error ({type(error).__name__}: {one_line(error)}); rerun with --debug "
-                    "for the traceback and please report it."),
+            _escape(
+                f"internal error ({type(error).__name__}: {one_line(error)}); rerun with --debug "
+                "for the traceback and please report it."
+            ),
             EXIT_INTERNAL,
         ) from None
 

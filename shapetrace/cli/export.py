@@ -21,15 +21,28 @@ def check_export_paths(svg: str | None, html: str | None) -> None:
         check_writable(html, "--html")
 
 
-def export_rendered(renderable: RenderableType, measure: RenderableType, *, svg: str | None, html: str | None,
-                    title: str = "shapetrace") -> None:
+def export_rendered(
+    renderable: RenderableType,
+    measure: RenderableType,
+    *,
+    svg: str | None,
+    html: str | None,
+    title: str = "shapetrace",
+) -> None:
     """Render once on a recording console as wide as the table needs, then save SVG and/or HTML."""
     if svg is None and html is None:
         return
     from shapetrace.plot import write_atomically
 
-    console = Console(record=True, file=io.StringIO(), force_terminal=True, color_system="truecolor",
-                      highlight=False, emoji=False, width=100_000)
+    console = Console(
+        record=True,
+        file=io.StringIO(),
+        force_terminal=True,
+        color_system="truecolor",
+        highlight=False,
+        emoji=False,
+        width=100_000,
+    )
     width = Measurement.get(console, console.options, measure).maximum
     console.width = max(width, 80)
     console.print(renderable)

@@ -9,7 +9,7 @@ stderr is a terminal: piped output, logs and JSON never see it.
 from __future__ import annotations
 
 import sys
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 from rich.console import Console
 from rich.markup import escape
@@ -45,7 +45,7 @@ class WorkStatus:
         self._status: Status | None = None
         self._total: int | None = None
 
-    def __enter__(self) -> "WorkStatus":
+    def __enter__(self) -> WorkStatus:
         if self.enabled:
             self._status = Status("", console=self.console, spinner="dots")
             self._status.start()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -49,21 +49,38 @@ def survey_command(
     channels: Annotated[int, typer.Option("--channels", "-c", help="Channels of the probe tensor.")] = 3,
     size: Annotated[
         str,
-        typer.Option("--size", "-s", help="HxW for every model, 'default' (each model's own) or 'min' (each model's minimum)."),
+        typer.Option(
+            "--size",
+            "-s",
+            help="HxW for every model, 'default' (each model's own) or 'min' (each model's minimum).",
+        ),
     ] = "default",
     models: Annotated[
-        Optional[str],
-        typer.Option("--models", "-m", help="Regular expression: survey only the matching models (e.g. 'efficientnet|mobilenet').", show_default=False),
+        str | None,
+        typer.Option(
+            "--models",
+            "-m",
+            help="Regular expression: survey only the matching models (e.g. 'efficientnet|mobilenet').",
+            show_default=False,
+        ),
     ] = None,
-    native: Annotated[bool, typer.Option("--native", help="Build each model for --channels instead of 3.")] = False,
+    native: Annotated[
+        bool, typer.Option("--native", help="Build each model for --channels instead of 3.")
+    ] = False,
     batch: Annotated[int, typer.Option("--batch", "-b", help="Probe batch size.", min=1, max=4096)] = 1,
-    output_format: Annotated[SurveyFormat, typer.Option("--format", "-f", help="table for people; json or csv for scripts.")] = SurveyFormat.table,
+    output_format: Annotated[
+        SurveyFormat, typer.Option("--format", "-f", help="table for people; json or csv for scripts.")
+    ] = SurveyFormat.table,
     plot: Annotated[
-        Optional[str],
-        typer.Option("--plot", help="Also draw a one-glance chart of which models take the probe (.png or .svg).", show_default=False),
+        str | None,
+        typer.Option(
+            "--plot",
+            help="Also draw a one-glance chart of which models take the probe (.png or .svg).",
+            show_default=False,
+        ),
     ] = None,
     imports: Annotated[
-        Optional[list[str]],
+        list[str] | None,
         typer.Option(
             "--import",
             help="Your own code to import before the models are built (path/to/file.py or my_package.module; repeatable), as for trace. It runs: only code you trust.",
@@ -100,10 +117,13 @@ def survey_command(
                 from shapetrace import _keras_graph  # noqa: F401  (imports TensorFlow, muted)
 
             def advance(event) -> None:
-                progress.update(task, description=event.model or "done", completed=event.done, total=event.total)
+                progress.update(
+                    task, description=event.model or "done", completed=event.done, total=event.total
+                )
 
-            result = survey(channels=channels, size=size, models=models, batch=batch, native=native,
-                            on_progress=advance)
+            result = survey(
+                channels=channels, size=size, models=models, batch=batch, native=native, on_progress=advance
+            )
         if plot is not None:
             from shapetrace.plot import plot_survey
 

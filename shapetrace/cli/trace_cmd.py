@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -32,42 +32,70 @@ ModelArg = Annotated[
     ),
 ]
 ChannelsOption = Annotated[
-    Optional[int],
-    typer.Option("--channels", "-c", help="Channels of the probe tensor (default 3 for an application).", show_default=False),
+    int | None,
+    typer.Option(
+        "--channels",
+        "-c",
+        help="Channels of the probe tensor (default 3 for an application).",
+        show_default=False,
+    ),
 ]
 SizeOption = Annotated[
-    Optional[str],
-    typer.Option("--size", "-s", help="Probe height x width for images, e.g. 84x112 (default: the model's default size); the length of a sequence declared with an open length, e.g. 300.", show_default=False),
+    str | None,
+    typer.Option(
+        "--size",
+        "-s",
+        help="Probe height x width for images, e.g. 84x112 (default: the model's default size); the length of a sequence declared with an open length, e.g. 300.",
+        show_default=False,
+    ),
 ]
 WeightsOption = Annotated[
     str,
     typer.Option("--weights", "-w", help="none, imagenet (downloads), or a local weights file."),
 ]
 PoolingOption = Annotated[
-    Optional[Pooling],
+    Pooling | None,
     typer.Option("--pooling", help="Global pooling after the features.", show_default=False),
 ]
 NativeOption = Annotated[
     bool,
-    typer.Option("--native", help="Build the model declared for --channels instead of 3 (the stem then sees N channels)."),
+    typer.Option(
+        "--native",
+        help="Build the model declared for --channels instead of 3 (the stem then sees N channels).",
+    ),
 ]
-TopOption = Annotated[bool, typer.Option("--top", help="Keep the ImageNet classifier top (needs the default size).")]
+TopOption = Annotated[
+    bool, typer.Option("--top", help="Keep the ImageNet classifier top (needs the default size).")
+]
 BatchOption = Annotated[int, typer.Option("--batch", "-b", help="Probe batch size.", min=1, max=4096)]
-FormatOption = Annotated[OutputFormat, typer.Option("--format", "-f", help="table for people, json for scripts.")]
+FormatOption = Annotated[
+    OutputFormat, typer.Option("--format", "-f", help="table for people, json for scripts.")
+]
 FactoryArgOption = Annotated[
-    Optional[list[str]],
-    typer.Option("--factory-arg", help="key=value passed to a factory MODEL (repeatable; values read as Python literals when they are one).", show_default=False),
+    list[str] | None,
+    typer.Option(
+        "--factory-arg",
+        help="key=value passed to a factory MODEL (repeatable; values read as Python literals when they are one).",
+        show_default=False,
+    ),
 ]
 InputOption = Annotated[
-    Optional[list[str]],
-    typer.Option("--input", help="SHAPE without the batch axis, any rank (32x32x3, 120x7, 200) for a single-input model; NAME=SHAPE for one of several inputs (repeatable). A model never built takes its probe from here.", show_default=False),
+    list[str] | None,
+    typer.Option(
+        "--input",
+        help="SHAPE without the batch axis, any rank (32x32x3, 120x7, 200) for a single-input model; NAME=SHAPE for one of several inputs (repeatable). A model never built takes its probe from here.",
+        show_default=False,
+    ),
 ]
 UnsafeLoadOption = Annotated[
     bool,
-    typer.Option("--unsafe-load", help="Let a saved model file run the code it carries (Lambda layers, custom classes). Only for files you trust."),
+    typer.Option(
+        "--unsafe-load",
+        help="Let a saved model file run the code it carries (Lambda layers, custom classes). Only for files you trust.",
+    ),
 ]
 ImportOption = Annotated[
-    Optional[list[str]],
+    list[str] | None,
     typer.Option(
         "--import",
         help=(
@@ -80,14 +108,23 @@ ImportOption = Annotated[
 ]
 
 
-def trace_options(*, size, batch, weights, pooling, native, top, engine, factory_arg, input_shape,
-                  unsafe_load, imports=None) -> dict:
+def trace_options(
+    *, size, batch, weights, pooling, native, top, engine, factory_arg, input_shape, unsafe_load, imports=None
+) -> dict:
     """The library's trace keywords (all but ``channels``) from the options trace and snapshot share."""
     return dict(
-        size=size, batch=batch, native=native, top=top, pooling=pooling, engine=engine,
+        size=size,
+        batch=batch,
+        native=native,
+        top=top,
+        pooling=pooling,
+        engine=engine,
         # "" is passed on (and refused there), never read as "no weights"
         weights=None if weights.strip().lower() == "none" else weights,
-        factory_args=factory_arg, inputs=input_shape, unsafe_load=unsafe_load, imports=imports,
+        factory_args=factory_arg,
+        inputs=input_shape,
+        unsafe_load=unsafe_load,
+        imports=imports,
     )
 
 
@@ -100,7 +137,12 @@ def _complete_model(incomplete: str) -> list[str]:
 
 @app.command("trace")
 def trace_command(
-    model: Annotated[str, typer.Argument(help=ModelArg.__metadata__[0].help, show_default=False, autocompletion=_complete_model)],
+    model: Annotated[
+        str,
+        typer.Argument(
+            help=ModelArg.__metadata__[0].help, show_default=False, autocompletion=_complete_model
+        ),
+    ],
     channels: ChannelsOption = None,
     size: SizeOption = None,
     batch: BatchOption = 1,
@@ -108,16 +150,66 @@ def trace_command(
     pooling: PoolingOption = None,
     native: NativeOption = False,
     top: TopOption = False,
-    changes_only: Annotated[bool, typer.Option("--changes-only", help="Only rows where something changed (plus the first and last).")] = False,
-    engine: Annotated[Engine, typer.Option("--engine", help="stream: one walk, tensors freed early; submodels: one multi-output sub-model (an independent check).")] = Engine.stream,
+    changes_only: Annotated[
+        bool,
+        typer.Option("--changes-only", help="Only rows where something changed (plus the first and last)."),
+    ] = False,
+    engine: Annotated[
+        Engine,
+        typer.Option(
+            "--engine",
+            help="stream: one walk, tensors freed early; submodels: one multi-output sub-model (an independent check).",
+        ),
+    ] = Engine.stream,
     output_format: FormatOption = OutputFormat.table,
-    compare: Annotated[Optional[int], typer.Option("--compare", help="Also trace a probe with this many channels and show where the two probes' shapes become the same.", show_default=False)] = None,
-    columns: Annotated[Optional[str], typer.Option("--columns", help="Comma-separated columns: index, layer, type, inputs, declared, static, actual, ch, params, trainable, non_trainable, macs, memory, why (or all, default).", show_default=False)] = None,
-    depth: Annotated[Optional[int], typer.Option("--depth", help="Collapse nested models below this depth into one row each, costs summed (0: top-level layers only).", show_default=False)] = None,
-    layers: Annotated[Optional[str], typer.Option("--layers", help="Keep only layers whose path matches this regular expression, or a FROM..TO range of layer names.", show_default=False)] = None,
-    svg: Annotated[Optional[str], typer.Option("--svg", help="Also save the report exactly as rendered, as SVG.", show_default=False)] = None,
-    html: Annotated[Optional[str], typer.Option("--html", help="Also save the report exactly as rendered, as HTML.", show_default=False)] = None,
-    plot: Annotated[Optional[str], typer.Option("--plot", help="Also draw channels (log) and spatial size along the layers (.png or .svg).", show_default=False)] = None,
+    compare: Annotated[
+        int | None,
+        typer.Option(
+            "--compare",
+            help="Also trace a probe with this many channels and show where the two probes' shapes become the same.",
+            show_default=False,
+        ),
+    ] = None,
+    columns: Annotated[
+        str | None,
+        typer.Option(
+            "--columns",
+            help="Comma-separated columns: index, layer, type, inputs, declared, static, actual, ch, params, trainable, non_trainable, macs, memory, why (or all, default).",
+            show_default=False,
+        ),
+    ] = None,
+    depth: Annotated[
+        int | None,
+        typer.Option(
+            "--depth",
+            help="Collapse nested models below this depth into one row each, costs summed (0: top-level layers only).",
+            show_default=False,
+        ),
+    ] = None,
+    layers: Annotated[
+        str | None,
+        typer.Option(
+            "--layers",
+            help="Keep only layers whose path matches this regular expression, or a FROM..TO range of layer names.",
+            show_default=False,
+        ),
+    ] = None,
+    svg: Annotated[
+        str | None,
+        typer.Option("--svg", help="Also save the report exactly as rendered, as SVG.", show_default=False),
+    ] = None,
+    html: Annotated[
+        str | None,
+        typer.Option("--html", help="Also save the report exactly as rendered, as HTML.", show_default=False),
+    ] = None,
+    plot: Annotated[
+        str | None,
+        typer.Option(
+            "--plot",
+            help="Also draw channels (log) and spatial size along the layers (.png or .svg).",
+            show_default=False,
+        ),
+    ] = None,
     factory_arg: FactoryArgOption = None,
     input_shape: InputOption = None,
     unsafe_load: UnsafeLoadOption = False,
@@ -135,12 +227,22 @@ def trace_command(
     with reporting(debug):
         view = _check_view_options(channels, compare, columns, depth, layers, svg, html, plot)
     options = trace_options(
-        size=size, batch=batch, weights=weights, pooling=pooling, native=native, top=top,
-        engine=engine, factory_arg=factory_arg, input_shape=input_shape, unsafe_load=unsafe_load,
+        size=size,
+        batch=batch,
+        weights=weights,
+        pooling=pooling,
+        native=native,
+        top=top,
+        engine=engine,
+        factory_arg=factory_arg,
+        input_shape=input_shape,
+        unsafe_load=unsafe_load,
         imports=imports,
     )
     if compare is not None:
-        return _compare_command(model, channels, compare, options, output_format, svg, html, plot, wide, debug)
+        return _compare_command(
+            model, channels, compare, options, output_format, svg, html, plot, wide, debug
+        )
     # The status line goes (innermost context) before an error or the table is printed.
     with reporting(debug), stdout_to_stderr(), work_status() as status:
         status.making(model)
@@ -156,8 +258,11 @@ def trace_command(
             typer.echo(json.dumps(view.trace_dict(result), indent=2))
         else:
             layout = output_layout(wide)
-            emit(trace_report(result, changes_only=changes_only, view=view, layout=layout), measure=table,
-                 layout=layout)
+            emit(
+                trace_report(result, changes_only=changes_only, view=view, layout=layout),
+                measure=table,
+                layout=layout,
+            )
     if not result.ok:
         raise typer.Exit(EXIT_FAILED)
 
@@ -173,7 +278,9 @@ def _check_view_options(channels, compare, columns, depth, layers, svg, html, pl
     if compare is not None:
         check_compare(channels, compare)
         if not view.is_default:
-            raise UsageError("--columns, --depth and --layers shape the single-probe table; drop them with --compare.")
+            raise UsageError(
+                "--columns, --depth and --layers shape the single-probe table; drop them with --compare."
+            )
     check_export_paths(svg, html)
     if plot is not None:
         from shapetrace.plot import check_plot_path
@@ -210,8 +317,9 @@ def _compare_command(model, channels, other, options, output_format, svg, html, 
         from shapetrace.render.compare import compare_report, compare_table
 
         report, table = compare_report(comparison), compare_table(comparison)
-        _save_pictures(report, table, svg, html, plot, lambda path: plot_compare(comparison, path),
-                       comparison.model)
+        _save_pictures(
+            report, table, svg, html, plot, lambda path: plot_compare(comparison, path), comparison.model
+        )
         if output_format is OutputFormat.json:
             typer.echo(json.dumps(comparison.to_dict(), indent=2))
         else:
@@ -230,10 +338,15 @@ def list_command(
 
     apps = list(APPLICATIONS.values())
     if output_format is OutputFormat.json:
-        typer.echo(json.dumps(
-            [{"model": a.name, "name": a.key, "default_size": a.default_size, "min_size": a.min_size} for a in apps],
-            indent=2,
-        ))
+        typer.echo(
+            json.dumps(
+                [
+                    {"model": a.name, "name": a.key, "default_size": a.default_size, "min_size": a.min_size}
+                    for a in apps
+                ],
+                indent=2,
+            )
+        )
         return
     from shapetrace.render.table import applications_table
 

@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
-from shapetrace.cli.core import DebugOption, app, emit, output_layout, reporting, stderr_console, stdout_console
+from shapetrace.cli.core import (
+    DebugOption,
+    app,
+    emit,
+    output_layout,
+    reporting,
+    stderr_console,
+    stdout_console,
+)
 from shapetrace.train.config import DEFAULT_MODEL, DIGITS, Adapt, Distribute, TrainConfig
 
 _SCRATCH_BAR = "Defaults give ≥ 93% on the digits in about 1.5 minutes on 2 CPU cores."
@@ -14,26 +22,107 @@ _SCRATCH_BAR = "Defaults give ≥ 93% on the digits in about 1.5 minutes on 2 CP
 
 @app.command("train")
 def train_command(
-    data_dir: Annotated[Optional[str], typer.Argument(
-        help="A folder with one sub-folder of images per class (default: scikit-learn's bundled digits).",
-        show_default=False)] = None,
-    model: Annotated[str, typer.Option("--model", "-m", help="A keras.applications name (see `shapetrace list`).")] = DEFAULT_MODEL,
-    size: Annotated[Optional[str], typer.Option("--size", "-s", help="Input HxW (default: 32x32, or the model's minimum if larger).", show_default=False)] = None,
-    channels: Annotated[int, typer.Option("--channels", "-c", help="Read images with 1 (grayscale) or 3 (RGB) channels.")] = 1,
-    weights: Annotated[str, typer.Option("--weights", "-w", help="none (from scratch), imagenet (downloads), or a local .weights.h5 of the 3-channel base.")] = "none",
-    adapt: Annotated[Adapt, typer.Option("--adapt", help="How 1 channel meets a model declared for 3: repeat, broadcast, sum-stem or learned.")] = Adapt.repeat,
-    epochs: Annotated[int, typer.Option("--epochs", "-e", help="Epochs (pretrained: of the head on the frozen base).")] = 8,
-    fine_tune_epochs: Annotated[int, typer.Option("--fine-tune-epochs", help="Pretrained only: epochs with the whole model trainable afterwards.")] = 0,
-    batch_size: Annotated[int, typer.Option("--batch-size", "-b", help="Global batch size (split over replicas).")] = 32,
-    lr: Annotated[Optional[float], typer.Option("--lr", help="Learning rate (default 3e-3 from scratch, 1e-3 for a head).", show_default=False)] = None,
-    fine_tune_lr: Annotated[Optional[float], typer.Option("--fine-tune-lr", help="Fine-tuning learning rate (default --lr / 10).", show_default=False)] = None,
-    val_split: Annotated[float, typer.Option("--val-split", help="Held-out fraction, split per class.")] = 0.2,
-    seed: Annotated[int, typer.Option("--seed", help="Seed for the split, shuffling and initialisation.")] = 0,
-    limit: Annotated[Optional[int], typer.Option("--limit", help="Use only N images (seeded, class-proportional), for quick trials.", show_default=False)] = None,
-    output: Annotated[Optional[str], typer.Option("--output", "-o", help="Run folder (default runs/DATA-MODEL-HxW-ADAPT, e.g. runs/digits-efficientnetb0-32x32-repeat).", show_default=False)] = None,
-    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace the run already in --output.")] = False,
-    resume: Annotated[bool, typer.Option("--resume", help="Continue the interrupted run in --output (also what rerunning the same command does).")] = False,
-    distribute: Annotated[Distribute, typer.Option("--distribute", help="none, mirrored (all local devices) or multi-worker (one process per worker, configured by TF_CONFIG).")] = Distribute.none,
+    data_dir: Annotated[
+        str | None,
+        typer.Argument(
+            help="A folder with one sub-folder of images per class (default: scikit-learn's bundled digits).",
+            show_default=False,
+        ),
+    ] = None,
+    model: Annotated[
+        str, typer.Option("--model", "-m", help="A keras.applications name (see `shapetrace list`).")
+    ] = DEFAULT_MODEL,
+    size: Annotated[
+        str | None,
+        typer.Option(
+            "--size",
+            "-s",
+            help="Input HxW (default: 32x32, or the model's minimum if larger).",
+            show_default=False,
+        ),
+    ] = None,
+    channels: Annotated[
+        int, typer.Option("--channels", "-c", help="Read images with 1 (grayscale) or 3 (RGB) channels.")
+    ] = 1,
+    weights: Annotated[
+        str,
+        typer.Option(
+            "--weights",
+            "-w",
+            help="none (from scratch), imagenet (downloads), or a local .weights.h5 of the 3-channel base.",
+        ),
+    ] = "none",
+    adapt: Annotated[
+        Adapt,
+        typer.Option(
+            "--adapt",
+            help="How 1 channel meets a model declared for 3: repeat, broadcast, sum-stem or learned.",
+        ),
+    ] = Adapt.repeat,
+    epochs: Annotated[
+        int, typer.Option("--epochs", "-e", help="Epochs (pretrained: of the head on the frozen base).")
+    ] = 8,
+    fine_tune_epochs: Annotated[
+        int,
+        typer.Option(
+            "--fine-tune-epochs", help="Pretrained only: epochs with the whole model trainable afterwards."
+        ),
+    ] = 0,
+    batch_size: Annotated[
+        int, typer.Option("--batch-size", "-b", help="Global batch size (split over replicas).")
+    ] = 32,
+    lr: Annotated[
+        float | None,
+        typer.Option(
+            "--lr", help="Learning rate (default 3e-3 from scratch, 1e-3 for a head).", show_default=False
+        ),
+    ] = None,
+    fine_tune_lr: Annotated[
+        float | None,
+        typer.Option(
+            "--fine-tune-lr", help="Fine-tuning learning rate (default --lr / 10).", show_default=False
+        ),
+    ] = None,
+    val_split: Annotated[
+        float, typer.Option("--val-split", help="Held-out fraction, split per class.")
+    ] = 0.2,
+    seed: Annotated[
+        int, typer.Option("--seed", help="Seed for the split, shuffling and initialisation.")
+    ] = 0,
+    limit: Annotated[
+        int | None,
+        typer.Option(
+            "--limit",
+            help="Use only N images (seeded, class-proportional), for quick trials.",
+            show_default=False,
+        ),
+    ] = None,
+    output: Annotated[
+        str | None,
+        typer.Option(
+            "--output",
+            "-o",
+            help="Run folder (default runs/DATA-MODEL-HxW-ADAPT, e.g. runs/digits-efficientnetb0-32x32-repeat).",
+            show_default=False,
+        ),
+    ] = None,
+    overwrite: Annotated[
+        bool, typer.Option("--overwrite", help="Replace the run already in --output.")
+    ] = False,
+    resume: Annotated[
+        bool,
+        typer.Option(
+            "--resume",
+            help="Continue the interrupted run in --output (also what rerunning the same command does).",
+        ),
+    ] = False,
+    distribute: Annotated[
+        Distribute,
+        typer.Option(
+            "--distribute",
+            help="none, mirrored (all local devices) or multi-worker (one process per worker, configured by TF_CONFIG).",
+        ),
+    ] = Distribute.none,
     debug: DebugOption = False,
 ) -> None:
     """Train a keras.applications model on grayscale images, the channel question answered up front.
@@ -46,10 +135,23 @@ def train_command(
 
     config = TrainConfig(
         data=data_dir if data_dir is not None else DIGITS,
-        model=model, size=size, channels=channels, weights=weights, adapt=adapt, epochs=epochs,
-        fine_tune_epochs=fine_tune_epochs, batch_size=batch_size, lr=lr, fine_tune_lr=fine_tune_lr,
-        val_split=val_split, seed=seed, limit=limit, output=output, overwrite=overwrite,
-        resume=resume, distribute=distribute,
+        model=model,
+        size=size,
+        channels=channels,
+        weights=weights,
+        adapt=adapt,
+        epochs=epochs,
+        fine_tune_epochs=fine_tune_epochs,
+        batch_size=batch_size,
+        lr=lr,
+        fine_tune_lr=fine_tune_lr,
+        val_split=val_split,
+        seed=seed,
+        limit=limit,
+        output=output,
+        overwrite=overwrite,
+        resume=resume,
+        distribute=distribute,
     )
     reporter = _ProgressReporter()
     with reporting(debug):
@@ -101,18 +203,31 @@ class _ProgressReporter:
 
     def phase_begin(self, phase, epoch: int, steps: int) -> None:
         if phase.name != "train":
-            self.console.print(f"[bold]{phase.name}[/] phase: epochs {phase.first_epoch + 1}–{phase.last_epoch} at lr {phase.lr:g}")
+            self.console.print(
+                f"[bold]{phase.name}[/] phase: epochs {phase.first_epoch + 1}–{phase.last_epoch} at lr {phase.lr:g}"
+            )
 
     def epoch_begin(self, epoch: int, steps: int) -> None:
         if not self.live:
             return
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
         from rich.table import Column
 
         if self.progress is None:
             self.progress = Progress(
-                TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(),
+                TextColumn("{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                TextColumn("eta"),
+                TimeRemainingColumn(),
                 # In a narrow window the metrics wrap onto a second line instead of squeezing
                 # the bar and the counts into "…".
                 TextColumn("{task.fields[metrics]}", table_column=Column(no_wrap=False)),
@@ -120,7 +235,9 @@ class _ProgressReporter:
             )
             self.progress.start()
         width = len(str(self.total))
-        self.task = self.progress.add_task(f"epoch {epoch + 1:>{width}}/{self.total}", total=steps, metrics="")
+        self.task = self.progress.add_task(
+            f"epoch {epoch + 1:>{width}}/{self.total}", total=steps, metrics=""
+        )
 
     def batch_end(self, epoch: int, step: int, logs: dict) -> None:
         if self.progress is not None and self.task is not None:
@@ -133,7 +250,9 @@ class _ProgressReporter:
 
         self.completed = row["epoch"]
         if self.progress is not None and self.task is not None:
-            self.progress.update(self.task, completed=self.progress.tasks[-1].total, metrics=metrics_text(row))
+            self.progress.update(
+                self.task, completed=self.progress.tasks[-1].total, metrics=metrics_text(row)
+            )
         else:
             self.console.print(epoch_line(row, self.total), highlight=False)
 

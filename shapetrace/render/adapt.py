@@ -17,7 +17,11 @@ def adapt_report(report) -> RenderableType:
         Text.assemble(("method     ", "bold"), report.note),
     ]
     if report.fallback:
-        lines.append(Text.assemble(("           ", "bold"), f"(default: sum-stem does not apply exactly — {report.fallback})"))
+        lines.append(
+            Text.assemble(
+                ("           ", "bold"), f"(default: sum-stem does not apply exactly — {report.fallback})"
+            )
+        )
     lines += [
         Text.assemble(("guarantee  ", "bold"), report.guarantee),
         Text.assemble(
@@ -30,7 +34,11 @@ def adapt_report(report) -> RenderableType:
     ]
     if report.output is not None:
         size = _bytes(report.output_bytes or 0)
-        loaded = "; loads with keras.saving.load_model(safe_mode=True) and gives the same outputs" if report.reloaded else ""
+        loaded = (
+            "; loads with keras.saving.load_model(safe_mode=True) and gives the same outputs"
+            if report.reloaded
+            else ""
+        )
         lines.append(Text.assemble(("wrote      ", "bold"), f"{report.output} ({size}){loaded}"))
     return Group(*lines)
 

@@ -31,7 +31,10 @@ def _shape_cell(row: LayerTrace | None, compact: bool = False) -> Text:
 
 def _status(row: AlignedRow, converged: bool) -> Text:
     if row.same:
-        return Text("same from here on" if converged else "same", style=f"bold {STYLE_SAME}" if converged else STYLE_SAME)
+        return Text(
+            "same from here on" if converged else "same",
+            style=f"bold {STYLE_SAME}" if converged else STYLE_SAME,
+        )
     if (row.first is not None and row.first.failed) or (row.second is not None and row.second.failed):
         return Text("break", style=STYLE_BREAK)
     return Text("differs", style=STYLE_DIFFERS)
@@ -46,9 +49,14 @@ def _shown(comparison: Comparison, full: bool) -> list[int | None]:
     if comparison.converged_at is not None:
         end = comparison.converged_at
     else:
-        breaks = [i for i, r in enumerate(comparison.rows)
-                  if (r.first is not None and r.first.failed) or (r.second is not None and r.second.failed)
-                  or r.first is None or r.second is None]
+        breaks = [
+            i
+            for i, r in enumerate(comparison.rows)
+            if (r.first is not None and r.first.failed)
+            or (r.second is not None and r.second.failed)
+            or r.first is None
+            or r.second is None
+        ]
         end = breaks[0] if breaks else n - 1
     shown: list[int | None] = list(range(min(end + 1, n)))
     if end + 1 < n - 1:
@@ -105,8 +113,15 @@ def _compare_table(comparison: Comparison, *, full: bool, layout: Layout | None)
 
 def _fit(rows, headers, width: int, edge: bool) -> Fit:
     specs = [
-        spec_of(name, [_plain(cells[k]) for cells, _ in rows], header=headers[k], required=name != "type",
-                wraps=name == "shapes" and not edge, prose_min=4, folds=name == "layer")
+        spec_of(
+            name,
+            [_plain(cells[k]) for cells, _ in rows],
+            header=headers[k],
+            required=name != "type",
+            wraps=name == "shapes" and not edge,
+            prose_min=4,
+            folds=name == "layer",
+        )
         for k, name in enumerate(COLUMNS)
     ]
     return choose_columns(specs, width, ("type",), edge=edge)
@@ -116,7 +131,9 @@ def _plain(cell) -> str:
     return cell.plain if isinstance(cell, Text) else str(cell)
 
 
-def _rows(comparison: Comparison, full: bool, *, fitted: bool, compact: bool) -> list[tuple[list, str | None]]:
+def _rows(
+    comparison: Comparison, full: bool, *, fitted: bool, compact: bool
+) -> list[tuple[list, str | None]]:
     """Each drawn row's cells (in ``COLUMNS`` order) and style; fitted: relative paths, and a
     gap row that keeps its words out of the layer column's width."""
     out: list[tuple[list, str | None]] = []
@@ -127,21 +144,39 @@ def _rows(comparison: Comparison, full: bool, *, fitted: bool, compact: bool) ->
             hidden = following - shown[k - 1] - 1
             note = "same shapes" if comparison.converged_at is not None else "one probe only"
             if fitted:
-                out.append((["⋮", Text(f"{hidden} more layer calls", style="dim"), "", "", "",
-                             Text(note, style="dim")], None))
+                out.append(
+                    (
+                        [
+                            "⋮",
+                            Text(f"{hidden} more layer calls", style="dim"),
+                            "",
+                            "",
+                            "",
+                            Text(note, style="dim"),
+                        ],
+                        None,
+                    )
+                )
             else:
-                out.append((["⋮", Text(f"{hidden} more layer calls, {note}", style="dim"), "", "", "", ""], None))
+                out.append(
+                    (["⋮", Text(f"{hidden} more layer calls, {note}", style="dim"), "", "", "", ""], None)
+                )
             continue
         row = comparison.rows[position]
         converged = position == comparison.converged_at
-        out.append(([
-            str(position),
-            relative_path(row.path, comparison.model) if fitted else row.path,
-            row.type,
-            _shape_cell(row.first, compact),
-            _shape_cell(row.second, compact),
-            _status(row, converged),
-        ], "bold" if converged else None))
+        out.append(
+            (
+                [
+                    str(position),
+                    relative_path(row.path, comparison.model) if fitted else row.path,
+                    row.type,
+                    _shape_cell(row.first, compact),
+                    _shape_cell(row.second, compact),
+                    _status(row, converged),
+                ],
+                "bold" if converged else None,
+            )
+        )
     return out
 
 
@@ -161,7 +196,12 @@ def compare_report(comparison: Comparison, *, full: bool = False, layout: Layout
         parts.append(note)
     parts += [
         Text(),
-        Panel(answer, title="answer", title_align="left", border_style="green" if comparison.converged_at
-              is not None else "red", expand=False),
+        Panel(
+            answer,
+            title="answer",
+            title_align="left",
+            border_style="green" if comparison.converged_at is not None else "red",
+            expand=False,
+        ),
     ]
     return Group(*parts)

@@ -34,14 +34,24 @@ def cost_footer(totals: CostTotals) -> Table:
     partial = "" if totals.reached_end else " (layers up to the break)"
     rows = [
         ("Total params", format_count(totals.total_params), _exact(totals.total_params)),
-        ("Trainable params" + partial, format_count(totals.trainable_params), _exact(totals.trainable_params)),
-        ("Non-trainable params" + partial, format_count(totals.non_trainable_params),
-         _exact(totals.non_trainable_params)),
+        (
+            "Trainable params" + partial,
+            format_count(totals.trainable_params),
+            _exact(totals.trainable_params),
+        ),
+        (
+            "Non-trainable params" + partial,
+            format_count(totals.non_trainable_params),
+            _exact(totals.non_trainable_params),
+        ),
         ("Total MACs" + partial, *_macs_cells(totals)),
         ("Input size", format_bytes(totals.input_bytes), ""),
         ("Activations, sum of outputs" + partial, format_bytes(totals.activation_bytes), ""),
-        ("Activations, peak live (stream engine)", format_bytes(totals.peak_live_bytes)
-         if totals.peak_live_bytes else "-", ""),
+        (
+            "Activations, peak live (stream engine)",
+            format_bytes(totals.peak_live_bytes) if totals.peak_live_bytes else "-",
+            "",
+        ),
         ("Params size (float32)", format_bytes(totals.params_bytes), ""),
         ("Estimated total size", format_bytes(totals.estimated_total_bytes), "input + activations + params"),
     ]

@@ -30,13 +30,22 @@ FIELD_TITLES = {
     "added": "layer added",
     "removed": "layer removed",
 }
-STATUS_STYLE = {"match": "bold green", "created": "bold green", "updated": "bold yellow", "differs": "bold red"}
+STATUS_STYLE = {
+    "match": "bold green",
+    "created": "bold green",
+    "updated": "bold yellow",
+    "differs": "bold red",
+}
 STATUS_MARK = {"match": "✓", "created": "+", "updated": "↻", "differs": "✗"}
 
 
 def _value(field: str, value: Any) -> str:
     if field in ("output", "declared_output", "static_output") or field.split(" ")[0] == "probe":
-        return "✗ (the probe broke here)" if value is None and field == "output" else format_shape(None if value is None else tuple(value))
+        return (
+            "✗ (the probe broke here)"
+            if value is None and field == "output"
+            else format_shape(None if value is None else tuple(value))
+        )
     if field == "channels":
         return "no change" if value is None else str(value)
     if field == "break":
@@ -56,7 +65,7 @@ def _rows(diff: ShapeDiff, relative: bool = False) -> list[tuple[str, str, str, 
     for layer in diff.layers:
         path = layer.path
         if relative and path.startswith(diff.model + "/"):
-            path = path[len(diff.model) + 1:]
+            path = path[len(diff.model) + 1 :]
         label = f"{path} ({layer.type})"
         if layer.status == "added":
             rows.append((label, FIELD_TITLES["added"], "-", _value("output", layer.now.get("output"))))
@@ -64,12 +73,14 @@ def _rows(diff: ShapeDiff, relative: bool = False) -> list[tuple[str, str, str, 
             rows.append((label, FIELD_TITLES["removed"], _value("output", layer.baseline.get("output")), "-"))
         else:
             for i, change in enumerate(layer.changes):
-                rows.append((
-                    label if i == 0 else "",
-                    FIELD_TITLES.get(change.field, change.field),
-                    _value(change.field, change.baseline),
-                    _value(change.field, change.now),
-                ))
+                rows.append(
+                    (
+                        label if i == 0 else "",
+                        FIELD_TITLES.get(change.field, change.field),
+                        _value(change.field, change.baseline),
+                        _value(change.field, change.now),
+                    )
+                )
     return rows
 
 
@@ -90,35 +101,54 @@ def diff_table(diff: ShapeDiff, *, max_rows: int = MAX_ROWS, layout: Layout | No
     if layout is not None and layout.width is not None:
         fit = _fit(rows, _rows(diff, relative=True)[:max_rows], layout.width)
         if fit is not None:
-            rows = [(label, what, compact_shape_text(old), compact_shape_text(new))
-                    for label, what, old, new in _rows(diff, relative=True)[:max_rows]]
+            rows = [
+                (label, what, compact_shape_text(old), compact_shape_text(new))
+                for label, what, old, new in _rows(diff, relative=True)[:max_rows]
+            ]
     for name, header in zip(_DIFF_COLUMNS, _DIFF_HEADERS):
         if fit is None:
             table.add_column(header, no_wrap=True)
         else:
             table.add_column(header, width=fit.width_of(name), overflow="fold")
     for label, what, old, new in rows:
-        style = "green" if what == FIELD_TITLES["added"] else "red" if what == FIELD_TITLES["removed"] else None
+        style = (
+            "green" if what == FIELD_TITLES["added"] else "red" if what == FIELD_TITLES["removed"] else None
+        )
         table.add_row(label, Text(what, style=style or ""), old, "→", Text(new, style="bold"))
     return table
 
 
-def _fit(rows: list[tuple[str, str, str, str]], relative_rows: list[tuple[str, str, str, str]],
-         width: int) -> Fit | None:
+def _fit(
+    rows: list[tuple[str, str, str, str]], relative_rows: list[tuple[str, str, str, str]], width: int
+) -> Fit | None:
     """Widths for the compact form (paths below the model, shapes without spaces, cells
     wrapping between words), or ``None`` when the rows fit the window as they are."""
+
     def specs(compact: bool) -> list[ColumnSpec]:
         shaped = (lambda text: compact_shape_text(text)) if compact else (lambda text: text)
         columns = list(zip(*(relative_rows if compact else rows))) if rows else [(), (), (), ()]
         return [
-            spec_of("layer", columns[0], header="layer", wraps=compact, prose_min=12, required=True,
-                    folds=True),
+            spec_of(
+                "layer", columns[0], header="layer", wraps=compact, prose_min=12, required=True, folds=True
+            ),
             spec_of("what", columns[1], header="what", required=True),
-            spec_of("baseline", [shaped(t) for t in columns[2]], header="baseline", wraps=compact,
-                    prose_min=12, required=True),
+            spec_of(
+                "baseline",
+                [shaped(t) for t in columns[2]],
+                header="baseline",
+                wraps=compact,
+                prose_min=12,
+                required=True,
+            ),
             spec_of("arrow", ["→"], required=True),
-            spec_of("now", [shaped(t) for t in columns[3]], header="now", wraps=compact, prose_min=12,
-                    required=True),
+            spec_of(
+                "now",
+                [shaped(t) for t in columns[3]],
+                header="now",
+                wraps=compact,
+                prose_min=12,
+                required=True,
+            ),
         ]
 
     if table_width((s.natural for s in specs(False)), edge=False) <= width:
@@ -140,7 +170,11 @@ def _drift_line(diff: ShapeDiff) -> Text | None:
     if not diff.versions:
         return None
     parts = [f"{c.field} {c.baseline or '?'} → {c.now or '?'}" for c in diff.versions]
-    other = "on another Keras backend" if any(c.field == "backend" for c in diff.versions) else "with other versions"
+    other = (
+        "on another Keras backend"
+        if any(c.field == "backend" for c in diff.versions)
+        else "with other versions"
+    )
     return Text(
         f"  note: the baseline was written {other} ({', '.join(parts)}); "
         "such drift often explains a difference and is not a failure by itself.",
@@ -148,7 +182,9 @@ def _drift_line(diff: ShapeDiff) -> Text | None:
     )
 
 
-def check_report(result: CheckResult, *, max_rows: int = MAX_ROWS, layout: Layout | None = None) -> RenderableType:
+def check_report(
+    result: CheckResult, *, max_rows: int = MAX_ROWS, layout: Layout | None = None
+) -> RenderableType:
     """One baseline's outcome: status line, version drift, trace changes, layer table, next step.
 
     ``layout``: as wide as the diff needs (default), or fitted to a terminal's width.
@@ -163,7 +199,9 @@ def check_report(result: CheckResult, *, max_rows: int = MAX_ROWS, layout: Layou
         return Group(*parts)
     model = diff.model if diff else ""
     if result.status == "match":
-        parts.append(Text.assemble((f"{mark} {name}", style), f": {model} matches ({diff.layers_total} layers)"))
+        parts.append(
+            Text.assemble((f"{mark} {name}", style), f": {model} matches ({diff.layers_total} layers)")
+        )
     else:
         verb = "baseline updated, " if result.status == "updated" else ""
         parts.append(Text.assemble((f"{mark} {name}", style), f": {model}: {verb}{diff.summary}"))
@@ -183,5 +221,7 @@ def check_report(result: CheckResult, *, max_rows: int = MAX_ROWS, layout: Layou
     elif result.obtained is not None:
         parts.append(Text(f"  the whole new trace is in {result.obtained}", style="dim"))
     if result.status == "differs" and result.accept_command:
-        parts.append(Text.assemble("  If this change is intended, accept it with: ", (result.accept_command, "bold")))
+        parts.append(
+            Text.assemble("  If this change is intended, accept it with: ", (result.accept_command, "bold"))
+        )
     return Group(*parts)

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Iterable, Sequence
 
 from rich.cells import cell_len
 
@@ -114,8 +114,16 @@ def table_width(widths: Iterable[int], *, edge: bool = True) -> int:
     return sum(widths) + _PER_COLUMN * len(widths) + (_EDGE if edge else _NO_EDGE)
 
 
-def spec_of(name: str, cells: Iterable[str], *, header: str = "", wraps: bool = False,
-            required: bool = False, prose_min: int = PROSE_MIN_WIDTH, folds: bool = False) -> ColumnSpec:
+def spec_of(
+    name: str,
+    cells: Iterable[str],
+    *,
+    header: str = "",
+    wraps: bool = False,
+    required: bool = False,
+    prose_min: int = PROSE_MIN_WIDTH,
+    folds: bool = False,
+) -> ColumnSpec:
     """Measure a column from its header and cell texts.
 
     ``folds``: a column of names that never wraps while the required columns fit, but may
@@ -135,8 +143,9 @@ def spec_of(name: str, cells: Iterable[str], *, header: str = "", wraps: bool = 
     lengths = sorted(cell_len(text) for text in cells if text.strip())
     most = lengths[max(0, math.ceil(len(lengths) * 0.9) - 1)] if lengths else 0
     minimum = min(natural, max(longest_word, prose_min, min(most, PROSE_COMFORT_MAX)))
-    return ColumnSpec(name, natural, minimum, required,
-                      floor=min(longest_word, NAME_FLOOR) if folds else longest_word)
+    return ColumnSpec(
+        name, natural, minimum, required, floor=min(longest_word, NAME_FLOOR) if folds else longest_word
+    )
 
 
 def _distribute(specs: Sequence[ColumnSpec], available: int, edge: bool) -> tuple[int, ...]:
@@ -160,8 +169,9 @@ def _distribute(specs: Sequence[ColumnSpec], available: int, edge: bool) -> tupl
     return tuple(widths)
 
 
-def choose_columns(specs: Sequence[ColumnSpec], available: int, priority: Sequence[str] = (), *,
-                   edge: bool = True) -> Fit:
+def choose_columns(
+    specs: Sequence[ColumnSpec], available: int, priority: Sequence[str] = (), *, edge: bool = True
+) -> Fit:
     """The columns to show in ``available`` cells, and their widths.
 
     Required columns are always shown. The others join in ``priority`` order (those not

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import html
 import io
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from rich.console import Console, Group, RenderableType
 from rich.table import Table
@@ -34,7 +35,7 @@ LONG_TRACE = 40
 # A fragment for a notebook cell (rich's default is a whole page): monospace, the table's
 # own line breaks, no wrapping (a cut shape is worse than a horizontal scroll bar).
 _PRE = (
-    '<pre style="font-family: Menlo, \'DejaVu Sans Mono\', Consolas, monospace; font-size: 12px; '
+    "<pre style=\"font-family: Menlo, 'DejaVu Sans Mono', Consolas, monospace; font-size: 12px; "
     'line-height: 1.2; white-space: pre; overflow-x: auto; margin: 0">{code}</pre>'
 )
 
@@ -52,16 +53,20 @@ def renderable_of(result: Any) -> RenderableType:
     for kind, render in _RENDERERS:
         if isinstance(result, kind):
             return render(result)
-    raise TypeError(f"shapetrace cannot render a {type(result).__name__}: expected a Trace, Survey, "
-                    "Comparison, CheckResult or ShapeDiff.")
+    raise TypeError(
+        f"shapetrace cannot render a {type(result).__name__}: expected a Trace, Survey, "
+        "Comparison, CheckResult or ShapeDiff."
+    )
 
 
 def summary_line(result: Any) -> str:
     """One line for a text-only frontend (the dataclass repr of a big trace runs to megabytes)."""
     name = type(result).__name__
     if isinstance(result, Trace):
-        return (f"<Trace {result.model}: {result.verdict}, {len(result.layers):,} layer calls, "
-                f"{len(result.changes)} channel changes, probe {result.probe.shape}>")
+        return (
+            f"<Trace {result.model}: {result.verdict}, {len(result.layers):,} layer calls, "
+            f"{len(result.changes)} channel changes, probe {result.probe.shape}>"
+        )
     if isinstance(result, Survey):
         return f"<Survey: {len(result.passed)} of {len(result.rows)} models take a {result.channels}-channel probe>"
     if isinstance(result, Comparison):
@@ -85,7 +90,9 @@ def _folded_trace(trace: Trace) -> str:
     changed = len(trace.changes) + (trace.broken is not None)
     summary = (
         f"All {len(trace.layers):,} rows ({changed} with a change; shown above with their neighbours "
-        "marked ⋮)" if changed else f"All {len(trace.layers):,} rows (none changes the channels)"
+        "marked ⋮)"
+        if changed
+        else f"All {len(trace.layers):,} rows (none changes the channels)"
     )
     every_row = _html(trace_table(trace))
     return _div(
@@ -101,8 +108,16 @@ def _div(inner: str) -> str:
 def _html(renderable: RenderableType) -> str:
     """Inline-styled HTML, as wide as the renderable's first table needs (never cut)."""
     # force_jupyter=False: inside a notebook rich would otherwise display what it records.
-    console = Console(record=True, file=io.StringIO(), force_terminal=True, force_jupyter=False,
-                      color_system="truecolor", highlight=False, emoji=False, width=MIN_WIDTH)
+    console = Console(
+        record=True,
+        file=io.StringIO(),
+        force_terminal=True,
+        force_jupyter=False,
+        color_system="truecolor",
+        highlight=False,
+        emoji=False,
+        width=MIN_WIDTH,
+    )
     measure = _first_table(renderable)
     if measure is not None:
         console.width = max(needed_width(console, measure), MIN_WIDTH)

@@ -21,13 +21,31 @@ def _natural_width(table: Table) -> int:
     console = Console(width=100_000, file=io.StringIO(), color_system=None)
     return Measurement.get(console, console.options, table).maximum
 
+
 __all__ = ["survey_table", "survey_report", "survey_csv", "CSV_FIELDS"]
 
 CSV_FIELDS = (
-    "model", "key", "size", "channels", "boundary_accepted", "verdict", "layers",
-    "first_change_layer", "first_change_in", "first_change_out", "first_change_mechanism",
-    "break_layer", "break_type", "break_expected", "break_received", "break_reason", "params", "macs", "macs_complete",
-    "trace_seconds", "build_seconds",
+    "model",
+    "key",
+    "size",
+    "channels",
+    "boundary_accepted",
+    "verdict",
+    "layers",
+    "first_change_layer",
+    "first_change_in",
+    "first_change_out",
+    "first_change_mechanism",
+    "break_layer",
+    "break_type",
+    "break_expected",
+    "break_received",
+    "break_reason",
+    "params",
+    "macs",
+    "macs_complete",
+    "trace_seconds",
+    "build_seconds",
 )
 
 
@@ -52,16 +70,20 @@ def _macs(row: SurveyRow) -> str:
 
 
 def _title(result: Survey) -> str:
-    return (f"keras.applications with a {result.channels}-channel probe · size {result.size}"
-            + (" · native" if result.native else ""))
+    return f"keras.applications with a {result.channels}-channel probe · size {result.size}" + (
+        " · native" if result.native else ""
+    )
 
 
-_CAPTION = ("MACs: the whole model's when the probe passes, else those up to the break (\"-\": none); "
-            "Keras's own error message: --format json")
+_CAPTION = (
+    'MACs: the whole model\'s when the probe passes, else those up to the break ("-": none); '
+    "Keras's own error message: --format json"
+)
 
 
-def survey_table(result: Survey, *, show_timing: bool = True, reasons: bool = True,
-                 layout: Layout | None = None) -> Table:
+def survey_table(
+    result: Survey, *, show_timing: bool = True, reasons: bool = True, layout: Layout | None = None
+) -> Table:
     """One row per model: boundary, verdict, first channel change, the break, params, MACs, time.
 
     ``layout``: the full table (default), or one fitted to a terminal's width.
@@ -73,8 +95,13 @@ def survey_table(result: Survey, *, show_timing: bool = True, reasons: bool = Tr
 
 
 def _full_table(result: Survey, *, show_timing: bool, reasons: bool) -> Table:
-    table = Table(title=_title(result), title_justify="left", header_style="bold", caption=_CAPTION,
-                  caption_justify="left")
+    table = Table(
+        title=_title(result),
+        title_justify="left",
+        header_style="bold",
+        caption=_CAPTION,
+        caption_justify="left",
+    )
     table.add_column("model", no_wrap=True)
     table.add_column("size", justify="right", no_wrap=True)
     table.add_column("input", no_wrap=True)
@@ -141,8 +168,9 @@ _FITTED_REQUIRED = {"model", "verdict", "what"}
 _FITTED_PRIORITY = ("params", "macs", "input", "size", "seconds")
 
 
-def _fitted_table(result: Survey, full: Table, width: int, *, show_timing: bool,
-                  reasons: bool) -> tuple[Table, Fit | None]:
+def _fitted_table(
+    result: Survey, full: Table, width: int, *, show_timing: bool, reasons: bool
+) -> tuple[Table, Fit | None]:
     """The full table when it fits the window; else the change and the break share one
     wrapping column and the others join by priority."""
     if _natural_width(full) <= width:
@@ -151,19 +179,37 @@ def _fitted_table(result: Survey, full: Table, width: int, *, show_timing: bool,
     rows = []
     for row in result.rows:
         cells = {
-            "model": row.model, "size": f"{row.size[0]}x{row.size[1]}", "input": _input_cell(row),
-            "verdict": _verdict_cell(row), "what": _what_happens(row, reasons),
-            "params": format_count(row.params), "macs": _macs(row), "seconds": f"{row.trace_seconds:.2f}",
+            "model": row.model,
+            "size": f"{row.size[0]}x{row.size[1]}",
+            "input": _input_cell(row),
+            "verdict": _verdict_cell(row),
+            "what": _what_happens(row, reasons),
+            "params": format_count(row.params),
+            "macs": _macs(row),
+            "seconds": f"{row.trace_seconds:.2f}",
         }
         rows.append(cells)
     specs = [
-        spec_of(name, [c[name].plain if isinstance(c[name], Text) else c[name] for c in rows], header=header,
-                wraps=name == "what", required=name in _FITTED_REQUIRED, folds=name == "model")
+        spec_of(
+            name,
+            [c[name].plain if isinstance(c[name], Text) else c[name] for c in rows],
+            header=header,
+            wraps=name == "what",
+            required=name in _FITTED_REQUIRED,
+            folds=name == "model",
+        )
         for name, header, _ in columns
     ]
     fit = choose_columns(specs, width, _FITTED_PRIORITY, edge=False)
-    table = Table(title=_title(result), title_justify="left", header_style="bold", caption=_CAPTION,
-                  caption_justify="left", show_edge=False, pad_edge=False)
+    table = Table(
+        title=_title(result),
+        title_justify="left",
+        header_style="bold",
+        caption=_CAPTION,
+        caption_justify="left",
+        show_edge=False,
+        pad_edge=False,
+    )
     for name, header, justify in columns:
         if name in fit.shown:
             table.add_column(header, justify=justify, width=fit.width_of(name), overflow="fold")
@@ -172,13 +218,16 @@ def _fitted_table(result: Survey, full: Table, width: int, *, show_timing: bool,
     return table, fit
 
 
-def survey_report(result: Survey, *, show_timing: bool = True, reasons: bool = True,
-                  layout: Layout | None = None) -> Group:
+def survey_report(
+    result: Survey, *, show_timing: bool = True, reasons: bool = True, layout: Layout | None = None
+) -> Group:
     """The table and a one-line summary beneath it (``layout``: see :func:`survey_table`)."""
     passed = result.passed
     names = ", ".join(r.model for r in passed) or "none"
-    summary = Text(f"{len(passed)} of {len(result.rows)} models take a {result.channels}-channel probe as-is: ",
-                   style="bold")
+    summary = Text(
+        f"{len(passed)} of {len(result.rows)} models take a {result.channels}-channel probe as-is: ",
+        style="bold",
+    )
     summary.append(names, style="green" if passed else "red")
     table, fit = _full_table(result, show_timing=show_timing, reasons=reasons), None
     if layout is not None and layout.width is not None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Mapping
+from collections.abc import Mapping
 
 from rich.console import Group, RenderableType
 from rich.table import Table
@@ -17,8 +17,14 @@ from shapetrace.render.fit import Fit, choose_columns, compact_shape_text, spec_
 from shapetrace.selection import View, collapse_depth
 
 __all__ = [
-    "trace_table", "trace_report", "applications_table", "select_rows", "inputs_legend",
-    "fit_trace_table", "left_out_note", "relative_path",
+    "trace_table",
+    "trace_report",
+    "applications_table",
+    "select_rows",
+    "inputs_legend",
+    "fit_trace_table",
+    "left_out_note",
+    "relative_path",
 ]
 
 STYLE_CHANGE = "bold yellow"
@@ -110,8 +116,17 @@ FITTED_WRAPPING_COLUMNS = {"why", "inputs"}
 SHAPE_COLUMNS = {"inputs", "declared", "static"}
 REQUIRED_COLUMNS = ("index", "layer", "actual", "ch", "why")
 """Always shown on a terminal (when asked for): the story is in these."""
-COLUMN_PRIORITY = ("type", "declared", "params", "macs", "static", "inputs", "memory", "trainable",
-                   "non_trainable")
+COLUMN_PRIORITY = (
+    "type",
+    "declared",
+    "params",
+    "macs",
+    "static",
+    "inputs",
+    "memory",
+    "trainable",
+    "non_trainable",
+)
 """The other columns, most wanted first: they join the table while the window has room."""
 
 # Column name (see shapetrace.selection.COLUMNS) → header, justification, cell.
@@ -137,7 +152,7 @@ def relative_path(path: str, model: str) -> str:
     """``efficientnetb0/block1a_dwconv`` → ``block1a_dwconv`` (the model's name is in the title);
     nested models keep their prefix below it."""
     prefix = model + "/"
-    return path[len(prefix):] if path.startswith(prefix) and len(path) > len(prefix) else path
+    return path[len(prefix) :] if path.startswith(prefix) and len(path) > len(prefix) else path
 
 
 def _fitted_cell(name: str, row: LayerTrace, trace: Trace, compact: bool) -> str | Text:
@@ -182,7 +197,11 @@ def _new_table(trace: Trace, edge: bool = True) -> Table:
         caption=(
             f"{MARK_DIFFERS} actual differs from declared   "
             f"{MARK_STATIC} Keras's static shape inference disagrees   "
-            + ("highlighted: channel count changes" if image_like(trace) else "highlighted: the last axis changes")
+            + (
+                "highlighted: channel count changes"
+                if image_like(trace)
+                else "highlighted: the last axis changes"
+            )
         ),
         caption_justify="left",
         header_style="bold",
@@ -210,10 +229,13 @@ def _full_table(trace: Trace, rows: tuple[LayerTrace, ...], view: View) -> Table
     return table
 
 
-def _fit_for(trace: Trace, drawn: list[LayerTrace | None], view: View, width: int,
-             compact: bool) -> tuple[Fit, list[list[str | Text] | None]]:
-    cells = [None if row is None else [_fitted_cell(name, row, trace, compact) for name in view.columns]
-             for row in drawn]
+def _fit_for(
+    trace: Trace, drawn: list[LayerTrace | None], view: View, width: int, compact: bool
+) -> tuple[Fit, list[list[str | Text] | None]]:
+    cells = [
+        None if row is None else [_fitted_cell(name, row, trace, compact) for name in view.columns]
+        for row in drawn
+    ]
     wrapping = FITTED_WRAPPING_COLUMNS if compact else set()
     specs = [
         spec_of(
@@ -266,8 +288,9 @@ def _fitted_table(trace: Trace, rows: tuple[LayerTrace, ...], view: View, width:
     return table, fit
 
 
-def trace_table(trace: Trace, *, changes_only: bool = False, view: View | None = None,
-                layout: Layout | None = None) -> Table:
+def trace_table(
+    trace: Trace, *, changes_only: bool = False, view: View | None = None, layout: Layout | None = None
+) -> Table:
     """One row per executed layer call, in execution order (``view``: columns, depth, layers).
 
     ``layout``: the full table (default), or one fitted to a terminal's width.
@@ -275,8 +298,9 @@ def trace_table(trace: Trace, *, changes_only: bool = False, view: View | None =
     return _trace_table(trace, changes_only=changes_only, view=view, layout=layout)[0]
 
 
-def _trace_table(trace: Trace, *, changes_only: bool, view: View | None,
-                 layout: Layout | None) -> tuple[Table, Fit | None]:
+def _trace_table(
+    trace: Trace, *, changes_only: bool, view: View | None, layout: Layout | None
+) -> tuple[Table, Fit | None]:
     view = view or View()
     rows = select_rows(trace, changes_only, view.rows(trace))
     if layout is None or layout.width is None:
@@ -284,8 +308,9 @@ def _trace_table(trace: Trace, *, changes_only: bool, view: View | None,
     return _fitted_table(trace, rows, view, layout.width)
 
 
-def left_out_note(fit: Fit | None, *, columns_option: bool = True,
-                  titles: Mapping[str, str] | None = None) -> Text | None:
+def left_out_note(
+    fit: Fit | None, *, columns_option: bool = True, titles: Mapping[str, str] | None = None
+) -> Text | None:
     """The line under a fitted table naming the columns it left out, and how to see them.
 
     ``columns_option``: the command also takes ``--columns`` (whose words are the names
@@ -296,7 +321,8 @@ def left_out_note(fit: Fit | None, *, columns_option: bool = True,
     names = [(titles or {}).get(name, name) for name in fit.left_out]
     text = Text.assemble(
         (f"Left out to fit {fit.available} columns: {', '.join(names)}. ", "dim"),
-        ("--wide", "bold"), (" shows every column", "dim"),
+        ("--wide", "bold"),
+        (" shows every column", "dim"),
     )
     if columns_option:
         text.append_text(Text.assemble(("; ", "dim"), ("--columns", "bold"), (" chooses which", "dim")))

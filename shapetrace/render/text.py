@@ -29,11 +29,18 @@ def needed_width(console: Console, renderable: RenderableType, *, wrap: bool = F
             column.max_width = width
 
 
-def render_text(renderable: RenderableType, *, measure: RenderableType | None = None,
-                width: int | None = None) -> str:
+def render_text(
+    renderable: RenderableType, *, measure: RenderableType | None = None, width: int | None = None
+) -> str:
     """Plain text (no control codes), as wide as ``measure`` needs, trailing spaces stripped."""
-    console = Console(width=width or MIN_WIDTH, color_system=None, no_color=True,
-                      highlight=False, emoji=False, force_terminal=False)
+    console = Console(
+        width=width or MIN_WIDTH,
+        color_system=None,
+        no_color=True,
+        highlight=False,
+        emoji=False,
+        force_terminal=False,
+    )
     if measure is not None:
         console.width = max(needed_width(console, measure), width or MIN_WIDTH)
     with console.capture() as capture:

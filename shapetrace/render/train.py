@@ -21,12 +21,13 @@ def plan_report(plan, *, compact: bool = False) -> RenderableType:
     h, w = config.size
     weights = "from scratch" if not config.pretrained else f"weights {config.weights}"
     lines = [
-        Text.assemble(("model  ", "bold"), f"{plan.application} ({weights}), input {h}×{w}×{config.channels}"),
+        Text.assemble(
+            ("model  ", "bold"), f"{plan.application} ({weights}), input {h}×{w}×{config.channels}"
+        ),
         Text.assemble(("adapt  ", "bold"), plan.adapt_note),
         Text.assemble(
             ("data   ", "bold"),
-            f"{data.source}: {data.train:,} train / {data.val:,} validation, "
-            f"{len(data.class_names)} classes",
+            f"{data.source}: {data.train:,} train / {data.val:,} validation, {len(data.class_names)} classes",
             _data_notes(data),
         ),
         Text.assemble(
@@ -38,11 +39,13 @@ def plan_report(plan, *, compact: bool = False) -> RenderableType:
         Text.assemble(("trace  ", "bold"), compact_shape_text(plan.verdict) if compact else plan.verdict),
     ]
     if plan.resumed_from:
-        lines.append(Text.assemble(
-            ("resume ", "bold yellow"),
-            f"{plan.resumed_from} of {plan.total_epochs} epochs already done; continuing with epoch "
-            f"{plan.resumed_from + 1}",
-        ))
+        lines.append(
+            Text.assemble(
+                ("resume ", "bold yellow"),
+                f"{plan.resumed_from} of {plan.total_epochs} epochs already done; continuing with epoch "
+                f"{plan.resumed_from + 1}",
+            )
+        )
     return Group(*lines)
 
 
@@ -53,7 +56,9 @@ def _data_notes(data) -> str:
         notes.append(f"{data.skipped_files} non-image files skipped ({examples})")
     if getattr(data, "empty_classes", ()):
         names = ", ".join(data.empty_classes)
-        notes.append(f"{len(data.empty_classes)} class folder{'s' if len(data.empty_classes) > 1 else ''} without images ignored ({names})")
+        notes.append(
+            f"{len(data.empty_classes)} class folder{'s' if len(data.empty_classes) > 1 else ''} without images ignored ({names})"
+        )
     if len(data.modes) > 1:
         notes.append("modes " + ", ".join(f"{m}×{n}" for m, n in data.modes.items()))
     if data.distinct_sizes > 1:
@@ -64,7 +69,12 @@ def _data_notes(data) -> str:
 def metrics_text(logs: dict) -> str:
     """``loss 0.123  acc 96.1%`` from Keras logs (validation too when present)."""
     parts = []
-    for key, label in (("loss", "loss"), ("accuracy", "acc"), ("val_loss", "val_loss"), ("val_accuracy", "val_acc")):
+    for key, label in (
+        ("loss", "loss"),
+        ("accuracy", "acc"),
+        ("val_loss", "val_loss"),
+        ("val_accuracy", "val_acc"),
+    ):
         if logs.get(key) is None:
             continue
         value = float(logs[key])
@@ -74,7 +84,9 @@ def metrics_text(logs: dict) -> str:
 
 def epoch_line(row: dict, total: int) -> str:
     width = len(str(total))
-    return f"epoch {row['epoch']:>{width}}/{total} [{row['phase']}]  {metrics_text(row)}  {row['seconds']:.1f}s"
+    return (
+        f"epoch {row['epoch']:>{width}}/{total} [{row['phase']}]  {metrics_text(row)}  {row['seconds']:.1f}s"
+    )
 
 
 def summary_table(result) -> Table:
@@ -83,8 +95,11 @@ def summary_table(result) -> Table:
     table.add_column("", style="bold")
     table.add_column("")
     final = result.final
-    table.add_row("best epoch", f"{result.best_epoch} of {result.epochs} (val_acc {result.best_val_accuracy:.2%}, "
-                                f"val_loss {result.best_val_loss:.4f})")
+    table.add_row(
+        "best epoch",
+        f"{result.best_epoch} of {result.epochs} (val_acc {result.best_val_accuracy:.2%}, "
+        f"val_loss {result.best_val_loss:.4f})",
+    )
     table.add_row("final train", f"loss {final['loss']:.4f}  acc {final['accuracy']:.2%}")
     table.add_row("final validation", f"loss {final['val_loss']:.4f}  acc {final['val_accuracy']:.2%}")
     resumed = f" (resumed after epoch {result.resumed_from})" if result.resumed_from else ""

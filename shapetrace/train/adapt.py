@@ -20,10 +20,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-
 from shapetrace.adapt import Method, front_layer
-from shapetrace.stem import StemFold, find_stem, fold_stem
 from shapetrace.errors import UsageError
+from shapetrace.stem import StemFold, find_stem, fold_stem
 
 __all__ = [
     "AdaptRefused",
@@ -44,10 +43,21 @@ _TF = (1 / 127.5, -1.0)
 _CAFFE = (1.0, -(103.939 + 116.779 + 123.68) / 3)
 _TORCH = (1 / (255 * 0.226), -0.449 / 0.226)
 GRAY_PREPROCESSING: dict[str, tuple[float, float]] = {
-    **{k: _TF for k in (
-        "mobilenet", "mobilenetv2", "inceptionv3", "inceptionresnetv2", "xception",
-        "nasnetmobile", "nasnetlarge", "resnet50v2", "resnet101v2", "resnet152v2",
-    )},
+    **{
+        k: _TF
+        for k in (
+            "mobilenet",
+            "mobilenetv2",
+            "inceptionv3",
+            "inceptionresnetv2",
+            "xception",
+            "nasnetmobile",
+            "nasnetlarge",
+            "resnet50v2",
+            "resnet101v2",
+            "resnet152v2",
+        )
+    },
     **{k: _CAFFE for k in ("resnet50", "resnet101", "resnet152", "vgg16", "vgg19")},
     **{k: _TORCH for k in ("densenet121", "densenet169", "densenet201")},
 }
@@ -84,8 +94,12 @@ def build_base(app, size, *, channels: int = 3, weights: str = "none"):
 
     native = channels != 3
     return build_application(
-        app, size=size, channels=channels, native=native,
-        weights=None if weights == "none" else weights, pooling="avg",
+        app,
+        size=size,
+        channels=channels,
+        native=native,
+        weights=None if weights == "none" else weights,
+        pooling="avg",
     )
 
 

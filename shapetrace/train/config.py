@@ -104,7 +104,7 @@ class TrainConfig:
         return data
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "TrainConfig":
+    def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
         known = {f.name for f in fields(cls)}
         values = {k: v for k, v in data.items() if k in known}
         if values.get("size") is not None:
@@ -115,7 +115,7 @@ class TrainConfig:
             values["distribute"] = Distribute(values["distribute"])
         return cls(**values)
 
-    def resolved(self) -> "TrainConfig":
+    def resolved(self) -> TrainConfig:
         """Validate every field and fill the defaults that depend on others.
 
         Raises:
@@ -161,7 +161,9 @@ class TrainConfig:
             )
         lr = self.lr if self.lr is not None else (1e-3 if weights != "none" else 3e-3)
         for flag, value in (("--lr", lr), ("--fine-tune-lr", self.fine_tune_lr)):
-            if value is not None and not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
+            if value is not None and not (
+                isinstance(value, (int, float)) and math.isfinite(value) and value > 0
+            ):
                 raise UsageError(f"Invalid {flag} {value!r}: expected a positive number like 0.001.")
         fine_lr = self.fine_tune_lr if self.fine_tune_lr is not None else lr / 10
         data = self.data
@@ -185,7 +187,7 @@ class TrainConfig:
             distribute=Distribute(self.distribute),
         )
 
-    def differences(self, other: "TrainConfig") -> list[str]:
+    def differences(self, other: TrainConfig) -> list[str]:
         """Fields (other than how the run is launched) whose values differ."""
         mine, theirs = self.to_dict(), other.to_dict()
         return [k for k in mine if k not in RESUME_NEUTRAL and mine[k] != theirs.get(k)]

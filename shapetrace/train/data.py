@@ -104,9 +104,13 @@ def scan_folder(directory: str | Path) -> Folder:
     """
     root = Path(directory).expanduser()
     if not root.exists():
-        raise UsageError(f"DATA_DIR {str(root)!r} does not exist: expected a folder with one sub-folder per class.")
+        raise UsageError(
+            f"DATA_DIR {str(root)!r} does not exist: expected a folder with one sub-folder per class."
+        )
     if not root.is_dir():
-        raise UsageError(f"DATA_DIR {str(root)!r} is a file: expected a folder with one sub-folder per class.")
+        raise UsageError(
+            f"DATA_DIR {str(root)!r} is a file: expected a folder with one sub-folder per class."
+        )
     entries = sorted(p for p in root.iterdir() if not p.name.startswith("."))
     if not entries:
         raise UsageError(f"DATA_DIR {str(root)!r} is empty: expected one sub-folder of images per class.")
@@ -133,10 +137,14 @@ def scan_folder(directory: str | Path) -> Folder:
         with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:
             for file, (mode, size, error) in zip(images, pool.map(_inspect_image, images)):
                 if error is not None:
-                    raise UsageError(error if error.startswith("Image ") else (
-                        f"Corrupt image {str(file)!r} ({error}): corrupt images are fatal; fix or "
-                        "remove the file and rerun."
-                    ))
+                    raise UsageError(
+                        error
+                        if error.startswith("Image ")
+                        else (
+                            f"Corrupt image {str(file)!r} ({error}): corrupt images are fatal; fix or "
+                            "remove the file and rerun."
+                        )
+                    )
                 modes[mode] += 1
                 sizes.add(size)
         images = [str(f) for f in images]
@@ -196,17 +204,29 @@ def _inspect_image(path: Path) -> tuple[str | None, tuple[int, int] | None, str 
             return image.mode, (image.height, image.width), None
     except Image.DecompressionBombError as error:
         # Pillow refuses before decoding (its limit guards against zip-bomb-like files).
-        counts = [int(x) for pair in re.findall(r"\((\d+) pixels\)|limit of (\d+)", str(error)) for x in pair if x]
-        size = f"{counts[0]:,} pixels, more than the {counts[1]:,}" if len(counts) == 2 else "more pixels than the"
-        return None, None, (
-            f"Image {str(path)!r} has {size} Pillow decodes (it refuses larger images as possible "
-            "decompression bombs): downscale it or remove it from DATA_DIR, and rerun."
+        counts = [
+            int(x) for pair in re.findall(r"\((\d+) pixels\)|limit of (\d+)", str(error)) for x in pair if x
+        ]
+        size = (
+            f"{counts[0]:,} pixels, more than the {counts[1]:,}"
+            if len(counts) == 2
+            else "more pixels than the"
+        )
+        return (
+            None,
+            None,
+            (
+                f"Image {str(path)!r} has {size} Pillow decodes (it refuses larger images as possible "
+                "decompression bombs): downscale it or remove it from DATA_DIR, and rerun."
+            ),
         )
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as error:
         return None, None, f"{type(error).__name__}: {error}"
 
 
-def load_digits_images(size: tuple[int, int], channels: int) -> tuple[np.ndarray, np.ndarray, tuple[str, ...]]:
+def load_digits_images(
+    size: tuple[int, int], channels: int
+) -> tuple[np.ndarray, np.ndarray, tuple[str, ...]]:
     """scikit-learn's 1,797 bundled 8×8 digits as uint8 images of ``size`` (0–255, like a photo)."""
     import tensorflow as tf
     from sklearn.datasets import load_digits
@@ -262,6 +282,7 @@ def make_pipeline(source, labels, *, size, channels, batch_size, shuffle, seed, 
     autotune = tf.data.AUTOTUNE
     ds = tf.data.Dataset.from_tensor_slices((source, np.asarray(labels, dtype="int32")))
     if from_files:
+
         def decode(path, label):
             raw = tf.io.read_file(path)
             image = tf.io.decode_image(raw, channels=3, expand_animations=False)
@@ -314,7 +335,9 @@ def load_datasets(config) -> Datasets:
         }
         origin = config.data
     train_idx, val_idx = stratified_split(labels, config.val_split, config.seed)
-    common = dict(size=config.size, channels=config.channels, batch_size=config.batch_size, from_files=from_files)
+    common = dict(
+        size=config.size, channels=config.channels, batch_size=config.batch_size, from_files=from_files
+    )
     train = make_pipeline(source[train_idx], labels[train_idx], shuffle=True, seed=config.seed, **common)
     val = make_pipeline(source[val_idx], labels[val_idx], shuffle=False, seed=config.seed, **common)
     info = DataInfo(

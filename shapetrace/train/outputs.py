@@ -35,7 +35,8 @@ os.umask(_UMASK)
 _FILE_MODE = 0o666 & ~_UMASK  # mkstemp makes 0600 files; outputs get the usual permissions
 _TEMPORARY = re.compile(
     r"\.(?:" + "|".join(re.escape(n) for n in FILES.values()) + r")\.[A-Za-z0-9_]+\.tmp"
-    r"|\.(?:" + "|".join(re.escape(n.removesuffix(".keras")) for n in FILES.values() if n.endswith(".keras"))
+    r"|\.(?:"
+    + "|".join(re.escape(n.removesuffix(".keras")) for n in FILES.values() if n.endswith(".keras"))
     + r")\.[A-Za-z0-9_]+\.keras"
 )
 _CHECKPOINT_TEMPORARY = re.compile(r"\.epoch-\d{4,}\.[A-Za-z0-9_]+\.keras")
@@ -134,6 +135,7 @@ class RunFolder:
 
     def stored(self) -> tuple[dict | None, dict | None]:
         """``(config.json, state.json)`` as stored, or ``None`` for each that is missing."""
+
         def read(key):
             path = self.path(key)
             if not path.exists():
@@ -145,6 +147,7 @@ class RunFolder:
                     f"{str(path)!r} is unreadable ({error}): the run folder is damaged; use --overwrite "
                     "or another --output."
                 ) from None
+
         return read("config"), read("state")
 
     def is_empty(self) -> bool:
@@ -165,7 +168,11 @@ class RunFolder:
         if self.root.is_dir():
             found += [p for p in self.root.iterdir() if _TEMPORARY.fullmatch(p.name) and p.is_file()]
         if self.checkpoints.is_dir():
-            found += [p for p in self.checkpoints.iterdir() if _CHECKPOINT_TEMPORARY.fullmatch(p.name) and p.is_file()]
+            found += [
+                p
+                for p in self.checkpoints.iterdir()
+                if _CHECKPOINT_TEMPORARY.fullmatch(p.name) and p.is_file()
+            ]
         return sorted(found)
 
     def remove_temporaries(self) -> list[Path]:

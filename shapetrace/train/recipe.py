@@ -33,7 +33,9 @@ def phases(config) -> tuple[Phase, ...]:
     head = Phase("head", 0, config.epochs, config.lr)
     if not config.fine_tune_epochs:
         return (head,)
-    return head, Phase("fine-tune", config.epochs, config.epochs + config.fine_tune_epochs, config.fine_tune_lr)
+    return head, Phase(
+        "fine-tune", config.epochs, config.epochs + config.fine_tune_epochs, config.fine_tune_lr
+    )
 
 
 def compile_for(model, phase: Phase, steps_per_epoch: int) -> None:

@@ -11,9 +11,10 @@ import json
 import math
 import os
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -22,7 +23,15 @@ from shapetrace.errors import ShapetraceError, UsageError
 from shapetrace.train.config import Distribute, TrainConfig
 from shapetrace.train.outputs import FILES, SCHEMA, RunFolder, atomic_copy, atomic_save_model, atomic_write
 
-__all__ = ["train", "TrainResult", "Plan", "Reporter", "TrainingDiverged", "make_strategy", "require_tensorflow_backend"]
+__all__ = [
+    "train",
+    "TrainResult",
+    "Plan",
+    "Reporter",
+    "TrainingDiverged",
+    "make_strategy",
+    "require_tensorflow_backend",
+]
 
 
 MULTI_WORKER_FIT_WORKS = False
@@ -75,9 +84,14 @@ class TrainResult:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "output": self.output, "epochs": self.epochs, "resumed_from": self.resumed_from,
-            "best_epoch": self.best_epoch, "best_val_accuracy": self.best_val_accuracy,
-            "best_val_loss": self.best_val_loss, "final": dict(self.final), "seconds": self.seconds,
+            "output": self.output,
+            "epochs": self.epochs,
+            "resumed_from": self.resumed_from,
+            "best_epoch": self.best_epoch,
+            "best_val_accuracy": self.best_val_accuracy,
+            "best_val_loss": self.best_val_loss,
+            "final": dict(self.final),
+            "seconds": self.seconds,
             "files": dict(self.files),
         }
 
@@ -130,7 +144,11 @@ def _is_chief() -> bool:
         return True
     if task.get("type") == "chief":
         return True
-    return task.get("type") == "worker" and int(task.get("index", 0)) == 0 and "chief" not in spec.get("cluster", {})
+    return (
+        task.get("type") == "worker"
+        and int(task.get("index", 0)) == 0
+        and "chief" not in spec.get("cluster", {})
+    )
 
 
 def train(
@@ -198,7 +216,9 @@ def train(
     try:
         folder.checkpoints.mkdir(parents=True, exist_ok=True)
     except OSError as error:
-        raise UsageError(f"Cannot create --output {str(folder.root)!r} ({error.strerror or error}).") from None
+        raise UsageError(
+            f"Cannot create --output {str(folder.root)!r} ({error.strerror or error})."
+        ) from None
     resolved = {
         "schema": SCHEMA,
         "config": config.to_dict(),
@@ -216,10 +236,17 @@ def train(
     if completed == 0:
         folder.write_json("config", resolved)
     plan = Plan(
-        config=config, application=app.name, adapt=assembly.adapt, adapt_note=assembly.note,
-        verdict=verdict_text(fed), trace=fed, data=datasets.info,
-        replicas=int(strategy.num_replicas_in_sync), resumed_from=completed,
-        total_epochs=total, steps_per_epoch=steps,
+        config=config,
+        application=app.name,
+        adapt=assembly.adapt,
+        adapt_note=assembly.note,
+        verdict=verdict_text(fed),
+        trace=fed,
+        data=datasets.info,
+        replicas=int(strategy.num_replicas_in_sync),
+        resumed_from=completed,
+        total_epochs=total,
+        steps_per_epoch=steps,
     )
     reporter.plan(plan)
 
@@ -237,8 +264,12 @@ def train(
             reporter.phase_begin(phase, completed, steps)
             if config.distribute is Distribute.multi_worker and not MULTI_WORKER_FIT_WORKS:
                 _fit_multi_worker(
-                    model, strategy, datasets,
-                    initial_epoch=completed, epochs=phase.last_epoch, callbacks=[recorder, *callbacks],
+                    model,
+                    strategy,
+                    datasets,
+                    initial_epoch=completed,
+                    epochs=phase.last_epoch,
+                    callbacks=[recorder, *callbacks],
                 )
             else:
                 model.fit(
@@ -253,7 +284,11 @@ def train(
             if recorder.diverged is not None:
                 epoch, step = recorder.diverged
                 kept = recorder.state.get("checkpoint")
-                where = f"kept the last good checkpoint {str(folder.root / kept)!r}" if kept else "no epoch had completed"
+                where = (
+                    f"kept the last good checkpoint {str(folder.root / kept)!r}"
+                    if kept
+                    else "no epoch had completed"
+                )
                 raise TrainingDiverged(
                     f"The loss became NaN/inf in epoch {epoch + 1} (batch {step + 1}); training stopped and "
                     f"{where}: lower --lr (was {phase.lr:g})."
@@ -303,12 +338,24 @@ def _write_failed(error: OSError, folder: RunFolder, state: dict, total: int) ->
 
     full = error.errno in (errno.ENOSPC, errno.EDQUOT)
     why = "No space left on device" if error.errno == errno.ENOSPC else (error.strerror or str(error))
-    where = f" writing {error.filename!r}" if getattr(error, "filename", None) else f" writing to {str(folder.root)!r}"
+    where = (
+        f" writing {error.filename!r}"
+        if getattr(error, "filename", None)
+        else f" writing to {str(folder.root)!r}"
+    )
     done = int(state.get("epochs_completed", 0))
-    kept = (f"{done} completed epoch{'s' if done != 1 else ''} {'are' if done != 1 else 'is'} saved"
-            if done else "no epoch had completed")
-    then = ("finish writing the outputs" if done >= total else f"resume from epoch {done + 1}" if done
-            else "start again")
+    kept = (
+        f"{done} completed epoch{'s' if done != 1 else ''} {'are' if done != 1 else 'is'} saved"
+        if done
+        else "no epoch had completed"
+    )
+    then = (
+        "finish writing the outputs"
+        if done >= total
+        else f"resume from epoch {done + 1}"
+        if done
+        else "start again"
+    )
     return UsageError(
         f"{why}{where}: training stopped; {kept}. {'Free some space' if full else 'Fix that'} and "
         f"rerun the same command to {then}."
@@ -337,7 +384,8 @@ def _fit_multi_worker(model, strategy, datasets, *, initial_epoch: int, epochs: 
             optimizer.build(model.trainable_variables)
     weights = model.trainable_variables
     statistics = [
-        v for layer in _layers_of(model)
+        v
+        for layer in _layers_of(model)
         if isinstance(layer, keras.layers.BatchNormalization) and layer.trainable
         for v in (layer.moving_mean, layer.moving_variance)
     ]
@@ -346,7 +394,9 @@ def _fit_multi_worker(model, strategy, datasets, *, initial_epoch: int, epochs: 
     def sums(y, p):
         """Per-replica (sum of losses, number correct, number of examples)."""
         losses = keras.losses.sparse_categorical_crossentropy(y, p)
-        correct = tf.cast(tf.equal(tf.argmax(p, axis=-1, output_type=tf.int32), tf.cast(y, tf.int32)), tf.float32)
+        correct = tf.cast(
+            tf.equal(tf.argmax(p, axis=-1, output_type=tf.int32), tf.cast(y, tf.int32)), tf.float32
+        )
         return tf.reduce_sum(losses), tf.reduce_sum(correct), tf.cast(tf.shape(y)[0], tf.float32)
 
     def train_replica(x, y):
@@ -400,7 +450,11 @@ def _fit_multi_worker(model, strategy, datasets, *, initial_epoch: int, epochs: 
             val_loss = val_correct = val_seen = 0.0
             for batch in val_data:
                 batch_loss, batch_correct, batch_n = (float(v) for v in val_step(batch))
-                val_loss, val_correct, val_seen = val_loss + batch_loss, val_correct + batch_correct, val_seen + batch_n
+                val_loss, val_correct, val_seen = (
+                    val_loss + batch_loss,
+                    val_correct + batch_correct,
+                    val_seen + batch_n,
+                )
             logs.update(val_loss=val_loss / max(val_seen, 1.0), val_accuracy=val_correct / max(val_seen, 1.0))
         callback_list.on_epoch_end(epoch, logs)
         if model.stop_training:
@@ -459,7 +513,9 @@ def _agreed_folder(strategy, folder: RunFolder, config: TrainConfig) -> tuple[in
     def exchange():
         context = tf.distribute.get_replica_context()
         value = tf.constant(completed, tf.float64)
-        return context.all_reduce("SUM", tf.stack([value, value * value, tf.constant(float(error is not None), tf.float64)]))
+        return context.all_reduce(
+            "SUM", tf.stack([value, value * value, tf.constant(float(error is not None), tf.float64)])
+        )
 
     totals = strategy.experimental_local_results(strategy.run(tf.function(exchange)))[0].numpy()
     total, squares, refusals = (float(v) for v in totals)
