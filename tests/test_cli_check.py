@@ -188,7 +188,7 @@ def test_example_baseline_is_current(capsys, monkeypatch):
         ('{"schema": "other/1"}', "has schema 'other/1'"),
         (
             '{"schema": "shapetrace.baseline/1", "request": {"model": "resnet50"}, "verdict": "ok", "layers": 3}',
-            "should be",
+            "layers: expected a list, got 3",
         ),
     ],
 )
