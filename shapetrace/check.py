@@ -15,11 +15,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from shapetrace.baseline import baseline_document, dumps, load_baseline, obtained_path
+from shapetrace.baseline import load_baseline, obtained_path, write_baseline
 from shapetrace.diff import ShapeDiff, diff_traces
 from shapetrace.display import Displayable
 from shapetrace.errors import UsageError
-from shapetrace.fileio import atomic_write
 from shapetrace.records import Trace
 from shapetrace.rerun import rerun
 
@@ -72,7 +71,7 @@ def check_trace(
     path = Path(path)
     if not path.exists():
         if update and not in_ci():
-            _write(path, trace)
+            write_baseline(trace, path)
             return CheckResult(path, "created")
         if in_ci():
             raise UsageError(
@@ -135,18 +134,13 @@ def _settle(
         obtained.unlink(missing_ok=True)  # a stale artifact of an earlier failure would mislead
         return CheckResult(path, "match", diff)
     if update:
-        _write(path, now)
+        write_baseline(now, path)
         obtained.unlink(missing_ok=True)
         return CheckResult(path, "updated", diff)
-    _write(obtained, now)
+    write_baseline(now, obtained)
     return CheckResult(path, "differs", diff, obtained, accept_command)
 
 
 def in_ci() -> bool:
     """True when the ``CI`` environment variable is set (to anything but ``0``/``false``)."""
     return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
-
-
-def _write(path: Path, trace: Trace) -> None:
-    # The document is written for ``path``'s own folder (an obtained file sits beside the baseline).
-    atomic_write(path, dumps(baseline_document(trace, path)))

@@ -128,17 +128,16 @@ def diff_traces(old: Trace, new: Trace) -> ShapeDiff:
     pairs = align([_layer_key(layer) for layer in old.layers], [_layer_key(layer) for layer in new.layers])
     diffs: list[LayerDiff] = []
     for i, j in pairs:
-        if j is None:
-            before = old.layers[i]
-            diffs.append(LayerDiff(before.path, before.type, "removed", (), before, None))
-        elif i is None:
-            after = new.layers[j]
-            diffs.append(LayerDiff(after.path, after.type, "added", (), None, after))
-        else:
-            before, after = old.layers[i], new.layers[j]
+        before = None if i is None else old.layers[i]
+        after = None if j is None else new.layers[j]
+        if before is not None and after is not None:
             changes = _layer_changes(before, after)
             if changes:
                 diffs.append(LayerDiff(after.path, after.type, "changed", changes, before, after))
+        elif before is not None:
+            diffs.append(LayerDiff(before.path, before.type, "removed", (), before, None))
+        elif after is not None:
+            diffs.append(LayerDiff(after.path, after.type, "added", (), None, after))
     return ShapeDiff(
         model=new.model or old.model,
         layers_total=len(pairs),

@@ -141,14 +141,16 @@ def allowed_code(request: Mapping[str, Any], path: str | Path, *, unsafe_load: b
         imports.append(local_path(base / item.strip()) if item.strip().endswith(".py") else item.strip())
     model = request.get("model")
     try:
+        if not isinstance(model, str):
+            raise UsageError("not a string")
         spec = parse_model_spec(model)
     except UsageError:
         raise _not_allowed(path, f"model {model!r}", "it is not a model name, file or factory") from None
-    if spec.kind == "file" and unsafe_load:
+    if spec.kind == "file" and unsafe_load and spec.path is not None:
         _require_inside(path, root, f"model file {model!r} with --unsafe-load", [base / spec.path])
     if spec.kind != "factory":
         return AllowedCode(None, tuple(imports))
-    target = f"{spec.path}" if spec.path is not None else spec.module
+    target = str(spec.path) if spec.path is not None else spec.module or ""
     _require_inside(path, root, f"factory {model!r}", _code_files(target, base))
     if spec.path is not None:
         spec = parse_model_spec(f"{local_path(base / spec.path)}:{spec.function}")

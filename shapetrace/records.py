@@ -4,7 +4,7 @@ Shapes are tuples of ``int | None`` (``None`` for a dimension the graph leaves
 open); actual shapes always include the batch dimension.
 
 ``from_dict`` beside every ``to_dict`` reads the JSON back into records, validating as it
-goes: anything that does not fit raises one :class:`UsageError` line naming the field
+goes (:mod:`shapetrace._fields`): anything that does not fit raises one :class:`UsageError` line naming the field
 (``layers[3].output: expected a shape (a list of whole numbers and nulls) or null, got 'x'``).
 Fields a reader can compute (``channels_in``, ``verdict``, ``changes``, …) are not read back.
 The summary prose and cost totals of the published JSON are functions of a trace, assembled by
@@ -13,14 +13,12 @@ The summary prose and cost totals of the published JSON are functions of a trace
 
 from __future__ import annotations
 
-import reprlib
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any
 
+from shapetrace import _fields as F
 from shapetrace.display import Displayable
-from shapetrace.errors import UsageError
-from shapetrace.options import Engine, Pooling
 
 __all__ = [
     "Shape",
@@ -77,155 +75,6 @@ def shapes_compatible(declared: Shape | None, actual: Shape | None) -> bool:
     return all(d is None or a is None or d == a for d, a in zip(declared, actual))
 
 
-# --------------------------------------------------------------------------- reading JSON back
-
-_T = TypeVar("_T")
-_MISSING: Any = object()
-_SHOWN = reprlib.Repr()
-_SHOWN.maxlevel, _SHOWN.maxlist, _SHOWN.maxdict, _SHOWN.maxstring, _SHOWN.maxother = 3, 6, 4, 40, 40
-
-
-def _shown(value: Any) -> str:
-    if value is _MISSING:
-        return "nothing"
-    text = _SHOWN.repr(value)  # bounded depth and length: safe on any JSON, however nested
-    return text if len(text) <= 60 else text[:57] + "..."
-
-
-def _invalid(where: str, expected: str, value: Any) -> UsageError:
-    return UsageError(f"{where or 'the document'}: expected {expected}, got {_shown(value)}")
-
-
-@dataclass(frozen=True)
-class _Kind:
-    """What one JSON field may hold, in words for the error, and how it becomes record data."""
-
-    expected: str
-    accepts: Callable[[Any], bool]
-    convert: Callable[[Any], Any] = lambda value: value
-
-    def read(self, value: Any, where: str) -> Any:
-        if value is _MISSING or not self.accepts(value):
-            raise _invalid(where, self.expected, value)
-        return self.convert(value)
-
-
-def _is_int(value: Any, minimum: int = 0) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value >= minimum
-
-
-def _is_shape(value: Any) -> bool:
-    return isinstance(value, list) and all(d is None or _is_int(d) for d in value)
-
-
-def _optional(kind: _Kind) -> _Kind:
-    return _Kind(
-        f"{kind.expected} or null",
-        lambda v: v is None or kind.accepts(v),
-        lambda v: None if v is None else kind.convert(v),
-    )
-
-
-def _one_of(*values: str) -> _Kind:
-    return _Kind(" or ".join(f'"{v}"' for v in values), lambda v: isinstance(v, str) and v in values)
-
-
-_WHOLE = _Kind("a whole number", _is_int)
-_POSITIVE = _Kind("a whole number of at least 1", lambda v: _is_int(v, 1))
-_TEXT = _Kind("a string", lambda v: isinstance(v, str))
-_NAME = _Kind("a non-empty string", lambda v: isinstance(v, str) and v != "")
-_FLAG = _Kind("true or false", lambda v: isinstance(v, bool))
-_SECONDS = _Kind(
-    "a number of seconds",
-    lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and 0 <= v < float("inf"),
-    float,
-)
-_SHAPE = _Kind("a shape (a list of whole numbers and nulls)", _is_shape, tuple)
-_SHAPES = _Kind(
-    "a list of shapes",
-    lambda v: isinstance(v, list) and all(_is_shape(s) for s in v),
-    lambda v: tuple(tuple(s) for s in v),
-)
-_NAMES = _Kind(
-    "a list of strings", lambda v: isinstance(v, list) and all(isinstance(i, str) for i in v), tuple
-)
-_OBJECT = _Kind("an object", lambda v: isinstance(v, dict), dict)
-_VERSIONS = _Kind(
-    "an object of version strings",
-    lambda v: isinstance(v, dict) and all(isinstance(x, str) for x in v.values()),
-    dict,
-)
-_LIST = _Kind("a list", lambda v: isinstance(v, list))
-# What a trace's ``request`` (how to run it again) may hold; a key that is absent is fine.
-REQUEST_FIELDS: dict[str, _Kind] = {
-    "model": _optional(
-        _Kind("a model name, file or factory", lambda v: isinstance(v, str) and v.strip() != "")
-    ),
-    "channels": _optional(_POSITIVE),
-    "size": _optional(
-        _Kind(
-            "[height, width]",
-            lambda v: isinstance(v, list) and len(v) == 2 and all(_is_int(d, 1) for d in v),
-        )
-    ),
-    "batch": _POSITIVE,
-    "native": _FLAG,
-    "top": _FLAG,
-    "weights": _optional(_TEXT),
-    "pooling": _optional(_one_of(*(p.value for p in Pooling))),
-    "factory_args": _OBJECT,
-    "inputs": _Kind(
-        "an object of input name → [dims]",
-        lambda v: (
-            isinstance(v, dict)
-            and all(isinstance(d, list) and d and all(_is_int(x, 1) for x in d) for d in v.values())
-        ),
-    ),
-    "imports": _Kind(
-        "a list of --import files or modules",
-        lambda v: isinstance(v, list) and all(isinstance(i, str) and i.strip() for i in v),
-    ),
-    "engine": _one_of(*(e.value for e in Engine)),
-}
-
-
-class _Fields:
-    """One JSON object being read: each field is named by its path when it does not fit."""
-
-    def __init__(self, data: Any, where: str) -> None:
-        if not isinstance(data, Mapping):
-            raise _invalid(where, "an object", data)
-        self.data, self.where = data, where
-
-    def path(self, key: str) -> str:
-        return f"{self.where}.{key}" if self.where else key
-
-    def raw(self, key: str) -> Any:
-        return self.data.get(key, _MISSING)
-
-    def get(self, key: str, kind: _Kind, default: Any = _MISSING) -> Any:
-        value = self.data.get(key, _MISSING)
-        if value is _MISSING and default is not _MISSING:
-            return default
-        return kind.read(value, self.path(key))
-
-    def records(self, key: str, read: Callable[[Any, str], _T], *, required: bool = True) -> tuple[_T, ...]:
-        items = self.get(key, _LIST, _MISSING if required else [])
-        return tuple(read(item, f"{self.path(key)}[{i}]") for i, item in enumerate(items))
-
-
-def read_request(data: Any, where: str = "request") -> dict[str, Any]:
-    """A trace's ``request`` validated field by field (see :data:`REQUEST_FIELDS`).
-
-    Raises:
-        UsageError: one line naming the field (``request.size: expected [height, width], got [32]``).
-    """
-    fields = _Fields(data, where)
-    for key, kind in REQUEST_FIELDS.items():
-        fields.get(key, kind, None)
-    return dict(data)
-
-
 @dataclass(frozen=True)
 class Probe:
     """The real tensor fed to one model input."""
@@ -269,16 +118,16 @@ class Probe:
         Raises:
             UsageError: a field that does not fit, named by its path under ``where``.
         """
-        fields = _Fields(data, where)
-        shape = fields.get("shape", _SHAPE)
-        declared = fields.get("declared", _optional(_SHAPE), None)
+        fields = F.Fields(data, where)
+        shape = fields.get("shape", F.SHAPE)
+        declared = fields.get("declared", F.optional(F.SHAPE), None)
         return cls(
-            name=fields.get("name", _TEXT, ""),
+            name=fields.get("name", F.TEXT, ""),
             shape=shape,
             # As probes.py records an input that declares nothing: any batch, the probe's dims.
             declared=(None, *shape[1:]) if declared is None else declared,
-            kind=fields.get("kind", _NAME, "image"),
-            dtype=fields.get("dtype", _NAME, "float32"),
+            kind=fields.get("kind", F.NAME, "image"),
+            dtype=fields.get("dtype", F.NAME, "float32"),
         )
 
 
@@ -300,9 +149,9 @@ class Boundary:
         Raises:
             UsageError: a field that does not fit, named by its path under ``where``.
         """
-        fields = _Fields(data, where)
+        fields = F.Fields(data, where)
         return cls(
-            accepted=fields.get("accepted", _FLAG), reason=fields.get("reason", _optional(_TEXT), None)
+            accepted=fields.get("accepted", F.FLAG), reason=fields.get("reason", F.optional(F.TEXT), None)
         )
 
 
@@ -344,15 +193,15 @@ class Break:
         Raises:
             UsageError: a field that does not fit, named by its path under ``where``.
         """
-        fields = _Fields(data, where)
+        fields = F.Fields(data, where)
         return cls(
-            index=fields.get("index", _WHOLE, 0),
-            layer=fields.get("layer", _TEXT),
-            type=fields.get("type", _TEXT, ""),
-            expected=fields.get("expected", _TEXT, ""),
-            received=fields.get("received", _TEXT, ""),
-            message=fields.get("message", _TEXT, ""),
-            sources=fields.get("sources", _NAMES, ()),
+            index=fields.get("index", F.WHOLE, 0),
+            layer=fields.get("layer", F.TEXT),
+            type=fields.get("type", F.TEXT, ""),
+            expected=fields.get("expected", F.TEXT, ""),
+            received=fields.get("received", F.TEXT, ""),
+            message=fields.get("message", F.TEXT, ""),
+            sources=fields.get("sources", F.NAMES, ()),
         )
 
 
@@ -473,29 +322,29 @@ class LayerTrace:
         Raises:
             UsageError: a field that does not fit, named by its path under ``where``.
         """
-        fields = _Fields(data, where)
-        path = fields.get("path", _NAME)
+        fields = F.Fields(data, where)
+        path = fields.get("path", F.NAME)
         return cls(
-            index=fields.get("index", _WHOLE, index),
+            index=fields.get("index", F.WHOLE, index),
             path=path,
-            name=fields.get("name", _TEXT, path.rsplit("/", 1)[-1]),
-            type=fields.get("type", _NAME),
-            depth=fields.get("depth", _WHOLE, 0),
-            inputs=fields.get("inputs", _SHAPES, ()),
-            declared_output=fields.get("declared_output", _optional(_SHAPE), None),
-            static_output=fields.get("static_output", _optional(_SHAPE), None),
-            output=fields.get("output", _optional(_SHAPE), None),
-            params=fields.get("params", _WHOLE, 0),
-            why=fields.get("why", _optional(_TEXT), None),
-            mechanism=fields.get("mechanism", _optional(_TEXT), None),
-            shared=fields.get("shared", _FLAG, False),
-            failed=fields.get("failed", _FLAG, False),
-            trainable_params=fields.get("trainable_params", _WHOLE, 0),
-            non_trainable_params=fields.get("non_trainable_params", _WHOLE, 0),
-            macs=fields.get("macs", _optional(_WHOLE), 0),
-            activation_bytes=fields.get("activation_bytes", _WHOLE, 0),
-            sources=fields.get("sources", _NAMES, ()),
-            container=fields.get("container", _FLAG, False),
+            name=fields.get("name", F.TEXT, path.rsplit("/", 1)[-1]),
+            type=fields.get("type", F.NAME),
+            depth=fields.get("depth", F.WHOLE, 0),
+            inputs=fields.get("inputs", F.SHAPES, ()),
+            declared_output=fields.get("declared_output", F.optional(F.SHAPE), None),
+            static_output=fields.get("static_output", F.optional(F.SHAPE), None),
+            output=fields.get("output", F.optional(F.SHAPE), None),
+            params=fields.get("params", F.WHOLE, 0),
+            why=fields.get("why", F.optional(F.TEXT), None),
+            mechanism=fields.get("mechanism", F.optional(F.TEXT), None),
+            shared=fields.get("shared", F.FLAG, False),
+            failed=fields.get("failed", F.FLAG, False),
+            trainable_params=fields.get("trainable_params", F.WHOLE, 0),
+            non_trainable_params=fields.get("non_trainable_params", F.WHOLE, 0),
+            macs=fields.get("macs", F.optional(F.WHOLE), 0),
+            activation_bytes=fields.get("activation_bytes", F.WHOLE, 0),
+            sources=fields.get("sources", F.NAMES, ()),
+            container=fields.get("container", F.FLAG, False),
         )
 
 
@@ -581,27 +430,27 @@ class Trace(Displayable):
             UsageError: one line naming the field, what was expected and what was received,
                 e.g. ``layers[3].output: expected a shape (…) or null, got 'x'``.
         """
-        fields = _Fields(data, "")
-        fields.get("schema", _one_of(SCHEMA), None)
-        fields.get("verdict", _one_of("ok", "broken"), None)
+        fields = F.Fields(data, "")
+        fields.get("schema", F.one_of(SCHEMA), None)
+        fields.get("verdict", F.one_of("ok", "broken"), None)
         probes = fields.records("probes", Probe.from_dict)
         if not probes:
-            raise _invalid("probes", "a non-empty list of probes", [])
-        broken = fields.get("broken", _optional(_OBJECT), None)
-        totals = _Fields(fields.get("totals", _OBJECT, {}), "totals")
+            raise F.invalid("probes", "a non-empty list of probes", [])
+        broken = fields.get("broken", F.optional(F.OBJECT), None)
+        totals = F.Fields(fields.get("totals", F.OBJECT, {}), "totals")
         return cls(
-            model=fields.get("model", _TEXT, ""),
+            model=fields.get("model", F.TEXT, ""),
             probes=probes,
             boundary=Boundary.from_dict(fields.raw("boundary")),
             layers=tuple(
                 LayerTrace.from_dict(item, f"layers[{i}]", i)
-                for i, item in enumerate(fields.get("layers", _LIST))
+                for i, item in enumerate(fields.get("layers", F.LIST))
             ),
             broken=None if broken is None else Break.from_dict(broken),
-            total_params=totals.get("params", _WHOLE, 0),
-            seconds=totals.get("seconds", _SECONDS, 0.0),
-            engine=fields.get("engine", _one_of(*(e.value for e in Engine)), "stream"),
-            peak_live_bytes=totals.get("peak_live_bytes", _WHOLE, 0),
-            request=read_request(fields.get("request", _OBJECT, {})),
-            versions=fields.get("versions", _VERSIONS, {}),
+            total_params=totals.get("params", F.WHOLE, 0),
+            seconds=totals.get("seconds", F.SECONDS, 0.0),
+            engine=fields.get("engine", F.ENGINE, "stream"),
+            peak_live_bytes=totals.get("peak_live_bytes", F.WHOLE, 0),
+            request=F.read_request(fields.get("request", F.OBJECT, {})),
+            versions=fields.get("versions", F.VERSIONS, {}),
         )

@@ -120,7 +120,7 @@ class RunFolder:
     def stored(self) -> tuple[dict | None, dict | None]:
         """``(config.json, state.json)`` as stored, or ``None`` for each that is missing."""
 
-        def read(key):
+        def read(key: str) -> dict | None:
             path = self.path(key)
             if not path.exists():
                 return None
