@@ -22,7 +22,6 @@ Both front layers are plain Keras layers, so the file loads in safe mode without
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from shapetrace.errors import CheckFailed, ProbeBroken, UsageError
+from shapetrace.fileio import atomic_path
 from shapetrace.options import AdaptMethod
 from shapetrace.stem import Stem, StemFold, find_stem, fold_stem, timm_map
 
@@ -594,9 +594,7 @@ def save_adapted(adapted: Adapted, output: str | Path) -> AdaptReport:
     from shapetrace._keras_graph import keras, one_line
 
     path = check_output_path(output)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".keras")
-    os.close(fd)
-    try:
+    with atomic_path(path, suffix=".keras") as tmp:  # any failure below removes it
         try:
             adapted.model.save(tmp)
         except OSError as error:
@@ -614,15 +612,4 @@ def save_adapted(adapted: Adapted, output: str | Path) -> AdaptReport:
             raise CheckFailed(
                 "The model loaded back from the written file computes different outputs: nothing written."
             )
-        os.chmod(tmp, 0o666 & ~_umask())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
     return replace(adapted.report, output=str(path), output_bytes=path.stat().st_size, reloaded=True)
-
-
-def _umask() -> int:
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask

@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from shapetrace.errors import UsageError, WeightsError
+from shapetrace.paths import relative_path
 from shapetrace.untrusted import MEMBER_LIMIT, parse_json, read_capped, require_file, too_large, user_path
 
 __all__ = [
@@ -808,17 +809,7 @@ def spec_of_callable(function, relative_to: Path | None = None) -> str | None:
         return None
     if not source.is_file():
         return None
-    return f"{_relative(source, relative_to)}:{qualname}"
-
-
-def _relative(path: Path, base: Path | None) -> str:
-    import os
-
-    base = (base or Path.cwd()).resolve()
-    try:
-        return Path(os.path.relpath(path, base)).as_posix()
-    except ValueError:  # another drive on Windows
-        return path.as_posix()
+    return f"{relative_path(source, relative_to)}:{qualname}"
 
 
 def _first_line(error: BaseException) -> str:

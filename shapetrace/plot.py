@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import math
 import os
-import tempfile
 import textwrap
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 from shapetrace.errors import UsageError
+from shapetrace.fileio import atomic_path
 from shapetrace.records import LayerTrace, Trace, format_shape
 
 __all__ = ["plot_trace", "plot_compare", "plot_survey", "check_plot_path", "PLOT_FORMATS"]
@@ -58,20 +58,10 @@ def check_writable(path: str | Path, option: str) -> Path:
     return path
 
 
-def write_atomically(path: Path, write) -> None:
-    """``write(tmp_path)`` then rename onto ``path``; the temp file goes away on failure."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent if str(path.parent) else ".")
-    os.close(fd)
-    try:
-        write(tmp)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; the result should be an ordinary file
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+def write_atomically(path: Path, write: Callable[[Path], object]) -> None:
+    """``write(temporary)`` then rename onto ``path`` (:func:`shapetrace.fileio.atomic_path`)."""
+    with atomic_path(path) as temporary:
+        write(temporary)
 
 
 def _pyplot():

@@ -22,13 +22,27 @@ Importing this module does not import TensorFlow.
 from __future__ import annotations
 
 import importlib.machinery
+import inspect
 import os
 import sys
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from shapetrace.errors import UsageError
+from shapetrace.loading import import_factory, parse_model_spec
+from shapetrace.paths import local_path
 
-__all__ = ["PROJECT_MARKERS", "project_root", "module_files", "inside", "ALLOWED"]
+__all__ = [
+    "PROJECT_MARKERS",
+    "project_root",
+    "module_files",
+    "inside",
+    "ALLOWED",
+    "AllowedCode",
+    "allowed_code",
+]
 
 PROJECT_MARKERS = (".git", "pyproject.toml")
 
@@ -94,3 +108,86 @@ def module_files(module: str, search: list[str]) -> list[Path]:
         if path is None and i < len(parts) - 1:
             raise UsageError(f"module {module!r}: {name!r} is not a package")
     return files
+
+
+@dataclass(frozen=True)
+class AllowedCode:
+    """What a baseline's check may run, each part verified to lie inside the project."""
+
+    factory: Callable[..., Any] | None
+    """The factory, imported (only project code ran) and checked, not yet called."""
+    imports: tuple[str, ...]
+    """``--import`` items as paths/modules usable from the working directory."""
+
+
+def allowed_code(request: Mapping[str, Any], path: str | Path, *, unsafe_load: bool = False) -> AllowedCode:
+    """Verify that the code a baseline names lies inside the project, before running any of it.
+
+    Module and file locations are checked without importing; a factory's module
+    (inside the project) is then imported and the factory itself must be defined
+    inside the project too (a module may re-export ``os.system``). A model file may
+    lie anywhere (it is loaded in safe mode), except under ``unsafe_load``: then it
+    runs the code it carries, so it must be the project's own file too.
+
+    Raises:
+        UsageError: the baseline names code from outside the project (exit 2).
+    """
+    path = Path(path)
+    base = path.resolve().parent
+    root = project_root(base)
+    imports = []
+    for item in request.get("imports") or ():
+        _require_inside(path, root, f"--import {item!r}", _code_files(item.strip(), base))
+        imports.append(local_path(base / item.strip()) if item.strip().endswith(".py") else item.strip())
+    model = request.get("model")
+    try:
+        if not isinstance(model, str):
+            raise UsageError("not a string")
+        spec = parse_model_spec(model)
+    except UsageError:
+        raise _not_allowed(path, f"model {model!r}", "it is not a model name, file or factory") from None
+    if spec.kind == "file" and unsafe_load and spec.path is not None:
+        _require_inside(path, root, f"model file {model!r} with --unsafe-load", [base / spec.path])
+    if spec.kind != "factory":
+        return AllowedCode(None, tuple(imports))
+    target = str(spec.path) if spec.path is not None else spec.module or ""
+    _require_inside(path, root, f"factory {model!r}", _code_files(target, base))
+    if spec.path is not None:
+        spec = parse_model_spec(f"{local_path(base / spec.path)}:{spec.function}")
+    factory = import_factory(spec)  # only project files run: checked just above
+    source = _source_file(factory)
+    if source is None or not inside(source, root):
+        where = "it has no Python source" if source is None else f"it is defined in {str(source)!r}"
+        raise _not_allowed(path, f"factory {model!r}", f"{where}, outside the project {str(root)!r}")
+    return AllowedCode(factory, tuple(imports))
+
+
+def _code_files(target: str, base: Path) -> list[Path] | str:
+    """The files importing ``target`` (a ``.py`` path relative to ``base``, or a module) would run,
+    or why it cannot be located."""
+    if target.endswith(".py"):
+        return [base / target]
+    try:
+        return module_files(target, [str(Path.cwd()), *sys.path])
+    except UsageError as error:
+        return str(error)
+
+
+def _require_inside(path: Path, root: Path, what: str, files: list[Path] | str) -> None:
+    if isinstance(files, str):
+        raise _not_allowed(path, what, files)
+    for file in files:
+        if not inside(file, root):
+            raise _not_allowed(path, what, f"{str(file)!r} is outside the project {str(root)!r}")
+
+
+def _not_allowed(path: Path, what: str, why: str) -> UsageError:
+    return UsageError(f"Baseline {str(path)!r} names {what}, which is not allowed ({why}): {ALLOWED}.")
+
+
+def _source_file(function: Any) -> Path | None:
+    try:
+        source = inspect.getsourcefile(function)
+    except TypeError:  # built-in, or an instance without source
+        return None
+    return Path(source) if source else None

@@ -2,13 +2,22 @@
 
 Shapes are tuples of ``int | None`` (``None`` for a dimension the graph leaves
 open); actual shapes always include the batch dimension.
+
+``from_dict`` beside every ``to_dict`` reads the JSON back into records, validating as it
+goes (:mod:`shapetrace._fields`): anything that does not fit raises one :class:`UsageError` line naming the field
+(``layers[3].output: expected a shape (a list of whole numbers and nulls) or null, got 'x'``).
+Fields a reader can compute (``channels_in``, ``verdict``, ``changes``, …) are not read back.
+The summary prose and cost totals of the published JSON are functions of a trace, assembled by
+:func:`shapetrace.report.trace_document`: this module imports nothing that computes or writes prose.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from shapetrace import _fields as F
 from shapetrace.display import Displayable
 
 __all__ = [
@@ -21,6 +30,7 @@ __all__ = [
     "SCHEMA",
     "channels_of",
     "format_shape",
+    "shapes_compatible",
 ]
 
 SCHEMA = "shapetrace.trace/1"
@@ -46,6 +56,23 @@ def format_shape(shape: Shape | None) -> str:
 
 def _shape_list(shape: Shape | None) -> list[int | None] | None:
     return None if shape is None else list(shape)
+
+
+def shapes_compatible(declared: Shape | None, actual: Shape | None) -> bool:
+    """``actual`` fits ``declared``: same rank, equal wherever both fix a dimension.
+
+    ``None`` is an unknown dimension on either side, and an unknown cannot contradict
+    anything: ``(None, 8)`` fits ``(1, 8)`` and ``(1, 8)`` fits ``(None, 8)``. (The baseline
+    diff once had its own copy that agreed; this one used to refuse a ``None`` in ``actual``
+    under a fixed ``declared`` dimension, which made a model built with a fixed batch look
+    as if the batch-free probe ``(None, *dims)`` did not fit it.) A missing shape (``None``
+    as a whole: the row that broke) fits only another missing one.
+    """
+    if declared is None or actual is None:
+        return declared is None and actual is None
+    if len(declared) != len(actual):
+        return False
+    return all(d is None or a is None or d == a for d, a in zip(declared, actual))
 
 
 @dataclass(frozen=True)
@@ -84,6 +111,25 @@ class Probe:
             "dtype": self.dtype,
         }
 
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], where: str = "probe") -> Probe:
+        """Read a probe back from its JSON (``channels`` is computed, not read).
+
+        Raises:
+            UsageError: a field that does not fit, named by its path under ``where``.
+        """
+        fields = F.Fields(data, where)
+        shape = fields.get("shape", F.SHAPE)
+        declared = fields.get("declared", F.optional(F.SHAPE), None)
+        return cls(
+            name=fields.get("name", F.TEXT, ""),
+            shape=shape,
+            # As probes.py records an input that declares nothing: any batch, the probe's dims.
+            declared=(None, *shape[1:]) if declared is None else declared,
+            kind=fields.get("kind", F.NAME, "image"),
+            dtype=fields.get("dtype", F.NAME, "float32"),
+        )
+
 
 @dataclass(frozen=True)
 class Boundary:
@@ -95,6 +141,18 @@ class Boundary:
 
     def to_dict(self) -> dict[str, Any]:
         return {"accepted": self.accepted, "reason": self.reason}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], where: str = "boundary") -> Boundary:
+        """Read the boundary verdict back from its JSON.
+
+        Raises:
+            UsageError: a field that does not fit, named by its path under ``where``.
+        """
+        fields = F.Fields(data, where)
+        return cls(
+            accepted=fields.get("accepted", F.FLAG), reason=fields.get("reason", F.optional(F.TEXT), None)
+        )
 
 
 @dataclass(frozen=True)
@@ -127,6 +185,24 @@ class Break:
         if self.sources:
             data["sources"] = list(self.sources)
         return data
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], where: str = "broken") -> Break:
+        """Read the break back from its JSON.
+
+        Raises:
+            UsageError: a field that does not fit, named by its path under ``where``.
+        """
+        fields = F.Fields(data, where)
+        return cls(
+            index=fields.get("index", F.WHOLE, 0),
+            layer=fields.get("layer", F.TEXT),
+            type=fields.get("type", F.TEXT, ""),
+            expected=fields.get("expected", F.TEXT, ""),
+            received=fields.get("received", F.TEXT, ""),
+            message=fields.get("message", F.TEXT, ""),
+            sources=fields.get("sources", F.NAMES, ()),
+        )
 
 
 @dataclass(frozen=True)
@@ -229,6 +305,7 @@ class LayerTrace:
             "shared": self.shared,
             "why": self.why,
             "mechanism": self.mechanism,
+            "failed": self.failed,
         }
         if self.sources:
             data["sources"] = list(self.sources)
@@ -236,14 +313,39 @@ class LayerTrace:
             data["container"] = True
         return data
 
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], where: str = "layer", index: int = 0) -> LayerTrace:
+        """Read one layer call back from its JSON (``channels_in``/``channels_out`` are computed).
 
-def shapes_compatible(declared: Shape | None, actual: Shape | None) -> bool:
-    """``actual`` fits ``declared``: same rank, equal wherever ``declared`` fixes a dimension."""
-    if declared is None or actual is None:
-        return declared is None and actual is None
-    if len(declared) != len(actual):
-        return False
-    return all(d is None or d == a for d, a in zip(declared, actual))
+        ``index`` is the row's position, used when the JSON (a hand-written baseline) has none.
+
+        Raises:
+            UsageError: a field that does not fit, named by its path under ``where``.
+        """
+        fields = F.Fields(data, where)
+        path = fields.get("path", F.NAME)
+        return cls(
+            index=fields.get("index", F.WHOLE, index),
+            path=path,
+            name=fields.get("name", F.TEXT, path.rsplit("/", 1)[-1]),
+            type=fields.get("type", F.NAME),
+            depth=fields.get("depth", F.WHOLE, 0),
+            inputs=fields.get("inputs", F.SHAPES, ()),
+            declared_output=fields.get("declared_output", F.optional(F.SHAPE), None),
+            static_output=fields.get("static_output", F.optional(F.SHAPE), None),
+            output=fields.get("output", F.optional(F.SHAPE), None),
+            params=fields.get("params", F.WHOLE, 0),
+            why=fields.get("why", F.optional(F.TEXT), None),
+            mechanism=fields.get("mechanism", F.optional(F.TEXT), None),
+            shared=fields.get("shared", F.FLAG, False),
+            failed=fields.get("failed", F.FLAG, False),
+            trainable_params=fields.get("trainable_params", F.WHOLE, 0),
+            non_trainable_params=fields.get("non_trainable_params", F.WHOLE, 0),
+            macs=fields.get("macs", F.optional(F.WHOLE), 0),
+            activation_bytes=fields.get("activation_bytes", F.WHOLE, 0),
+            sources=fields.get("sources", F.NAMES, ()),
+            container=fields.get("container", F.FLAG, False),
+        )
 
 
 @dataclass(frozen=True)
@@ -302,7 +404,6 @@ class Trace(Displayable):
             "probes": [p.to_dict() for p in self.probes],
             "boundary": self.boundary.to_dict(),
             "verdict": self.verdict,
-            "summary": summarize(self),
             "layers": [layer.to_dict() for layer in self.layers],
             "changes": [layer.to_dict() for layer in self.changes],
             "static_disagreements": [layer.path for layer in self.static_disagreements],
@@ -313,18 +414,43 @@ class Trace(Displayable):
                 "seconds": round(self.seconds, 3),
                 "peak_live_bytes": self.peak_live_bytes,
             },
-            "costs": _cost_totals(self),
         }
 
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Trace:
+        """Rebuild a trace from its JSON, validating every field it reads.
 
-def _cost_totals(trace: Trace) -> dict[str, Any]:
-    from shapetrace.costs import totals_of  # local: costs imports records
+        ``Trace.from_dict(t.to_dict()).to_dict() == t.to_dict()``. What a reader can compute
+        (``verdict``, ``probe``, ``changes``, ``channels_in``…) and what
+        :func:`shapetrace.report.trace_document` adds (``summary``, ``costs``) is not read back;
+        a field that is absent takes its default (hand-written baselines carry only what the
+        comparison needs).
 
-    return totals_of(trace).to_dict()
-
-
-def summarize(trace: Trace) -> str:
-    """The verdict in plain words (one paragraph)."""
-    from shapetrace.explain import verdict_text  # local: explain imports records
-
-    return verdict_text(trace)
+        Raises:
+            UsageError: one line naming the field, what was expected and what was received,
+                e.g. ``layers[3].output: expected a shape (…) or null, got 'x'``.
+        """
+        fields = F.Fields(data, "")
+        fields.get("schema", F.one_of(SCHEMA), None)
+        fields.get("verdict", F.one_of("ok", "broken"), None)
+        probes = fields.records("probes", Probe.from_dict)
+        if not probes:
+            raise F.invalid("probes", "a non-empty list of probes", [])
+        broken = fields.get("broken", F.optional(F.OBJECT), None)
+        totals = F.Fields(fields.get("totals", F.OBJECT, {}), "totals")
+        return cls(
+            model=fields.get("model", F.TEXT, ""),
+            probes=probes,
+            boundary=Boundary.from_dict(fields.raw("boundary")),
+            layers=tuple(
+                LayerTrace.from_dict(item, f"layers[{i}]", i)
+                for i, item in enumerate(fields.get("layers", F.LIST))
+            ),
+            broken=None if broken is None else Break.from_dict(broken),
+            total_params=totals.get("params", F.WHOLE, 0),
+            seconds=totals.get("seconds", F.SECONDS, 0.0),
+            engine=fields.get("engine", F.ENGINE, "stream"),
+            peak_live_bytes=totals.get("peak_live_bytes", F.WHOLE, 0),
+            request=F.read_request(fields.get("request", F.OBJECT, {})),
+            versions=fields.get("versions", F.VERSIONS, {}),
+        )

@@ -13,6 +13,7 @@ from typing import Any
 from shapetrace.costs import sum_macs
 from shapetrace.errors import UsageError
 from shapetrace.records import LayerTrace, Trace
+from shapetrace.report import trace_document
 
 __all__ = ["COLUMNS", "DEFAULT_COLUMNS", "View", "parse_columns", "parse_layers", "collapse_depth"]
 
@@ -256,13 +257,12 @@ class View:
 
     def row_dict(self, row: LayerTrace) -> dict[str, Any]:
         full = row.to_dict()
-        full["failed"] = row.failed
         keys = [*ALWAYS_IN_JSON, *(k for c in self.columns for k in COLUMNS[c])]
         return {k: full[k] for k in dict.fromkeys(keys)}
 
     def trace_dict(self, trace: Trace) -> dict[str, Any]:
-        """``trace.to_dict()`` with its ``layers`` chosen and trimmed like the table's rows."""
-        data = trace.to_dict()
+        """The trace's JSON document with its ``layers`` chosen and trimmed like the table's rows."""
+        data = trace_document(trace)
         if self.is_default:
             return data
         data["layers"] = [self.row_dict(row) for row in self.rows(trace)]

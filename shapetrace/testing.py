@@ -26,7 +26,7 @@ import shlex
 from pathlib import Path
 from typing import Any
 
-from shapetrace.baseline import CheckResult
+from shapetrace.check import CheckResult
 
 __all__ = ["assert_shapes", "ShapesDiffer", "UPDATE_ENV", "update_requested"]
 
@@ -72,7 +72,7 @@ def assert_shapes(
         **trace_options: options of :func:`shapetrace.trace` (``channels=1``, ``size="64x64"``…).
 
     Returns:
-        The :class:`~shapetrace.baseline.CheckResult` (``match``, ``updated`` or ``created``).
+        The :class:`~shapetrace.check.CheckResult` (``match``, ``updated`` or ``created``).
 
     Raises:
         ShapesDiffer: the shapes differ (an ``AssertionError`` with the rendered diff).
@@ -81,7 +81,7 @@ def assert_shapes(
     """
     __tracebackhide__ = True  # pytest: show the failure, not this helper's frames
     from shapetrace.api import trace as run_trace
-    from shapetrace.baseline import check_trace
+    from shapetrace.check import check_trace
 
     update = update_requested() if update is None else update
     trace = run_trace(model_or_name, **trace_options)

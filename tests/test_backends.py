@@ -64,7 +64,8 @@ ROW_KEYS = (
 _DRIVER = """
 import json, sys
 import shapetrace
-print(json.dumps([shapetrace.trace(model, **options).to_dict() for model, options in json.loads(sys.argv[1])]))
+from shapetrace.report import trace_document
+print(json.dumps([trace_document(shapetrace.trace(model, **options)) for model, options in json.loads(sys.argv[1])]))
 """
 
 

@@ -5,21 +5,16 @@ from __future__ import annotations
 import json
 import os
 import textwrap
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
-from shapetrace.baseline import (
-    BASELINE_SCHEMA,
-    check_baseline,
-    check_trace,
-    compare,
-    load_baseline,
-    obtained_path,
-    snapshot,
-    structural_path,
-)
+from shapetrace.baseline import BASELINE_SCHEMA, load_baseline, obtained_path, snapshot
+from shapetrace.check import check_baseline, check_trace
+from shapetrace.diff import diff_traces, structural_path
 from shapetrace.errors import UsageError
+from shapetrace.records import Boundary, LayerTrace, Probe, Trace
 from shapetrace.testing import ShapesDiffer, assert_shapes
 
 SHAPES = Path(__file__).parent / "shapes"
@@ -160,7 +155,7 @@ def test_shape_change(factory, tmp_path):
     # The obtained file holds the new trace, next to the baseline, and is valid itself.
     obtained = obtained_path(path)
     assert obtained.name == "net.obtained.json"
-    assert load_baseline(obtained)["layers"][1]["output"] == [1, 14, 14, 12]
+    assert load_baseline(obtained).layers[1].output == (1, 14, 14, 12)
     assert result.accept_command == f"shapetrace check {path} --update"
 
 
@@ -184,9 +179,9 @@ def test_channel_change_appears_and_vanishes(factory, tmp_path):
     assert change.baseline == "1 → 8 (conv)" and change.now == "3 → 8 (conv)"
 
     # The other way: a channel change that vanished (channels 8 → 8 through an identical conv).
-    diff = compare(
-        _doc([("m/a", "Conv2D", [1, 4, 4, 1], [1, 4, 4, 8])]),
-        _doc([("m/a", "Conv2D", [1, 4, 4, 8], [1, 4, 4, 8])]),
+    diff = diff_traces(
+        _trace([("m/a", "Conv2D", (1, 4, 4, 1), (1, 4, 4, 8))]),
+        _trace([("m/a", "Conv2D", (1, 4, 4, 8), (1, 4, 4, 8))]),
     )
     change = diff.layers[0].changes[0]
     assert (change.field, change.baseline, change.now) == ("channels", "1 → 8", None)
@@ -254,62 +249,61 @@ def test_structural_path():
     assert structural_path("resnet50/conv1_conv") == "resnet50/conv1_conv"
 
 
-def _doc(layers):
-    return {
-        "model": "m",
-        "verdict": "ok",
-        "broken": None,
-        "boundary": {"accepted": True},
-        "probes": [{"name": "x", "shape": [1, 4, 4, 1]}],
-        "versions": {},
-        "totals": {"params": 0},
-        "layers": [
-            {
-                "path": p,
-                "type": t,
-                "output": out,
-                "declared_output": None,
-                "static_output": out,
-                "channels_in": inp[-1],
-                "channels_out": out[-1],
-                "params": 0,
-                "mechanism": None,
-            }
-            for p, t, inp, out in layers
-        ],
-    }
+def _trace(layers, **changes) -> Trace:
+    """A trace of ``(path, type, input, output)`` rows; ``changes`` replace fields of the first row."""
+    rows = [
+        LayerTrace(
+            index=i,
+            path=p,
+            name=p.rsplit("/", 1)[-1],
+            type=t,
+            depth=0,
+            inputs=(inp,),
+            declared_output=None,
+            static_output=out,
+            output=out,
+            params=0,
+        )
+        for i, (p, t, inp, out) in enumerate(layers)
+    ]
+    rows[0] = replace(rows[0], **changes)
+    return Trace(
+        model="m",
+        probes=(Probe("x", (1, 4, 4, 1), (None, 4, 4, 1)),),
+        boundary=Boundary(True, None),
+        layers=tuple(rows),
+        broken=None,
+        total_params=0,
+        seconds=0.0,
+    )
 
 
 def test_declared_and_static_shapes_only_when_they_say_something_new():
-    before = _doc([("m/conv", "Conv2D", [1, 8, 8, 3], [1, 8, 8, 4])])
-    before["layers"][0]["declared_output"] = [None, 8, 8, 4]
+    conv = [("m/conv", "Conv2D", (1, 8, 8, 3), (1, 8, 8, 4))]
+    before = _trace(conv, declared_output=(None, 8, 8, 4))
     # The input grew: actual, declared and static all moved together -> one change.
-    after = json.loads(json.dumps(before))
-    after["layers"][0].update(
-        output=[1, 9, 9, 4], declared_output=[None, 9, 9, 4], static_output=[1, 9, 9, 4]
-    )
-    assert [c.field for c in compare(before, after).layers[0].changes] == ["output"]
+    after = _trace(conv, output=(1, 9, 9, 4), declared_output=(None, 9, 9, 4), static_output=(1, 9, 9, 4))
+    assert [c.field for c in diff_traces(before, after).layers[0].changes] == ["output"]
     # Same actual shape, but Keras's static inference now disagrees with it -> reported.
-    after = json.loads(json.dumps(before))
-    after["layers"][0]["static_output"] = [1, 8, 8, 1]
-    [change] = compare(before, after).layers[0].changes
+    after = _trace(conv, declared_output=(None, 8, 8, 4), static_output=(1, 8, 8, 1))
+    [change] = diff_traces(before, after).layers[0].changes
     assert (change.field, change.baseline, change.now) == ("static_output", [1, 8, 8, 4], [1, 8, 8, 1])
     # An open batch axis spelled differently is not a change of agreement.
-    after["layers"][0]["static_output"] = [None, 8, 8, 4]
-    assert compare(before, after).layers == ()
+    after = _trace(conv, declared_output=(None, 8, 8, 4), static_output=(None, 8, 8, 4))
+    assert diff_traces(before, after).layers == ()
 
 
 def test_alignment_reports_one_insert_not_a_shift():
-    conv = [(f"m/conv2d_{i}", "Conv2D", [1, 4, 4, 8], [1, 4, 4, 8]) for i in range(1, 30)]
-    before = _doc([("m/conv2d", "Conv2D", [1, 4, 4, 8], [1, 4, 4, 8]), *conv])
-    after = _doc(
+    conv = [(f"m/conv2d_{i}", "Conv2D", (1, 4, 4, 8), (1, 4, 4, 8)) for i in range(1, 30)]
+    before = _trace([("m/conv2d", "Conv2D", (1, 4, 4, 8), (1, 4, 4, 8)), *conv])
+    after = _trace(
         [
-            ("m/conv2d", "Conv2D", [1, 4, 4, 8], [1, 4, 4, 8]),
-            ("m/dense", "Dense", [1, 4, 4, 8], [1, 4, 4, 8]),
+            ("m/conv2d", "Conv2D", (1, 4, 4, 8), (1, 4, 4, 8)),
+            ("m/dense", "Dense", (1, 4, 4, 8), (1, 4, 4, 8)),
             *conv,
         ]
     )
-    diff = compare(before, after)
+    diff = diff_traces(before, after)
     assert [(d.path, d.status) for d in diff.layers] == [("m/dense", "added")]
     assert diff.summary == "1 of 31 layers differs"
 
@@ -331,7 +325,8 @@ def test_missing_baseline_needs_update_and_never_in_ci(factory, tmp_path, monkey
     assert not path.exists()
     monkeypatch.setenv("CI", "")
     assert check_trace(result, path, update=True).status == "created"
-    assert load_baseline(path)["schema"] == BASELINE_SCHEMA
+    assert json.loads(path.read_text())["schema"] == BASELINE_SCHEMA
+    assert load_baseline(path).layers == result.layers
 
 
 def test_check_of_a_missing_baseline(tmp_path):
@@ -355,22 +350,32 @@ def good_baseline(factory, tmp_path) -> Path:
         (lambda d: "{not json", "is not valid JSON"),
         (lambda d: {**d, "schema": "something/2"}, "has schema 'something/2'"),
         (lambda d: {**d, "schema": "shapetrace.trace/1"}, "`shapetrace trace --format json` output"),
-        (lambda d: [1, 2], "the document should be a JSON object"),
-        (lambda d: {**d, "layers": []}, "layers should be a non-empty list"),
+        (lambda d: [1, 2], "is invalid: the document: expected an object, got [1, 2]"),
+        (lambda d: {**d, "layers": []}, "layers: expected a non-empty list"),
         (
             lambda d: {**d, "layers": [{**d["layers"][0], "output": "big"}]},
-            "layers[0].output should be a shape",
+            "layers[0].output: expected a shape (a list of whole numbers and nulls) or null, got 'big'",
         ),
         (
             lambda d: {**d, "layers": [{**d["layers"][0], "path": 3}]},
-            "layers[0].path should be a non-empty string",
+            "layers[0].path: expected a non-empty string, got 3",
+        ),
+        (
+            lambda d: {**d, "layers": [d["layers"][0], {**d["layers"][1], "inputs": [[1, "x"]]}]},
+            "layers[1].inputs: expected a list of shapes, got [[1, 'x']]",
         ),
         (
             lambda d: {**d, "request": {**d["request"], "size": [32]}},
-            "request.size should be [height, width]",
+            "request.size: expected [height, width] or null, got [32]",
         ),
-        (lambda d: {**d, "request": "resnet50"}, "request should be an object"),
-        (lambda d: {**d, "verdict": "fine"}, "verdict should be"),
+        (lambda d: {**d, "request": "resnet50"}, "request: expected an object, got 'resnet50'"),
+        (
+            lambda d: {k: v for k, v in d.items() if k != "request"},
+            "request: expected an object, got nothing",
+        ),
+        (lambda d: {**d, "verdict": "fine"}, 'verdict: expected "ok" or "broken", got \'fine\''),
+        (lambda d: {**d, "probes": []}, "probes: expected a non-empty list of probes, got []"),
+        (lambda d: {**d, "broken": {"index": 2}}, "broken.layer: expected a string, got nothing"),
     ],
 )
 def test_invalid_baselines_are_one_line(good_baseline, edit, expected):
@@ -424,7 +429,7 @@ def test_assert_shapes_with_a_callable_records_a_rerunnable_spec(tmp_path):
     spec.loader.exec_module(module)
     path = tmp_path / "shapes.json"
     assert_shapes(module.build, path, update=True)
-    assert load_baseline(path)["request"]["model"] == "builder.py:build"
+    assert load_baseline(path).request["model"] == "builder.py:build"
     assert check_baseline(path).status == "match"
 
 
@@ -464,7 +469,7 @@ def test_pytest_plugin_option(tmp_path):
 
     created = pytest("--shapetrace-update")
     assert created.returncode == 0, created.stdout + created.stderr
-    assert load_baseline(tmp_path / "net.json")["request"]["model"] == "net.py:build"
+    assert load_baseline(tmp_path / "net.json").request["model"] == "net.py:build"
     _rewrite_factory(f"{tmp_path / 'net.py'}:build", width=12)
     failed = pytest()
     assert failed.returncode == 1

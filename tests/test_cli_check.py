@@ -187,8 +187,9 @@ def test_example_baseline_is_current(capsys, monkeypatch):
         ("not json at all", "is not valid JSON"),
         ('{"schema": "other/1"}', "has schema 'other/1'"),
         (
-            '{"schema": "shapetrace.baseline/1", "request": {"model": "resnet50"}, "verdict": "ok", "layers": 3}',
-            "should be",
+            '{"schema": "shapetrace.baseline/1", "request": {"model": "resnet50"}, "verdict": "ok", '
+            '"boundary": {"accepted": true}, "probes": [{"shape": [1, 8, 8, 3]}], "layers": 3}',
+            "layers: expected a list, got 3",
         ),
     ],
 )

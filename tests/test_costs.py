@@ -8,6 +8,7 @@ import pytest
 from conftest import render_plain, stable_json
 
 from shapetrace.costs import format_bytes, format_count, totals_of
+from shapetrace.report import trace_document
 
 
 def _keras():
@@ -129,7 +130,7 @@ def test_per_layer_params_add_up_to_the_model_total(efficientnet_trace):
 
 
 def test_json_carries_exact_costs(efficientnet_trace):
-    data = json.loads(json.dumps(efficientnet_trace.to_dict()))
+    data = json.loads(json.dumps(trace_document(efficientnet_trace)))
     costs = data["costs"]
     assert costs["macs"] == sum(layer["macs"] for layer in data["layers"])
     assert costs["trainable_params"] + costs["non_trainable_params"] == data["totals"]["params"]

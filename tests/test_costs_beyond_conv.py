@@ -23,6 +23,7 @@ import pytest
 from conftest import render_plain, stable_json
 
 from shapetrace.costs import totals_of
+from shapetrace.report import trace_document
 
 
 def _keras():
@@ -257,7 +258,7 @@ def test_a_layer_with_weights_and_no_rule_is_unknown_never_zero(golden):
     totals = totals_of(trace)
     assert not totals.complete and totals.unknown_layers == 1 and totals.reached_end
     assert totals.macs == 16 * 8 + 4 * 2  # the known rows only
-    data = json.loads(json.dumps(trace.to_dict()))
+    data = json.loads(json.dumps(trace_document(trace)))
     assert data["costs"]["complete"] is False and data["costs"]["unknown_layers"] == 1
     assert next(l for l in data["layers"] if l["name"] == "mix")["macs"] is None
     view = View.parse(columns="index,layer,type,actual,params,macs")

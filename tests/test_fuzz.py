@@ -16,9 +16,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from shapetrace.applications import parse_size
-from shapetrace.baseline import allowed_code, load_baseline
+from shapetrace.baseline import load_baseline
 from shapetrace.errors import UsageError
 from shapetrace.loading import parse_factory_args, parse_input_shapes, parse_model_spec
+from shapetrace.project import allowed_code
 
 FUZZ = settings(
     max_examples=100,
@@ -145,7 +146,7 @@ def test_baseline_reader_and_its_code_check_on_edited_documents(fuzz_project, fi
     path.write_text(json.dumps(doc))
     data = ends_in_value_or_usage_error(load_baseline, path)
     if data is not None:
-        code = ends_in_value_or_usage_error(allowed_code, data["request"], path)
+        code = ends_in_value_or_usage_error(allowed_code, data.request, path)
         assert code is None or (code.factory is None and code.imports == ())
 
 

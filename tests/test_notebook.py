@@ -16,8 +16,9 @@ from rich.console import Group
 from toy_models import toy_model
 
 from shapetrace import trace, trace_model
-from shapetrace.baseline import CheckResult, FieldChange, LayerDiff, ShapeDiff
+from shapetrace.check import CheckResult
 from shapetrace.compare import compare_traces
+from shapetrace.diff import FieldChange, LayerDiff, ShapeDiff
 from shapetrace.render.notebook import LONG_TRACE
 
 BOLD_YELLOW = re.compile(
@@ -121,7 +122,7 @@ def test_comparison_and_diff_display_themselves(toy_trace):
 
 def test_records_import_no_rendering():
     code = (
-        "import sys, shapetrace, shapetrace.records, shapetrace.survey, shapetrace.baseline, shapetrace.compare\n"
+        "import sys, shapetrace, shapetrace.records, shapetrace.survey, shapetrace.check, shapetrace.compare\n"
         "print(sorted(m for m in ('rich', 'shapetrace.render.notebook', 'keras') if m in sys.modules))"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -8,6 +8,7 @@ from toy_models import toy_model
 
 import shapetrace
 from shapetrace.render.table import trace_report
+from shapetrace.report import trace_document
 
 
 @pytest.fixture(scope="module")
@@ -29,7 +30,7 @@ def test_toy_changes_only_golden(toy_trace, golden):
 
 
 def test_toy_json_golden(toy_trace, golden):
-    golden("toy.json", stable_json(toy_trace.to_dict()))
+    golden("toy.json", stable_json(trace_document(toy_trace)))
 
 
 def test_resnet50_break_golden(golden):

@@ -7,6 +7,8 @@ import pytest
 from toy_models import story_model, toy_model
 
 import shapetrace
+from shapetrace.explain import verdict_text
+from shapetrace.report import trace_document
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +46,7 @@ def test_static_inference_disagrees_only_where_the_broadcast_happens(effnet_trac
 
 
 def test_verdict_tells_the_story(effnet_trace):
-    text = shapetrace.records.summarize(effnet_trace)
+    text = verdict_text(effnet_trace)
     assert "1 channel becomes 3 at `normalization` (Normalization)" in text
     assert "mean of shape (1, 1, 1, 3)" in text
     assert "static shape inference disagrees" in text
@@ -167,7 +169,7 @@ def test_a_mechanism_that_was_not_detected_is_never_claimed():
 
 
 def test_json_document_has_the_documented_keys(effnet_trace):
-    data = effnet_trace.to_dict()
+    data = trace_document(effnet_trace)
     assert data["schema"] == "shapetrace.trace/1"
     assert data["probe"] == {"shape": [1, 128, 128, 1], "channels": 1, "kind": "image"}
     assert data["boundary"] == {"accepted": True, "reason": None}

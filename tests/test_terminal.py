@@ -258,11 +258,12 @@ def test_survey_fits_every_window(story, rgb, width):
 @pytest.mark.parametrize("width", WIDTHS)
 def test_check_diff_fits_every_window(story, rgb, width, tmp_path):
     """A baseline taken with the 3 channels the model declares, checked against a 1-channel run."""
-    from shapetrace.baseline import CheckResult, baseline_document, compare
+    from shapetrace.check import CheckResult
+    from shapetrace.diff import diff_traces
     from shapetrace.render.diff import check_report
 
     path = tmp_path / "efficientnetb0.json"
-    diff = compare(baseline_document(rgb, path), baseline_document(story[0], path))
+    diff = diff_traces(rgb, story[0])
     result = CheckResult(
         path,
         "differs",

@@ -221,7 +221,8 @@ def test_check_reports_progress_through_the_rerun(tmp_path):
     """``check`` re-runs a trace: its status gets the same layer counts as ``trace``."""
     import shutil
 
-    from shapetrace.baseline import check_baseline, snapshot
+    from shapetrace.baseline import snapshot
+    from shapetrace.check import check_baseline
 
     shutil.copy(Path(__file__).parent / "user_models.py", tmp_path / "user_models.py")
     path = tmp_path / "ops_model.json"

@@ -118,6 +118,9 @@ def test_run_folder_finds_only_its_own_temporaries(tmp_path):
         folder.root / ".state.json.ab12cd.tmp",
         folder.root / ".model.zz9y8x.keras",
         folder.root / ".best.keras.q1w2e3.tmp",
+        folder.root / ".model.keras.1a2b3c4d.keras",  # fileio's names: .<name>.<random><suffix>
+        folder.checkpoints / ".epoch-0004.keras.1a2b3c4d.keras",
+        folder.root / ".history.csv.1a2b3c4d.tmp",
     ]
     theirs = [
         folder.root / ".notes",

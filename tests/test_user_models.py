@@ -23,6 +23,7 @@ from shapetrace.errors import UsageError
 from shapetrace.loading import parse_input_shapes
 from shapetrace.probes import check_probe_memory, make_probes, probe_bytes
 from shapetrace.recorder import is_user_defined
+from shapetrace.report import trace_document
 from shapetrace.selection import collapse_depth
 
 keras = kg.keras
@@ -386,11 +387,11 @@ def test_words_fit_the_input():
         "ticket_classifier": ["tokens", "tokens", "features"],
     }
     text = trace_model(um.text_transformer())
-    assert "channel" not in text.to_dict()["summary"]
+    assert "channel" not in trace_document(text)["summary"]
     assert text.probe.channels is None and text.to_dict()["probe"]["kind"] == "tokens"
-    assert "token ids" in text.to_dict()["summary"]
+    assert "token ids" in trace_document(text)["summary"]
     image = trace_model(um.resnetish_called(), channels=1)
-    assert "1 channel" in image.to_dict()["summary"]
+    assert "1 channel" in trace_document(image)["summary"]
     # The table speaks the same words: no "ch" column, no "channel count", no "None" counts.
     from shapetrace.render.table import trace_table
 

@@ -132,7 +132,7 @@ def check_command(
     Exit code 0 when all match, 1 when any differs (a FILE.obtained.json with the new
     trace is written beside it), 2 for an unreadable or invalid baseline.
     """
-    from shapetrace.baseline import check_baseline
+    from shapetrace.check import check_baseline
     from shapetrace.render.diff import check_report
 
     codes, results = [EXIT_OK], []

@@ -11,7 +11,8 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from shapetrace.baseline import CheckResult, FieldChange, ShapeDiff
+from shapetrace.check import CheckResult
+from shapetrace.diff import FieldChange, ShapeDiff
 from shapetrace.options import Layout
 from shapetrace.records import format_shape
 from shapetrace.render.fit import ColumnSpec, Fit, choose_columns, compact_shape_text, spec_of, table_width
@@ -68,9 +69,9 @@ def _rows(diff: ShapeDiff, relative: bool = False) -> list[tuple[str, str, str, 
             path = path[len(diff.model) + 1 :]
         label = f"{path} ({layer.type})"
         if layer.status == "added":
-            rows.append((label, FIELD_TITLES["added"], "-", _value("output", layer.now.get("output"))))
+            rows.append((label, FIELD_TITLES["added"], "-", _value("output", layer.now.output)))
         elif layer.status == "removed":
-            rows.append((label, FIELD_TITLES["removed"], _value("output", layer.baseline.get("output")), "-"))
+            rows.append((label, FIELD_TITLES["removed"], _value("output", layer.baseline.output), "-"))
         else:
             for i, change in enumerate(layer.changes):
                 rows.append(

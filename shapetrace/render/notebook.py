@@ -17,8 +17,9 @@ from typing import Any
 from rich.console import Console, Group, RenderableType
 from rich.table import Table
 
-from shapetrace.baseline import CheckResult, ShapeDiff
+from shapetrace.check import CheckResult
 from shapetrace.compare import Comparison
+from shapetrace.diff import ShapeDiff
 from shapetrace.records import Trace
 from shapetrace.render.compare import compare_report
 from shapetrace.render.diff import check_report, diff_table

@@ -1,4 +1,9 @@
-"""The run folder: what goes in it, atomic writes, and whether a folder may be (re)used."""
+"""The run folder: what goes in it, atomic writes, and whether a folder may be (re)used.
+
+Every file goes through :func:`shapetrace.fileio.atomic_path`; unlike
+:func:`shapetrace.fileio.atomic_write`, the writers here let ``OSError`` through, so that a
+full disk stops training with a resumable run folder (see ``train/run.py``).
+"""
 
 from __future__ import annotations
 
@@ -14,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from shapetrace.errors import UsageError
+from shapetrace.fileio import atomic_path
 
 __all__ = ["RunFolder", "atomic_write", "FILES", "SCHEMA"]
 
@@ -30,64 +36,42 @@ FILES = {
 }
 """Everything a run writes at the top of its folder (plus ``checkpoints/``)."""
 CHECKPOINTS = "checkpoints"
-_UMASK = os.umask(0o022)
-os.umask(_UMASK)
-_FILE_MODE = 0o666 & ~_UMASK  # mkstemp makes 0600 files; outputs get the usual permissions
+# fileio names a temporary ``.<name>.<random><suffix>`` (``.state.json.1a2b3c4d.tmp``,
+# ``.model.keras.1a2b3c4d.keras``); runs of earlier releases left ``.model.x1y2.keras``.
 _TEMPORARY = re.compile(
-    r"\.(?:" + "|".join(re.escape(n) for n in FILES.values()) + r")\.[A-Za-z0-9_]+\.tmp"
+    r"\.(?:" + "|".join(re.escape(n) for n in FILES.values()) + r")\.[A-Za-z0-9_]+\.(?:tmp|keras)"
     r"|\.(?:"
     + "|".join(re.escape(n.removesuffix(".keras")) for n in FILES.values() if n.endswith(".keras"))
     + r")\.[A-Za-z0-9_]+\.keras"
 )
-_CHECKPOINT_TEMPORARY = re.compile(r"\.epoch-\d{4,}\.[A-Za-z0-9_]+\.keras")
+_CHECKPOINT_TEMPORARY = re.compile(r"\.epoch-\d{4,}(?:\.keras)?\.[A-Za-z0-9_]+\.keras")
 HISTORY_COLUMNS = ("epoch", "phase", "loss", "accuracy", "val_loss", "val_accuracy", "lr", "seconds")
 
 
 def atomic_write(path: Path, data: bytes | str) -> None:
-    """Write to a temporary file beside ``path``, then rename: readers see old or new, never half."""
+    """Write ``data`` to ``path`` atomically and flushed to disk (``OSError`` propagates)."""
     payload = data.encode("utf-8") if isinstance(data, str) else data
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(payload)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, _FILE_MODE)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_path(path) as temporary, open(temporary, "wb") as handle:
+        handle.write(payload)
+        handle.flush()
+        os.fsync(handle.fileno())
 
 
-def atomic_save_model(model, path: Path) -> None:
-    """``model.save`` to a temporary ``.keras`` file, then rename."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".keras")
-    os.close(fd)
-    try:
-        model.save(tmp)
-        os.chmod(tmp, _FILE_MODE)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+def atomic_save_model(model: Any, path: Path) -> None:
+    """``model.save`` to a temporary ``.keras`` file beside ``path``, then rename."""
+    with atomic_path(path, suffix=".keras") as temporary:
+        model.save(temporary)
 
 
 def atomic_copy(source: Path, path: Path) -> None:
     """Make ``path`` a copy of ``source`` atomically: a hard link when the filesystem allows it
     (no second 50 MB write per improved epoch; deleting the source later leaves it intact)."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        os.unlink(tmp)
+    with atomic_path(path) as temporary:
+        temporary.unlink()  # the name stays ours: only this process links or copies onto it
         try:
-            os.link(source, tmp)
+            os.link(source, temporary)
         except OSError:
-            shutil.copyfile(source, tmp)
-            os.chmod(tmp, _FILE_MODE)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+            shutil.copyfile(source, temporary)
 
 
 def to_json(data: Any) -> str:
@@ -136,7 +120,7 @@ class RunFolder:
     def stored(self) -> tuple[dict | None, dict | None]:
         """``(config.json, state.json)`` as stored, or ``None`` for each that is missing."""
 
-        def read(key):
+        def read(key: str) -> dict | None:
             path = self.path(key)
             if not path.exists():
                 return None

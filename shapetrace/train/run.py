@@ -189,6 +189,7 @@ def train(
 
     from shapetrace.api import trace_model
     from shapetrace.explain import verdict_text
+    from shapetrace.report import trace_document
     from shapetrace.train import adapt as adapt_mod
     from shapetrace.train import recipe
     from shapetrace.train.data import load_datasets
@@ -312,7 +313,9 @@ def train(
         }
         folder.write_json("metrics", metrics)
         atomic_write(folder.path("curves"), _curves_png(rows, phases))
-        folder.write_json("trace", trace_model(model, channels=config.channels, size=config.size).to_dict())
+        folder.write_json(
+            "trace", trace_document(trace_model(model, channels=config.channels, size=config.size))
+        )
         state = {**recorder.state, "finished": True}
         folder.write_json("state", state)
     except OSError as error:  # a full disk, a quota, a vanished mount: the run stays resumable

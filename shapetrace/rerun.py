@@ -1,0 +1,99 @@
+"""Running the trace a baseline describes again, from the baseline's own folder.
+
+A baseline's ``request`` says how its trace was made: the model spec, the probe options
+and the code to import, with paths relative to the baseline's folder. Only code inside the
+project runs (:func:`shapetrace.project.allowed_code`, decided before anything is imported).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from shapetrace.baseline import local_spec
+from shapetrace.errors import UsageError
+from shapetrace.paths import local_path
+from shapetrace.project import allowed_code
+from shapetrace.records import Trace
+
+__all__ = ["TRACE_OPTIONS", "rerun"]
+
+TRACE_OPTIONS = (
+    "channels",
+    "size",
+    "batch",
+    "native",
+    "top",
+    "weights",
+    "pooling",
+    "factory_args",
+    "inputs",
+)
+"""Options of :func:`shapetrace.api.trace` that a baseline's ``request`` may carry."""
+
+
+def rerun(
+    baseline: Trace,
+    path: str | Path,
+    *,
+    unsafe_load: bool = False,
+    imports: Sequence[str] | None = None,
+    on_layer: Callable[[int], None] | None = None,
+    on_walk_start: Callable[[int | None], None] | None = None,
+) -> Trace:
+    """Run the trace a baseline describes again (paths resolved against the baseline's folder).
+
+    Args:
+        baseline: the trace the baseline ``path`` recorded (:func:`shapetrace.baseline.load_baseline`).
+        path: the baseline file, whose folder its relative paths start from.
+        unsafe_load: allow a saved model file to run the code it carries.
+        imports: extra ``--import`` items from the command line, the user's own choice.
+        on_layer, on_walk_start: progress callbacks, as for :func:`shapetrace.trace`.
+
+    Returns:
+        The new trace, its ``request`` naming the model as the baseline does.
+
+    Raises:
+        UsageError: the baseline names no model or code from outside the project, or the
+            model cannot be traced.
+    """
+    from shapetrace.api import trace as run_trace  # TensorFlow loads here, not on import
+
+    path = Path(path)
+    request = baseline.request
+    model = request.get("model")
+    if model is None:
+        raise UsageError(
+            f"Baseline {str(path)!r} was written from a model object (assert_shapes with a "
+            "keras.Model), so it names no model to re-run: check it from its test, or write it "
+            "from a name, file or factory."
+        )
+    base = path.resolve().parent
+    code = allowed_code(request, path, unsafe_load=unsafe_load)
+    options: dict[str, Any] = {key: request[key] for key in TRACE_OPTIONS if key in request}
+    if options.get("size") is not None:
+        options["size"] = tuple(options["size"])
+    if isinstance(options.get("weights"), str) and options["weights"].lower() not in ("none", "imagenet"):
+        options["weights"] = local_path(base / options["weights"])
+    try:
+        result = run_trace(
+            code.factory if code.factory is not None else local_spec(model, base),
+            engine=request.get("engine", baseline.engine),
+            unsafe_load=unsafe_load,
+            imports=[*code.imports, *(imports or ())],
+            on_layer=on_layer,
+            on_walk_start=on_walk_start,
+            **options,
+        )
+    except UsageError as error:
+        raise UsageError(f"{path}: {error}") from None
+    # Recorded as the baseline named it (a factory ran as the callable resolved above).
+    request_now = {
+        **result.request,
+        "model": local_spec(model, base) if code.factory is not None else result.request.get("model"),
+    }
+    if code.imports:
+        request_now["imports"] = [*code.imports, *(imports or ())]
+    return replace(result, request=request_now)
