@@ -253,7 +253,7 @@ def _native_user_model(original, stem: Stem, channels: int):
     try:
         return keras.saving.deserialize_keras_object(serialized)
     except Exception as error:  # Keras raises many types for a graph it cannot rebuild
-        from shapetrace._keras_graph import one_line
+        from shapetrace.messages import one_line
 
         raise UsageError(
             f"sum-stem: {original.name} could not be rebuilt for {channels} channels ({one_line(error, 200)}); "
@@ -591,7 +591,8 @@ def save_adapted(adapted: Adapted, output: str | Path) -> AdaptReport:
     """
     from dataclasses import replace
 
-    from shapetrace._keras_graph import keras, one_line
+    from shapetrace._keras_graph import keras
+    from shapetrace.messages import one_line
 
     path = check_output_path(output)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".keras")

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from shapetrace.errors import ModelNotFoundError, UsageError, WeightsError
+from shapetrace.messages import one_line
 from shapetrace.options import Pooling
 
 __all__ = [
@@ -182,11 +183,11 @@ def build_application(
     try:
         model = constructor(**kwargs)
     except ValueError as error:
-        raise UsageError(f"Keras refused to build {app.name}: {_one_line(error)}") from error
+        raise UsageError(f"Keras refused to build {app.name}: {one_line(error)}") from error
     except Exception as error:  # download failures surface as many exception types
         if weights_arg == "imagenet":
             raise WeightsError(
-                f"Could not download the ImageNet weights for {app.name} ({_one_line(error)}); "
+                f"Could not download the ImageNet weights for {app.name} ({one_line(error)}); "
                 "without network access pass a local file: --weights path/to/weights.h5"
             ) from error
         raise
@@ -210,7 +211,7 @@ def load_weights_file(model, path: Path) -> None:
     except Exception as error:
         raise WeightsError(
             f"The weights file {str(path)!r} does not match {model.name} as built "
-            f"({_one_line(error)}): it must come from the same architecture, size options and "
+            f"({one_line(error)}): it must come from the same architecture, size options and "
             "channel count."
         ) from error
     if caught:  # loaded, but not everything matched: one line, not one per layer
@@ -239,9 +240,3 @@ def _resolve_weights(weights, app: Application, native: bool, channels: int):
             "path of a .weights.h5 / .h5 file."
         )
     return None, path
-
-
-def _one_line(error: BaseException) -> str:
-    from shapetrace._keras_graph import one_line
-
-    return one_line(error)

@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from shapetrace.errors import UsageError, WeightsError
+from shapetrace.messages import one_line
 from shapetrace.untrusted import MEMBER_LIMIT, parse_json, read_capped, require_file, too_large, user_path
 
 __all__ = [
@@ -644,7 +645,6 @@ def load_model_file(path: Path, *, unsafe_load: bool = False, user_code: UserCod
 
 def _load_failure(path: Path, error: BaseException, user_code: UserCode) -> str:
     """The real cause of a failed load, in one line (the config itself was readable)."""
-    from shapetrace import _keras_graph as kg
 
     # Keras wraps the real cause ("Could not locate function 'f'") in a long message
     # about the outer object, sometimes in the exception's context: look through all of it.
@@ -662,7 +662,7 @@ def _load_failure(path: Path, error: BaseException, user_code: UserCode) -> str:
             f"pass --import FILE.py (or MODULE) with the code that defines {name!r}."
         )
     return (
-        f"Keras could not load {str(path)!r} ({type(error).__name__}: {kg.one_line(error, 300)}); "
+        f"Keras could not load {str(path)!r} ({type(error).__name__}: {one_line(error, 300)}); "
         "check that it loads with keras.saving.load_model, with its custom objects."
     )
 
@@ -777,7 +777,7 @@ def _call_factory(function, label: str, kwargs: dict[str, Any]):
             ) from None
         raise UsageError(
             f"Factory {label!r} raised {type(error).__name__} when called with ({args}): "
-            f"{kg.one_line(error, 200)}"
+            f"{one_line(error, 200)}"
         ) from None
     if not isinstance(result, kg.keras.Model):
         raise UsageError(

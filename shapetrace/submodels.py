@@ -15,6 +15,7 @@ import time
 from shapetrace import _keras_graph as kg
 from shapetrace.engine import RowMaker, WalkResult, _shape
 from shapetrace.errors import ProbeBroken
+from shapetrace.messages import one_line
 from shapetrace.recorder import CallRecorder, is_opened
 from shapetrace.records import Boundary, Probe
 
@@ -86,7 +87,7 @@ def walk_model(model, probes: list[Probe], arrays: list, on_layer=None) -> WalkR
         _expand(graph, adjusted, maker, model.name + "/", 0)
     except Exception as error:
         raise ProbeBroken(
-            f"The probe breaks inside {model.name} ({kg.one_line(error)}); the submodels engine "
+            f"The probe breaks inside {model.name} ({one_line(error)}); the submodels engine "
             "cannot say at which layer: use --engine stream."
         ) from error
     if on_layer is not None:

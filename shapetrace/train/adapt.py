@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from shapetrace.adapt import Method, front_layer
-from shapetrace.errors import UsageError
+from shapetrace.errors import AdaptRefused, UsageError
 from shapetrace.stem import StemFold, find_stem, fold_stem
 
 __all__ = [
@@ -66,14 +66,6 @@ GRAY_PREPROCESSING: dict[str, tuple[float, float]] = {
 BN_MOMENTUM_SCRATCH = 0.9
 """From scratch, Keras's 0.99 moving averages lag so far behind in a few hundred steps that
 validation (inference mode) sits at chance level while training accuracy climbs."""
-
-
-class AdaptRefused(UsageError):
-    """``--adapt broadcast`` on a model the gray probe breaks; carries the trace with the break."""
-
-    def __init__(self, message: str, trace) -> None:
-        super().__init__(message)
-        self.trace = trace
 
 
 @dataclass(frozen=True)

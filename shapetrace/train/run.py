@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from shapetrace._keras_graph import keras
-from shapetrace.errors import ShapetraceError, UsageError
+from shapetrace.errors import TrainingDiverged, UsageError
 from shapetrace.train.config import Distribute, TrainConfig
 from shapetrace.train.outputs import FILES, SCHEMA, RunFolder, atomic_copy, atomic_save_model, atomic_write
 
@@ -40,12 +40,6 @@ its symbolic build reduces the first distributed batch eagerly ("Attempt to conv
 (PerReplica…) to a Tensor", keras-team/keras#20585), and skipping that build fails later in the
 metrics. So ``--distribute multi-worker`` trains with :func:`_fit_multi_worker`, a custom loop
 with the same callbacks, logs and outputs; flip this once Keras fixes ``fit`` to use it instead."""
-
-
-class TrainingDiverged(ShapetraceError):
-    """The loss became NaN/inf; the last good checkpoint is kept (exit 1)."""
-
-    exit_code = 1
 
 
 @dataclass(frozen=True)
