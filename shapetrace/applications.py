@@ -133,7 +133,8 @@ def check_size(app: Application, size: tuple[int, int]) -> tuple[int, int]:
     if min(size) < app.min_size:
         raise UsageError(
             f"Size {size[0]}x{size[1]} is below {app.name}'s minimum of "
-            f"{app.min_size}x{app.min_size}: use --size {app.min_size}x{app.min_size} or larger."
+            f"{app.min_size}x{app.min_size}: use size={app.min_size}x{app.min_size} or larger.",
+            param="size",
         )
     return size
 
@@ -176,8 +177,9 @@ def build_application(
     )
     if top and size != (app.default_size, app.default_size):
         raise UsageError(
-            f"--top keeps {app.name}'s ImageNet classifier, which needs the default size "
-            f"{app.default_size}x{app.default_size}; received {size[0]}x{size[1]}."
+            f"top=True keeps {app.name}'s ImageNet classifier, which needs the default size "
+            f"{app.default_size}x{app.default_size}; received {size[0]}x{size[1]}.",
+            param="top",
         )
     _keras_graph.reset_naming()
     try:
@@ -188,7 +190,8 @@ def build_application(
         if weights_arg == "imagenet":
             raise WeightsError(
                 f"Could not download the ImageNet weights for {app.name} ({one_line(error)}); "
-                "without network access pass a local file: --weights path/to/weights.h5"
+                "without network access pass a local file: weights=path/to/weights.h5",
+                param="weights",
             ) from error
         raise
     if local_file is not None:
@@ -229,8 +232,9 @@ def _resolve_weights(weights, app: Application, native: bool, channels: int):
         if native and channels != 3:
             raise WeightsError(
                 f"Keras's ImageNet weights for {app.name} expect 3 input channels, so "
-                f"--native with --channels {channels} cannot load them (Keras refuses): "
-                "drop --native to probe the 3-channel model, or use --weights none."
+                f"native=True with channels={channels} cannot load them (Keras refuses): "
+                "drop native=True to probe the 3-channel model, or use weights=none.",
+                param=("native", "channels", "weights"),
             )
         return "imagenet", None
     path = Path(weights).expanduser()

@@ -180,8 +180,9 @@ def parse_factory_args(pairs: Mapping[str, Any] | list[str] | tuple[str, ...] | 
         key = key.strip()
         if not sep or not key.isidentifier():
             raise UsageError(
-                f"Invalid --factory-arg {pair!r}: expected key=value with a Python name as key, "
-                "e.g. --factory-arg channels=1."
+                f"Invalid factory_args=[{pair!r}]: expected key=value with a Python name as key, "
+                "e.g. factory_args['channels']=1.",
+                param="factory_args",
             )
         try:
             result[key] = ast.literal_eval(value.strip())
@@ -212,8 +213,9 @@ def parse_input_shapes(
         if name in result:
             what = f"input {name!r}" if name else "the (single) input"
             raise UsageError(
-                f"--input given twice for {what}: expected one SHAPE for a single-input model, "
-                "or NAME=SHAPE once per input."
+                f"`inputs` given twice for {what}: expected one SHAPE for a single-input model, "
+                "or NAME=SHAPE once per input.",
+                param="inputs",
             )
         result[name] = _parse_dims(name, value)
     return result
@@ -227,8 +229,9 @@ def _split_input(item: Any) -> tuple[str, Any]:
         return "", item  # a bare shape: the model's only input
     if not name.strip():
         raise UsageError(
-            f"Invalid --input {item!r}: expected SHAPE (e.g. 32x32x3, 120x7, 200) for a single-input "
-            "model, or NAME=SHAPE for one of several inputs, e.g. --input image=64x64x1."
+            f"Invalid inputs={item!r}: expected SHAPE (e.g. 32x32x3, 120x7, 200) for a single-input "
+            "model, or NAME=SHAPE for one of several inputs, e.g. inputs['image']=64x64x1.",
+            param="inputs",
         )
     return name.strip(), value
 
@@ -246,8 +249,9 @@ def _parse_dims(name: str, value: Any) -> tuple[int, ...]:
     if not dims or not exact or any(d < 1 for d in dims):
         label = f"{name}={value}" if name else str(value)
         raise UsageError(
-            f"Invalid --input {label!r}: expected whole numbers of at least 1 joined by x, without "
-            "the batch axis (e.g. 32x32x3, 120x7 or 200; NAME=SHAPE for one of several inputs)."
+            f"Invalid inputs={label!r}: expected whole numbers of at least 1 joined by x, without "
+            "the batch axis (e.g. 32x32x3, 120x7 or 200; NAME=SHAPE for one of several inputs).",
+            param="inputs",
         )
     return dims
 
@@ -325,7 +329,8 @@ def _h5_config(path: Path) -> dict[str, Any]:
     if raw is None:
         raise UsageError(
             f"{str(path)!r} holds weights only (no model_config): build the model with a factory "
-            "(module:function) and pass the file with --weights, or save the whole model."
+            "(module:function) and pass the file with `weights`, or save the whole model.",
+            param="weights",
         )
     if isinstance(raw, bytes):
         raw = raw.decode("utf-8", errors="replace")
@@ -470,16 +475,18 @@ def import_user_code(items: Sequence[str] | None) -> UserCode:
     for item in items:
         if not item.strip():
             raise UsageError(
-                "Invalid --import '': expected a Python file (path/to/layers.py) or a module (my_package.layers)."
+                "Invalid imports=['']: expected a Python file (path/to/layers.py) or a module (my_package.layers).",
+                param="imports",
             )
         if item.strip().endswith(".py"):
-            module = _import_file(ModelSpec("import", item, path=user_path(item.strip())), label="--import")
+            module = _import_file(ModelSpec("import", item, path=user_path(item.strip())), label="`imports`")
         elif _MODULE_NAME.match(item.strip()):
-            module = _import_module(ModelSpec("import", item, module=item.strip()), label="--import")
+            module = _import_module(ModelSpec("import", item, module=item.strip()), label="`imports`")
         else:
             raise UsageError(
-                f"Invalid --import {item!r}: expected a Python file (path/to/layers.py) or a module "
-                "name (my_package.layers)."
+                f"Invalid imports=[{item!r}]: expected a Python file (path/to/layers.py) or a module "
+                "name (my_package.layers).",
+                param="imports",
             )
         for name, value in vars(module).items():
             if name.startswith("_") or not (inspect.isclass(value) or inspect.isfunction(value)):
@@ -504,7 +511,9 @@ def check_weights_option(weights: Any) -> None:
     if text.strip().lower() in ("none", "imagenet"):
         return
     if not text.strip():
-        raise WeightsError("Invalid --weights '': expected none, imagenet or the path of a weights file.")
+        raise WeightsError(
+            "Invalid weights='': expected none, imagenet or the path of a weights file.", param="weights"
+        )
     path = user_path(text)
     require_file(
         path, "Weights file", "none, imagenet or the path of a .weights.h5 / .h5 / .keras weights file"
@@ -571,7 +580,8 @@ def load_model(
         if spec.kind == "file":
             if factory_args:
                 raise UsageError(
-                    f"--factory-arg applies to a factory (module:function); {spec.text!r} is a saved file."
+                    f"`factory_args` applies to a factory (module:function); {spec.text!r} is a saved file.",
+                    param="factory_args",
                 )
             return load_model_file(spec.path, unsafe_load=unsafe_load, user_code=user_code)
         if spec.kind == "factory":
@@ -608,13 +618,15 @@ def load_model_file(path: Path, *, unsafe_load: bool = False, user_code: UserCod
         more = f" (and {len(unsafe) - 1} more)" if len(unsafe) > 1 else ""
         if first.custom is not None:
             raise UsageError(
-                f"Refusing to load {str(path)!r}: {first.describe()}{more}, and no --import defines "
-                f"{first.custom!r}: pass --import FILE.py (or MODULE) with the code that defines it; "
-                "or, if you trust the file, --unsafe-load (unsafe_load=True)."
+                f"Refusing to load {str(path)!r}: {first.describe()}{more}, and no `imports` defines "
+                f"{first.custom!r}: pass imports=[FILE.py] (or MODULE) with the code that defines it; "
+                "or, if you trust the file, unsafe_load=True.",
+                param=("imports", "unsafe_load"),
             )
         raise UsageError(
             f"Refusing to load {str(path)!r}: {first.describe()}{more}. Loading it would run code "
-            "from the file; if you trust it, pass --unsafe-load (unsafe_load=True)."
+            "from the file; if you trust it, pass unsafe_load=True.",
+            param="unsafe_load",
         )
     from shapetrace import _keras_graph as kg
 
@@ -637,7 +649,7 @@ def load_model_file(path: Path, *, unsafe_load: bool = False, user_code: UserCod
     except KeyboardInterrupt:
         raise
     except BaseException as error:  # Keras raises many types for bad files; custom code may exit
-        raise UsageError(_load_failure(path, error, user_code)) from None
+        raise UsageError(_load_failure(path, error, user_code), param="imports") from None
     if not isinstance(model, kg.keras.Model):
         raise UsageError(f"{str(path)!r} holds a {type(model).__name__}, not a keras.Model.")
     return model
@@ -656,10 +668,10 @@ def _load_failure(path: Path, error: BaseException, user_code: UserCode) -> str:
     missing = _UNRESOLVED.search("\n".join(texts))
     if missing:
         kind, name = missing.groups()
-        where = "no --import defines it" if user_code.items else "no --import was given"
+        where = "no `imports` defines it" if user_code.items else "no `imports` was given"
         return (
             f"Keras could not load {str(path)!r}: it needs the custom {kind} {name!r} and {where}: "
-            f"pass --import FILE.py (or MODULE) with the code that defines {name!r}."
+            f"pass imports=[FILE.py] (or MODULE) with the code that defines {name!r}."
         )
     return (
         f"Keras could not load {str(path)!r} ({type(error).__name__}: {one_line(error, 300)}); "
@@ -712,6 +724,7 @@ def _import_module(spec: ModelSpec, label: str = "factory"):
     from shapetrace import _keras_graph  # noqa: F401  (TensorFlow first, quietly, before user code imports it)
 
     for_what = f"for {label} {spec.text!r}" if label == "factory" else f"given to {label}"
+    param = () if label == "factory" else "imports"
     # Like `python -m`, the working directory is importable: `models.tiny:build` finds ./models/tiny.py.
     with _on_sys_path(Path.cwd()):
         try:
@@ -720,13 +733,14 @@ def _import_module(spec: ModelSpec, label: str = "factory"):
             raise UsageError(
                 f"Cannot import module {spec.module!r} {for_what} "
                 f"({type(error).__name__}: {_first_line(error)}): check the module path and that its "
-                "package is installed or under the working directory."
+                "package is installed or under the working directory.",
+                param=param,
             ) from None
         except KeyboardInterrupt:
             raise
         except BaseException as error:  # user code: any exception or exit is a load failure
             raise UsageError(
-                f"Importing module {spec.module!r} {for_what} {_what_user_code_did(error)}"
+                f"Importing module {spec.module!r} {for_what} {_what_user_code_did(error)}", param=param
             ) from None
 
 
@@ -734,7 +748,8 @@ def _import_file(spec: ModelSpec, label: str = "factory"):
     from shapetrace import _keras_graph  # noqa: F401  (TensorFlow first, quietly, before user code imports it)
 
     what = "Factory file" if label == "factory" else f"{label} file"
-    require_file(spec.path, what, f"a Python file (check the path in {spec.text!r})")
+    param = () if label == "factory" else "imports"
+    require_file(spec.path, what, f"a Python file (check the path in {spec.text!r})", param=param)
     path = spec.path.resolve()
     stem = re.sub(r"\W", "_", path.stem)
     name = f"_shapetrace_{'factory' if label == 'factory' else 'import'}_{abs(hash(str(path))):x}_{stem}"
@@ -754,7 +769,8 @@ def _import_file(spec: ModelSpec, label: str = "factory"):
             sys.modules.pop(name, None)
             raise UsageError(
                 f"Cannot import {what.lower()} {str(spec.path)!r}: it {_what_user_code_did(error)}; "
-                "fix the file or install what it imports."
+                "fix the file or install what it imports.",
+                param=param,
             ) from None
     return module
 

@@ -70,7 +70,8 @@ def walk_model(model, probes: list[Probe], arrays: list, on_layer=None) -> WalkR
     if graph is None:
         raise ProbeBroken(
             f"The submodels engine needs a functional or built Sequential model; {model.name!r} "
-            "is subclassed: use --engine stream."
+            "is subclassed: use engine=stream.",
+            param="engine",
         )
     tensors = [kg.convert(a, a.dtype) for a in arrays]
     start = time.perf_counter()
@@ -78,7 +79,8 @@ def walk_model(model, probes: list[Probe], arrays: list, on_layer=None) -> WalkR
     if not accepted:
         raise ProbeBroken(
             f"The submodels engine runs the model as a whole and Keras rejects the probe at its "
-            f"input ({reason}); use --engine stream to see where the graph itself breaks."
+            f"input ({reason}); use engine=stream to see where the graph itself breaks.",
+            param="engine",
         )
     maker = RowMaker()
     for layer, probe, tensor in zip(graph.input_layers, probes, adjusted):
@@ -88,7 +90,8 @@ def walk_model(model, probes: list[Probe], arrays: list, on_layer=None) -> WalkR
     except Exception as error:
         raise ProbeBroken(
             f"The probe breaks inside {model.name} ({one_line(error)}); the submodels engine "
-            "cannot say at which layer: use --engine stream."
+            "cannot say at which layer: use engine=stream.",
+            param="engine",
         ) from error
     if on_layer is not None:
         on_layer(len(maker.rows))
