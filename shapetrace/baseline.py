@@ -749,7 +749,7 @@ def allowed_code(request: dict[str, Any], path: str | Path, *, unsafe_load: bool
     root = project_root(base)
     imports = []
     for item in request.get("imports") or ():
-        _require_inside(path, root, f"--import {item!r}", _code_files(item.strip(), base))
+        _require_inside(path, root, f"imports=[{item!r}]", _code_files(item.strip(), base))
         imports.append(_local_path(base / item.strip()) if item.strip().endswith(".py") else item.strip())
     model = request.get("model")
     try:
@@ -757,7 +757,7 @@ def allowed_code(request: dict[str, Any], path: str | Path, *, unsafe_load: bool
     except UsageError:
         raise _not_allowed(path, f"model {model!r}", "it is not a model name, file or factory") from None
     if spec.kind == "file" and unsafe_load:
-        _require_inside(path, root, f"model file {model!r} with --unsafe-load", [base / spec.path])
+        _require_inside(path, root, f"model file {model!r} with unsafe_load=True", [base / spec.path])
     if spec.kind != "factory":
         return AllowedCode(None, tuple(imports))
     target = f"{spec.path}" if spec.path is not None else spec.module
@@ -792,7 +792,10 @@ def _require_inside(path: Path, root: Path, what: str, files: list[Path] | str) 
 
 
 def _not_allowed(path: Path, what: str, why: str) -> UsageError:
-    return UsageError(f"Baseline {str(path)!r} names {what}, which is not allowed ({why}): {ALLOWED}.")
+    return UsageError(
+        f"Baseline {str(path)!r} names {what}, which is not allowed ({why}): {ALLOWED}.",
+        param=("imports", "unsafe_load"),  # `what` and ALLOWED name them
+    )
 
 
 def _source_file(function: Any) -> Path | None:
@@ -811,7 +814,7 @@ def check_trace(
     *,
     update: bool = False,
     accept_command: str | None = None,
-    update_hint: str = "--update",
+    update_hint: str = "update=True",
 ) -> CheckResult:
     """Compare a trace already run with the baseline ``path``.
 
@@ -830,10 +833,12 @@ def check_trace(
         if in_ci():
             raise UsageError(
                 f"Baseline {str(path)!r} does not exist, and CI is set, so it is not created here: "
-                f"create it locally with {update_hint}, review it and commit it."
+                f"create it locally with {update_hint}, review it and commit it.",
+                param="update",
             )
         raise UsageError(
-            f"Baseline {str(path)!r} does not exist: create it with {update_hint}, review it and commit it."
+            f"Baseline {str(path)!r} does not exist: create it with {update_hint}, review it and commit it.",
+            param="update",
         )
     return _settle(path, load_baseline(path), now, update=update, accept_command=accept_command)
 

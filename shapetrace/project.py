@@ -34,7 +34,7 @@ PROJECT_MARKERS = (".git", "pyproject.toml")
 
 ALLOWED = (
     "a baseline may name only a keras.applications model, a .keras/.h5 model file (inside the project "
-    "when checked with --unsafe-load), or a factory (file.py:function or module:function) and --import "
+    "when checked with unsafe_load=True), or a factory (file.py:function or module:function) and `imports` "
     "code whose source lies inside the project (the nearest folder above the baseline holding .git or "
     "pyproject.toml)"
 )

@@ -107,8 +107,8 @@ def assemble(config, app, n_classes: int) -> Assembly:
         base = build_base(app, size, channels=1)
         try:
             fold = fold_stem(rgb, base, channels=1)
-        except UsageError as refused:  # the shared message names adapt's option; train's is --adapt
-            raise UsageError(str(refused).replace("--method", "--adapt")) from None
+        except UsageError as refused:  # the shared message names adapt()'s `method`; train's is `adapt`
+            raise UsageError(str(refused).replace("method=", "adapt="), param="adapt") from None
         note = (
             f"sum-stem: {app.name} built for 1 channel; `{fold.stem}`'s kernel is the RGB kernel "
             f"summed over its input axis"
@@ -169,7 +169,8 @@ def _check_broadcast(base, app, size) -> None:
         b = result.broken
         where = f" at `{b.layer}` ({b.type}: expected {b.expected}, received {b.received})"
     raise AdaptRefused(
-        f"--adapt broadcast: {app.name} does not accept 1 channel{where}; use --adapt repeat "
+        f"adapt=broadcast: {app.name} does not accept 1 channel{where}; use adapt=repeat "
         "(same numbers wherever broadcast works) or sum-stem.",
         result,
+        param="adapt",
     )
