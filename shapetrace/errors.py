@@ -10,7 +10,7 @@ count``, ``use native=True``, ``in `columns```) and list the parameters they nam
 ``--native``), in one place: :func:`shapetrace.cli.core.flag_message`.
 
 :class:`ShapesDiffer` is an ``AssertionError`` (pytest reports it as a failed assertion),
-not a ``ShapetraceError``. Two exceptions stay private where they are raised, because they
+not a ``ShapetraceError``; :class:`UnsafeLoadWarning` is a warning category. Two exceptions stay private where they are raised, because they
 are control flow that never reaches a user: ``shapetrace.engine._Stop`` (ends the walk at
 the first break) and ``shapetrace.recorder.RecordingStopped`` (unwinds a recording).
 """
@@ -37,6 +37,7 @@ __all__ = [
     "AdaptRefused",
     "TrainingDiverged",
     "ShapesDiffer",
+    "UnsafeLoadWarning",
 ]
 
 EXIT_OK = 0
@@ -102,6 +103,10 @@ class TrainingDiverged(ShapetraceError):
     """The loss became NaN/inf; the last good checkpoint is kept (exit 1)."""
 
     exit_code = EXIT_FAILED
+
+
+class UnsafeLoadWarning(UserWarning):
+    """A model file was loaded with ``unsafe_load``: the code it carries ran (a warning, not an error)."""
 
 
 class ShapesDiffer(AssertionError):

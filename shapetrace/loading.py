@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from shapetrace.errors import UsageError, WeightsError
+from shapetrace.errors import UnsafeLoadWarning, UsageError, WeightsError
 from shapetrace.messages import one_line
 from shapetrace.untrusted import MEMBER_LIMIT, parse_json, read_capped, require_file, too_large, user_path
 
@@ -132,10 +132,6 @@ class UnsafeObject:
             if self.what in _UNSAFE_KERAS_CLASSES
             else f"{where} references {self.what} ({self.reason})"
         )
-
-
-class UnsafeLoadWarning(UserWarning):
-    """A model file was loaded with ``unsafe_load``: the code it carries ran."""
 
 
 def parse_model_spec(text: str) -> ModelSpec:
