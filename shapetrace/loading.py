@@ -152,7 +152,8 @@ def parse_model_spec(text: str) -> ModelSpec:
     if suffix in MODEL_FILE_SUFFIXES:
         return ModelSpec("file", text, path=path)
     if suffix in _OTHER_MODEL_SUFFIXES or suffix == ".py" or ("/" in text or "\\" in text):
-        what = "a folder" if path.is_dir() else f"a {suffix or 'suffix-less'} file"
+        shown = suffix if suffix.isprintable() else repr(suffix)  # one line, whatever the name holds
+        what = "a folder" if path.is_dir() else f"a {shown or 'suffix-less'} file"
         raise UsageError(
             f"Cannot load {text!r} ({what}): expected a .keras or .h5 model file, "
             "a keras.applications name, or a factory like path/to/file.py:function."
