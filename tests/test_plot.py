@@ -139,8 +139,8 @@ def test_bad_view_options_raise(parse, text, words):
     "extra, words",
     [
         (["--columns", "layer,bogus"], "Unknown column 'bogus'"),
-        (["--layers", ""], "Empty `layers`"),
-        (["--layers", "conv("], "Invalid `layers` regular expression"),
+        (["--layers", ""], "Empty --layers"),
+        (["--layers", "conv("], "Invalid --layers regular expression"),
         (["--depth", "-1"], "Invalid --depth -1"),
         (["--plot", "{tmp}/missing/trace.png"], "does not exist"),
         (["--plot", "{tmp}/trace.jpg"], "expected a .png or .svg"),
