@@ -370,7 +370,8 @@ def adapt_model(
         except UsageError as refused:
             if wanted is not None:
                 raise
-            fallback = str(refused).removeprefix("sum-stem: ")
+            # The reason only: its advice (use method=repeat) is what the fallback already does.
+            fallback = str(refused).removeprefix("sum-stem: ").removesuffix("; use method=repeat.")
         if fold is not None and not fold.exact_at_borders:
             mapped = _mapped(probe, Method.sum_stem)
             measured, scale = _measured_border(original, adapted, fold, probe, mapped)

@@ -406,7 +406,7 @@ def _validate(data: Any, path: Path) -> None:
             "request.imports",
             request.get("imports", []),
             lambda v: _is_list(v) and all(isinstance(i, str) and i.strip() for i in v),
-            "a list of --import files or modules",
+            "a list of files or modules to import",
         ),
         (
             "request.engine",
@@ -709,7 +709,7 @@ def rerun(
             **options,
         )
     except UsageError as error:
-        raise UsageError(f"{path}: {error}") from None
+        raise UsageError(f"{path}: {error}", param=error.params) from None
     # Recorded as the baseline named it (a factory ran as the callable resolved above).
     request_now = {
         **result.request,
