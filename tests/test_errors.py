@@ -248,6 +248,21 @@ def _error_texts(tree: ast.AST):
         yield node.lineno, "".join(parts)
 
 
+def test_every_declared_parameter_has_its_flag_in_the_table():
+    """``param="…"`` written in the library names a key of PARAM_FLAGS (the one mapping)."""
+    declared = {}
+    for path in sorted(PACKAGE.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Call):
+                for keyword in node.keywords:
+                    if keyword.arg == "param":
+                        for n in ast.walk(keyword.value):
+                            if isinstance(n, ast.Constant) and isinstance(n.value, str):
+                                declared[n.value] = f"{path.relative_to(PACKAGE)}:{node.lineno}"
+    assert len(declared) > 20
+    assert not {name: where for name, where in declared.items() if name not in PARAM_FLAGS}
+
+
 def test_library_messages_speak_parameters_not_flags():
     """Only the CLI speaks flags; a command quoted in backticks (`shapetrace trace --format json`) may."""
     found = []

@@ -67,7 +67,6 @@ PARAM_FLAGS: dict[str, str] = {
     "models": "--models",
     "method": "--method",
     "update": "--update",
-    "output_format": "--format",
     # train
     "adapt": "--adapt",
     "output": "--output",
