@@ -75,7 +75,7 @@ def trace(
     if channels is not None:
         check_channels(channels)
     if not isinstance(batch, int) or batch < 1 or batch > 4096:
-        raise UsageError(f"Invalid batch {batch!r}: expected a whole number from 1 to 4096.")
+        raise UsageError(f"Invalid batch={batch!r}: expected a whole number from 1 to 4096.", param="batch")
     request: dict[str, Any] = {
         "channels": channels,
         "size": None if size is None else list(size),

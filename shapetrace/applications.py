@@ -109,22 +109,22 @@ def parse_size(text: str) -> tuple[int, int]:
     """``"84x112"`` → ``(84, 112)``; ``"128"`` → ``(128, 128)``."""
     match = _SIZE_RE.match(text)
     if not match:
-        raise UsageError(f"Invalid size {text!r}: expected HxW like 224x224 or a single side like 224.")
+        raise UsageError(
+            f"Invalid size={text!r}: expected HxW like 224x224 or a single side like 224.", param="size"
+        )
     height = int(match.group(1))
     width = int(match.group(2) or height)
     if height < 1 or width < 1:
-        raise UsageError(f"Invalid size {text!r}: height and width must be at least 1.")
+        raise UsageError(f"Invalid size={text!r}: height and width must be at least 1.", param="size")
     return height, width
 
 
-def check_channels(channels: int) -> int:
-    if not isinstance(channels, int) or isinstance(channels, bool):
+def check_channels(channels: int, param: str = "channels") -> int:
+    """``channels`` if it is a channel count; ``param`` names it in the error."""
+    if isinstance(channels, bool) or not isinstance(channels, int) or not 1 <= channels <= MAX_CHANNELS:
         raise UsageError(
-            f"Invalid channel count {channels!r}: expected a whole number from 1 to {MAX_CHANNELS}."
-        )
-    if channels < 1 or channels > MAX_CHANNELS:
-        raise UsageError(
-            f"Invalid channel count {channels}: expected a whole number from 1 to {MAX_CHANNELS}."
+            f"{param}={channels!r} is not a channel count: expected a whole number from 1 to {MAX_CHANNELS}.",
+            param=param,
         )
     return channels
 

@@ -183,7 +183,7 @@ def check_compare(channels: int | None, other: int | None, default: int = 3) -> 
 
     if other is None:
         return
-    check_channels(other)
+    check_channels(other, "other")
     mine = default if channels is None else channels
     if other == mine:
         raise UsageError(

@@ -68,6 +68,24 @@ def _train(**kwargs):
 # (library call, what the library says, the CLI arguments of the same mistake, what the CLI says)
 CASES = [
     (
+        _trace("resnet50", channels=0),
+        "channels=0 is not a channel count",
+        ["trace", "resnet50", "--channels", "0"],
+        "--channels 0 is not a channel count: expected a whole number from 1 to 4096.",
+    ),
+    (
+        _compare(1, 0),
+        "other=0 is not a channel count",
+        ["trace", "resnet50", "--channels", "1", "--compare", "0"],
+        "--compare 0 is not a channel count",
+    ),
+    (
+        _trace("resnet50", size="12x"),
+        "Invalid size='12x'",
+        ["trace", "resnet50", "--size", "12x"],
+        "Invalid --size '12x': expected HxW",
+    ),
+    (
         _trace("resnet50", imports=["layers.py"]),
         "`imports` gives the code",
         ["trace", "resnet50", "--import", "layers.py"],
