@@ -118,7 +118,7 @@ REQUEST_FIELDS: dict[str, Kind] = {
         ),
     ),
     "imports": Kind(
-        "a list of --import files or modules",
+        "a list of files or modules to import",
         lambda v: isinstance(v, list) and all(isinstance(i, str) and i.strip() for i in v),
     ),
     "engine": ENGINE,

@@ -21,6 +21,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+from shapetrace.messages import one_line
+
 __all__ = [
     "keras",
     "Call",
@@ -30,7 +32,6 @@ __all__ = [
     "run_call",
     "static_output_shapes",
     "reset_naming",
-    "one_line",
     "input_layer_names",
     "input_lineage",
     "recording_layer_calls",
@@ -373,33 +374,6 @@ def versions() -> dict[str, str]:
         except metadata.PackageNotFoundError:
             pass
     return found
-
-
-_ANSI = re.compile(r"\x1b\[[0-9;]*m")
-_NOISE = re.compile(r"\s*(Arguments received by .*|Call arguments received by .*)$", re.S)
-
-
-def one_line(error: BaseException, limit: int = 300) -> str:
-    """An exception's message as one readable line: no tensor dumps, no call context."""
-    text = _ANSI.sub("", str(error))
-    text = _NOISE.sub("", text)
-    text = re.sub(r"^Exception encountered when calling [\w.]+\(\)\.\s*", "", text.strip())
-    # TensorFlow prefixes op errors with "{{function_node ...}}" and appends "[Op:...]".
-    text = re.sub(r"\{\{function_node [^}]*\}\}", "", text)
-    text = re.sub(r"\s*\[Op:[^\]]*\]", "", text)
-    # Tensor reprs: keep their shape, drop the values.
-    text = re.sub(
-        r"<?tf\.Tensor:? ?(?:id=\d+, )?shape=\(([^)]*)\)[^>]*>?",
-        r"tensor of shape (\1)",
-        text,
-        flags=re.S,
-    )
-    lines = [line.strip() for line in text.splitlines() if line.strip()]
-    line = " ".join(lines[:3]) if lines else type(error).__name__
-    line = re.sub(r"\s+", " ", line)
-    if len(line) > limit:
-        line = line[: limit - 1].rstrip() + "…"
-    return line
 
 
 def consumers_of(model, layer) -> list[Any]:

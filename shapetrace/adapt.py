@@ -75,14 +75,18 @@ def probe_map(method: Method | str, channels: int) -> np.ndarray:
 
 def _check_method(method: Method, channels: int) -> None:
     if channels == 3:
-        raise UsageError("The model is already declared for 3 channels: --channels 3 needs no adapting.")
+        raise UsageError(
+            "The model is already declared for 3 channels: channels=3 needs no adapting.", param="channels"
+        )
     if method is Method.repeat and channels > 3:
         raise UsageError(
-            f"--method repeat copies fewer than 3 channels into 3; for {channels} use --method mean or sum-stem."
+            f"method=repeat copies fewer than 3 channels into 3; for {channels} use method=mean or sum-stem.",
+            param="method",
         )
     if method is Method.mean and channels < 3:
         raise UsageError(
-            f"--method mean averages more than 3 channels into 3; for {channels} use --method repeat or sum-stem."
+            f"method=mean averages more than 3 channels into 3; for {channels} use method=repeat or sum-stem.",
+            param="method",
         )
 
 
@@ -231,7 +235,8 @@ def _native_user_model(original, stem: Stem, channels: int):
     if stem.owner is not original:
         raise UsageError(
             f"sum-stem: `{stem.conv.name}` sits inside the nested model `{stem.owner.name}` of your model; "
-            "use --method repeat."
+            "use method=repeat.",
+            param="method",
         )
     touched = {stem.conv.name, *(l.name for l in stem.chain)}
     serialized = keras.saving.serialize_keras_object(original)
@@ -253,11 +258,12 @@ def _native_user_model(original, stem: Stem, channels: int):
     try:
         return keras.saving.deserialize_keras_object(serialized)
     except Exception as error:  # Keras raises many types for a graph it cannot rebuild
-        from shapetrace._keras_graph import one_line
+        from shapetrace.messages import one_line
 
         raise UsageError(
             f"sum-stem: {original.name} could not be rebuilt for {channels} channels ({one_line(error, 200)}); "
-            "use --method repeat."
+            "use method=repeat.",
+            param="method",
         ) from None
 
 
@@ -364,7 +370,8 @@ def adapt_model(
         except UsageError as refused:
             if wanted is not None:
                 raise
-            fallback = str(refused).removeprefix("sum-stem: ")
+            # The reason only: its advice (use method=repeat) is what the fallback already does.
+            fallback = str(refused).removeprefix("sum-stem: ").removesuffix("; use method=repeat.")
         if fold is not None and not fold.exact_at_borders:
             mapped = _mapped(probe, Method.sum_stem)
             measured, scale = _measured_border(original, adapted, fold, probe, mapped)
@@ -376,8 +383,9 @@ def adapt_model(
             )
             if wanted is not None:
                 raise UsageError(
-                    f"sum-stem is not exact for {original.name}: {reason}; use --method "
-                    f"{'repeat' if channels < 3 else 'mean'} (exact everywhere)."
+                    f"sum-stem is not exact for {original.name}: {reason}; use method="
+                    f"{'repeat' if channels < 3 else 'mean'} (exact everywhere).",
+                    param="method",
                 )
             fold, fallback = None, reason
         if fold is None:
@@ -430,13 +438,15 @@ def _probe(original, channels: int, size: tuple[int, int] | None) -> np.ndarray:
     if size is not None:
         if (height, width) != (None, None) and (height, width) != tuple(size):
             raise UsageError(
-                f"--size {size[0]}x{size[1]}: {original.name} is declared for {height}x{width}, and adapt "
-                "keeps the declared size; drop --size."
+                f"size={size[0]}x{size[1]}: {original.name} is declared for {height}x{width}, and adapt "
+                "keeps the declared size; drop `size`.",
+                param="size",
             )
         height, width = size
     if height is None or width is None:
         raise UsageError(
-            f"{original.name} declares its input size as {height}x{width}: pass --size HxW to verify it."
+            f"{original.name} declares its input size as {height}x{width}: pass size=HxW to verify it.",
+            param="size",
         )
     return (
         np.random.default_rng(VERIFY_SEED).uniform(0.0, 255.0, (2, height, width, channels)).astype("float32")
@@ -543,7 +553,8 @@ def adapt(
     if spec is not None and spec.kind == "application":
         if factory_args:
             raise UsageError(
-                f"--factory-arg applies to a factory (module:function); {model!r} is an application name."
+                f"`factory_args` applies to a factory (module:function); {model!r} is an application name.",
+                param="factory_args",
             )
         app = resolve_application(model)
         if size is not None:
@@ -556,7 +567,10 @@ def adapt(
         from shapetrace.loading import load_model
 
         if top or pooling is not None:
-            raise UsageError("--top and --pooling build a keras.applications model; received your own model.")
+            raise UsageError(
+                "`top` and `pooling` build a keras.applications model; received your own model.",
+                param=("top", "pooling"),
+            )
         original = load_model(spec or model, factory_args=factory_args, unsafe_load=unsafe_load)
         if weights is not None:
             from shapetrace.applications import load_weights_file
@@ -565,7 +579,8 @@ def adapt(
             path = Path(weights).expanduser()
             if not path.is_file():
                 raise WeightsError(
-                    f"Weights file {str(weights)!r} does not exist: for your own model, --weights takes the path of a weights file saved from it."
+                    f"Weights file {str(weights)!r} does not exist: for your own model, `weights` takes the path of a weights file saved from it.",
+                    param="weights",
                 )
             load_weights_file(original, path)
     return adapt_model(
@@ -591,7 +606,8 @@ def save_adapted(adapted: Adapted, output: str | Path) -> AdaptReport:
     """
     from dataclasses import replace
 
-    from shapetrace._keras_graph import keras, one_line
+    from shapetrace._keras_graph import keras
+    from shapetrace.messages import one_line
 
     path = check_output_path(output)
     with atomic_path(path, suffix=".keras") as tmp:  # any failure below removes it

@@ -75,7 +75,7 @@ def trace(
     if channels is not None:
         check_channels(channels)
     if not isinstance(batch, int) or batch < 1 or batch > 4096:
-        raise UsageError(f"Invalid batch {batch!r}: expected a whole number from 1 to 4096.")
+        raise UsageError(f"Invalid batch={batch!r}: expected a whole number from 1 to 4096.", param="batch")
     request: dict[str, Any] = {
         "channels": channels,
         "size": None if size is None else list(size),
@@ -100,11 +100,13 @@ def trace(
     if spec is not None and spec.kind == "application":
         if imports:
             raise UsageError(
-                f"--import gives the code a saved model or a factory needs; {model!r} is an application name."
+                f"`imports` gives the code a saved model or a factory needs; {model!r} is an application name.",
+                param="imports",
             )
         if factory_args:
             raise UsageError(
-                f"--factory-arg applies to a factory (module:function); {model!r} is an application name."
+                f"`factory_args` applies to a factory (module:function); {model!r} is an application name.",
+                param="factory_args",
             )
         app = resolve_application(model)
         channels = 3 if channels is None else channels
@@ -126,8 +128,9 @@ def trace(
 
         if native or top or pooling is not None:
             raise UsageError(
-                "--native, --top and --pooling build a keras.applications model; "
-                f"received a user model ({model if isinstance(model, str) else type(model).__name__})."
+                "`native`, `top` and `pooling` build a keras.applications model; "
+                f"received a user model ({model if isinstance(model, str) else type(model).__name__}).",
+                param=("native", "top", "pooling"),
             )
         if spec is not None and spec.kind == "file":
             from shapetrace.loading import read_saved_config
@@ -143,8 +146,9 @@ def trace(
             path = Path(weights).expanduser()
             if not path.is_file():
                 raise WeightsError(
-                    f"Weights file {str(weights)!r} does not exist: for your own model, --weights takes "
-                    "the path of a weights file saved from it ('imagenet' applies to application names)."
+                    f"Weights file {str(weights)!r} does not exist: for your own model, `weights` takes "
+                    "the path of a weights file saved from it ('imagenet' applies to application names).",
+                    param="weights",
                 )
             load_weights_file(keras_model, path)
         label = model if isinstance(model, str) else spec_of_callable(model) if callable(model) else None

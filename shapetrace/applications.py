@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from shapetrace.errors import ModelNotFoundError, UsageError, WeightsError
+from shapetrace.messages import one_line
 from shapetrace.options import Pooling
 
 __all__ = [
@@ -108,22 +109,22 @@ def parse_size(text: str) -> tuple[int, int]:
     """``"84x112"`` → ``(84, 112)``; ``"128"`` → ``(128, 128)``."""
     match = _SIZE_RE.match(text)
     if not match:
-        raise UsageError(f"Invalid size {text!r}: expected HxW like 224x224 or a single side like 224.")
+        raise UsageError(
+            f"Invalid size={text!r}: expected HxW like 224x224 or a single side like 224.", param="size"
+        )
     height = int(match.group(1))
     width = int(match.group(2) or height)
     if height < 1 or width < 1:
-        raise UsageError(f"Invalid size {text!r}: height and width must be at least 1.")
+        raise UsageError(f"Invalid size={text!r}: height and width must be at least 1.", param="size")
     return height, width
 
 
-def check_channels(channels: int) -> int:
-    if not isinstance(channels, int) or isinstance(channels, bool):
+def check_channels(channels: int, param: str = "channels") -> int:
+    """``channels`` if it is a channel count; ``param`` names it in the error."""
+    if isinstance(channels, bool) or not isinstance(channels, int) or not 1 <= channels <= MAX_CHANNELS:
         raise UsageError(
-            f"Invalid channel count {channels!r}: expected a whole number from 1 to {MAX_CHANNELS}."
-        )
-    if channels < 1 or channels > MAX_CHANNELS:
-        raise UsageError(
-            f"Invalid channel count {channels}: expected a whole number from 1 to {MAX_CHANNELS}."
+            f"{param}={channels!r} is not a channel count: expected a whole number from 1 to {MAX_CHANNELS}.",
+            param=param,
         )
     return channels
 
@@ -132,7 +133,8 @@ def check_size(app: Application, size: tuple[int, int]) -> tuple[int, int]:
     if min(size) < app.min_size:
         raise UsageError(
             f"Size {size[0]}x{size[1]} is below {app.name}'s minimum of "
-            f"{app.min_size}x{app.min_size}: use --size {app.min_size}x{app.min_size} or larger."
+            f"{app.min_size}x{app.min_size}: use size={app.min_size}x{app.min_size} or larger.",
+            param="size",
         )
     return size
 
@@ -175,19 +177,21 @@ def build_application(
     )
     if top and size != (app.default_size, app.default_size):
         raise UsageError(
-            f"--top keeps {app.name}'s ImageNet classifier, which needs the default size "
-            f"{app.default_size}x{app.default_size}; received {size[0]}x{size[1]}."
+            f"top=True keeps {app.name}'s ImageNet classifier, which needs the default size "
+            f"{app.default_size}x{app.default_size}; received {size[0]}x{size[1]}.",
+            param="top",
         )
     _keras_graph.reset_naming()
     try:
         model = constructor(**kwargs)
     except ValueError as error:
-        raise UsageError(f"Keras refused to build {app.name}: {_one_line(error)}") from error
+        raise UsageError(f"Keras refused to build {app.name}: {one_line(error)}") from error
     except Exception as error:  # download failures surface as many exception types
         if weights_arg == "imagenet":
             raise WeightsError(
-                f"Could not download the ImageNet weights for {app.name} ({_one_line(error)}); "
-                "without network access pass a local file: --weights path/to/weights.h5"
+                f"Could not download the ImageNet weights for {app.name} ({one_line(error)}); "
+                "without network access pass a local file: weights=path/to/weights.h5",
+                param="weights",
             ) from error
         raise
     if local_file is not None:
@@ -210,7 +214,7 @@ def load_weights_file(model, path: Path) -> None:
     except Exception as error:
         raise WeightsError(
             f"The weights file {str(path)!r} does not match {model.name} as built "
-            f"({_one_line(error)}): it must come from the same architecture, size options and "
+            f"({one_line(error)}): it must come from the same architecture, size options and "
             "channel count."
         ) from error
     if caught:  # loaded, but not everything matched: one line, not one per layer
@@ -228,8 +232,9 @@ def _resolve_weights(weights, app: Application, native: bool, channels: int):
         if native and channels != 3:
             raise WeightsError(
                 f"Keras's ImageNet weights for {app.name} expect 3 input channels, so "
-                f"--native with --channels {channels} cannot load them (Keras refuses): "
-                "drop --native to probe the 3-channel model, or use --weights none."
+                f"native=True with channels={channels} cannot load them (Keras refuses): "
+                "drop native=True to probe the 3-channel model, or use weights=none.",
+                param=("native", "channels", "weights"),
             )
         return "imagenet", None
     path = Path(weights).expanduser()
@@ -239,9 +244,3 @@ def _resolve_weights(weights, app: Application, native: bool, channels: int):
             "path of a .weights.h5 / .h5 file."
         )
     return None, path
-
-
-def _one_line(error: BaseException) -> str:
-    from shapetrace._keras_graph import one_line
-
-    return one_line(error)

@@ -58,7 +58,7 @@ def check_trace(
     *,
     update: bool = False,
     accept_command: str | None = None,
-    update_hint: str = "--update",
+    update_hint: str = "update=True",
 ) -> CheckResult:
     """Compare a trace already run with the baseline ``path``.
 
@@ -76,10 +76,12 @@ def check_trace(
         if in_ci():
             raise UsageError(
                 f"Baseline {str(path)!r} does not exist, and CI is set, so it is not created here: "
-                f"create it locally with {update_hint}, review it and commit it."
+                f"create it locally with {update_hint}, review it and commit it.",
+                param="update",
             )
         raise UsageError(
-            f"Baseline {str(path)!r} does not exist: create it with {update_hint}, review it and commit it."
+            f"Baseline {str(path)!r} does not exist: create it with {update_hint}, review it and commit it.",
+            param="update",
         )
     return _settle(path, load_baseline(path), trace, update=update, accept_command=accept_command)
 

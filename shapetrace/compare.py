@@ -183,12 +183,13 @@ def check_compare(channels: int | None, other: int | None, default: int = 3) -> 
 
     if other is None:
         return
-    check_channels(other)
+    check_channels(other, "other")
     mine = default if channels is None else channels
     if other == mine:
         raise UsageError(
-            f"--compare {other} equals the probe's channel count ({mine}): expected a different "
-            f"number to compare with, e.g. --channels {mine} --compare {3 if mine != 3 else 1}."
+            f"other={other} equals the probe's channel count ({mine}): expected a different "
+            f"number to compare with, e.g. channels={mine} other={3 if mine != 3 else 1}.",
+            param=("other", "channels"),
         )
 
 

@@ -16,6 +16,7 @@ from typing import Any
 from shapetrace import _keras_graph as kg
 from shapetrace.costs import layer_cost
 from shapetrace.explain import explain_block, explain_change
+from shapetrace.messages import one_line
 from shapetrace.recorder import CallRecorder, RecordingStopped, is_opened
 from shapetrace.records import (
     Boundary,
@@ -324,7 +325,7 @@ class _Walker:
         try:
             output = kg.run_call(operation, args, kwargs)
         except Exception as error:  # any failure of the real call is the break we report
-            self.broken = self.maker.break_row(path, depth, operation, call, args, kg.one_line(error))
+            self.broken = self.maker.break_row(path, depth, operation, call, args, one_line(error))
             raise _Stop from None
         self.maker.layer_row(path, depth, operation, call, args, kwargs, output)
         return output

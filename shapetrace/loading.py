@@ -32,7 +32,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from shapetrace.errors import UsageError, WeightsError
+from shapetrace.errors import UnsafeLoadWarning, UsageError, WeightsError
+from shapetrace.messages import one_line
 from shapetrace.paths import relative_path
 from shapetrace.untrusted import MEMBER_LIMIT, parse_json, read_capped, require_file, too_large, user_path
 
@@ -134,10 +135,6 @@ class UnsafeObject:
         )
 
 
-class UnsafeLoadWarning(UserWarning):
-    """A model file was loaded with ``unsafe_load``: the code it carries ran."""
-
-
 def parse_model_spec(text: str) -> ModelSpec:
     """Classify a MODEL argument without importing or loading anything.
 
@@ -156,7 +153,8 @@ def parse_model_spec(text: str) -> ModelSpec:
     if suffix in MODEL_FILE_SUFFIXES:
         return ModelSpec("file", text, path=path)
     if suffix in _OTHER_MODEL_SUFFIXES or suffix == ".py" or ("/" in text or "\\" in text):
-        what = "a folder" if path.is_dir() else f"a {suffix or 'suffix-less'} file"
+        shown = suffix if suffix.isprintable() else repr(suffix)  # one line, whatever the name holds
+        what = "a folder" if path.is_dir() else f"a {shown or 'suffix-less'} file"
         raise UsageError(
             f"Cannot load {text!r} ({what}): expected a .keras or .h5 model file, "
             "a keras.applications name, or a factory like path/to/file.py:function."
@@ -180,8 +178,9 @@ def parse_factory_args(pairs: Mapping[str, Any] | list[str] | tuple[str, ...] | 
         key = key.strip()
         if not sep or not key.isidentifier():
             raise UsageError(
-                f"Invalid --factory-arg {pair!r}: expected key=value with a Python name as key, "
-                "e.g. --factory-arg channels=1."
+                f"Invalid factory_args=[{pair!r}]: expected key=value with a Python name as key, "
+                "e.g. factory_args['channels']=1.",
+                param="factory_args",
             )
         try:
             result[key] = ast.literal_eval(value.strip())
@@ -212,8 +211,9 @@ def parse_input_shapes(
         if name in result:
             what = f"input {name!r}" if name else "the (single) input"
             raise UsageError(
-                f"--input given twice for {what}: expected one SHAPE for a single-input model, "
-                "or NAME=SHAPE once per input."
+                f"`inputs` given twice for {what}: expected one SHAPE for a single-input model, "
+                "or NAME=SHAPE once per input.",
+                param="inputs",
             )
         result[name] = _parse_dims(name, value)
     return result
@@ -227,8 +227,9 @@ def _split_input(item: Any) -> tuple[str, Any]:
         return "", item  # a bare shape: the model's only input
     if not name.strip():
         raise UsageError(
-            f"Invalid --input {item!r}: expected SHAPE (e.g. 32x32x3, 120x7, 200) for a single-input "
-            "model, or NAME=SHAPE for one of several inputs, e.g. --input image=64x64x1."
+            f"Invalid inputs={item!r}: expected SHAPE (e.g. 32x32x3, 120x7, 200) for a single-input "
+            "model, or NAME=SHAPE for one of several inputs, e.g. inputs['image']=64x64x1.",
+            param="inputs",
         )
     return name.strip(), value
 
@@ -246,8 +247,9 @@ def _parse_dims(name: str, value: Any) -> tuple[int, ...]:
     if not dims or not exact or any(d < 1 for d in dims):
         label = f"{name}={value}" if name else str(value)
         raise UsageError(
-            f"Invalid --input {label!r}: expected whole numbers of at least 1 joined by x, without "
-            "the batch axis (e.g. 32x32x3, 120x7 or 200; NAME=SHAPE for one of several inputs)."
+            f"Invalid inputs={label!r}: expected whole numbers of at least 1 joined by x, without "
+            "the batch axis (e.g. 32x32x3, 120x7 or 200; NAME=SHAPE for one of several inputs).",
+            param="inputs",
         )
     return dims
 
@@ -325,7 +327,8 @@ def _h5_config(path: Path) -> dict[str, Any]:
     if raw is None:
         raise UsageError(
             f"{str(path)!r} holds weights only (no model_config): build the model with a factory "
-            "(module:function) and pass the file with --weights, or save the whole model."
+            "(module:function) and pass the file with `weights`, or save the whole model.",
+            param="weights",
         )
     if isinstance(raw, bytes):
         raw = raw.decode("utf-8", errors="replace")
@@ -470,16 +473,18 @@ def import_user_code(items: Sequence[str] | None) -> UserCode:
     for item in items:
         if not item.strip():
             raise UsageError(
-                "Invalid --import '': expected a Python file (path/to/layers.py) or a module (my_package.layers)."
+                "Invalid imports=['']: expected a Python file (path/to/layers.py) or a module (my_package.layers).",
+                param="imports",
             )
         if item.strip().endswith(".py"):
-            module = _import_file(ModelSpec("import", item, path=user_path(item.strip())), label="--import")
+            module = _import_file(ModelSpec("import", item, path=user_path(item.strip())), label="`imports`")
         elif _MODULE_NAME.match(item.strip()):
-            module = _import_module(ModelSpec("import", item, module=item.strip()), label="--import")
+            module = _import_module(ModelSpec("import", item, module=item.strip()), label="`imports`")
         else:
             raise UsageError(
-                f"Invalid --import {item!r}: expected a Python file (path/to/layers.py) or a module "
-                "name (my_package.layers)."
+                f"Invalid imports=[{item!r}]: expected a Python file (path/to/layers.py) or a module "
+                "name (my_package.layers).",
+                param="imports",
             )
         for name, value in vars(module).items():
             if name.startswith("_") or not (inspect.isclass(value) or inspect.isfunction(value)):
@@ -504,7 +509,9 @@ def check_weights_option(weights: Any) -> None:
     if text.strip().lower() in ("none", "imagenet"):
         return
     if not text.strip():
-        raise WeightsError("Invalid --weights '': expected none, imagenet or the path of a weights file.")
+        raise WeightsError(
+            "Invalid weights='': expected none, imagenet or the path of a weights file.", param="weights"
+        )
     path = user_path(text)
     require_file(
         path, "Weights file", "none, imagenet or the path of a .weights.h5 / .h5 / .keras weights file"
@@ -571,7 +578,8 @@ def load_model(
         if spec.kind == "file":
             if factory_args:
                 raise UsageError(
-                    f"--factory-arg applies to a factory (module:function); {spec.text!r} is a saved file."
+                    f"`factory_args` applies to a factory (module:function); {spec.text!r} is a saved file.",
+                    param="factory_args",
                 )
             return load_model_file(spec.path, unsafe_load=unsafe_load, user_code=user_code)
         if spec.kind == "factory":
@@ -608,13 +616,15 @@ def load_model_file(path: Path, *, unsafe_load: bool = False, user_code: UserCod
         more = f" (and {len(unsafe) - 1} more)" if len(unsafe) > 1 else ""
         if first.custom is not None:
             raise UsageError(
-                f"Refusing to load {str(path)!r}: {first.describe()}{more}, and no --import defines "
-                f"{first.custom!r}: pass --import FILE.py (or MODULE) with the code that defines it; "
-                "or, if you trust the file, --unsafe-load (unsafe_load=True)."
+                f"Refusing to load {str(path)!r}: {first.describe()}{more}, and no `imports` defines "
+                f"{first.custom!r}: pass imports=[FILE.py] (or MODULE) with the code that defines it; "
+                "or, if you trust the file, unsafe_load=True.",
+                param=("imports", "unsafe_load"),
             )
         raise UsageError(
             f"Refusing to load {str(path)!r}: {first.describe()}{more}. Loading it would run code "
-            "from the file; if you trust it, pass --unsafe-load (unsafe_load=True)."
+            "from the file; if you trust it, pass unsafe_load=True.",
+            param="unsafe_load",
         )
     from shapetrace import _keras_graph as kg
 
@@ -637,7 +647,7 @@ def load_model_file(path: Path, *, unsafe_load: bool = False, user_code: UserCod
     except KeyboardInterrupt:
         raise
     except BaseException as error:  # Keras raises many types for bad files; custom code may exit
-        raise UsageError(_load_failure(path, error, user_code)) from None
+        raise UsageError(_load_failure(path, error, user_code), param="imports") from None
     if not isinstance(model, kg.keras.Model):
         raise UsageError(f"{str(path)!r} holds a {type(model).__name__}, not a keras.Model.")
     return model
@@ -645,7 +655,6 @@ def load_model_file(path: Path, *, unsafe_load: bool = False, user_code: UserCod
 
 def _load_failure(path: Path, error: BaseException, user_code: UserCode) -> str:
     """The real cause of a failed load, in one line (the config itself was readable)."""
-    from shapetrace import _keras_graph as kg
 
     # Keras wraps the real cause ("Could not locate function 'f'") in a long message
     # about the outer object, sometimes in the exception's context: look through all of it.
@@ -657,13 +666,13 @@ def _load_failure(path: Path, error: BaseException, user_code: UserCode) -> str:
     missing = _UNRESOLVED.search("\n".join(texts))
     if missing:
         kind, name = missing.groups()
-        where = "no --import defines it" if user_code.items else "no --import was given"
+        where = "no `imports` defines it" if user_code.items else "no `imports` was given"
         return (
             f"Keras could not load {str(path)!r}: it needs the custom {kind} {name!r} and {where}: "
-            f"pass --import FILE.py (or MODULE) with the code that defines {name!r}."
+            f"pass imports=[FILE.py] (or MODULE) with the code that defines {name!r}."
         )
     return (
-        f"Keras could not load {str(path)!r} ({type(error).__name__}: {kg.one_line(error, 300)}); "
+        f"Keras could not load {str(path)!r} ({type(error).__name__}: {one_line(error, 300)}); "
         "check that it loads with keras.saving.load_model, with its custom objects."
     )
 
@@ -713,6 +722,7 @@ def _import_module(spec: ModelSpec, label: str = "factory"):
     from shapetrace import _keras_graph  # noqa: F401  (TensorFlow first, quietly, before user code imports it)
 
     for_what = f"for {label} {spec.text!r}" if label == "factory" else f"given to {label}"
+    param = () if label == "factory" else "imports"
     # Like `python -m`, the working directory is importable: `models.tiny:build` finds ./models/tiny.py.
     with _on_sys_path(Path.cwd()):
         try:
@@ -721,13 +731,14 @@ def _import_module(spec: ModelSpec, label: str = "factory"):
             raise UsageError(
                 f"Cannot import module {spec.module!r} {for_what} "
                 f"({type(error).__name__}: {_first_line(error)}): check the module path and that its "
-                "package is installed or under the working directory."
+                "package is installed or under the working directory.",
+                param=param,
             ) from None
         except KeyboardInterrupt:
             raise
         except BaseException as error:  # user code: any exception or exit is a load failure
             raise UsageError(
-                f"Importing module {spec.module!r} {for_what} {_what_user_code_did(error)}"
+                f"Importing module {spec.module!r} {for_what} {_what_user_code_did(error)}", param=param
             ) from None
 
 
@@ -735,7 +746,8 @@ def _import_file(spec: ModelSpec, label: str = "factory"):
     from shapetrace import _keras_graph  # noqa: F401  (TensorFlow first, quietly, before user code imports it)
 
     what = "Factory file" if label == "factory" else f"{label} file"
-    require_file(spec.path, what, f"a Python file (check the path in {spec.text!r})")
+    param = () if label == "factory" else "imports"
+    require_file(spec.path, what, f"a Python file (check the path in {spec.text!r})", param=param)
     path = spec.path.resolve()
     stem = re.sub(r"\W", "_", path.stem)
     name = f"_shapetrace_{'factory' if label == 'factory' else 'import'}_{abs(hash(str(path))):x}_{stem}"
@@ -755,7 +767,8 @@ def _import_file(spec: ModelSpec, label: str = "factory"):
             sys.modules.pop(name, None)
             raise UsageError(
                 f"Cannot import {what.lower()} {str(spec.path)!r}: it {_what_user_code_did(error)}; "
-                "fix the file or install what it imports."
+                "fix the file or install what it imports.",
+                param=param,
             ) from None
     return module
 
@@ -778,7 +791,7 @@ def _call_factory(function, label: str, kwargs: dict[str, Any]):
             ) from None
         raise UsageError(
             f"Factory {label!r} raised {type(error).__name__} when called with ({args}): "
-            f"{kg.one_line(error, 200)}"
+            f"{one_line(error, 200)}"
         ) from None
     if not isinstance(result, kg.keras.Model):
         raise UsageError(

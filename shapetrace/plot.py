@@ -32,12 +32,12 @@ COLORS = {
 MAX_CHANGE_LABELS = 4  # more labels than this overlap on a 200-layer axis; the rest stay as dots
 
 
-def check_plot_path(path: str | Path, option: str = "--plot") -> Path:
+def check_plot_path(path: str | Path, option: str = "path") -> Path:
     """An image path we can write: a known extension and an existing, writable folder."""
     path = Path(path).expanduser()
     suffix = path.suffix.lower().lstrip(".")
     if suffix not in PLOT_FORMATS:
-        raise UsageError(f"{option} {str(path)!r}: expected a .png or .svg file name.")
+        raise UsageError(f"{option}={str(path)!r}: expected a .png or .svg file name.", param=option)
     return check_writable(path, option)
 
 
@@ -46,14 +46,16 @@ def check_writable(path: str | Path, option: str) -> Path:
     path = Path(path).expanduser()
     folder = path.parent if str(path.parent) else Path(".")
     if path.is_dir():
-        raise UsageError(f"{option} {str(path)!r} is a directory: expected a file name.")
+        raise UsageError(f"{option}={str(path)!r} is a directory: expected a file name.", param=option)
     if not folder.is_dir():
         raise UsageError(
-            f"{option} {str(path)!r}: the folder {str(folder)!r} does not exist; create it first."
+            f"{option}={str(path)!r}: the folder {str(folder)!r} does not exist; create it first.",
+            param=option,
         )
     if not os.access(folder, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
         raise UsageError(
-            f"{option} {str(path)!r} is not writable: choose a path in a folder you can write to."
+            f"{option}={str(path)!r} is not writable: choose a path in a folder you can write to.",
+            param=option,
         )
     return path
 

@@ -130,23 +130,26 @@ def _match(overrides: Mapping[str, tuple[int, ...]], slots: list[InputSlot]) -> 
         if key == UNNAMED:
             if len(slots) != 1:
                 raise UsageError(
-                    f"--input {'x'.join(map(str, dims))} names no input, but the model has {len(slots)}: "
-                    f"{described}; give NAME=SHAPE for each."
+                    f"inputs={'x'.join(map(str, dims))} names no input, but the model has {len(slots)}: "
+                    f"{described}; give NAME=SHAPE for each.",
+                    param="inputs",
                 )
             found = [0]
         else:
             found = [i for i, s in enumerate(slots) if key in (s.name, s.tensor_name)]
         if not found:
             raise UsageError(
-                f"--input {key}=…: the model has no input named {key!r}; its inputs are {described}."
+                f"inputs[{key!r}]=…: the model has no input named {key!r}; its inputs are {described}.",
+                param="inputs",
             )
         i = found[0]
         declared = slots[i].declared
         if declared is not None and len(dims) != len(declared) - 1:
-            label = f"{key}=" if key else ""
+            label = f"[{key!r}]=" if key else "="
             raise UsageError(
-                f"--input {label}{'x'.join(map(str, dims))}: {slots[i].name!r} declares {tuple(declared)}, "
-                f"so give {len(declared) - 1} dimensions (without the batch axis)."
+                f"inputs{label}{'x'.join(map(str, dims))}: {slots[i].name!r} declares {tuple(declared)}, "
+                f"so give {len(declared) - 1} dimensions (without the batch axis).",
+                param="inputs",
             )
         matched[i] = tuple(dims)
     return matched
@@ -161,14 +164,16 @@ def _apply_size(slot: InputSlot, dims: list, size: tuple[int, int]) -> bool:
         length = size[0]
         if size[0] != size[1]:
             raise UsageError(
-                f"--size {size[0]}x{size[1]}: input {slot.name!r} is a {slot.kind} {format_shape(slot.declared)}, "
-                f"whose size is one length: give --size {size[0]}."
+                f"size={size[0]}x{size[1]}: input {slot.name!r} is a {slot.kind} {format_shape(slot.declared)}, "
+                f"whose size is one length: give size={size[0]}.",
+                param="size",
             )
         if dims[0] is not None:
             raise UsageError(
-                f"--size {length}: input {slot.name!r} declares a fixed length of {dims[0]} "
+                f"size={length}: input {slot.name!r} declares a fixed length of {dims[0]} "
                 f"{format_shape(slot.declared)}, so its length cannot change; to probe it anyway, use "
-                f"--input {'x'.join(str(d) for d in [length, *dims[1:]])}."
+                f"inputs={'x'.join(str(d) for d in [length, *dims[1:]])}.",
+                param=("size", "inputs"),
             )
         dims[0] = length
         return True
@@ -197,8 +202,9 @@ def make_probes(
     slots = describe_inputs(model, inputs)
     if not slots:
         raise UsageError(
-            f"Model {model.name!r} was never built, so its input shape is unknown: pass --input SHAPE "
-            "(without the batch axis, e.g. --input 32x32x3 or --input 200) to build it with the probe."
+            f"Model {model.name!r} was never built, so its input shape is unknown: pass inputs=SHAPE "
+            "(without the batch axis, e.g. inputs=32x32x3 or inputs=200) to build it with the probe.",
+            param="inputs",
         )
     overrides = _match(inputs or {}, slots)
     sized = channelled = False
@@ -220,27 +226,30 @@ def make_probes(
                 else "x".join("N" if d is None else str(d) for d in dims)
             )
             how = (
-                f"pass --input {slot.name}={template} for each input"
+                f"pass inputs[{slot.name!r}]={template} for each input"
                 if len(slots) > 1
-                else "pass --size HxW (and --channels N)"
+                else "pass size=HxW (and channels=N)"
                 if slot.kind == "image"
-                else f"pass --size LENGTH or --input {'x'.join('N' if d is None else str(d) for d in dims)}"
+                else f"pass size=LENGTH or inputs={'x'.join('N' if d is None else str(d) for d in dims)}"
             )
             raise UsageError(
                 f"Input {slot.name!r} declares {slot.declared} with unknown dimensions: {how} "
-                "to say what to probe it with."
+                "to say what to probe it with.",
+                param=("inputs", "size", "channels"),
             )
         shapes.append((batch, *dims))
     unfilled = [s for i, s in enumerate(slots) if i not in overrides]
     if size is not None and unfilled and not sized:
         raise UsageError(
-            f"--size applies to images and to sequences of open length; {_describe(unfilled)}: "
-            "give the whole shape with --input instead."
+            f"`size` applies to images and to sequences of open length; {_describe(unfilled)}: "
+            "give the whole shape with `inputs` instead.",
+            param=("size", "inputs"),
         )
     if channels is not None and unfilled and not channelled:
         raise UsageError(
-            f"--channels applies to image-like inputs (feeding convolutions); {_describe(unfilled)}: "
-            "give the whole shape with --input instead."
+            f"`channels` applies to image-like inputs (feeding convolutions); {_describe(unfilled)}: "
+            "give the whole shape with `inputs` instead.",
+            param=("channels", "inputs"),
         )
     for shape in shapes:
         if any(d > MAX_DIM for d in shape):
@@ -323,7 +332,8 @@ def check_probe_memory(nbytes: int, available: int | None, what: str = "the prob
         raise UsageError(
             f"The probe {what} needs {_bytes_text(nbytes)}, more than half of the "
             f"{_bytes_text(available)} of memory available, and the trace holds activations beside it: "
-            "use a smaller --batch or --size."
+            "use a smaller `batch` or `size`.",
+            param=("batch", "size"),
         )
 
 

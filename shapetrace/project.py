@@ -48,7 +48,7 @@ PROJECT_MARKERS = (".git", "pyproject.toml")
 
 ALLOWED = (
     "a baseline may name only a keras.applications model, a .keras/.h5 model file (inside the project "
-    "when checked with --unsafe-load), or a factory (file.py:function or module:function) and --import "
+    "when checked with unsafe_load=True), or a factory (file.py:function or module:function) and `imports` "
     "code whose source lies inside the project (the nearest folder above the baseline holding .git or "
     "pyproject.toml)"
 )
@@ -137,7 +137,7 @@ def allowed_code(request: Mapping[str, Any], path: str | Path, *, unsafe_load: b
     root = project_root(base)
     imports = []
     for item in request.get("imports") or ():
-        _require_inside(path, root, f"--import {item!r}", _code_files(item.strip(), base))
+        _require_inside(path, root, f"imports=[{item!r}]", _code_files(item.strip(), base))
         imports.append(local_path(base / item.strip()) if item.strip().endswith(".py") else item.strip())
     model = request.get("model")
     try:
@@ -147,7 +147,7 @@ def allowed_code(request: Mapping[str, Any], path: str | Path, *, unsafe_load: b
     except UsageError:
         raise _not_allowed(path, f"model {model!r}", "it is not a model name, file or factory") from None
     if spec.kind == "file" and unsafe_load and spec.path is not None:
-        _require_inside(path, root, f"model file {model!r} with --unsafe-load", [base / spec.path])
+        _require_inside(path, root, f"model file {model!r} with unsafe_load=True", [base / spec.path])
     if spec.kind != "factory":
         return AllowedCode(None, tuple(imports))
     target = str(spec.path) if spec.path is not None else spec.module or ""
@@ -182,7 +182,10 @@ def _require_inside(path: Path, root: Path, what: str, files: list[Path] | str) 
 
 
 def _not_allowed(path: Path, what: str, why: str) -> UsageError:
-    return UsageError(f"Baseline {str(path)!r} names {what}, which is not allowed ({why}): {ALLOWED}.")
+    return UsageError(
+        f"Baseline {str(path)!r} names {what}, which is not allowed ({why}): {ALLOWED}.",
+        param=("imports", "unsafe_load"),  # `what` and ALLOWED name them
+    )
 
 
 def _source_file(function: Any) -> Path | None:

@@ -33,6 +33,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from shapetrace import _keras_graph as kg
+from shapetrace.messages import one_line
 from shapetrace.records import Break, Shape, format_shape
 
 __all__ = ["CallRecorder", "RecordingStopped", "is_opened", "is_user_defined"]
@@ -226,7 +227,7 @@ class CallRecorder:
             frame.layer,
             None,
             tuple(tensors),
-            kg.one_line(error),
+            one_line(error),
             expected=expected or "-",
         )
 

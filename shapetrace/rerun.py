@@ -88,7 +88,7 @@ def rerun(
             **options,
         )
     except UsageError as error:
-        raise UsageError(f"{path}: {error}") from None
+        raise UsageError(f"{path}: {error}", param=error.params) from None
     # Recorded as the baseline named it (a factory ran as the callable resolved above).
     request_now = {
         **result.request,

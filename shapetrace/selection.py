@@ -58,7 +58,9 @@ def parse_columns(text: str | None) -> tuple[str, ...]:
         return DEFAULT_COLUMNS
     names = [part.strip().lower() for part in text.split(",") if part.strip()]
     if not names:
-        raise UsageError(f"Empty --columns: expected a comma-separated list of {_valid_names()}.")
+        raise UsageError(
+            f"Empty `columns`: expected a comma-separated list of {_valid_names()}.", param="columns"
+        )
     chosen: list[str] = []
     for name in names:
         if name == "all":
@@ -69,7 +71,9 @@ def parse_columns(text: str | None) -> tuple[str, ...]:
             continue
         name = _ALIASES.get(name, name).replace("-", "_")
         if name not in COLUMNS:
-            raise UsageError(f"Unknown column {name!r} in --columns: expected {_valid_names()}.")
+            raise UsageError(
+                f"Unknown column {name!r} in `columns`: expected {_valid_names()}.", param="columns"
+            )
         chosen.append(name)
     return tuple(dict.fromkeys(chosen))  # keep the order given, drop repeats
 
@@ -94,16 +98,18 @@ class LayerFilter:
             )
             if not kept:
                 raise UsageError(
-                    f"--layers {self.text!r} matches none of the {len(rows)} layer calls of this trace; "
-                    "expected a pattern found in a layer's name or path (see the full table)."
+                    f"layers={self.text!r} matches none of the {len(rows)} layer calls of this trace; "
+                    "expected a pattern found in a layer's name or path (see the full table).",
+                    param="layers",
                 )
             return kept
         first = _find(rows, self.start, "FROM", self.text)
         last = _find(rows, self.stop, "TO", self.text)
         if last < first:
             raise UsageError(
-                f"--layers {self.text!r}: {self.stop!r} (row {rows[last].index}) runs before "
-                f"{self.start!r} (row {rows[first].index}); expected FROM..TO in execution order."
+                f"layers={self.text!r}: {self.stop!r} (row {rows[last].index}) runs before "
+                f"{self.start!r} (row {rows[first].index}); expected FROM..TO in execution order.",
+                param="layers",
             )
         return rows[first : last + 1]
 
@@ -115,8 +121,9 @@ def _find(rows: tuple[LayerTrace, ...], name: str | None, which: str, text: str)
         if name in (row.name, row.path):
             return i
     raise UsageError(
-        f"--layers {text!r}: no layer named {name!r} in this trace ({which} of FROM..TO); "
-        "expected a layer name or path from the table."
+        f"layers={text!r}: no layer named {name!r} in this trace ({which} of FROM..TO); "
+        "expected a layer name or path from the table.",
+        param="layers",
     )
 
 
@@ -129,18 +136,21 @@ def parse_layers(text: str | None) -> LayerFilter | None:
     if text is None:
         return None
     if not text.strip():
-        raise UsageError("Empty --layers: expected a regular expression like 'block1' or a range FROM..TO.")
+        raise UsageError(
+            "Empty `layers`: expected a regular expression like 'block1' or a range FROM..TO.", param="layers"
+        )
     if ".." in text and not _looks_like_regex(text):
         start, _, stop = text.partition("..")
         if not start.strip() and not stop.strip():
             raise UsageError(
-                f"--layers {text!r} names no layer: expected FROM..TO, e.g. stem_conv..block2a_add."
+                f"layers={text!r} names no layer: expected FROM..TO, e.g. stem_conv..block2a_add.",
+                param="layers",
             )
         return LayerFilter(text=text, start=start.strip() or None, stop=stop.strip() or None)
     try:
         pattern = re.compile(text)
     except re.error as error:
-        raise UsageError(f"Invalid --layers regular expression {text!r}: {error}.") from None
+        raise UsageError(f"Invalid `layers` regular expression {text!r}: {error}.", param="layers") from None
     return LayerFilter(text=text, pattern=pattern)
 
 
@@ -164,7 +174,7 @@ def collapse_depth(rows: tuple[LayerTrace, ...], depth: int | None) -> tuple[Lay
     if depth is None:
         return rows
     if depth < 0:
-        raise UsageError(f"Invalid --depth {depth}: expected 0 (top-level layers only) or more.")
+        raise UsageError(f"Invalid depth={depth}: expected 0 (top-level layers only) or more.", param="depth")
     merged: list[LayerTrace] = []
     group: list[LayerTrace] = []
     key: str | None = None
@@ -241,7 +251,9 @@ class View:
     def parse(cls, columns: str | None = None, depth: int | None = None, layers: str | None = None) -> View:
         """Validate the three CLI options at once (before any model is built)."""
         if depth is not None and depth < 0:
-            raise UsageError(f"Invalid --depth {depth}: expected 0 (top-level layers only) or more.")
+            raise UsageError(
+                f"Invalid depth={depth}: expected 0 (top-level layers only) or more.", param="depth"
+            )
         return cls(columns=parse_columns(columns), depth=depth, layers=parse_layers(layers))
 
     @property

@@ -81,7 +81,8 @@ def find_stem(model) -> Stem:
     graph = graph_of(model)
     if graph is None or len(graph.input_layers) != 1:
         raise UsageError(
-            f"sum-stem: {model.name} is not a single-input functional model; use --method repeat."
+            f"sum-stem: {model.name} is not a single-input functional model; use method=repeat.",
+            param="method",
         )
     owner, layer, chain = model, graph.input_layers[0], []
     while True:
@@ -90,7 +91,8 @@ def find_stem(model) -> Stem:
             kinds = ", ".join(f"`{n.name}`" for n in nexts) or "nothing"
             raise UsageError(
                 f"sum-stem: {model.name}'s input feeds {kinds}, not a single first convolution; use "
-                "--method repeat."
+                "method=repeat.",
+                param="method",
             )
         layer = nexts[0]
         kind = type(layer).__name__
@@ -112,7 +114,8 @@ def find_stem(model) -> Stem:
     raise UsageError(
         f"sum-stem: {model.name}'s input does not reach a plain first convolution: `{layer.name}` is a "
         f"{kind}{detail}, not a Conv2D (only Rescaling, Normalization and ZeroPadding2D may stand "
-        "before it); use --method repeat."
+        "before it); use method=repeat.",
+        param="method",
     )
 
 
@@ -133,7 +136,8 @@ def _affine(model, chain) -> tuple[np.ndarray, np.ndarray]:
     a, b = out[1] - out[0], out[0]
     if not np.allclose(out[2], 2 * a + b, rtol=1e-5, atol=1e-5):
         raise UsageError(
-            f"sum-stem: the layers before {model.name}'s first convolution are not affine; use --method repeat."
+            f"sum-stem: the layers before {model.name}'s first convolution are not affine; use method=repeat.",
+            param="method",
         )
     return a, b
 
@@ -158,7 +162,8 @@ def _copy_weights(source, target, skip: tuple) -> None:
         match = by_name.get(layer.name)
         if match is None:
             raise UsageError(
-                f"sum-stem: `{layer.name}` has no counterpart in the 3-channel model; use --method repeat."
+                f"sum-stem: `{layer.name}` has no counterpart in the 3-channel model; use method=repeat.",
+                param="method",
             )
         if is_model(layer) and any(inner is s for inner in _walk(layer) for s in skip):
             _copy_weights(match, layer, skip)
@@ -191,7 +196,8 @@ def fold_stem(rgb_model, native_model, channels: int = 1) -> StemFold:
     if conv_n.kernel.shape[2] != channels:
         raise UsageError(
             f"sum-stem: in {native_model.name} built for {channels} channel(s), `{conv_n.name}` still sees "
-            f"{conv_n.kernel.shape[2]} channels (its preprocessing broadcasts to 3); use --method repeat."
+            f"{conv_n.kernel.shape[2]} channels (its preprocessing broadcasts to 3); use method=repeat.",
+            param="method",
         )
     if conv3.kernel.shape[2] != 3:
         raise UsageError(
@@ -207,7 +213,8 @@ def fold_stem(rgb_model, native_model, channels: int = 1) -> StemFold:
     a_n, b_n = _affine(native_model, native.chain)
     if not (np.allclose(a_n, a_n.flat[0]) and np.allclose(b_n, b_n.flat[0])):
         raise UsageError(
-            f"sum-stem: per-channel preprocessing remains before `{conv_n.name}` in the {channels}-channel model; use --method repeat."
+            f"sum-stem: per-channel preprocessing remains before `{conv_n.name}` in the {channels}-channel model; use method=repeat.",
+            param="method",
         )
     a1, b1 = float(a_n.flat[0]), float(b_n.flat[0])
     w3 = np.asarray(conv3.kernel, dtype="float64")
@@ -228,7 +235,8 @@ def fold_stem(rgb_model, native_model, channels: int = 1) -> StemFold:
             if len(after) != 1 or not isinstance(after[0], keras.layers.BatchNormalization):
                 raise UsageError(
                     f"sum-stem: `{conv_n.name}` has no bias and no BatchNormalization right after it to "
-                    "absorb the folded preprocessing offsets; use --method repeat."
+                    "absorb the folded preprocessing offsets; use method=repeat.",
+                    param="method",
                 )
             bn = after[0]
             bn.moving_mean.assign(np.asarray(bn.moving_mean) - constant.astype("float32"))

@@ -15,6 +15,7 @@ import time
 from shapetrace import _keras_graph as kg
 from shapetrace.engine import RowMaker, WalkResult, _shape
 from shapetrace.errors import ProbeBroken
+from shapetrace.messages import one_line
 from shapetrace.recorder import CallRecorder, is_opened
 from shapetrace.records import Boundary, Probe
 
@@ -69,7 +70,8 @@ def walk_model(model, probes: list[Probe], arrays: list, on_layer=None) -> WalkR
     if graph is None:
         raise ProbeBroken(
             f"The submodels engine needs a functional or built Sequential model; {model.name!r} "
-            "is subclassed: use --engine stream."
+            "is subclassed: use engine=stream.",
+            param="engine",
         )
     tensors = [kg.convert(a, a.dtype) for a in arrays]
     start = time.perf_counter()
@@ -77,7 +79,8 @@ def walk_model(model, probes: list[Probe], arrays: list, on_layer=None) -> WalkR
     if not accepted:
         raise ProbeBroken(
             f"The submodels engine runs the model as a whole and Keras rejects the probe at its "
-            f"input ({reason}); use --engine stream to see where the graph itself breaks."
+            f"input ({reason}); use engine=stream to see where the graph itself breaks.",
+            param="engine",
         )
     maker = RowMaker()
     for layer, probe, tensor in zip(graph.input_layers, probes, adjusted):
@@ -86,8 +89,9 @@ def walk_model(model, probes: list[Probe], arrays: list, on_layer=None) -> WalkR
         _expand(graph, adjusted, maker, model.name + "/", 0)
     except Exception as error:
         raise ProbeBroken(
-            f"The probe breaks inside {model.name} ({kg.one_line(error)}); the submodels engine "
-            "cannot say at which layer: use --engine stream."
+            f"The probe breaks inside {model.name} ({one_line(error)}); the submodels engine "
+            "cannot say at which layer: use engine=stream.",
+            param="engine",
         ) from error
     if on_layer is not None:
         on_layer(len(maker.rows))

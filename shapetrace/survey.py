@@ -129,16 +129,21 @@ def select_applications(pattern: str | None) -> tuple[Application, ...]:
     if pattern is None:
         return apps
     if not pattern.strip():
-        raise UsageError("Empty --models: expected a regular expression like 'efficientnet|mobilenet'.")
+        raise UsageError(
+            "Empty `models`: expected a regular expression like 'efficientnet|mobilenet'.", param="models"
+        )
     try:
         regex = re.compile(pattern, re.IGNORECASE)
     except re.error as error:
-        raise UsageError(f"Invalid --models regular expression {pattern!r}: {error}.") from None
+        raise UsageError(
+            f"Invalid `models` regular expression {pattern!r}: {error}.", param="models"
+        ) from None
     chosen = tuple(a for a in apps if regex.search(a.name) or regex.search(a.key))
     if not chosen:
         raise UsageError(
-            f"--models {pattern!r} matches none of the 40 keras.applications names; "
-            "see `shapetrace list` for them."
+            f"models={pattern!r} matches none of the 40 keras.applications names; "
+            "see `shapetrace list` for them.",
+            param="models",
         )
     return chosen
 
@@ -160,8 +165,9 @@ def _check_sizes(apps: tuple[Application, ...], size) -> None:
         names = ", ".join(f"{a.name} ({a.min_size})" for a in small[:4])
         more = f" and {len(small) - 4} more" if len(small) > 4 else ""
         raise UsageError(
-            f"Size {h}x{w} is below the minimum of {names}{more}: use --size "
-            f"{max(a.min_size for a in small)} or larger, --size min, or narrow --models."
+            f"Size {h}x{w} is below the minimum of {names}{more}: use size="
+            f"{max(a.min_size for a in small)} or larger, size=min, or narrow `models`.",
+            param=("size", "models"),
         )
 
 

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from shapetrace.check import CheckResult
+from shapetrace.errors import ShapesDiffer
 
 __all__ = ["assert_shapes", "ShapesDiffer", "UPDATE_ENV", "update_requested"]
 
@@ -36,14 +37,6 @@ UPDATE_OPTION = "--shapetrace-update"
 # Set by pytest_configure from --shapetrace-update: pytest owns the run, and
 # assert_shapes is called from plain test functions that cannot reach its config.
 _pytest_update = False
-
-
-class ShapesDiffer(AssertionError):
-    """The shapes differ from the baseline; ``result`` holds the structured diff."""
-
-    def __init__(self, message: str, result: CheckResult) -> None:
-        super().__init__(message)
-        self.result = result
 
 
 def update_requested() -> bool:

@@ -82,14 +82,15 @@ def not_a_file_reason(path: Path) -> str | None:
     return f"is {kind}"
 
 
-def require_file(path: Path, what: str, expected: str) -> None:
+def require_file(path: Path, what: str, expected: str, param: str | tuple[str, ...] = ()) -> None:
     """Raise one line when ``path`` is not a regular file: ``"{what} 'x' is a folder: expected …"``."""
     reason = not_a_file_reason(path)
     if reason is None:
         return
     where = "" if Path(path).is_absolute() else f" (relative to {str(Path.cwd())!r})"
     raise UsageError(
-        f"{what} {str(path)!r} {reason}{where if reason == 'does not exist' else ''}: expected {expected}."
+        f"{what} {str(path)!r} {reason}{where if reason == 'does not exist' else ''}: expected {expected}.",
+        param=param,
     )
 
 

@@ -121,7 +121,7 @@ def test_efficientnet_b0_defaults_to_repeat_and_refuses_an_inexact_sum_stem(tmp_
     assert "stem_conv" in report.fallback and "border" in report.fallback
     with pytest.raises(
         UsageError,
-        match=r"sum-stem is not exact for efficientnetb0: `stem_conv` zero-pads after .*`normalization`.* the output of `stem_bn` \(its values reach [0-9.e+-]+\) differs .* by up to [0-9.e+-]+; it is exact inside the image; use --method repeat",
+        match=r"sum-stem is not exact for efficientnetb0: `stem_conv` zero-pads after .*`normalization`.* the output of `stem_bn` \(its values reach [0-9.e+-]+\) differs .* by up to [0-9.e+-]+; it is exact inside the image; use method=repeat",
     ) as info:
         adapt(
             "efficientnetb0",
@@ -363,7 +363,7 @@ def test_two_channels_repeat_copies_cyclically_with_a_builtin_layer(tmp_path):
 
 def test_a_user_model_keeps_its_declared_size(tmp_path):
     with pytest.raises(
-        UsageError, match=r"--size 32x32: digits_cnn is declared for 28x28, and adapt keeps the declared size"
+        UsageError, match=r"size=32x32: digits_cnn is declared for 28x28, and adapt keeps the declared size"
     ):
         adapt_model(digits_cnn(), channels=1, size=(32, 32))
 

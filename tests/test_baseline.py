@@ -317,7 +317,7 @@ def test_missing_baseline_needs_update_and_never_in_ci(factory, tmp_path, monkey
     path = tmp_path / "net.json"
     result = trace(factory)
     monkeypatch.delenv("CI", raising=False)
-    with pytest.raises(UsageError, match="create it with --update"):
+    with pytest.raises(UsageError, match="create it with update=True"):
         check_trace(result, path)
     monkeypatch.setenv("CI", "true")
     with pytest.raises(UsageError, match="and CI is set, so it is not created"):

@@ -64,13 +64,16 @@ def test_list_shows_40_models(capsys):
 @pytest.mark.parametrize(
     "args, words",
     [
-        (["resnet50", "--channels", "0"], "Invalid channel count 0"),
-        (["resnet50", "--channels", "-2"], "Invalid channel count -2"),
+        (
+            ["resnet50", "--channels", "0"],
+            "--channels 0 is not a channel count: expected a whole number from 1",
+        ),
+        (["resnet50", "--channels", "-2"], "--channels -2 is not a channel count"),
         (["resnet50", "--channels", "1.5"], "'--channels'"),
-        (["resnet50", "--channels", "5000"], "Invalid channel count 5000"),
+        (["resnet50", "--channels", "5000"], "--channels 5000 is not a channel count"),
         (["resnet50", "--size", "16"], "below ResNet50's minimum of 32x32"),
         (["inceptionv3", "--size", "64x80"], "below InceptionV3's minimum of 75x75"),
-        (["resnet50", "--size", "12x"], "Invalid size '12x'"),
+        (["resnet50", "--size", "12x"], "Invalid --size '12x'"),
         (["resnet50", "--size", "32", "--weights", "/nonexistent/w.h5"], "does not exist"),
         (["efficientnet-b9"], "Did you mean"),
         (
@@ -145,7 +148,7 @@ def test_python_dash_m_and_console_script_exit_codes():
         text=True,
         env=env,
     )
-    assert done.returncode == 2 and done.stderr.startswith("error: Invalid channel count 0")
+    assert done.returncode == 2 and done.stderr.startswith("error: --channels 0 is not a channel count")
     assert "Traceback" not in done.stderr
 
 

@@ -125,9 +125,9 @@ def test_layers_regex_and_range(nested_trace):
     "parse, text, words",
     [
         (parse_columns, "layer,bogus", "Unknown column 'bogus'"),
-        (parse_columns, " , ", "Empty --columns"),
-        (parse_layers, "", "Empty --layers"),
-        (parse_layers, "block(", "Invalid --layers regular expression"),
+        (parse_columns, " , ", "Empty `columns`"),
+        (parse_layers, "", "Empty `layers`"),
+        (parse_layers, "block(", "Invalid `layers` regular expression"),
     ],
 )
 def test_bad_view_options_raise(parse, text, words):

@@ -82,7 +82,8 @@ def test_resnet50_breaks_at_its_first_conv():
 @pytest.mark.parametrize("app", ["EfficientNetB0", "ResNet50"])
 def test_boundary_verdict_matches_what_keras_itself_does(app, channels):
     """Keras squeezes a trailing 1 before checking the input: 1 passes, 2 and 4 do not."""
-    from shapetrace._keras_graph import keras, one_line
+    from shapetrace._keras_graph import keras
+    from shapetrace.messages import one_line
 
     keras.backend.clear_session()
     model = getattr(keras.applications, app)(include_top=False, weights=None, input_shape=(32, 32, 3))

@@ -124,7 +124,7 @@ def test_learned_adapter_starts_as_repeat(efficientnet_weights):
 
 def test_broadcast_is_refused_where_the_probe_breaks():
     with pytest.raises(
-        AdaptRefused, match=r"does not accept 1 channel at .*conv1_conv.*--adapt repeat"
+        AdaptRefused, match=r"does not accept 1 channel at .*conv1_conv.*adapt=repeat"
     ) as info:
         assembled("resnet50", "broadcast", "none")
     assert info.value.trace.broken is not None and "\n" not in str(info.value)

@@ -16,8 +16,9 @@ from shapetrace.cli.core import (
     clip_message,
     emit,
     escape_message,
-    fail,
+    flag_message,
     output_layout,
+    print_error,
     reporting,
     stderr_console,
     stdout_to_stderr,
@@ -156,8 +157,8 @@ def check_command(
             except ShapetraceError as error:
                 if debug:
                     traceback.print_exc()
-                message = clip_message(str(error))
-                fail(escape_message(message), error.exit_code)
+                message = clip_message(flag_message(error))
+                print_error(escape_message(message))
                 codes.append(error.exit_code)
                 results.append({"baseline": str(path), "status": "error", "error": message})
                 continue

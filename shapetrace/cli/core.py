@@ -9,13 +9,14 @@ import traceback
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager, redirect_stdout
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 from rich.console import Console, RenderableType
 from typer.core import TyperGroup
 
-from shapetrace.errors import EXIT_USAGE, ShapetraceError
+from shapetrace.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_USAGE, ShapetraceError
+from shapetrace.messages import clip_message, one_line
 
 if TYPE_CHECKING:
     from shapetrace.cli.status import WorkStatus
@@ -31,18 +32,58 @@ __all__ = [
     "work_status",
     "stderr_console",
     "EXIT_INTERNAL",
+    "EXIT_INTERRUPTED",
+    "PARAM_FLAGS",
+    "flag_message",
+    "fail",
+    "print_error",
     "clip_message",
     "escape_message",
 ]
 
-# Error lines echo what the user gave (names, paths, option values); a 100,000-character
-# model name must not become a 100,000-character error. Cut in one place: here.
-ECHO_LIMIT = 200
-LINE_LIMIT = 1500
-_LONG_RUN = re.compile(rf"\S{{{ECHO_LIMIT + 1},}}")
+# The library's parameters as this CLI's flags: the one place the two vocabularies meet.
+# Library messages name parameters (and list them in ``error.params``); the CLI shows flags.
+PARAM_FLAGS: dict[str, str] = {
+    # trace, snapshot, check, survey, adapt
+    "channels": "--channels",
+    "size": "--size",
+    "batch": "--batch",
+    "native": "--native",
+    "top": "--top",
+    "weights": "--weights",
+    "pooling": "--pooling",
+    "engine": "--engine",
+    "inputs": "--input",
+    "factory_args": "--factory-arg",
+    "imports": "--import",
+    "unsafe_load": "--unsafe-load",
+    "other": "--compare",  # compare(model, channels=, other=)
+    "columns": "--columns",
+    "depth": "--depth",
+    "layers": "--layers",
+    "plot": "--plot",
+    "svg": "--svg",
+    "html": "--html",
+    "models": "--models",
+    "method": "--method",
+    "update": "--update",
+    # train
+    "adapt": "--adapt",
+    "output": "--output",
+    "overwrite": "--overwrite",
+    "epochs": "--epochs",
+    "fine_tune_epochs": "--fine-tune-epochs",
+    "batch_size": "--batch-size",
+    "seed": "--seed",
+    "limit": "--limit",
+    "val_split": "--val-split",
+    "lr": "--lr",
+    "fine_tune_lr": "--fine-tune-lr",
+    "distribute": "--distribute",
+}
 
-EXIT_INTERNAL = 3  # a bug in shapetrace (or an unexpected Keras failure), not the user's fault
-EXIT_INTERRUPTED = 130
+# A parameter is rewritten only where it starts a token (not inside a path, a name or a quote).
+_TOKEN_START = r"(?<![\w.\-/\\'\"\[=])"
 
 # Words that `shapetrace WORD` treats as options of the group itself, not a model name.
 _GROUP_FLAGS = {"--help", "-h", "--version", "--install-completion", "--show-completion"}
@@ -173,9 +214,35 @@ def stdout_to_stderr() -> Iterator[None]:
         yield
 
 
-def fail(message: str, code: int) -> typer.Exit:
+def print_error(message: str) -> None:
+    """One ``error:`` line on stderr (``message`` is rich markup: escape what the user gave)."""
     stderr_console.print(f"[bold red]error:[/] {message}", markup=True, highlight=False)
-    return typer.Exit(code)
+
+
+def fail(message: str, code: int) -> NoReturn:
+    """Print ``message`` as one ``error:`` line and exit with ``code`` (raises ``typer.Exit``)."""
+    print_error(message)
+    raise typer.Exit(code)
+
+
+def flag_message(error: BaseException) -> str:
+    """``error``'s message with the parameters it names (``error.params``) spoken as flags.
+
+    ``name=True`` → ``--flag``; ``name=VALUE`` → ``--flag VALUE``; ``name['key']=VALUE`` →
+    ``--flag key=VALUE``; ``name=[ITEM]`` → ``--flag ITEM``; `` `name` `` → ``--flag``. Only
+    the declared parameters, and only where one starts a token: a path or a shape that
+    happens to contain ``size=`` is left alone.
+    """
+    text = str(error)
+    for name in getattr(error, "params", ()):
+        flag = PARAM_FLAGS.get(name, "--" + name.replace("_", "-"))
+        key = _TOKEN_START + re.escape(name)
+        text = text.replace(f"`{name}`", flag)
+        text = re.sub(key + r"=True\b", lambda m, f=flag: f, text)
+        text = re.sub(key + r"\[(['\"])([^'\"\]]*)\1\]=", lambda m, f=flag: f"{f} {m.group(2)}=", text)
+        text = re.sub(key + r"=\[([^\[\],]*)\]", lambda m, f=flag: f"{f} {m.group(1)}", text)
+        text = re.sub(key + r"=(?=\S)", lambda m, f=flag: f + " ", text)
+    return text
 
 
 @contextmanager
@@ -188,45 +255,33 @@ def reporting(debug: bool) -> Iterator[None]:
     except ShapetraceError as error:
         if debug:
             traceback.print_exc()
-        raise fail(_escape(str(error)), error.exit_code) from None
+        fail(_escape(flag_message(error)), error.exit_code)
     except KeyboardInterrupt:
-        raise fail("interrupted.", EXIT_INTERRUPTED) from None
+        fail("interrupted.", EXIT_INTERRUPTED)
     except SystemExit as error:
         # shapetrace itself never calls sys.exit here: this is the user's code (a custom
         # layer's call(), a factory's helper) stopping the process. Exiting with its code
         # would let `check` pass (exit 0) without checking.
         if debug:
             traceback.print_exc()
-        raise fail(
+        fail(
             escape_message(
                 f"your code exited (SystemExit({error.code!r})) while shapetrace was running it: "
                 "the model could not be traced."
             ),
             EXIT_USAGE,
-        ) from None
+        )
     except Exception as error:  # a bug: still one line, with the way to see more
         if debug:
             traceback.print_exc()
-            raise fail(f"internal error: {type(error).__name__}", EXIT_INTERNAL) from None
-        from shapetrace._keras_graph import one_line
-
-        raise fail(
+            fail(f"internal error: {type(error).__name__}", EXIT_INTERNAL)
+        fail(
             _escape(
                 f"internal error ({type(error).__name__}: {one_line(error)}); rerun with --debug "
                 "for the traceback and please report it."
             ),
             EXIT_INTERNAL,
-        ) from None
-
-
-def clip_message(text: str) -> str:
-    """``text`` with every run of more than ``ECHO_LIMIT`` non-space characters cut with ``…``,
-    and the whole at most ``LINE_LIMIT`` characters (its head and its tail, which says what to do)."""
-    text = _LONG_RUN.sub(lambda match: match.group(0)[: ECHO_LIMIT - 1] + "…", text)
-    if len(text) > LINE_LIMIT:
-        tail = LINE_LIMIT // 3
-        text = text[: LINE_LIMIT - tail - 3] + " … " + text[-tail:]
-    return text
+        )
 
 
 def escape_message(text: str) -> str:

@@ -16,9 +16,9 @@ def check_export_paths(svg: str | None, html: str | None) -> None:
     from shapetrace.plot import check_writable
 
     if svg is not None:
-        check_writable(svg, "--svg")
+        check_writable(svg, "svg")
     if html is not None:
-        check_writable(html, "--html")
+        check_writable(html, "html")
 
 
 def export_rendered(

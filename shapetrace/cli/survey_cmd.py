@@ -102,7 +102,7 @@ def survey_command(
         if plot is not None:
             from shapetrace.plot import check_plot_path
 
-            check_plot_path(plot)
+            check_plot_path(plot, "plot")
         if imports:
             from shapetrace.loading import import_user_code
 

@@ -285,7 +285,7 @@ def _check_view_options(channels, compare, columns, depth, layers, svg, html, pl
     if plot is not None:
         from shapetrace.plot import check_plot_path
 
-        check_plot_path(plot)
+        check_plot_path(plot, "plot")
     return view
 
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from shapetrace.adapt import Method, front_layer
-from shapetrace.errors import UsageError
+from shapetrace.errors import AdaptRefused, UsageError
 from shapetrace.stem import StemFold, find_stem, fold_stem
 
 __all__ = [
@@ -68,14 +68,6 @@ BN_MOMENTUM_SCRATCH = 0.9
 validation (inference mode) sits at chance level while training accuracy climbs."""
 
 
-class AdaptRefused(UsageError):
-    """``--adapt broadcast`` on a model the gray probe breaks; carries the trace with the break."""
-
-    def __init__(self, message: str, trace) -> None:
-        super().__init__(message)
-        self.trace = trace
-
-
 @dataclass(frozen=True)
 class Assembly:
     """The model as it will be trained, and how its input meets the base."""
@@ -115,8 +107,8 @@ def assemble(config, app, n_classes: int) -> Assembly:
         base = build_base(app, size, channels=1)
         try:
             fold = fold_stem(rgb, base, channels=1)
-        except UsageError as refused:  # the shared message names adapt's option; train's is --adapt
-            raise UsageError(str(refused).replace("--method", "--adapt")) from None
+        except UsageError as refused:  # the shared message names adapt()'s `method`; train's is `adapt`
+            raise UsageError(str(refused).replace("method=", "adapt="), param="adapt") from None
         note = (
             f"sum-stem: {app.name} built for 1 channel; `{fold.stem}`'s kernel is the RGB kernel "
             f"summed over its input axis"
@@ -177,7 +169,8 @@ def _check_broadcast(base, app, size) -> None:
         b = result.broken
         where = f" at `{b.layer}` ({b.type}: expected {b.expected}, received {b.received})"
     raise AdaptRefused(
-        f"--adapt broadcast: {app.name} does not accept 1 channel{where}; use --adapt repeat "
+        f"adapt=broadcast: {app.name} does not accept 1 channel{where}; use adapt=repeat "
         "(same numbers wherever broadcast works) or sum-stem.",
         result,
+        param="adapt",
     )

@@ -131,20 +131,22 @@ class TrainConfig:
         check_channels(self.channels)
         if self.channels not in (1, 3):
             raise UsageError(
-                f"Invalid --channels {self.channels}: training reads images as 1 (grayscale) or "
-                "3 (RGB) channels."
+                f"Invalid channels={self.channels}: training reads images as 1 (grayscale) or "
+                "3 (RGB) channels.",
+                param="channels",
             )
         adapt = Adapt(self.adapt)
-        _check_whole("--epochs", self.epochs, 1)
-        _check_whole("--fine-tune-epochs", self.fine_tune_epochs, 0)
-        _check_whole("--batch-size", self.batch_size, 1)
-        _check_whole("--seed", self.seed, 0)
+        _check_whole("epochs", self.epochs, 1)
+        _check_whole("fine_tune_epochs", self.fine_tune_epochs, 0)
+        _check_whole("batch_size", self.batch_size, 1)
+        _check_whole("seed", self.seed, 0)
         if self.limit is not None:
-            _check_whole("--limit", self.limit, 2)
+            _check_whole("limit", self.limit, 2)
         if not (isinstance(self.val_split, (int, float)) and 0.0 < self.val_split < 1.0):
             raise UsageError(
-                f"Invalid --val-split {self.val_split!r}: expected a fraction strictly between 0 and 1 "
-                "(e.g. 0.2)."
+                f"Invalid val_split={self.val_split!r}: expected a fraction strictly between 0 and 1 "
+                "(e.g. 0.2).",
+                param="val_split",
             )
         weights = str(self.weights)
         if weights.lower() in ("none", "imagenet"):
@@ -156,15 +158,18 @@ class TrainConfig:
             )
         if self.fine_tune_epochs and weights == "none":
             raise UsageError(
-                "--fine-tune-epochs needs pretrained weights (--weights imagenet or a file): from "
-                "scratch every layer already trains during --epochs."
+                "`fine_tune_epochs` needs pretrained weights (weights=imagenet or a file): from "
+                "scratch every layer already trains during `epochs`.",
+                param=("fine_tune_epochs", "weights", "epochs"),
             )
         lr = self.lr if self.lr is not None else (1e-3 if weights != "none" else 3e-3)
-        for flag, value in (("--lr", lr), ("--fine-tune-lr", self.fine_tune_lr)):
+        for name, value in (("lr", lr), ("fine_tune_lr", self.fine_tune_lr)):
             if value is not None and not (
                 isinstance(value, (int, float)) and math.isfinite(value) and value > 0
             ):
-                raise UsageError(f"Invalid {flag} {value!r}: expected a positive number like 0.001.")
+                raise UsageError(
+                    f"Invalid {name}={value!r}: expected a positive number like 0.001.", param=name
+                )
         fine_lr = self.fine_tune_lr if self.fine_tune_lr is not None else lr / 10
         data = self.data
         if data != DIGITS:
@@ -193,6 +198,6 @@ class TrainConfig:
         return [k for k in mine if k not in RESUME_NEUTRAL and mine[k] != theirs.get(k)]
 
 
-def _check_whole(flag: str, value: Any, minimum: int) -> None:
+def _check_whole(name: str, value: Any, minimum: int) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise UsageError(f"Invalid {flag} {value!r}: expected a whole number ≥ {minimum}.")
+        raise UsageError(f"Invalid {name}={value!r}: expected a whole number ≥ {minimum}.", param=name)

@@ -252,8 +252,9 @@ def stratified_split(labels: np.ndarray, val_split: float, seed: int) -> tuple[n
     if n_val < 1 or n_val > n - 1:
         part = "validation" if n_val < 1 else "training"
         raise UsageError(
-            f"--val-split {val_split} leaves the {part} split empty ({n} images): choose a fraction "
-            f"that keeps at least 1 image on each side (between {1 / n:.3g} and {1 - 1 / n:.3g})."
+            f"val_split={val_split} leaves the {part} split empty ({n} images): choose a fraction "
+            f"that keeps at least 1 image on each side (between {1 / n:.3g} and {1 - 1 / n:.3g}).",
+            param="val_split",
         )
     rng = np.random.default_rng(seed)
     rank = np.empty(n, dtype="float64")

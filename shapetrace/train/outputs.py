@@ -113,8 +113,9 @@ class RunFolder:
                 raise PermissionError(13, f"{ancestor} is not writable")
         except OSError as error:
             raise UsageError(
-                f"Cannot write to --output {str(self.root)!r} ({error.strerror or error}): choose a "
-                "folder you can write to."
+                f"Cannot write to output={str(self.root)!r} ({error.strerror or error}): choose a "
+                "folder you can write to.",
+                param="output",
             ) from None
 
     def stored(self) -> tuple[dict | None, dict | None]:
@@ -128,8 +129,9 @@ class RunFolder:
                 return json.loads(path.read_text(encoding="utf-8"))
             except (OSError, ValueError) as error:
                 raise UsageError(
-                    f"{str(path)!r} is unreadable ({error}): the run folder is damaged; use --overwrite "
-                    "or another --output."
+                    f"{str(path)!r} is unreadable ({error}): the run folder is damaged; use overwrite=True "
+                    "or another `output`.",
+                    param=("overwrite", "output"),
                 ) from None
 
         return read("config"), read("state")

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from shapetrace._keras_graph import keras
-from shapetrace.errors import ShapetraceError, UsageError
+from shapetrace.errors import TrainingDiverged, UsageError
 from shapetrace.train.config import Distribute, TrainConfig
 from shapetrace.train.outputs import FILES, SCHEMA, RunFolder, atomic_copy, atomic_save_model, atomic_write
 
@@ -40,12 +40,6 @@ its symbolic build reduces the first distributed batch eagerly ("Attempt to conv
 (PerReplica…) to a Tensor", keras-team/keras#20585), and skipping that build fails later in the
 metrics. So ``--distribute multi-worker`` trains with :func:`_fit_multi_worker`, a custom loop
 with the same callbacks, logs and outputs; flip this once Keras fixes ``fit`` to use it instead."""
-
-
-class TrainingDiverged(ShapetraceError):
-    """The loss became NaN/inf; the last good checkpoint is kept (exit 1)."""
-
-    exit_code = 1
 
 
 @dataclass(frozen=True)
@@ -119,8 +113,9 @@ def make_strategy(kind: Distribute):
         return tf.distribute.MirroredStrategy([d.name for d in devices])
     if not os.environ.get("TF_CONFIG"):
         raise UsageError(
-            "--distribute multi-worker needs TF_CONFIG (the cluster and this worker's task) in the "
-            "environment: see docs/train.md for a two-worker launch."
+            "distribute=multi-worker needs TF_CONFIG (the cluster and this worker's task) in the "
+            "environment: see docs/train.md for a two-worker launch.",
+            param="distribute",
         )
     return tf.distribute.MultiWorkerMirroredStrategy()
 
@@ -218,7 +213,7 @@ def train(
         folder.checkpoints.mkdir(parents=True, exist_ok=True)
     except OSError as error:
         raise UsageError(
-            f"Cannot create --output {str(folder.root)!r} ({error.strerror or error})."
+            f"Cannot create output={str(folder.root)!r} ({error.strerror or error}).", param="output"
         ) from None
     resolved = {
         "schema": SCHEMA,
@@ -292,7 +287,8 @@ def train(
                 )
                 raise TrainingDiverged(
                     f"The loss became NaN/inf in epoch {epoch + 1} (batch {step + 1}); training stopped and "
-                    f"{where}: lower --lr (was {phase.lr:g})."
+                    f"{where}: lower `lr` (was {phase.lr:g}).",
+                    param="lr",
                 )
             completed = phase.last_epoch
             state = recorder.state
@@ -532,9 +528,10 @@ def _agreed_folder(strategy, folder: RunFolder, config: TrainConfig) -> tuple[in
         )
     if total * total != workers * squares:  # not all equal (the same verdict on every worker)
         raise UsageError(
-            f"The workers found different completed epochs in --output {str(config.output)!r} (this one "
-            f"{int(completed)}, mean {total / workers:g}): resuming a multi-worker run needs --output on "
-            "a filesystem every worker sees, or --overwrite."
+            f"The workers found different completed epochs in output={str(config.output)!r} (this one "
+            f"{int(completed)}, mean {total / workers:g}): resuming a multi-worker run needs `output` on "
+            "a filesystem every worker sees, or overwrite=True.",
+            param=("output", "overwrite"),
         )
     return found
 
@@ -553,27 +550,33 @@ def _check_folder(folder: RunFolder, config: TrainConfig) -> tuple[int, list[dic
     where = str(folder.root)
     if stored_config is None:
         raise UsageError(
-            f"--output {where!r} is not empty and is not a shapetrace run folder: choose a new or "
-            "empty folder (nothing there was touched)."
+            f"output={where!r} is not empty and is not a shapetrace run folder: choose a new or "
+            "empty folder (nothing there was touched).",
+            param="output",
         )
     if config.overwrite:
         return 0, [], None
     previous = TrainConfig.from_dict(stored_config.get("config", {}))
     if state and state.get("finished"):
         raise UsageError(
-            f"--output {where!r} already holds a finished run ({state.get('epochs_completed')} epochs): "
-            "pass --overwrite to replace it or choose another --output."
+            f"output={where!r} already holds a finished run ({state.get('epochs_completed')} epochs): "
+            "pass overwrite=True to replace it or choose another `output`.",
+            param=("output", "overwrite"),
         )
     differs = config.differences(previous)
     if differs:
         raise UsageError(
-            f"--output {where!r} holds an interrupted run with different options ({', '.join(differs)}): "
-            "rerun with the same options to resume it, or pass --overwrite to start afresh."
+            f"output={where!r} holds an interrupted run with different options ({', '.join(differs)}): "
+            "rerun with the same options to resume it, or pass overwrite=True to start afresh.",
+            param=("output", "overwrite"),
         )
     completed = int((state or {}).get("epochs_completed", 0))
     history = folder.read_history()[:completed]  # rows written after the last commit are dropped
     if completed and len(history) != completed:
-        raise UsageError(f"{str(folder.path('history'))!r} lacks epochs its state records: use --overwrite.")
+        raise UsageError(
+            f"{str(folder.path('history'))!r} lacks epochs its state records: use overwrite=True.",
+            param="overwrite",
+        )
     return completed, history, state if completed else None
 
 

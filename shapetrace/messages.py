@@ -1,0 +1,52 @@
+"""One-line error text: a foreign exception as one readable line, user echoes clipped.
+
+Imports neither Keras nor rich: the CLI and the library share these before TensorFlow loads.
+"""
+
+from __future__ import annotations
+
+import re
+
+__all__ = ["ECHO_LIMIT", "LINE_LIMIT", "one_line", "clip_message"]
+
+# Error lines echo what the user gave (names, paths, option values); a 100,000-character
+# model name must not become a 100,000-character error. Cut in one place: here.
+ECHO_LIMIT = 200
+LINE_LIMIT = 1500
+_LONG_RUN = re.compile(rf"\S{{{ECHO_LIMIT + 1},}}")
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+_NOISE = re.compile(r"\s*(Arguments received by .*|Call arguments received by .*)$", re.S)
+
+
+def one_line(error: BaseException, limit: int = 300) -> str:
+    """An exception's message as one readable line: no tensor dumps, no call context."""
+    text = _ANSI.sub("", str(error))
+    text = _NOISE.sub("", text)
+    text = re.sub(r"^Exception encountered when calling [\w.]+\(\)\.\s*", "", text.strip())
+    # TensorFlow prefixes op errors with "{{function_node ...}}" and appends "[Op:...]".
+    text = re.sub(r"\{\{function_node [^}]*\}\}", "", text)
+    text = re.sub(r"\s*\[Op:[^\]]*\]", "", text)
+    # Tensor reprs: keep their shape, drop the values.
+    text = re.sub(
+        r"<?tf\.Tensor:? ?(?:id=\d+, )?shape=\(([^)]*)\)[^>]*>?",
+        r"tensor of shape (\1)",
+        text,
+        flags=re.S,
+    )
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    line = " ".join(lines[:3]) if lines else type(error).__name__
+    line = re.sub(r"\s+", " ", line)
+    if len(line) > limit:
+        line = line[: limit - 1].rstrip() + "…"
+    return line
+
+
+def clip_message(text: str) -> str:
+    """``text`` with every run of more than ``ECHO_LIMIT`` non-space characters cut with ``…``,
+    and the whole at most ``LINE_LIMIT`` characters (its head and its tail, which says what to do)."""
+    text = _LONG_RUN.sub(lambda match: match.group(0)[: ECHO_LIMIT - 1] + "…", text)
+    if len(text) > LINE_LIMIT:
+        tail = LINE_LIMIT // 3
+        text = text[: LINE_LIMIT - tail - 3] + " … " + text[-tail:]
+    return text
