@@ -76,7 +76,7 @@ def test_public_functions_are_fully_annotated():
 
 
 def test_the_checker_finds_what_it_should():
-    source = '''
+    source = """
 def good(a: int, *args: str, b: int = 1, **kw: object) -> None: ...
 def no_return(a: int): ...
 def _private(a): ...
@@ -97,7 +97,7 @@ try:
     def in_try(x) -> None: ...
 except ImportError:
     pass
-'''
+"""
     found = {name: missing for _, name, missing in _unannotated(ast.parse(source))}
     assert found == {
         "no_return": ["return"],

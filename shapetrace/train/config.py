@@ -6,7 +6,7 @@ import math
 from dataclasses import asdict, dataclass, fields, replace
 from enum import Enum
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from shapetrace.applications import check_channels, check_size, parse_size, resolve_application
 from shapetrace.errors import UsageError
@@ -177,7 +177,7 @@ class TrainConfig:
             self,
             data=data,
             model=app.key,
-            size=tuple(size),
+            size=cast("tuple[int, int]", tuple(size)),  # a list from the caller becomes a tuple
             weights=weights,
             adapt=adapt,
             lr=float(lr),
