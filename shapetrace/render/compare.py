@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from rich.console import Group, RenderableType
+from rich.console import Group, JustifyMethod, RenderableType
 from rich.panel import Panel
 from rich.table import Table
-from rich.text import JustifyMethod, Text
+from rich.text import Text
 
 from shapetrace.compare import AlignedRow, Comparison
 from shapetrace.options import Layout

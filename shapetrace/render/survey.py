@@ -5,10 +5,10 @@ from __future__ import annotations
 import csv
 import io
 
-from rich.console import Console, Group, RenderableType
+from rich.console import Console, Group, JustifyMethod, RenderableType
 from rich.measure import Measurement
 from rich.table import Table
-from rich.text import JustifyMethod, Text
+from rich.text import Text
 
 from shapetrace.costs import format_count
 from shapetrace.options import Layout

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING
 
-from rich.console import Group, RenderableType
+from rich.console import Group, JustifyMethod, RenderableType
 from rich.table import Table
-from rich.text import JustifyMethod, Text
+from rich.text import Text
 
 from shapetrace.costs import format_bytes, format_count, format_macs, totals_of
 from shapetrace.explain import break_hint, verdict_text
