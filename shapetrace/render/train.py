@@ -24,7 +24,7 @@ def plan_report(plan: Plan, *, compact: bool = False) -> RenderableType:
     written without spaces so that none is split.
     """
     config, data = plan.config, plan.data
-    assert config.size is not None  # a plan's config is resolved
+    assert isinstance(config.size, tuple)  # a plan's config is resolved
     h, w = config.size
     weights = "from scratch" if not config.pretrained else f"weights {config.weights}"
     lines = [

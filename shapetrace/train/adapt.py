@@ -113,7 +113,7 @@ def assemble(config: TrainConfig, app: Application, n_classes: int) -> Assembly:
     from shapetrace._keras_graph import keras
 
     size, channels = config.size, config.channels
-    assert size is not None  # resolved
+    assert isinstance(size, tuple)  # resolved
     adapt = config.adapt.value if channels == 1 else "none"
     fold = None
     if adapt == "sum-stem":

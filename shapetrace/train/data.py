@@ -326,7 +326,7 @@ class Datasets:
 
 def load_datasets(config: TrainConfig) -> Datasets:
     """The resolved config's data as train/validation pipelines (validation unshuffled)."""
-    assert config.size is not None  # resolved
+    assert isinstance(config.size, tuple)  # resolved
     if config.is_digits:
         images, labels, names = load_digits_images(config.size, config.channels)
         chosen = seeded_subset(labels, config.limit, config.seed)

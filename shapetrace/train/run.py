@@ -185,7 +185,7 @@ def train(
     app = resolve_application(config.model)
     strategy = make_strategy(config.distribute)  # before any other TensorFlow work
     chief = config.distribute is not Distribute.multi_worker or _is_chief()
-    assert config.output is not None  # resolved
+    assert isinstance(config.size, tuple) and config.output is not None  # resolved
     folder = RunFolder(Path(config.output))
     if not chief:  # other workers train in step but keep their files to themselves
         folder = _worker_folder(folder)
