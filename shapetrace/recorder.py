@@ -200,6 +200,7 @@ class CallRecorder:
                 static=self._static_of(frame.layer, args, kwargs),
             )
         elif frame.kind == "container":
+            assert frame.slot is not None  # reserved when the call began
             outputs = [] if output is None else kg.flatten_tensors(output)
             self.maker.container_row(
                 frame.slot,

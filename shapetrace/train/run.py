@@ -14,7 +14,7 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
@@ -102,15 +102,32 @@ class TrainResult:
         }
 
 
-class Reporter:
-    """Progress hooks for a front end (the CLI draws a progress bar); all optional no-ops."""
+class Reporter(Protocol):
+    """Progress hooks for a front end (the CLI draws a progress bar): any object with these
+    methods, or a subclass, which inherits them as no-ops and overrides what it needs."""
 
-    def plan(self, plan: Plan) -> None: ...
-    def phase_begin(self, phase: Phase, epoch: int, steps: int) -> None: ...
-    def epoch_begin(self, epoch: int, steps: int) -> None: ...
-    def batch_end(self, epoch: int, step: int, logs: dict) -> None: ...
-    def epoch_end(self, epoch: int, row: dict) -> None: ...
-    def finishing(self) -> None: ...
+    # `return None`, not `...`: a protocol method with an empty body would be abstract.
+    def plan(self, plan: Plan) -> None:
+        return None
+
+    def phase_begin(self, phase: Phase, epoch: int, steps: int) -> None:
+        return None
+
+    def epoch_begin(self, epoch: int, steps: int) -> None:
+        return None
+
+    def batch_end(self, epoch: int, step: int, logs: dict) -> None:
+        return None
+
+    def epoch_end(self, epoch: int, row: dict) -> None:
+        return None
+
+    def finishing(self) -> None:
+        return None
+
+
+class _Quiet(Reporter):
+    """No progress shown: the library's default."""
 
 
 def make_strategy(kind: Distribute) -> tf.distribute.Strategy:
@@ -178,7 +195,7 @@ def train(
     """
     require_tensorflow_backend()
     started = time.perf_counter()
-    reporter = reporter or Reporter()
+    reporter = reporter or _Quiet()
     config = config.resolved()
     from shapetrace.applications import resolve_application
 
