@@ -109,7 +109,11 @@ except ImportError:
 
 
 def test_mypy_passes():
-    """mypy over the package with the configuration in pyproject.toml (about 15 s cold, 1 s warm)."""
+    """mypy over the package with the configuration in pyproject.toml.
+
+    About 16 s of one core from a cold cache (a fresh checkout), 1 s warm: fast enough for the
+    default run. mypy comes with the [test] extra; without it the test is skipped.
+    """
     pytest.importorskip("mypy", reason="mypy is part of the [test] extra")
     result = subprocess.run(
         [sys.executable, "-m", "mypy"],
