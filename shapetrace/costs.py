@@ -55,7 +55,7 @@ import math
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from shapetrace.records import Shape
 
@@ -104,7 +104,10 @@ MAC_FREE = (
 )
 """Layer types that own weights yet multiply nothing into a sum: a lookup, element-wise work."""
 
-Rule = Callable[[Any, Sequence[Shape], Shape | None], "int | None"]
+Dims = tuple[int, ...]
+"""A shape with every dimension known: what the counting rules are given (``_macs`` checks)."""
+
+Rule = Callable[[Any, Sequence[Dims], Dims | None], "int | None"]
 
 
 @dataclass(frozen=True)
@@ -143,7 +146,7 @@ def _class_names(obj: Any) -> tuple[str, ...]:
     return tuple(cls.__name__ for cls in type(obj).__mro__)
 
 
-def _kernel(layer: Any, name: str = "kernel") -> Shape | None:
+def _kernel(layer: Any, name: str = "kernel") -> Dims | None:
     value = getattr(layer, name, None)
     shape = getattr(value, "shape", None)
     if shape is None:
@@ -158,7 +161,7 @@ def _channels_axis(layer: Any) -> int:
     return 1 if getattr(layer, "data_format", "channels_last") == "channels_first" else -1
 
 
-def _positions(shape: Shape, layer: Any) -> int:
+def _positions(shape: Dims, layer: Any) -> int:
     """Batch × spatial positions of a conv input/output (all axes but the channel axis)."""
     axis = _channels_axis(layer) % len(shape)
     return _size(d for i, d in enumerate(shape) if i != axis)
@@ -167,7 +170,7 @@ def _positions(shape: Shape, layer: Any) -> int:
 # --- convolutions and dense projections --------------------------------------------------------
 
 
-def _conv_macs(layer, inputs, out) -> int | None:
+def _conv_macs(layer: Any, inputs: Sequence[Dims], out: Dims | None) -> int | None:
     kind = type(layer).__name__
     if "Transpose" in kind:
         kernel = _kernel(layer)
@@ -187,14 +190,14 @@ def _conv_macs(layer, inputs, out) -> int | None:
     return None if kernel is None else _positions(out, layer) * _size(kernel)
 
 
-def _dense_macs(layer, inputs, out) -> int | None:
+def _dense_macs(layer: Any, inputs: Sequence[Dims], out: Dims | None) -> int | None:
     kernel = _kernel(layer)
     if kernel is None or len(kernel) != 2:
         return None
     return _size(inputs[0][:-1]) * _size(kernel)
 
 
-def _einsum_product(equation: str, *operands: Shape) -> int | None:
+def _einsum_product(equation: object, *operands: Dims) -> int | None:
     """Multiply-adds of a two-operand einsum: the product of every index's size.
 
     Each output element sums the products over the indices the output drops, so the
@@ -226,7 +229,7 @@ def _einsum_product(equation: str, *operands: Shape) -> int | None:
     return ellipsis * math.prod(sizes.values())
 
 
-def _einsum_dense_macs(layer, inputs, out) -> int | None:
+def _einsum_dense_macs(layer: Any, inputs: Sequence[Dims], out: Dims | None) -> int | None:
     kernel = _kernel(layer)
     if kernel is None:
         return None
@@ -236,19 +239,19 @@ def _einsum_dense_macs(layer, inputs, out) -> int | None:
 # --- products of two activations ---------------------------------------------------------------
 
 
-def _matmul_macs(layer, inputs, out) -> int | None:
+def _matmul_macs(layer: Any, inputs: Sequence[Dims], out: Dims | None) -> int | None:
     """``keras.ops.matmul``: every output element is a dot product over the shared axis."""
     if len(inputs) != 2 or not inputs[0] or out is None:
         return None
     return _size(out) * int(inputs[0][-1])
 
 
-def _einsum_op_macs(layer, inputs, out) -> int | None:
+def _einsum_op_macs(layer: Any, inputs: Sequence[Dims], out: Dims | None) -> int | None:
     """``keras.ops.einsum`` of two operands (more would depend on the contraction order)."""
     return _einsum_product(getattr(layer, "subscripts", None), *inputs) if len(inputs) == 2 else None
 
 
-def _dot_macs(layer, inputs, out) -> int | None:
+def _dot_macs(layer: Any, inputs: Sequence[Dims], out: Dims | None) -> int | None:
     """The ``Dot`` layer: each output element sums over the contracted axis of the first input."""
     axes = getattr(layer, "axes", None)
     if len(inputs) != 2 or out is None:
@@ -262,7 +265,7 @@ def _dot_macs(layer, inputs, out) -> int | None:
 # --- attention ---------------------------------------------------------------------------------
 
 
-def _attention_axes(layer, query: Shape) -> tuple[int, ...] | None:
+def _attention_axes(layer: Any, query: Dims) -> tuple[int, ...] | None:
     """Query axes attention runs over (Keras's default: all between batch and features)."""
     axes = getattr(layer, "attention_axes", None)
     if axes is None:
@@ -272,7 +275,7 @@ def _attention_axes(layer, query: Shape) -> tuple[int, ...] | None:
 
 
 def _attention_products(
-    layer, query: Shape, value: Shape, heads: int, key_dim: int, value_dim: int
+    layer: Any, query: Dims, value: Dims, heads: int, key_dim: int, value_dim: int
 ) -> int | None:
     """``QKᵀ`` scores and the weighted sum of values, per head, over the attention axes."""
     axes = _attention_axes(layer, query)
@@ -283,20 +286,20 @@ def _attention_products(
     return batch_like * heads * t_q * t_v * (key_dim + value_dim)
 
 
-def _query_value(inputs: Sequence[Shape]) -> tuple[Shape, Shape, Shape]:
+def _query_value(inputs: Sequence[Dims]) -> tuple[Dims, Dims, Dims]:
     query = inputs[0]
     value = inputs[1] if len(inputs) > 1 else query
     key = inputs[2] if len(inputs) > 2 else value
     return query, value, key
 
 
-def _multi_head_attention_macs(layer, inputs, out) -> int | None:
+def _multi_head_attention_macs(layer: Any, inputs: Sequence[Dims], out: Dims | None) -> int | None:
     """Four projections (read from their kernels) plus the two attention products."""
     query, value, _ = _query_value(inputs)
     kernels = [_kernel(getattr(layer, f"{part}_dense", None)) for part in ("query", "key", "value", "output")]
-    if None in kernels:
-        return None
     q_kernel, k_kernel, v_kernel, o_kernel = kernels
+    if q_kernel is None or k_kernel is None or v_kernel is None or o_kernel is None:
+        return None
     heads, key_dim, value_dim = q_kernel[-2], q_kernel[-1], v_kernel[-1]
     q_positions, v_positions = _size(query[:-1]), _size(value[:-1])
     projections = (
@@ -307,7 +310,7 @@ def _multi_head_attention_macs(layer, inputs, out) -> int | None:
     return None if products is None else projections + products
 
 
-def _opened_attention_macs(layer, inputs, out) -> int | None:
+def _opened_attention_macs(layer: Any, inputs: Sequence[Dims], out: Dims | None) -> int | None:
     """A user subclass of MultiHeadAttention whose projections were recorded as their own rows."""
     query, value, _ = _query_value(inputs)
     q_kernel, v_kernel = (
@@ -319,11 +322,14 @@ def _opened_attention_macs(layer, inputs, out) -> int | None:
     return _attention_products(layer, query, value, q_kernel[-2], q_kernel[-1], v_kernel[-1])
 
 
-def _grouped_query_attention_macs(layer, inputs, out) -> int | None:
+def _grouped_query_attention_macs(layer: Any, inputs: Sequence[Dims], out: Dims | None) -> int | None:
     """Query heads attend through fewer shared key/value heads; an optional gate is one more projection."""
     q_heads, kv_heads = getattr(layer, "num_query_heads", None), getattr(layer, "num_key_value_heads", None)
     head_dim = getattr(layer, "head_dim", None)
-    if not all(isinstance(n, int) for n in (q_heads, kv_heads, head_dim)) or out is None:
+    if (
+        not (isinstance(q_heads, int) and isinstance(kv_heads, int) and isinstance(head_dim, int))
+        or out is None
+    ):
         return None
     query, value, key = _query_value(inputs)
     if len(query) != 3 or len(value) != 3:
@@ -337,7 +343,7 @@ def _grouped_query_attention_macs(layer, inputs, out) -> int | None:
     return projections + batch * q_heads * t_q * t_v * head_dim * 2
 
 
-def _dot_attention_macs(layer, inputs, out) -> int | None:
+def _dot_attention_macs(layer: Any, inputs: Sequence[Dims], out: Dims | None) -> int | None:
     """Weight-free ``Attention``: ``QKᵀ`` scores then the weighted sum of values."""
     if len(inputs) < 2:
         return None
@@ -351,12 +357,12 @@ def _dot_attention_macs(layer, inputs, out) -> int | None:
 _DENSE_CELLS = {"LSTMCell", "GRUCell", "SimpleRNNCell"}
 
 
-def _cell_step_macs(cell: Any, layer: Any, out: Shape | None) -> int | None:
+def _cell_step_macs(cell: Any, layer: Any, out: Dims | None) -> int | None:
     """One sample's MACs in one time step: the step input × ``kernel`` + the state × ``recurrent_kernel``."""
     names = set(_class_names(cell))
     if "StackedRNNCells" in names:
         steps = [_cell_step_macs(inner, layer, out) for inner in getattr(cell, "cells", ())]
-        return None if not steps or None in steps else sum(steps)
+        return None if not steps else sum_macs(steps)
     if not names & (_DENSE_CELLS | {"ConvLSTMCell"}):
         return None  # a cell we do not know: its cost is unknown, not zero
     kernel, recurrent = _kernel(cell), _kernel(cell, "recurrent_kernel")
@@ -373,7 +379,7 @@ def _cell_step_macs(cell: Any, layer: Any, out: Shape | None) -> int | None:
     return None if per_step % filters else per_step // filters * weights
 
 
-def _recurrent_macs(layer, inputs, out) -> int | None:
+def _recurrent_macs(layer: Any, inputs: Sequence[Dims], out: Dims | None) -> int | None:
     sequence = inputs[0]  # initial states, when given, follow it
     if len(sequence) < 3:
         return None
@@ -395,7 +401,7 @@ def _output_shape(layer: Any, shape: Shape) -> Shape | None:
         return None
 
 
-def _bidirectional_macs(layer, inputs, out) -> int | None:
+def _bidirectional_macs(layer: Any, inputs: Sequence[Dims], out: Dims | None) -> int | None:
     """Both directions run over the whole sequence; merging their outputs multiplies nothing."""
     total = 0
     for direction in (getattr(layer, "forward_layer", None), getattr(layer, "backward_layer", None)):
@@ -408,7 +414,7 @@ def _bidirectional_macs(layer, inputs, out) -> int | None:
     return total
 
 
-def _time_distributed_macs(layer, inputs, out) -> int | None:
+def _time_distributed_macs(layer: Any, inputs: Sequence[Dims], out: Dims | None) -> int | None:
     """The wrapped layer's own rule, on every (sample, step) pair as one sample."""
     inner, sequence = getattr(layer, "layer", None), inputs[0]
     if inner is None or len(sequence) < 2 or out is None or len(out) < 2:
@@ -417,13 +423,13 @@ def _time_distributed_macs(layer, inputs, out) -> int | None:
     return _macs(inner, ((samples, *sequence[2:]),), (samples, *out[2:]))
 
 
-def _wrapped_macs(layer, inputs, out) -> int | None:
+def _wrapped_macs(layer: Any, inputs: Sequence[Dims], out: Dims | None) -> int | None:
     """``SpectralNormalization``: the wrapped layer's call (its power iteration runs in training only)."""
     inner = getattr(layer, "layer", None)
     return None if inner is None else _macs(inner, inputs, out)
 
 
-def _free(layer, inputs, out) -> int:
+def _free(layer: Any, inputs: Sequence[Dims], out: Dims | None) -> int:
     return 0
 
 
@@ -466,7 +472,7 @@ def _macs(layer: Any, inputs: Sequence[Shape], out: Shape | None) -> int | None:
     rule = _rule(layer, _RULES, conv=True)
     if rule is None or not inputs or any(d is None for s in (*inputs, out or ()) for d in s):
         return None if _owns_weights(layer) else 0
-    macs = rule(layer, inputs, out)
+    macs = rule(layer, cast("Sequence[Dims]", inputs), cast("Dims | None", out))
     return None if macs is None else int(macs)
 
 
@@ -516,7 +522,7 @@ def count_macs(
     if own_params is not None:
         rule = _rule(layer, _OPENED_RULES, conv=False)
         if rule is not None and inputs:
-            macs = rule(layer, inputs, out)
+            macs = rule(layer, cast("Sequence[Dims]", inputs), cast("Dims", out))
             return None if macs is None or own_params else int(macs)
         return None if own_params else 0
     return _macs(layer, inputs, out)

@@ -27,7 +27,7 @@ class Displayable:
         super().__init_subclass__(**kwargs)
         # IPython takes a class's own ``__repr__`` (which @dataclass writes) before an inherited
         # ``_repr_pretty_``: the hook must sit on the class itself to be used.
-        cls._repr_pretty_ = Displayable._repr_pretty_
+        cls._repr_pretty_ = Displayable._repr_pretty_  # type: ignore[method-assign]
 
     def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
         # IPython's text/plain (kept in a notebook beside the HTML): one line, not the whole record.

@@ -9,12 +9,12 @@ a mechanism that was not detected is never stated: the fallback is "other".
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
 
-from shapetrace.records import Shape, Trace, channels_of, format_shape, shapes_compatible
+from shapetrace.records import LayerTrace, Shape, Trace, channels_of, format_shape, shapes_compatible
 
 __all__ = ["explain_change", "explain_block", "verdict_text", "break_hint", "MECHANISMS"]
 
@@ -104,10 +104,10 @@ def _bidirectional(layer: Any, inputs: tuple[Shape, ...], out: Shape) -> Explana
     forward, backward = getattr(layer, "forward_layer", None), getattr(layer, "backward_layer", None)
     if forward is None or backward is None:
         return None
-    sizes = _recurrent_size(forward), _recurrent_size(backward)
-    if None in sizes:
+    forward_size, backward_size = _recurrent_size(forward), _recurrent_size(backward)
+    if forward_size is None or backward_size is None:
         return None
-    (word, n_forward), (_, n_backward) = sizes
+    (word, n_forward), (_, n_backward) = forward_size, backward_size
     merge, target, kind = getattr(layer, "merge_mode", "concat"), channels_of(out), type(forward).__name__
     if merge == "concat" and target == n_forward + n_backward:
         parts = f"2 × {n_forward}" if n_forward == n_backward else f"{n_forward} + {n_backward}"
@@ -124,7 +124,7 @@ def _time_distributed(layer: Any, inputs: tuple[Shape, ...], out: Shape) -> Expl
     if "TimeDistributed" not in _class_names(layer) or inner is None:
         return None
     sequence = inputs[0]
-    if len(sequence) < 3 or len(out) < 3 or None in sequence[:2]:
+    if len(sequence) < 3 or len(out) < 3 or sequence[0] is None or sequence[1] is None:
         return None
     samples = sequence[0] * sequence[1]
     # The wrapped layer sees every (sample, step) as one sample: explain it on those shapes.
@@ -183,8 +183,9 @@ def _concat(layer: Any, inputs: tuple[Shape, ...], out: Shape) -> Explanation | 
     rank = len(out)
     if axis not in (-1, rank - 1):
         return None
-    parts = [channels_of(s) for s in inputs]
-    if None in parts or sum(parts) != channels_of(out):
+    maybe_parts = [channels_of(s) for s in inputs]
+    parts = [p for p in maybe_parts if p is not None]
+    if len(parts) != len(maybe_parts) or sum(parts) != channels_of(out):
         return None
     return "concat", f"concatenation of {len(parts)} inputs: {' + '.join(map(str, parts))} = {sum(parts)}"
 
@@ -196,7 +197,7 @@ def _broadcast_shape(*shapes: Shape) -> Shape | None:
         return None
 
 
-def _tensor_attributes(layer: Any):
+def _tensor_attributes(layer: Any) -> Iterator[tuple[str, tuple[int, ...]]]:
     """Public tensor-valued attributes first (they carry the broadcast shape), then weights."""
     for name, value in vars(layer).items():
         if name.startswith("_") or isinstance(value, (str, bytes, bool, int, float)):
@@ -227,13 +228,20 @@ def _broadcast(layer: Any, inputs: tuple[Shape, ...], out: Shape) -> Explanation
 
 
 def _reshape(layer: Any, inputs: tuple[Shape, ...], out: Shape) -> Explanation | None:
-    if len(inputs) != 1 or None in inputs[0] or None in out:
+    if len(inputs) != 1:
         return None
-    if math.prod(inputs[0]) == math.prod(out):
+    before, after = _volume(inputs[0]), _volume(out)
+    if before is not None and before == after:
         return "reshape", (
-            f"same {math.prod(out):,} values rearranged: {format_shape(inputs[0])} → {format_shape(out)}"
+            f"same {after:,} values rearranged: {format_shape(inputs[0])} → {format_shape(out)}"
         )
     return None
+
+
+def _volume(shape: Shape) -> int | None:
+    """How many values a tensor of ``shape`` holds (``None`` when a dimension is unknown)."""
+    known = [d for d in shape if d is not None]
+    return math.prod(known) if len(known) == len(shape) else None
 
 
 # Tried in order; the first rule whose claim holds for the observed shapes wins.
@@ -316,7 +324,7 @@ def explain_block(layer: Any, inputs: tuple[Shape, ...], out: Shape, inner: Sequ
 _SET_INSIDE = "set inside by "
 
 
-def _first_change(trace: Trace):
+def _first_change(trace: Trace) -> LayerTrace | None:
     probe_c = channels_of(trace.probe.shape)
     return next(
         (
@@ -328,7 +336,7 @@ def _first_change(trace: Trace):
     )
 
 
-def _axis_sentence(trace: Trace, first) -> str | None:
+def _axis_sentence(trace: Trace, first: LayerTrace | None) -> str | None:
     """The first change of the last axis, in the words of a non-image input."""
     if first is None:
         return None
@@ -362,7 +370,7 @@ def verdict_text(trace: Trace) -> str:
         sentences.extend(_channel_sentences(trace, first))
     else:
         sentence = _axis_sentence(trace, first)
-        if sentence and (trace.broken is None or first.index < trace.broken.index):
+        if sentence and first is not None and (trace.broken is None or first.index < trace.broken.index):
             sentences.append(sentence)
     if trace.broken is not None:
         b = trace.broken
@@ -387,7 +395,7 @@ def verdict_text(trace: Trace) -> str:
     return " ".join(sentences)
 
 
-def _channel_sentences(trace: Trace, first) -> list[str]:
+def _channel_sentences(trace: Trace, first: LayerTrace | None) -> list[str]:
     probe = trace.probe
     declared_c = channels_of(probe.declared)
     probe_c = probe.channels
@@ -422,7 +430,7 @@ def _is_application(trace: Trace) -> bool:
     return trace.request.get("model") in APPLICATIONS
 
 
-def _dims_text(shape) -> str:
+def _dims_text(shape: Shape) -> str:
     return "x".join("N" if d is None else str(d) for d in shape)
 
 

@@ -15,10 +15,10 @@ Rules (the README's "Trace your own model" has them in prose):
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -64,15 +64,15 @@ class InputSlot:
     """Token ids are drawn from ``[0, token_limit)``."""
 
 
-def _conv_style(layer) -> bool:
+def _conv_style(layer: Any) -> bool:
     return "Conv" in type(layer).__name__
 
 
-def _embeddings(layers) -> list[Any]:
+def _embeddings(layers: Iterable[Any]) -> list[Any]:
     return [layer for layer in layers if type(layer).__name__ == "Embedding"]
 
 
-def _kind(rank: int, dtype: str, direct, reachable) -> tuple[str, int | None]:
+def _kind(rank: int, dtype: str, direct: Iterable[Any], reachable: Iterable[Any]) -> tuple[str, int | None]:
     """``rank`` counts the batch axis."""
     embeddings = _embeddings(direct)
     integer = "int" in dtype or dtype == "bool"
@@ -86,7 +86,7 @@ def _kind(rank: int, dtype: str, direct, reachable) -> tuple[str, int | None]:
     return "features", None
 
 
-def describe_inputs(model, given: Mapping[str, tuple[int, ...]] | None = None) -> list[InputSlot]:
+def describe_inputs(model: Any, given: Mapping[str, tuple[int, ...]] | None = None) -> list[InputSlot]:
     """Every input of ``model``: name, declared shape, dtype and kind.
 
     A model never built has no declared input; one slot per shape ``given`` (the
@@ -181,7 +181,7 @@ def _apply_size(slot: InputSlot, dims: list, size: tuple[int, int]) -> bool:
 
 
 def make_probes(
-    model,
+    model: Any,
     *,
     channels: int | None,
     size: tuple[int, int] | None,
@@ -213,6 +213,7 @@ def make_probes(
         if i in overrides:
             shapes.append((batch, *overrides[i]))
             continue
+        assert slot.declared is not None  # only slots made from `inputs` lack one, and they are overridden
         dims = list(slot.declared[1:])
         if size is not None:
             sized |= _apply_size(slot, dims, size)
@@ -237,7 +238,7 @@ def make_probes(
                 "to say what to probe it with.",
                 param=("inputs", "size", "channels"),
             )
-        shapes.append((batch, *dims))
+        shapes.append((batch, *cast("list[int]", dims)))  # every dimension known (checked above)
     unfilled = [s for i, s in enumerate(slots) if i not in overrides]
     if size is not None and unfilled and not sized:
         raise UsageError(
@@ -304,7 +305,7 @@ def _values(rng: np.random.Generator, slot: InputSlot, shape: tuple[int, ...]) -
     return (rng.random(size=shape, dtype=np.float32) * 255.0).astype(dtype)
 
 
-def _numpy_dtype(dtype: str):
+def _numpy_dtype(dtype: str) -> type[np.generic]:
     try:
         return np.dtype(dtype).type
     except TypeError:  # bfloat16: made as float32, converted by Keras

@@ -29,12 +29,16 @@ last one, marked failed, with what the layer was built for versus what it receiv
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from shapetrace import _keras_graph as kg
 from shapetrace.messages import one_line
 from shapetrace.records import Break, Shape, format_shape
+
+if TYPE_CHECKING:
+    from shapetrace.engine import RowMaker
 
 __all__ = ["CallRecorder", "RecordingStopped", "is_opened", "is_user_defined"]
 
@@ -75,11 +79,11 @@ class _Frame:
     tensor's id is reused by the next one made, which would then pass for a sublayer's."""
 
 
-def _shape(tensor) -> Shape:
+def _shape(tensor: Any) -> Shape:
     return tuple(int(d) if d is not None else None for d in tensor.shape)
 
 
-def _input_tensors(args: tuple, kwargs: dict) -> list:
+def _input_tensors(args: tuple[Any, ...], kwargs: dict[str, Any]) -> list[Any]:
     tensors = kg.flatten_tensors(args)
     if not tensors:  # called with keywords only: layer(inputs=x)
         tensors = kg.flatten_tensors({k: v for k, v in kwargs.items() if "mask" not in k})
@@ -89,7 +93,7 @@ def _input_tensors(args: tuple, kwargs: dict) -> list:
 class CallRecorder:
     """Records the layer calls of one real call into a shared ``RowMaker`` (see the module doc)."""
 
-    def __init__(self, maker) -> None:
+    def __init__(self, maker: RowMaker) -> None:
         self.maker = maker
         self.stack: list[_Frame] = []
         self.broken: Break | None = None
@@ -98,16 +102,16 @@ class CallRecorder:
     # ------------------------------------------------------------------ entry point
     def run(
         self,
-        operation,
-        args: tuple,
-        kwargs: dict,
+        operation: Any,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
         *,
         path: str,
         depth: int,
         child_depth: int | None = None,
         declared_output: Shape | None = None,
         declared_inputs: tuple[Shape, ...] = (),
-    ):
+    ) -> Any:
         """Run ``operation(*args, **kwargs)`` in inference mode, recording it and every call inside.
 
         Returns:
@@ -139,7 +143,9 @@ class CallRecorder:
             self.stack.clear()
 
     # ------------------------------------------------------------------ the handler
-    def _on_call(self, layer, args: tuple, kwargs: dict, proceed):
+    def _on_call(
+        self, layer: Any, args: tuple[Any, ...], kwargs: dict[str, Any], proceed: Callable[[], Any]
+    ) -> Any:
         parent = self.stack[-1] if self.stack else None
         if (parent is not None and parent.kind == "leaf") or kg.is_symbolic_call(args, kwargs):
             return proceed()  # inside a built-in layer, or Keras building/inferring symbolically
@@ -165,7 +171,7 @@ class CallRecorder:
             parent.child_outputs.update((id(t), t) for t in kg.flatten_tensors(output))
         return output
 
-    def _frame_for(self, layer, parent: _Frame | None) -> _Frame:
+    def _frame_for(self, layer: Any, parent: _Frame | None) -> _Frame:
         if parent is None:
             root = self._root
             assert root is not None and layer is root.layer
@@ -182,7 +188,7 @@ class CallRecorder:
         return _Frame(layer, path, parent.child_depth, kind, path + "/", parent.child_depth + 1)
 
     # ------------------------------------------------------------------ rows
-    def _finish(self, frame: _Frame, args, kwargs, output) -> None:
+    def _finish(self, frame: _Frame, args: tuple[Any, ...], kwargs: dict[str, Any], output: Any) -> None:
         if frame.kind == "leaf":
             self.maker.layer_row(
                 frame.path,
@@ -195,6 +201,7 @@ class CallRecorder:
                 static=self._static_of(frame.layer, args, kwargs),
             )
         elif frame.kind == "container":
+            assert frame.slot is not None  # reserved when the call began
             outputs = [] if output is None else kg.flatten_tensors(output)
             self.maker.container_row(
                 frame.slot,
@@ -209,11 +216,11 @@ class CallRecorder:
             )
 
     @staticmethod
-    def _static_of(layer, args, kwargs) -> Shape | None:
+    def _static_of(layer: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Shape | None:
         # Keras's static inference for the real inputs: the "§" comparison of the story.
         return kg.static_output_shapes(layer, args, kwargs)
 
-    def _break(self, frame: _Frame, args, kwargs, error: Exception) -> None:
+    def _break(self, frame: _Frame, args: tuple[Any, ...], kwargs: dict[str, Any], error: Exception) -> None:
         tensors = _input_tensors(args, kwargs)
         expected = kg.expected_input(frame.layer)
         if frame.declared_inputs:
@@ -234,6 +241,7 @@ class CallRecorder:
     def _swallowed(self) -> None:
         """User code caught a sublayer's exception and went on: that call is no break after all."""
         broken, self.broken = self.broken, None
+        assert broken is not None  # called only after a break
         row = self.maker.rows[broken.index]
         if row is not None:
             self.maker.rows[broken.index] = replace(row, failed=False)

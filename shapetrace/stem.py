@@ -6,6 +6,7 @@ finding the stem, of timm's kernel rule, and of folding per-channel preprocessin
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -69,7 +70,7 @@ class Stem:
     """The (possibly nested) model whose graph holds the conv."""
 
 
-def find_stem(model) -> Stem:
+def find_stem(model: Any) -> Stem:
     """The first convolution and the layers before it (only pointwise/padding layers allowed).
 
     Raises:
@@ -119,7 +120,7 @@ def find_stem(model) -> Stem:
     )
 
 
-def _affine(model, chain) -> tuple[np.ndarray, np.ndarray]:
+def _affine(model: Any, chain: tuple[Any, ...]) -> tuple[np.ndarray, np.ndarray]:
     """Per-channel ``(a, b)`` with ``chain(constant image v) = a·v + b``, measured."""
     from shapetrace._keras_graph import keras
 
@@ -142,7 +143,7 @@ def _affine(model, chain) -> tuple[np.ndarray, np.ndarray]:
     return a, b
 
 
-def _per_channel(layer) -> bool:
+def _per_channel(layer: Any) -> bool:
     if type(layer).__name__ == "Normalization":  # mean/variance are weights only when adapted
         return np.asarray(layer.mean).size > 1 or np.asarray(layer.variance).size > 1
     weights = [np.asarray(w) for w in layer.get_weights()]
@@ -151,7 +152,7 @@ def _per_channel(layer) -> bool:
     return scale.size > 1 or offset.size > 1 or any(w.ndim >= 1 and w.size > 1 for w in weights)
 
 
-def _copy_weights(source, target, skip: tuple) -> None:
+def _copy_weights(source: Any, target: Any, skip: tuple[Any, ...]) -> None:
     """Copy weights layer by layer (matched by name, nested models walked), except ``skip``."""
     from shapetrace._keras_graph import is_model
 
@@ -171,13 +172,13 @@ def _copy_weights(source, target, skip: tuple) -> None:
         layer.set_weights(match.get_weights())
 
 
-def _walk(layer):
+def _walk(layer: Any) -> Iterator[Any]:
     yield layer
     for inner in getattr(layer, "layers", ()):
         yield from _walk(inner)
 
 
-def fold_stem(rgb_model, native_model, channels: int = 1) -> StemFold:
+def fold_stem(rgb_model: Any, native_model: Any, channels: int = 1) -> StemFold:
     """Copy ``rgb_model``'s weights into ``native_model`` (declared for N channels), folding the stem.
 
     With per-channel preprocessing ``z_c = a_c·x_c + b_c`` before the stem kernel ``W``

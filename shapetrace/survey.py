@@ -156,7 +156,7 @@ def resolve_size(app: Application, size: str | tuple[int, int] | None) -> tuple[
     return parse_size(size) if isinstance(size, str) else tuple(size)  # type: ignore[return-value]
 
 
-def _check_sizes(apps: tuple[Application, ...], size) -> None:
+def _check_sizes(apps: tuple[Application, ...], size: str | tuple[int, int] | None) -> None:
     if size is None or size in SIZE_WORDS:
         return
     h, w = parse_size(size) if isinstance(size, str) else size
@@ -203,7 +203,9 @@ def survey_row(app: Application, trace: Trace, size: tuple[int, int], build_seco
     )
 
 
-def check_survey_options(*, channels: int, size, models: str | None) -> tuple[Application, ...]:
+def check_survey_options(
+    *, channels: int, size: str | tuple[int, int] | None, models: str | None
+) -> tuple[Application, ...]:
     """Validate the survey's options without building anything; returns the chosen applications.
 
     Raises:

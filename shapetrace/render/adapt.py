@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from rich.console import Group, RenderableType
 from rich.text import Text
+
+from shapetrace.records import Shape
+
+if TYPE_CHECKING:
+    from shapetrace.adapt import AdaptReport
 
 __all__ = ["adapt_report"]
 
 
-def adapt_report(report) -> RenderableType:
+def adapt_report(report: AdaptReport) -> RenderableType:
     """The adapted model, the method and its guarantee, the check, the trace verdict, the file."""
     declared, original = _shape(report.declared), _shape(report.original_declared)
     check = "✓" if report.ok else "✗"
@@ -43,7 +50,7 @@ def adapt_report(report) -> RenderableType:
     return Group(*lines)
 
 
-def _shape(shape) -> str:
+def _shape(shape: Shape) -> str:
     return "(" + ", ".join("None" if d is None else str(d) for d in shape) + ")"
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from rich.console import Group
+from rich.console import Group, JustifyMethod, RenderableType
 from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
@@ -81,17 +81,18 @@ COLUMNS = ("index", "layer", "type", "first", "second", "shapes")
 def _compare_table(comparison: Comparison, *, full: bool, layout: Layout | None) -> tuple[Table, Fit | None]:
     a, b = comparison.channels
     headers = ("#", "layer", "type", f"{a}-channel probe", f"{b}-channel probe", "shapes")
-    fitted = layout is not None and layout.width is not None
+    width = None if layout is None else layout.width
+    fitted = width is not None
     rows = _rows(comparison, full, fitted=fitted, compact=False)
     fit = None
-    if fitted:
-        fit = _fit(rows, headers, layout.width, edge=True)
+    if width is not None:
+        fit = _fit(rows, headers, width, edge=True)
         if fit.left_out or not fit.fits:
             # The compact form: shapes without spaces, shorter headers (the title names the
             # probes), no outer edge.
             headers = ("#", "layer", "type", f"{a}-channel", f"{b}-channel", "shapes")
             rows = _rows(comparison, full, fitted=True, compact=True)
-            fit = _fit(rows, headers, layout.width, edge=False)
+            fit = _fit(rows, headers, width, edge=False)
     table = Table(
         title=f"{comparison.model} · {a} channel{'s' if a != 1 else ''} vs {b} channel{'s' if b != 1 else ''}",
         title_justify="left",
@@ -101,7 +102,7 @@ def _compare_table(comparison: Comparison, *, full: bool, layout: Layout | None)
     )
     keep = [k for k, name in enumerate(COLUMNS) if fit is None or name in fit.shown]
     for k in keep:
-        justify = "right" if COLUMNS[k] == "index" else "left"
+        justify: JustifyMethod = "right" if COLUMNS[k] == "index" else "left"
         if fit is None:
             table.add_column(headers[k], justify=justify, no_wrap=True)
         else:  # the fit chose every width: only the status words and, last, a name may wrap
@@ -111,7 +112,7 @@ def _compare_table(comparison: Comparison, *, full: bool, layout: Layout | None)
     return table, fit
 
 
-def _fit(rows, headers, width: int, edge: bool) -> Fit:
+def _fit(rows: list[tuple[list, str | None]], headers: tuple[str, ...], width: int, edge: bool) -> Fit:
     specs = [
         spec_of(
             name,
@@ -127,7 +128,7 @@ def _fit(rows, headers, width: int, edge: bool) -> Fit:
     return choose_columns(specs, width, ("type",), edge=edge)
 
 
-def _plain(cell) -> str:
+def _plain(cell: object) -> str:
     return cell.plain if isinstance(cell, Text) else str(cell)
 
 
@@ -141,7 +142,9 @@ def _rows(
     for k, position in enumerate(shown):
         if position is None:
             following = shown[k + 1] if k + 1 < len(shown) else len(comparison.rows)
-            hidden = following - shown[k - 1] - 1
+            before = shown[k - 1]
+            assert following is not None and before is not None  # a gap sits between two shown rows
+            hidden = following - before - 1
             note = "same shapes" if comparison.converged_at is not None else "one probe only"
             if fitted:
                 out.append(
@@ -190,7 +193,7 @@ def compare_report(comparison: Comparison, *, full: bool = False, layout: Layout
     headline = comparison.headline if fit is None else compact_shape_text(comparison.headline)
     answer = Text(headline)
     answer.stylize("bold")
-    parts = [table]
+    parts: list[RenderableType] = [table]
     note = left_out_note(fit, columns_option=False)
     if note is not None:
         parts.append(note)

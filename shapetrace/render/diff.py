@@ -69,9 +69,11 @@ def _rows(diff: ShapeDiff, relative: bool = False) -> list[tuple[str, str, str, 
             path = path[len(diff.model) + 1 :]
         label = f"{path} ({layer.type})"
         if layer.status == "added":
-            rows.append((label, FIELD_TITLES["added"], "-", _value("output", layer.now.output)))
+            added = layer.now.output if layer.now is not None else None
+            rows.append((label, FIELD_TITLES["added"], "-", _value("output", added)))
         elif layer.status == "removed":
-            rows.append((label, FIELD_TITLES["removed"], _value("output", layer.baseline.output), "-"))
+            removed = layer.baseline.output if layer.baseline is not None else None
+            rows.append((label, FIELD_TITLES["removed"], _value("output", removed), "-"))
         else:
             for i, change in enumerate(layer.changes):
                 rows.append(
@@ -198,6 +200,7 @@ def check_report(
     if result.status == "created":
         parts.append(Text.assemble((f"{mark} {name}", style), ": baseline created (review it and commit it)"))
         return Group(*parts)
+    assert diff is not None  # every outcome but "created" carries its diff
     model = diff.model if diff else ""
     if result.status == "match":
         parts.append(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import io
 
-from rich.console import Console, Group
+from rich.console import Console, Group, JustifyMethod, RenderableType
 from rich.measure import Measurement
 from rich.table import Table
 from rich.text import Text
@@ -115,7 +115,7 @@ def _full_table(result: Survey, *, show_timing: bool, reasons: bool) -> Table:
     if show_timing:
         table.add_column("trace s", justify="right", no_wrap=True)
     for row in result.rows:
-        cells: list[object] = [
+        cells: list[str | Text] = [
             row.model,
             f"{row.size[0]}x{row.size[1]}",
             _input_cell(row),
@@ -154,7 +154,7 @@ def _what_happens(row: SurveyRow, reasons: bool) -> str:
 
 
 # The fitted form's columns: (name, header, justify); the first three are always there.
-_FITTED = (
+_FITTED: tuple[tuple[str, str, JustifyMethod], ...] = (
     ("model", "model", "left"),
     ("size", "size", "right"),
     ("input", "input", "left"),
@@ -176,9 +176,9 @@ def _fitted_table(
     if _natural_width(full) <= width:
         return full, None
     columns = [c for c in _FITTED if show_timing or c[0] != "seconds"]
-    rows = []
+    rows: list[dict[str, str | Text]] = []
     for row in result.rows:
-        cells = {
+        cells: dict[str, str | Text] = {
             "model": row.model,
             "size": f"{row.size[0]}x{row.size[1]}",
             "input": _input_cell(row),
@@ -192,7 +192,7 @@ def _fitted_table(
     specs = [
         spec_of(
             name,
-            [c[name].plain if isinstance(c[name], Text) else c[name] for c in rows],
+            [cell.plain if isinstance(cell, Text) else cell for cell in (c[name] for c in rows)],
             header=header,
             wraps=name == "what",
             required=name in _FITTED_REQUIRED,
@@ -232,7 +232,7 @@ def survey_report(
     table, fit = _full_table(result, show_timing=show_timing, reasons=reasons), None
     if layout is not None and layout.width is not None:
         table, fit = _fitted_table(result, table, layout.width, show_timing=show_timing, reasons=reasons)
-    parts = [table]
+    parts: list[RenderableType] = [table]
     note = left_out_note(fit, columns_option=False, titles={name: header for name, header, _ in _FITTED})
     if note is not None:
         parts.append(note)

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from typing import TYPE_CHECKING
 
-from rich.console import Group, RenderableType
+from rich.console import Group, JustifyMethod, RenderableType
 from rich.table import Table
 from rich.text import Text
 
@@ -15,6 +16,9 @@ from shapetrace.records import LayerTrace, Trace, format_shape
 from shapetrace.render.costs import cost_footer
 from shapetrace.render.fit import Fit, choose_columns, compact_shape_text, spec_of
 from shapetrace.selection import View, collapse_depth
+
+if TYPE_CHECKING:
+    from shapetrace.applications import Application
 
 __all__ = [
     "trace_table",
@@ -103,7 +107,7 @@ def _why_cell(row: LayerTrace, trace: Trace) -> str:
     return compact_shape_text(text)
 
 
-def _cost_cell(n: int | None, formatter=format_count) -> str:
+def _cost_cell(n: int | None, formatter: Callable[[int | None], str] = format_count) -> str:
     if n is None:
         return "?"  # a cost shapetrace does not know (never counted as 0)
     return formatter(n) if n else "-"
@@ -130,7 +134,7 @@ COLUMN_PRIORITY = (
 """The other columns, most wanted first: they join the table while the window has room."""
 
 # Column name (see shapetrace.selection.COLUMNS) → header, justification, cell.
-COLUMN_CELLS = {
+COLUMN_CELLS: dict[str, tuple[str, JustifyMethod, Callable[[LayerTrace, Trace], str | Text]]] = {
     "index": ("#", "right", lambda row, trace: str(row.index)),
     "layer": ("layer", "left", lambda row, trace: row.path),
     "type": ("type", "left", lambda row, trace: row.type),
@@ -161,7 +165,7 @@ def _fitted_cell(name: str, row: LayerTrace, trace: Trace, compact: bool) -> str
         return relative_path(row.path, trace.model)
     if name == "actual":
         return _actual_cell(row, compact)
-    cell = COLUMN_CELLS[name][2](row, trace)
+    cell = _cell_text(COLUMN_CELLS[name][2](row, trace))  # plain text: "actual" was the Text one
     if compact and name == "ch":
         return cell.replace(" → ", "→")
     if compact and name in SHAPE_COLUMNS:
@@ -173,7 +177,7 @@ def _cell_text(cell: str | Text) -> str:
     return cell.plain if isinstance(cell, Text) else cell
 
 
-def _table_rows(trace: Trace, rows: tuple[LayerTrace, ...], depth: int | None):
+def _table_rows(trace: Trace, rows: tuple[LayerTrace, ...], depth: int | None) -> Iterator[LayerTrace | None]:
     """The rows to draw, with ``None`` where rows were left out (a ``⋮`` gap row)."""
     # Positions in the (possibly collapsed) full row list: a jump means rows were left out.
     position = {row.index: i for i, row in enumerate(collapse_depth(trace.layers, depth))}
@@ -252,7 +256,9 @@ def _fit_for(
     return choose_columns(specs, width, COLUMN_PRIORITY, edge=not compact), cells
 
 
-def fit_trace_table(trace: Trace, rows: tuple[LayerTrace, ...], view: View, width: int):
+def fit_trace_table(
+    trace: Trace, rows: tuple[LayerTrace, ...], view: View, width: int
+) -> tuple[Fit, list[LayerTrace | None], list[list[str | Text] | None]]:
     """Choose the form of the table for a window ``width`` cells wide.
 
     The whole form (shapes as Keras writes them, the outer edge drawn) when every column
@@ -281,7 +287,7 @@ def _fitted_table(trace: Trace, rows: tuple[LayerTrace, ...], view: View, width:
         # last resort — shapes are never narrowed).
         table.add_column(header, justify=justify, width=fit.width_of(name), overflow="fold")
     for row, row_cells in zip(drawn, cells):
-        if row is None:
+        if row is None or row_cells is None:  # both or neither
             table.add_row("⋮", *[""] * (len(keep) - 1), style="dim")
         else:
             table.add_row(*[row_cells[k] for k in keep], style=_row_style(row))
@@ -400,7 +406,7 @@ def trace_report(
     return Group(*parts)
 
 
-def applications_table(apps) -> Table:
+def applications_table(apps: Iterable[Application]) -> Table:
     table = Table(title="keras.applications", title_justify="left", header_style="bold")
     table.add_column("model", no_wrap=True)
     table.add_column("name for shapetrace", no_wrap=True)
@@ -416,7 +422,7 @@ def applications_table(apps) -> Table:
     return table
 
 
-def inputs_legend(trace, *, compact: bool = False) -> Text | None:
+def inputs_legend(trace: Trace, *, compact: bool = False) -> Text | None:
     """For a model with several inputs: which rows each input's probe reaches, and whose the break is.
 
     The legend goes beneath the table (``None`` for one input); ``compact`` writes its shapes
@@ -441,7 +447,8 @@ def _ranges(indices: list[int]) -> str:
     """``[0, 2, 3, 4, 7]`` → ``0, 2–4, 7``."""
     if not indices:
         return "none"
-    parts, start = [], indices[0]
+    parts: list[str] = []
+    start: int | None = indices[0]
     for previous, current in zip(indices, [*indices[1:], None]):
         if current is None or current != previous + 1:
             parts.append(str(start) if start == previous else f"{start}–{previous}")

@@ -2,22 +2,29 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
 from shapetrace.render.fit import compact_shape_text
 
+if TYPE_CHECKING:
+    from shapetrace.train.data import DataInfo
+    from shapetrace.train.run import Plan, TrainResult
+
 __all__ = ["plan_report", "epoch_line", "metrics_text", "summary_table"]
 
 
-def plan_report(plan, *, compact: bool = False) -> RenderableType:
+def plan_report(plan: Plan, *, compact: bool = False) -> RenderableType:
     """What will be trained, on what, and the trace verdict for the model exactly as fed.
 
     ``compact``: for a terminal, where the lines wrap at the window's width: shapes are
     written without spaces so that none is split.
     """
     config, data = plan.config, plan.data
+    assert isinstance(config.size, tuple)  # a plan's config is resolved
     h, w = config.size
     weights = "from scratch" if not config.pretrained else f"weights {config.weights}"
     lines = [
@@ -49,7 +56,7 @@ def plan_report(plan, *, compact: bool = False) -> RenderableType:
     return Group(*lines)
 
 
-def _data_notes(data) -> str:
+def _data_notes(data: DataInfo) -> str:
     notes = []
     if data.skipped_files:
         examples = ", ".join(data.skipped_examples)
@@ -66,7 +73,7 @@ def _data_notes(data) -> str:
     return "; " + "; ".join(notes) if notes else ""
 
 
-def metrics_text(logs: dict) -> str:
+def metrics_text(logs: dict[str, Any]) -> str:
     """``loss 0.123  acc 96.1%`` from Keras logs (validation too when present)."""
     parts = []
     for key, label in (
@@ -82,14 +89,14 @@ def metrics_text(logs: dict) -> str:
     return "  ".join(parts)
 
 
-def epoch_line(row: dict, total: int) -> str:
+def epoch_line(row: dict[str, Any], total: int) -> str:
     width = len(str(total))
     return (
         f"epoch {row['epoch']:>{width}}/{total} [{row['phase']}]  {metrics_text(row)}  {row['seconds']:.1f}s"
     )
 
 
-def summary_table(result) -> Table:
+def summary_table(result: TrainResult) -> Table:
     """Best epoch, final train/validation numbers, time, and where the outputs went."""
     table = Table(title="shapetrace train", show_header=False, title_justify="left")
     table.add_column("", style="bold")

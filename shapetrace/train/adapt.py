@@ -17,12 +17,17 @@ The trained model is ``Input(H, W, C) → [gray preprocessing] → [adapter] →
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from shapetrace.adapt import Method, front_layer
 from shapetrace.errors import AdaptRefused, UsageError
 from shapetrace.stem import StemFold, find_stem, fold_stem
+
+if TYPE_CHECKING:
+    from shapetrace.applications import Application
+    from shapetrace.train.config import TrainConfig
 
 __all__ = [
     "AdaptRefused",
@@ -80,7 +85,7 @@ class Assembly:
     fold: StemFold | None = None
 
 
-def build_base(app, size, *, channels: int = 3, weights: str = "none"):
+def build_base(app: Application, size: tuple[int, int], *, channels: int = 3, weights: str = "none") -> Any:
     """The application without its top, global-average pooled, declared for ``channels``."""
     from shapetrace.applications import build_application
 
@@ -95,11 +100,12 @@ def build_base(app, size, *, channels: int = 3, weights: str = "none"):
     )
 
 
-def assemble(config, app, n_classes: int) -> Assembly:
+def assemble(config: TrainConfig, app: Application, n_classes: int) -> Assembly:
     """Build the full model for the resolved ``config`` (call inside the strategy's scope)."""
     from shapetrace._keras_graph import keras
 
     size, channels = config.size, config.channels
+    assert isinstance(size, tuple)  # resolved
     adapt = config.adapt.value if channels == 1 else "none"
     fold = None
     if adapt == "sum-stem":
@@ -151,14 +157,14 @@ def assemble(config, app, n_classes: int) -> Assembly:
     return Assembly(model=model, base=base, adapt=adapt, note=note, fold=fold)
 
 
-def _all_layers(model):
+def _all_layers(model: Any) -> Iterator[Any]:
     for layer in model.layers:
         yield layer
         if hasattr(layer, "layers"):
             yield from _all_layers(layer)
 
 
-def _check_broadcast(base, app, size) -> None:
+def _check_broadcast(base: Any, app: Application, size: tuple[int, int]) -> None:
     from shapetrace.api import trace_model
 
     result = trace_model(base, channels=1, size=size)

@@ -6,7 +6,7 @@ import math
 from dataclasses import asdict, dataclass, fields, replace
 from enum import Enum
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from shapetrace.applications import check_channels, check_size, parse_size, resolve_application
 from shapetrace.errors import UsageError
@@ -60,8 +60,8 @@ class TrainConfig:
     """``"digits"`` (scikit-learn's bundled 8×8 digits) or a folder with one sub-folder per class."""
     model: str = DEFAULT_MODEL
     """A ``keras.applications`` name (forgiving spelling, as in ``shapetrace trace``)."""
-    size: tuple[int, int] | None = None
-    """Input height and width; default max(32, the model's minimum)."""
+    size: tuple[int, int] | str | None = None
+    """Input height and width (or ``"HxW"``, as ``--size`` takes it); default max(32, the model's minimum)."""
     channels: int = 1
     """Channels the images are read with (1 = grayscale)."""
     weights: str = "none"
@@ -182,7 +182,7 @@ class TrainConfig:
             self,
             data=data,
             model=app.key,
-            size=tuple(size),
+            size=cast("tuple[int, int]", tuple(size)),  # a list from the caller becomes a tuple
             weights=weights,
             adapt=adapt,
             lr=float(lr),

@@ -20,14 +20,20 @@ from __future__ import annotations
 import os
 import re
 from collections import Counter
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from shapetrace.errors import UsageError
+
+if TYPE_CHECKING:
+    import tensorflow as tf
+
+    from shapetrace.train.config import TrainConfig
 
 __all__ = [
     "IMAGE_EXTENSIONS",
@@ -145,14 +151,14 @@ def scan_folder(directory: str | Path) -> Folder:
                             "remove the file and rerun."
                         )
                     )
+                assert mode is not None and size is not None  # both known when there is no error
                 modes[mode] += 1
                 sizes.add(size)
-        images = [str(f) for f in images]
         if not images:
             empty.append(class_dir.name)  # no class; reported, and counted against the 2 needed
             continue
         names.append(class_dir.name)
-        paths.extend(images)
+        paths.extend(str(f) for f in images)
         labels.extend([len(names) - 1] * len(images))
     without = f"; without images: {_names(empty)}" if empty else ""
     if not names:
@@ -176,7 +182,7 @@ def scan_folder(directory: str | Path) -> Folder:
     )
 
 
-def _names(items, limit: int = _EXAMPLES) -> str:
+def _names(items: Sequence[str], limit: int = _EXAMPLES) -> str:
     shown = ", ".join(repr(i) for i in items[:limit])
     return shown + (f" and {len(items) - limit} more" if len(items) > limit else "")
 
@@ -276,7 +282,17 @@ def seeded_subset(labels: np.ndarray, limit: int | None, seed: int) -> np.ndarra
     return chosen
 
 
-def make_pipeline(source, labels, *, size, channels, batch_size, shuffle, seed, from_files: bool):
+def make_pipeline(
+    source: np.ndarray,
+    labels: np.ndarray,
+    *,
+    size: tuple[int, int],
+    channels: int,
+    batch_size: int,
+    shuffle: bool,
+    seed: int,
+    from_files: bool,
+) -> tf.data.Dataset:
     """tf.data: parallel decode + resize (files), uint8 cache, shuffle, batch, float cast, prefetch."""
     import tensorflow as tf
 
@@ -284,7 +300,7 @@ def make_pipeline(source, labels, *, size, channels, batch_size, shuffle, seed, 
     ds = tf.data.Dataset.from_tensor_slices((source, np.asarray(labels, dtype="int32")))
     if from_files:
 
-        def decode(path, label):
+        def decode(path: Any, label: Any) -> tuple[Any, Any]:
             raw = tf.io.read_file(path)
             image = tf.io.decode_image(raw, channels=3, expand_animations=False)
             if channels == 1:
@@ -309,8 +325,9 @@ class Datasets:
     info: DataInfo
 
 
-def load_datasets(config) -> Datasets:
+def load_datasets(config: TrainConfig) -> Datasets:
     """The resolved config's data as train/validation pipelines (validation unshuffled)."""
+    assert isinstance(config.size, tuple)  # resolved
     if config.is_digits:
         images, labels, names = load_digits_images(config.size, config.channels)
         chosen = seeded_subset(labels, config.limit, config.seed)
@@ -336,7 +353,7 @@ def load_datasets(config) -> Datasets:
         }
         origin = config.data
     train_idx, val_idx = stratified_split(labels, config.val_split, config.seed)
-    common = dict(
+    common: dict[str, Any] = dict(
         size=config.size, channels=config.channels, batch_size=config.batch_size, from_files=from_files
     )
     train = make_pipeline(source[train_idx], labels[train_idx], shuffle=True, seed=config.seed, **common)

@@ -12,6 +12,10 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from shapetrace.train.config import TrainConfig
 
 __all__ = ["Phase", "phases", "compile_for", "unfreeze"]
 
@@ -27,7 +31,8 @@ class Phase:
     lr: float
 
 
-def phases(config) -> tuple[Phase, ...]:
+def phases(config: TrainConfig) -> tuple[Phase, ...]:
+    assert config.lr is not None and config.fine_tune_lr is not None  # resolved
     if not config.pretrained:
         return (Phase("train", 0, config.epochs, config.lr),)
     head = Phase("head", 0, config.epochs, config.lr)
@@ -38,7 +43,7 @@ def phases(config) -> tuple[Phase, ...]:
     )
 
 
-def compile_for(model, phase: Phase, steps_per_epoch: int) -> None:
+def compile_for(model: Any, phase: Phase, steps_per_epoch: int) -> None:
     """Compile ``model`` for ``phase``: Adam with a cosine decay over the phase's steps."""
     from shapetrace._keras_graph import keras
 
@@ -51,7 +56,7 @@ def compile_for(model, phase: Phase, steps_per_epoch: int) -> None:
     )
 
 
-def unfreeze(model, base_name: str) -> None:
+def unfreeze(model: Any, base_name: str) -> None:
     """Make the base trainable for fine-tuning (it stays called with ``training=False``)."""
     model.get_layer(base_name).trainable = True
 

@@ -11,10 +11,10 @@ import json
 import math
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
@@ -22,6 +22,12 @@ from shapetrace._keras_graph import keras
 from shapetrace.errors import TrainingDiverged, UsageError
 from shapetrace.train.config import Distribute, TrainConfig
 from shapetrace.train.outputs import FILES, SCHEMA, RunFolder, atomic_copy, atomic_save_model, atomic_write
+
+if TYPE_CHECKING:
+    import tensorflow as tf
+
+    from shapetrace.train.data import Datasets
+    from shapetrace.train.recipe import Phase
 
 __all__ = [
     "train",
@@ -90,18 +96,35 @@ class TrainResult:
         }
 
 
-class Reporter:
-    """Progress hooks for a front end (the CLI draws a progress bar); all optional no-ops."""
+class Reporter(Protocol):
+    """Progress hooks for a front end (the CLI draws a progress bar): any object with these
+    methods, or a subclass, which inherits them as no-ops and overrides what it needs."""
 
-    def plan(self, plan: Plan) -> None: ...
-    def phase_begin(self, phase, epoch: int, steps: int) -> None: ...
-    def epoch_begin(self, epoch: int, steps: int) -> None: ...
-    def batch_end(self, epoch: int, step: int, logs: dict) -> None: ...
-    def epoch_end(self, epoch: int, row: dict) -> None: ...
-    def finishing(self) -> None: ...
+    # `return None`, not `...`: a protocol method with an empty body would be abstract.
+    def plan(self, plan: Plan) -> None:
+        return None
+
+    def phase_begin(self, phase: Phase, epoch: int, steps: int) -> None:
+        return None
+
+    def epoch_begin(self, epoch: int, steps: int) -> None:
+        return None
+
+    def batch_end(self, epoch: int, step: int, logs: dict) -> None:
+        return None
+
+    def epoch_end(self, epoch: int, row: dict) -> None:
+        return None
+
+    def finishing(self) -> None:
+        return None
 
 
-def make_strategy(kind: Distribute):
+class _Quiet(Reporter):
+    """No progress shown: the library's default."""
+
+
+def make_strategy(kind: Distribute) -> tf.distribute.Strategy:
     """The ``tf.distribute`` strategy for ``--distribute`` (created before any other TF work)."""
     import tensorflow as tf
 
@@ -167,13 +190,14 @@ def train(
     """
     require_tensorflow_backend()
     started = time.perf_counter()
-    reporter = reporter or Reporter()
+    reporter = reporter or _Quiet()
     config = config.resolved()
     from shapetrace.applications import resolve_application
 
     app = resolve_application(config.model)
     strategy = make_strategy(config.distribute)  # before any other TensorFlow work
     chief = config.distribute is not Distribute.multi_worker or _is_chief()
+    assert isinstance(config.size, tuple) and config.output is not None  # resolved
     folder = RunFolder(Path(config.output))
     if not chief:  # other workers train in step but keep their files to themselves
         folder = _worker_folder(folder)
@@ -207,6 +231,7 @@ def train(
         folder.clear()  # only now: every check passed (an --overwrite or a stale unfinished run)
     elif completed:
         folder.remove_temporaries()  # left by a process killed mid-write; only this run owns them
+        assert state is not None  # a folder with completed epochs has its state
         with strategy.scope():
             model = keras.models.load_model(folder.root / state["checkpoint"])
     try:
@@ -361,7 +386,15 @@ def _write_failed(error: OSError, folder: RunFolder, state: dict, total: int) ->
     )
 
 
-def _fit_multi_worker(model, strategy, datasets, *, initial_epoch: int, epochs: int, callbacks) -> None:
+def _fit_multi_worker(
+    model: Any,
+    strategy: tf.distribute.Strategy,
+    datasets: Datasets,
+    *,
+    initial_epoch: int,
+    epochs: int,
+    callbacks: Sequence[Any],
+) -> None:
     """``model.fit`` for MultiWorkerMirroredStrategy, as a custom loop (see ``MULTI_WORKER_FIT_WORKS``).
 
     Every worker runs the same steps on its share of each global batch (tf.data auto-sharding by
@@ -390,7 +423,7 @@ def _fit_multi_worker(model, strategy, datasets, *, initial_epoch: int, epochs: 
     ]
     replicas = strategy.num_replicas_in_sync
 
-    def sums(y, p):
+    def sums(y: Any, p: Any) -> tuple[Any, Any, Any]:
         """Per-replica (sum of losses, number correct, number of examples)."""
         losses = keras.losses.sparse_categorical_crossentropy(y, p)
         correct = tf.cast(
@@ -398,7 +431,7 @@ def _fit_multi_worker(model, strategy, datasets, *, initial_epoch: int, epochs: 
         )
         return tf.reduce_sum(losses), tf.reduce_sum(correct), tf.cast(tf.shape(y)[0], tf.float32)
 
-    def train_replica(x, y):
+    def train_replica(x: Any, y: Any) -> tuple[Any, Any, Any]:
         context = tf.distribute.get_replica_context()
         with tf.GradientTape() as tape:
             p = model(x, training=True)
@@ -417,18 +450,18 @@ def _fit_multi_worker(model, strategy, datasets, *, initial_epoch: int, epochs: 
                 v.assign(value / total)
         return loss_sum, correct, n
 
-    def val_replica(x, y):
+    def val_replica(x: Any, y: Any) -> tuple[Any, Any, Any]:
         return sums(y, model(x, training=False))
 
-    def reduced(results):
+    def reduced(results: Sequence[Any]) -> list[Any]:
         return [strategy.reduce("SUM", value, axis=None) for value in results]
 
     @tf.function
-    def train_step(batch):
+    def train_step(batch: Any) -> list[Any]:
         return reduced(strategy.run(train_replica, args=batch))
 
     @tf.function
-    def val_step(batch):
+    def val_step(batch: Any) -> list[Any]:
         return reduced(strategy.run(val_replica, args=batch))
 
     callback_list = keras.callbacks.CallbackList(list(callbacks), model=model)
@@ -461,14 +494,14 @@ def _fit_multi_worker(model, strategy, datasets, *, initial_epoch: int, epochs: 
     callback_list.on_train_end()
 
 
-def _layers_of(layer):
+def _layers_of(layer: Any) -> Iterator[Any]:
     """``layer`` and every layer nested in it (a base model inside the full model)."""
     yield layer
     for inner in getattr(layer, "layers", ()):
         yield from _layers_of(inner)
 
 
-def _clone_in_scope(model):
+def _clone_in_scope(model: Any) -> Any:
     """The same model (config and weights) with its variables created in the current strategy scope."""
     clone = keras.models.clone_model(model)
     clone.set_weights(model.get_weights())
@@ -494,7 +527,9 @@ def _worker_folder(output: RunFolder) -> RunFolder:
     return folder
 
 
-def _agreed_folder(strategy, folder: RunFolder, config: TrainConfig) -> tuple[int, list[dict], dict | None]:
+def _agreed_folder(
+    strategy: tf.distribute.Strategy, folder: RunFolder, config: TrainConfig
+) -> tuple[int, list[dict], dict | None]:
     """``_check_folder`` on every worker, then a collective check that all found the same epochs.
 
     Every worker reaches the collective (also one whose check failed), so a refusal or a mismatch
@@ -509,7 +544,7 @@ def _agreed_folder(strategy, folder: RunFolder, config: TrainConfig) -> tuple[in
         found, error = (0, [], None), refused
     completed = -1.0 if error is not None else float(found[0])
 
-    def exchange():
+    def exchange() -> Any:
         context = tf.distribute.get_replica_context()
         value = tf.constant(completed, tf.float64)
         return context.all_reduce(
@@ -599,12 +634,12 @@ class _Recorder(keras.callbacks.Callback):
         self._epoch = 0
         self._started = 0.0
 
-    def on_epoch_begin(self, epoch, logs=None):
+    def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         self._epoch = epoch
         self._started = time.perf_counter()
         self.reporter.epoch_begin(epoch, self.steps)
 
-    def on_train_batch_end(self, step, logs=None):
+    def on_train_batch_end(self, step: int, logs: dict[str, Any] | None = None) -> None:
         logs = logs or {}
         loss = logs.get("loss")
         if loss is not None and not math.isfinite(float(loss)):
@@ -613,7 +648,7 @@ class _Recorder(keras.callbacks.Callback):
             return
         self.reporter.batch_end(self._epoch, step, logs)
 
-    def on_epoch_end(self, epoch, logs=None):
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         logs = dict(logs or {})
         if self.diverged is not None or not all(math.isfinite(float(v)) for v in logs.values()):
             self.diverged = self.diverged or (epoch, self.steps - 1)
@@ -653,7 +688,7 @@ class _Recorder(keras.callbacks.Callback):
         self.reporter.epoch_end(epoch, row)
 
 
-def _current_lr(model) -> float:
+def _current_lr(model: Any) -> float:
     optimizer = model.optimizer
     lr = optimizer.learning_rate
     try:
@@ -662,7 +697,7 @@ def _current_lr(model) -> float:
         return float(np.asarray(lr(optimizer.iterations)))
 
 
-def _evaluate(model, datasets, row: dict) -> dict:
+def _evaluate(model: Any, datasets: Datasets, row: dict) -> dict:
     """Accuracy/loss from the epoch's row, plus per-class accuracy and the confusion matrix."""
     probabilities = model.predict(datasets.val, verbose=0)
     predicted = np.argmax(probabilities, axis=-1)
@@ -684,7 +719,7 @@ def _evaluate(model, datasets, row: dict) -> dict:
     }
 
 
-def _curves_png(rows: list[dict], phases) -> bytes:
+def _curves_png(rows: list[dict], phases: Sequence[Phase]) -> bytes:
     import io
 
     from matplotlib.backends.backend_agg import FigureCanvasAgg
