@@ -26,7 +26,7 @@ __all__ = [
     "Call",
     "Graph",
     "graph_of",
-    "check_boundary",
+    "keras_input_check",
     "run_call",
     "static_output_shapes",
     "reset_naming",
@@ -194,7 +194,7 @@ def is_model(operation) -> bool:
     return isinstance(operation, keras.Model)
 
 
-def check_boundary(model, tensors: list[Any]) -> tuple[bool, str | None, list[Any]]:
+def keras_input_check(model, tensors: list[Any]) -> tuple[bool, str | None, list[Any]]:
     """What ``model(...)`` does to the tensors before its first layer runs.
 
     Runs the model's own checks, in the order ``Layer.__call__`` and

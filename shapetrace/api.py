@@ -8,10 +8,10 @@ from typing import Any
 
 from shapetrace.applications import (
     build_application,
-    check_channels,
-    check_size,
     parse_size,
     resolve_application,
+    validate_channels,
+    validate_size,
 )
 from shapetrace.errors import UsageError, WeightsError
 from shapetrace.options import Engine, Pooling
@@ -73,7 +73,7 @@ def trace(
     if isinstance(size, str):
         size = parse_size(size)
     if channels is not None:
-        check_channels(channels)
+        validate_channels(channels)
     if not isinstance(batch, int) or batch < 1 or batch > 4096:
         raise UsageError(f"Invalid batch {batch!r}: expected a whole number from 1 to 4096.")
     request: dict[str, Any] = {
@@ -86,14 +86,14 @@ def trace(
         "pooling": None if pooling is None else Pooling(pooling).value,
     }
     from shapetrace.loading import (
-        check_weights_option,
         parse_factory_args,
         parse_input_shapes,
         parse_model_spec,
+        validate_weights_option,
     )
 
     # Everything that needs no TensorFlow is checked before it is imported (issue 9).
-    check_weights_option(weights)
+    validate_weights_option(weights)
     factory_args = parse_factory_args(factory_args)
     input_shapes = parse_input_shapes(inputs)
     spec = parse_model_spec(model) if isinstance(model, str) else None
@@ -109,8 +109,8 @@ def trace(
         app = resolve_application(model)
         channels = 3 if channels is None else channels
         if size is not None:
-            check_size(app, size)
-        _check_application_probe(app, size, channels, batch)
+            validate_size(app, size)
+        _validate_application_probe(app, size, channels, batch)
         keras_model = build_application(
             app,
             size=size,
@@ -168,15 +168,15 @@ def trace(
     )
 
 
-def _check_application_probe(app, size, channels: int, batch: int) -> None:
+def _validate_application_probe(app, size, channels: int, batch: int) -> None:
     """Refuse an absurd probe before the model is built for it (the figure in one line)."""
-    from shapetrace.probes import MAX_DIM, available_memory, check_probe_memory, probe_bytes
+    from shapetrace.probes import MAX_DIM, available_memory, probe_bytes, validate_probe_memory
 
     height, width = size if size is not None else (app.default_size, app.default_size)
     if max(height, width) > MAX_DIM:
         raise UsageError(f"Size {height}x{width} is too large: each side can be at most {MAX_DIM:,}.")
     shape = (batch, height, width, channels)
-    check_probe_memory(
+    validate_probe_memory(
         probe_bytes(shape), available_memory(), f"({batch}, {height}, {width}, {channels}) float32"
     )
 
@@ -214,12 +214,12 @@ def trace_model(
     # A subclassed model never called is built by the probe itself (``inputs`` says its shape).
     probes, arrays = make_probes(model, channels=channels, size=size, batch=batch, inputs=inputs)
     if engine is Engine.stream:
-        from shapetrace.engine import walk_model
+        from shapetrace.engine import walk_stream as walk
     else:
-        from shapetrace.submodels import walk_model
+        from shapetrace.submodels import walk_submodels as walk
     if on_walk_start is not None:
         on_walk_start(_expected_calls(model))
-    result = walk_model(model, probes, arrays, on_layer=on_layer)
+    result = walk(model, probes, arrays, on_layer=on_layer)
     layers, broken = result.rows, result.broken
     if len(probes) > 1 and kg.model_inputs(model):
         layers, broken = _with_sources(model, [p.name for p in probes], layers, broken)

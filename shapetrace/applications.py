@@ -116,7 +116,7 @@ def parse_size(text: str) -> tuple[int, int]:
     return height, width
 
 
-def check_channels(channels: int) -> int:
+def validate_channels(channels: int) -> int:
     if not isinstance(channels, int) or isinstance(channels, bool):
         raise UsageError(
             f"Invalid channel count {channels!r}: expected a whole number from 1 to {MAX_CHANNELS}."
@@ -128,7 +128,7 @@ def check_channels(channels: int) -> int:
     return channels
 
 
-def check_size(app: Application, size: tuple[int, int]) -> tuple[int, int]:
+def validate_size(app: Application, size: tuple[int, int]) -> tuple[int, int]:
     if min(size) < app.min_size:
         raise UsageError(
             f"Size {size[0]}x{size[1]} is below {app.name}'s minimum of "
@@ -163,7 +163,7 @@ def build_application(
     from shapetrace import _keras_graph  # imports keras (and TensorFlow)
 
     keras = _keras_graph.keras
-    size = check_size(app, size or (app.default_size, app.default_size))
+    size = validate_size(app, size or (app.default_size, app.default_size))
     declared_channels = channels if native else 3
     weights_arg, local_file = _resolve_weights(weights, app, native, declared_channels)
     constructor = getattr(keras.applications, app.name)

@@ -28,7 +28,7 @@ from shapetrace.records import (
     shapes_compatible,
 )
 
-__all__ = ["walk_model", "WalkResult", "RowMaker"]
+__all__ = ["walk_stream", "WalkResult", "RowMaker"]
 
 
 def _shape(tensor) -> Shape:
@@ -315,7 +315,7 @@ class _Walker:
         inner = kg.graph_of(operation) if kg.is_model(operation) else None
         if inner is not None:
             tensors = kg.flatten_tensors(args)
-            accepted, reason, adjusted = kg.check_boundary(operation, tensors)
+            accepted, reason, adjusted = kg.keras_input_check(operation, tensors)
             if not accepted:
                 self.broken = self.maker.break_row(path, depth, operation, call, args, reason or "")
                 raise _Stop
@@ -330,7 +330,7 @@ class _Walker:
         return output
 
 
-def walk_model(
+def walk_stream(
     model, probes: list[Probe], arrays: list, on_layer: Callable[[int], None] | None = None
 ) -> WalkResult:
     """Run ``arrays`` (one per model input) through ``model`` layer by layer.
@@ -343,7 +343,7 @@ def walk_model(
     walker = _Walker(on_layer)
     tensors = [kg.convert(a, a.dtype) for a in arrays]
     start = time.perf_counter()
-    accepted, reason, adjusted = kg.check_boundary(model, tensors)
+    accepted, reason, adjusted = kg.keras_input_check(model, tensors)
     boundary = Boundary(accepted=accepted, reason=reason)
     feed = adjusted if accepted else tensors
     graph = kg.graph_of(model)

@@ -49,7 +49,7 @@ __all__ = [
     "MODEL_FILE_SUFFIXES",
     "UserCode",
     "import_user_code",
-    "check_weights_option",
+    "validate_weights_option",
     "import_factory",
 ]
 
@@ -260,13 +260,13 @@ def read_saved_config(path: Path) -> dict[str, Any]:
     Raises:
         UsageError: missing, corrupt or truncated file, or a file without a model config.
     """
-    _check_file(path)
+    _validate_file(path)
     if path.suffix.lower() == ".keras":
         return _keras_archive_config(path)
     return _h5_config(path)
 
 
-def _check_file(path: Path) -> None:
+def _validate_file(path: Path) -> None:
     if path.is_dir():
         raise UsageError(
             f"Model file {str(path)!r} is a folder: expected a .keras or .h5 model file (TensorFlow SavedModel "
@@ -491,7 +491,7 @@ def import_user_code(items: Sequence[str] | None) -> UserCode:
     return UserCode(items, objects)
 
 
-def check_weights_option(weights: Any) -> None:
+def validate_weights_option(weights: Any) -> None:
     """Refuse a ``weights`` value that cannot work, before anything is built (no TensorFlow).
 
     ``None``, ``"none"`` and ``"imagenet"`` pass; anything else must be an existing

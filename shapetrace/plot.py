@@ -17,7 +17,7 @@ from typing import Any
 from shapetrace.errors import UsageError
 from shapetrace.records import LayerTrace, Trace, format_shape
 
-__all__ = ["plot_trace", "plot_compare", "plot_survey", "check_plot_path", "PLOT_FORMATS"]
+__all__ = ["plot_trace", "plot_compare", "plot_survey", "validate_plot_path", "PLOT_FORMATS"]
 
 PLOT_FORMATS = ("png", "svg")
 COLORS = {
@@ -32,16 +32,16 @@ COLORS = {
 MAX_CHANGE_LABELS = 4  # more labels than this overlap on a 200-layer axis; the rest stay as dots
 
 
-def check_plot_path(path: str | Path, option: str = "--plot") -> Path:
+def validate_plot_path(path: str | Path, option: str = "--plot") -> Path:
     """An image path we can write: a known extension and an existing, writable folder."""
     path = Path(path).expanduser()
     suffix = path.suffix.lower().lstrip(".")
     if suffix not in PLOT_FORMATS:
         raise UsageError(f"{option} {str(path)!r}: expected a .png or .svg file name.")
-    return check_writable(path, option)
+    return validate_writable(path, option)
 
 
-def check_writable(path: str | Path, option: str) -> Path:
+def validate_writable(path: str | Path, option: str) -> Path:
     """Fail before any work when ``path`` cannot be written (missing folder, no permission)."""
     path = Path(path).expanduser()
     folder = path.parent if str(path.parent) else Path(".")
@@ -84,7 +84,7 @@ def _pyplot():
 
 
 def _save(fig, path: str | Path) -> Path:
-    path = check_plot_path(path)
+    path = validate_plot_path(path)
     plt = _pyplot()
     try:
         write_atomically(
@@ -268,7 +268,7 @@ def plot_trace(trace: Trace, path: str | Path) -> Path:
     Returns:
         The path written.
     """
-    check_plot_path(path)
+    validate_plot_path(path)
     fig, grid = _figure()
     axes = grid[:, 0]
     label = f"probe: {trace.probe.channels} ch"
@@ -286,7 +286,7 @@ def plot_trace(trace: Trace, path: str | Path) -> Path:
 
 def plot_compare(comparison: Any, path: str | Path) -> Path:
     """Both probes on one figure: a zoom on where their shapes meet (left), the whole model (right)."""
-    check_plot_path(path)
+    validate_plot_path(path)
     fig, grid = _figure(columns=2)
     first, second = comparison.first, comparison.second
     n = max(len(first.layers), len(second.layers))
@@ -333,7 +333,7 @@ def plot_compare(comparison: Any, path: str | Path) -> Path:
 
 def plot_survey(rows: Sequence[Any], path: str | Path, *, channels: int | None = None) -> Path:
     """One bar per model: how far the probe got (layer calls), coloured by the verdict."""
-    check_plot_path(path)
+    validate_plot_path(path)
     plt = _pyplot()
     height = max(3.0, 0.3 * len(rows) + 1.2)
     fig, ax = plt.subplots(figsize=(11, height))

@@ -18,7 +18,7 @@ from shapetrace.errors import ProbeBroken
 from shapetrace.recorder import CallRecorder, is_opened
 from shapetrace.records import Boundary, Probe
 
-__all__ = ["walk_model"]
+__all__ = ["walk_submodels"]
 
 
 def _expand(graph: kg.Graph, tensors: list, maker: RowMaker, prefix: str, depth: int) -> None:
@@ -45,7 +45,7 @@ def _expand(graph: kg.Graph, tensors: list, maker: RowMaker, prefix: str, depth:
             continue
         inner = kg.graph_of(operation) if kg.is_model(operation) else None
         if inner is not None:
-            _, _, adjusted = kg.check_boundary(operation, kg.flatten_tensors(args))
+            _, _, adjusted = kg.keras_input_check(operation, kg.flatten_tensors(args))
             _expand(inner, adjusted, maker, prefix + operation.name + "/", depth + 1)
             continue
         outputs = [values[id(ref)] for ref in call.output_refs]
@@ -60,7 +60,7 @@ def _expand(graph: kg.Graph, tensors: list, maker: RowMaker, prefix: str, depth:
         )
 
 
-def walk_model(model, probes: list[Probe], arrays: list, on_layer=None) -> WalkResult:
+def walk_submodels(model, probes: list[Probe], arrays: list, on_layer=None) -> WalkResult:
     """Trace with sub-models; raises :class:`ProbeBroken` when the probe cannot pass the model.
 
     ``on_layer`` (progress) is called once, with all the rows: one call runs every layer.
@@ -73,7 +73,7 @@ def walk_model(model, probes: list[Probe], arrays: list, on_layer=None) -> WalkR
         )
     tensors = [kg.convert(a, a.dtype) for a in arrays]
     start = time.perf_counter()
-    accepted, reason, adjusted = kg.check_boundary(model, tensors)
+    accepted, reason, adjusted = kg.keras_input_check(model, tensors)
     if not accepted:
         raise ProbeBroken(
             f"The submodels engine runs the model as a whole and Keras rejects the probe at its "

@@ -95,14 +95,14 @@ def survey_command(
     Each model is built and traced as if it were alone. Exit code 0 whatever the
     verdicts (it is a report), 2 for bad usage.
     """
-    from shapetrace.survey import check_survey_options, survey
+    from shapetrace.survey import survey, validate_survey_options
 
     with reporting(debug):
-        check_survey_options(channels=channels, size=size, models=models)  # before TensorFlow loads
+        validate_survey_options(channels=channels, size=size, models=models)  # before TensorFlow loads
         if plot is not None:
-            from shapetrace.plot import check_plot_path
+            from shapetrace.plot import validate_plot_path
 
-            check_plot_path(plot)
+            validate_plot_path(plot)
         if imports:
             from shapetrace.loading import import_user_code
 

@@ -225,7 +225,7 @@ def trace_command(
     from shapetrace.api import trace
 
     with reporting(debug):
-        view = _check_view_options(channels, compare, columns, depth, layers, svg, html, plot)
+        view = _validate_view_options(channels, compare, columns, depth, layers, svg, html, plot)
     options = trace_options(
         size=size,
         batch=batch,
@@ -267,25 +267,25 @@ def trace_command(
         raise typer.Exit(EXIT_FAILED)
 
 
-def _check_view_options(channels, compare, columns, depth, layers, svg, html, plot):
+def _validate_view_options(channels, compare, columns, depth, layers, svg, html, plot):
     """Every option checked before a model is built: bad input costs nothing and writes nothing."""
-    from shapetrace.cli.export import check_export_paths
-    from shapetrace.compare import check_compare
+    from shapetrace.cli.export import validate_export_paths
+    from shapetrace.compare import validate_compare
     from shapetrace.errors import UsageError
     from shapetrace.selection import View
 
     view = View.parse(columns=columns, depth=depth, layers=layers)
     if compare is not None:
-        check_compare(channels, compare)
+        validate_compare(channels, compare)
         if not view.is_default:
             raise UsageError(
                 "--columns, --depth and --layers shape the single-probe table; drop them with --compare."
             )
-    check_export_paths(svg, html)
+    validate_export_paths(svg, html)
     if plot is not None:
-        from shapetrace.plot import check_plot_path
+        from shapetrace.plot import validate_plot_path
 
-        check_plot_path(plot)
+        validate_plot_path(plot)
     return view
 
 
@@ -305,13 +305,13 @@ def _save_pictures(report, table, svg, html, plot, draw, title: str) -> None:
 
 def _compare_command(model, channels, other, options, output_format, svg, html, plot, wide, debug) -> None:
     """``--compare N``: both probes, aligned; the exit code follows the first (``--channels``) probe."""
-    from shapetrace.compare import compare as compare_probes
+    from shapetrace.compare import compare_channels
 
     with reporting(debug), stdout_to_stderr(), work_status() as status:
         status.making(model)
         first = "the first probe" if channels is None else f"{channels}-channel probe"
         progress = status.trace_callbacks(walks=(first, f"{other}-channel probe"))
-        comparison = compare_probes(model, channels=channels, other=other, **options, **progress)
+        comparison = compare_channels(model, channels=channels, other=other, **options, **progress)
     with reporting(debug):
         from shapetrace.plot import plot_compare
         from shapetrace.render.compare import compare_report, compare_table

@@ -185,7 +185,7 @@ def train(
     if config.distribute is Distribute.multi_worker:
         completed, history, state = _agreed_folder(strategy, folder, config)
     else:
-        completed, history, state = _check_folder(folder, config)
+        completed, history, state = _validate_folder(folder, config)
 
     from shapetrace.api import trace_model
     from shapetrace.explain import verdict_text
@@ -496,7 +496,7 @@ def _worker_folder(output: RunFolder) -> RunFolder:
 
 
 def _agreed_folder(strategy, folder: RunFolder, config: TrainConfig) -> tuple[int, list[dict], dict | None]:
-    """``_check_folder`` on every worker, then a collective check that all found the same epochs.
+    """``_validate_folder`` on every worker, then a collective check that all found the same epochs.
 
     Every worker reaches the collective (also one whose check failed), so a refusal or a mismatch
     stops all workers with one clear line instead of leaving the others waiting for the chief.
@@ -505,7 +505,7 @@ def _agreed_folder(strategy, folder: RunFolder, config: TrainConfig) -> tuple[in
     import tensorflow as tf
 
     try:
-        found, error = _check_folder(folder, config), None
+        found, error = _validate_folder(folder, config), None
     except UsageError as refused:
         found, error = (0, [], None), refused
     completed = -1.0 if error is not None else float(found[0])
@@ -536,14 +536,14 @@ def _agreed_folder(strategy, folder: RunFolder, config: TrainConfig) -> tuple[in
     return found
 
 
-def _check_folder(folder: RunFolder, config: TrainConfig) -> tuple[int, list[dict], dict | None]:
+def _validate_folder(folder: RunFolder, config: TrainConfig) -> tuple[int, list[dict], dict | None]:
     """How many epochs the folder already holds for this config (0 = start afresh).
 
     Raises:
         UsageError: the folder cannot be written, holds something else, or a finished or
             different run (without ``--overwrite``).
     """
-    folder.check_writable()
+    folder.validate_writable()
     if folder.is_empty():
         return 0, [], None
     stored_config, state = folder.stored()
