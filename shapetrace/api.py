@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +14,7 @@ from shapetrace.applications import (
     validate_size,
 )
 from shapetrace.errors import UsageError, WeightsError
-from shapetrace.options import Engine, Pooling
+from shapetrace.options import Engine, TraceOptions
 from shapetrace.records import LayerTrace, Trace
 
 __all__ = ["trace", "make_probes", "trace_model"]
@@ -24,19 +24,10 @@ def trace(
     model: Any,
     *,
     channels: int | None = None,
-    size: tuple[int, int] | str | None = None,
-    batch: int = 1,
-    native: bool = False,
-    top: bool = False,
-    weights: str | Path | None = None,
-    pooling: Pooling | str | None = None,
-    engine: Engine | str = Engine.stream,
-    factory_args: Mapping[str, Any] | None = None,
-    inputs: Mapping[str, Any] | None = None,
-    unsafe_load: bool = False,
-    imports: Sequence[str] | None = None,
+    options: TraceOptions | None = None,
     on_layer: Callable[[int], None] | None = None,
     on_walk_start: Callable[[int | None], None] | None = None,
+    **keywords: Any,
 ) -> Trace:
     """Trace a real probe tensor through a model.
 
@@ -45,31 +36,41 @@ def trace(
             (``"model.keras"``, ``"legacy.h5"``), a factory (``"pkg.module:function"`` or
             ``"path/to/file.py:function"``), a callable returning a model, or a built ``keras.Model``.
         channels: probe channels; default 3 for an application, the model's own for a model.
-        size: ``(height, width)`` or ``"HxW"``; default the model's (default) input size.
-        batch: probe batch size.
-        native: build the application declared for ``channels`` instead of 3.
-        top: keep the application's classifier.
-        weights: ``None``, ``"imagenet"`` or a local weights file.
-        pooling: ``"avg"`` or ``"max"``.
-        engine: ``"stream"`` (default) or ``"submodels"``.
-        factory_args: keyword arguments for a factory (``{"channels": 1}``).
-        inputs: probe shapes without the batch axis, any rank: one shape for a single-input
-            model (``"32x32x3"``, ``(120, 7)``), or by input name (``{"image": (64, 64, 1),
-            "meta": "10"}``). A model never built takes its probe from here.
-        unsafe_load: let a saved file run the code it carries (Lambda layers, custom
-            classes); refused by default.
-        imports: the user's own code to import first (``"layers.py"``, ``"pkg.layers"``):
-            its classes and functions are the custom objects of a saved model's load.
+        options: how the model is made and probed (:class:`~shapetrace.options.TraceOptions`:
+            size, batch, weights, pooling, native, top, engine, factory_args, inputs,
+            unsafe_load, imports); default: all defaults.
         on_layer: progress: called after each recorded layer call with the number of rows so far.
         on_walk_start: progress: called once the model is built, before the walk, with the
             number of layer calls the walk is expected to record (``None``: unknown).
+        **keywords: fields of :class:`~shapetrace.options.TraceOptions`, applied over
+            ``options`` (``trace("resnet50", channels=1, size=(64, 64))``):
+
+            - ``size``: ``(height, width)`` or ``"HxW"``; default the model's (default) input size.
+            - ``batch``: probe batch size.
+            - ``native``: build the application declared for ``channels`` instead of 3.
+            - ``top``: keep the application's classifier.
+            - ``weights``: ``None``, ``"imagenet"`` or a local weights file.
+            - ``pooling``: ``"avg"`` or ``"max"``.
+            - ``engine``: ``"stream"`` (default) or ``"submodels"``.
+            - ``factory_args``: keyword arguments for a factory (``{"channels": 1}``).
+            - ``inputs``: probe shapes without the batch axis, any rank: one shape for a
+              single-input model (``"32x32x3"``, ``(120, 7)``), or by input name
+              (``{"image": (64, 64, 1), "meta": "10"}``). A model never built takes its probe from here.
+            - ``unsafe_load``: let a saved file run the code it carries (Lambda layers, custom
+              classes); refused by default.
+            - ``imports``: the user's own code to import first (``"layers.py"``, ``"pkg.layers"``):
+              its classes and functions are the custom objects of a saved model's load.
 
     Returns:
         A frozen :class:`~shapetrace.records.Trace`.
 
     Raises:
         UsageError: bad options or an unknown model (exit code 2 in the CLI).
+        TypeError: a keyword that is not a field of ``TraceOptions``.
     """
+    opts = TraceOptions.merged(options, keywords)
+    size, batch, weights, pooling = opts.size, opts.batch, opts.weights, opts.pooling
+    native, top, imports = opts.native, opts.top, opts.imports
     if isinstance(size, str):
         size = parse_size(size)
     if channels is not None:
@@ -83,7 +84,7 @@ def trace(
         "native": native,
         "top": top,
         "weights": None if weights is None else str(weights),
-        "pooling": None if pooling is None else Pooling(pooling).value,
+        "pooling": None if pooling is None else pooling.value,
     }
     from shapetrace.loading import (
         parse_factory_args,
@@ -94,8 +95,8 @@ def trace(
 
     # Everything that needs no TensorFlow is checked before it is imported (issue 9).
     validate_weights_option(weights)
-    factory_args = parse_factory_args(factory_args)
-    input_shapes = parse_input_shapes(inputs)
+    factory_args = parse_factory_args(opts.factory_args)
+    input_shapes = parse_input_shapes(opts.inputs)
     spec = parse_model_spec(model) if isinstance(model, str) else None
     if spec is not None and spec.kind == "application":
         if imports:
@@ -135,7 +136,7 @@ def trace(
             read_saved_config(spec.path)  # a bad file is refused before user code or TensorFlow runs
         user_code = import_user_code(imports)
         keras_model = load_model(
-            spec or model, factory_args=factory_args, unsafe_load=unsafe_load, user_code=user_code
+            spec or model, factory_args=factory_args, unsafe_load=opts.unsafe_load, user_code=user_code
         )
         if weights is not None and str(weights).lower() not in ("none", ""):
             from shapetrace.applications import load_weights_file
@@ -160,7 +161,7 @@ def trace(
         channels=channels,
         size=size,
         batch=batch,
-        engine=engine,
+        engine=opts.engine,
         request=request,
         inputs=input_shapes,
         on_layer=on_layer,

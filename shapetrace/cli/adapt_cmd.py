@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from shapetrace.cli.core import DebugOption, app, emit, reporting, stdout_to_stderr
-from shapetrace.cli.trace_cmd import (
+from shapetrace.cli.options import (
     FactoryArgOption,
     FormatOption,
     ModelArg,

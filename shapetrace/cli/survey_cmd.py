@@ -17,6 +17,7 @@ from shapetrace.cli.core import (
     stderr_console,
     stdout_to_stderr,
 )
+from shapetrace.cli.options import BatchOption
 from shapetrace.survey import SurveyFormat
 
 
@@ -67,7 +68,7 @@ def survey_command(
     native: Annotated[
         bool, typer.Option("--native", help="Build each model for --channels instead of 3.")
     ] = False,
-    batch: Annotated[int, typer.Option("--batch", "-b", help="Probe batch size.", min=1, max=4096)] = 1,
+    batch: BatchOption = 1,
     output_format: Annotated[
         SurveyFormat, typer.Option("--format", "-f", help="table for people; json or csv for scripts.")
     ] = SurveyFormat.table,
