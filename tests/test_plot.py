@@ -212,5 +212,10 @@ def test_json_honours_layers_and_columns(capsys):
     assert code == 0, err
     data = json.loads(out)
     assert [r["name"] for r in data["layers"]] == ["stem_conv_pad", "stem_conv", "stem_bn", "stem_activation"]
-    assert data["view"] == {"columns": ["layer", "actual"], "depth": None, "layers": "^efficientnetb0/stem"}
+    assert data["view"] == {
+        "columns": ["layer", "actual"],
+        "depth": None,
+        "layers": "^efficientnetb0/stem",
+        "changes_only": False,
+    }
     assert data["costs"]["macs"] > 0  # totals stay those of the whole model

@@ -104,7 +104,9 @@ def trace_command(
     from shapetrace.api import trace
 
     with reporting(debug):
-        view = _validate_view_options(channels, compare, columns, depth, layers, svg, html, plot)
+        view = _validate_view_options(
+            channels, compare, columns, depth, layers, changes_only, svg, html, plot
+        )
     if compare is not None:
         return _compare_command(
             model, channels, compare, options, output_format, svg, html, plot, wide, debug
@@ -117,15 +119,15 @@ def trace_command(
         from shapetrace.render.table import trace_report, trace_table
 
         # Pictures record the full report, whatever the terminal's width.
-        report = trace_report(result, changes_only=changes_only, view=view)
-        table = trace_table(result, changes_only=changes_only, view=view)
+        report = trace_report(result, view=view)
+        table = trace_table(result, view=view)
         _save_pictures(report, table, svg, html, plot, lambda path: _plot_trace(result, path), result.model)
         if output_format is OutputFormat.json:
             typer.echo(json.dumps(view.trace_dict(result), indent=2))
         else:
             layout = output_layout(wide)
             emit(
-                trace_report(result, changes_only=changes_only, view=view, layout=layout),
+                trace_report(result, view=view, layout=layout),
                 measure=table,
                 layout=layout,
             )
@@ -133,14 +135,14 @@ def trace_command(
         raise typer.Exit(EXIT_FAILED)
 
 
-def _validate_view_options(channels, compare, columns, depth, layers, svg, html, plot):
+def _validate_view_options(channels, compare, columns, depth, layers, changes_only, svg, html, plot):
     """Every option checked before a model is built: bad input costs nothing and writes nothing."""
     from shapetrace.cli.export import validate_export_paths
     from shapetrace.compare import validate_compare
     from shapetrace.errors import UsageError
     from shapetrace.selection import View
 
-    view = View.parse(columns=columns, depth=depth, layers=layers)
+    view = View.parse(columns=columns, depth=depth, layers=layers, changes_only=changes_only)
     if compare is not None:
         validate_compare(channels, compare)
         if not view.is_default:
