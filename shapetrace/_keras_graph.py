@@ -54,9 +54,9 @@ def _import_keras_quietly():
     backend — a JAX user's trace never pays for it. TensorFlow logs oneDNN/CUDA notices
     straight to file descriptor 2 before Python can filter them; a user reading a shape
     table should not see them. On failure the captured output is replayed so nothing is
-    hidden.
+    hidden. Nothing global is set here (no environment variable, no logger level): the CLI's
+    entry point quiets TensorFlow's logs for its own process (``shapetrace.cli.app.main``).
     """
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     if "keras" in sys.modules:
         import keras as _keras
 
@@ -90,9 +90,6 @@ def _import_keras_quietly():
 def _quiet_tensorflow() -> None:
     import tensorflow as _tf  # the backend, loaded now while muted
 
-    # Per-layer eager calls make tf.function retrace once per shape; TensorFlow
-    # warns about that on stderr, which would interleave with our table.
-    _tf.get_logger().setLevel("ERROR")
     # Devices are probed at the first op, after the import: without a GPU that logs
     # "failed call to cuInit" at ERROR level (shown unless TF_CPP_MIN_LOG_LEVEL=3).
     # Probing them here, still muted, keeps that line out of the user's stderr.

@@ -1,7 +1,10 @@
 """Figures of a trace, a comparison and a survey (matplotlib, imported only when drawing).
 
 Every function writes the figure to a temporary file beside ``path`` and renames
-it, so a failure never leaves half an image behind.
+it, so a failure never leaves half an image behind. Figures are plain
+``matplotlib.figure.Figure`` objects saved through their own canvas: pyplot's global state
+and backend are never touched (``matplotlib.use`` would change them for the whole process).
+matplotlib is the ``shapetrace[plot]`` extra.
 """
 
 from __future__ import annotations
@@ -12,10 +15,17 @@ import tempfile
 import textwrap
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from shapetrace.errors import UsageError
+from shapetrace.extras import require
 from shapetrace.records import LayerTrace, Trace, format_shape
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+    from shapetrace.compare import Comparison
+    from shapetrace.survey import SurveyRow
 
 __all__ = ["plot_trace", "plot_compare", "plot_survey", "validate_plot_path", "PLOT_FORMATS"]
 
@@ -74,24 +84,21 @@ def write_atomically(path: Path, write) -> None:
         raise
 
 
-def _pyplot():
-    import matplotlib
+def _new_figure(**options: Any) -> Figure:
+    """A figure outside pyplot, drawn by the Agg canvas (files only: no window, no display)."""
+    figure_module = require("matplotlib.figure", extra="plot", for_="drawing a plot")
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
 
-    matplotlib.use("Agg")  # files only: never open a window, work without a display
-    import matplotlib.pyplot as plt
+    fig = figure_module.Figure(**options)
+    FigureCanvasAgg(fig)
+    return fig
 
-    return plt
 
-
-def _save(fig, path: str | Path) -> Path:
+def _save(fig: Figure, path: str | Path) -> Path:
     path = validate_plot_path(path)
-    plt = _pyplot()
-    try:
-        write_atomically(
-            path, lambda tmp: fig.savefig(tmp, format=path.suffix.lower()[1:], dpi=110, bbox_inches="tight")
-        )
-    finally:
-        plt.close(fig)
+    write_atomically(
+        path, lambda tmp: fig.savefig(tmp, format=path.suffix.lower()[1:], dpi=110, bbox_inches="tight")
+    )
     return path
 
 
@@ -249,12 +256,11 @@ def _style(axes, n_rows: int, *, legend: bool = True, first: int = 0) -> None:
         ax_s.legend(loc="upper right", fontsize=8, framealpha=0.9)
 
 
-def _figure(columns: int = 1):
-    plt = _pyplot()
-    fig, axes = plt.subplots(
+def _figure(columns: int = 1) -> tuple[Figure, Any]:
+    fig = _new_figure(figsize=(12, 6.5))
+    axes = fig.subplots(
         2,
         columns,
-        figsize=(12, 6.5),
         sharex="col",
         squeeze=False,
         gridspec_kw={"height_ratios": [3, 2], **({"width_ratios": [2, 3]} if columns == 2 else {})},
@@ -284,7 +290,7 @@ def plot_trace(trace: Trace, path: str | Path) -> Path:
     return _save(fig, path)
 
 
-def plot_compare(comparison: Any, path: str | Path) -> Path:
+def plot_compare(comparison: Comparison, path: str | Path) -> Path:
     """Both probes on one figure: a zoom on where their shapes meet (left), the whole model (right)."""
     validate_plot_path(path)
     fig, grid = _figure(columns=2)
@@ -331,12 +337,12 @@ def plot_compare(comparison: Any, path: str | Path) -> Path:
     return _save(fig, path)
 
 
-def plot_survey(rows: Sequence[Any], path: str | Path, *, channels: int | None = None) -> Path:
+def plot_survey(rows: Sequence[SurveyRow], path: str | Path, *, channels: int | None = None) -> Path:
     """One bar per model: how far the probe got (layer calls), coloured by the verdict."""
     validate_plot_path(path)
-    plt = _pyplot()
     height = max(3.0, 0.3 * len(rows) + 1.2)
-    fig, ax = plt.subplots(figsize=(11, height))
+    fig = _new_figure(figsize=(11, height))
+    ax = fig.subplots()
     names = [r.model for r in rows][::-1]
     reached = [r.layers for r in rows][::-1]
     colors, notes = [], []

@@ -214,3 +214,16 @@ def test_user_model_with_weights_that_cannot_apply(weights, tmp_path, capsys):
     )
     code, out, err = run([f"{factory}:build", "--weights", weights], capsys)
     assert code == 2 and "does not exist" in err and len(err.strip().splitlines()) == 1
+
+
+def test_typer_floor_ships_the_vendored_click_we_use():
+    """pyproject's typer floor (0.26) is the first release with typer._click; the CLI uses these names."""
+    import tomllib
+    from pathlib import Path
+
+    from typer._click.exceptions import UsageError
+    from typer._click.shell_completion import CompletionItem
+
+    assert UsageError and CompletionItem
+    project = tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text())["project"]
+    assert "typer>=0.26" in project["dependencies"]

@@ -101,9 +101,11 @@ def survey_command(
     with reporting(debug):
         validate_survey_options(channels=channels, size=size, models=models)  # before TensorFlow loads
         if plot is not None:
+            from shapetrace.extras import require
             from shapetrace.plot import validate_plot_path
 
             validate_plot_path(plot)
+            require("matplotlib", extra="plot", for_="--plot")
         if imports:
             from shapetrace.loading import import_user_code
 

@@ -151,9 +151,11 @@ def _validate_view_options(channels, compare, columns, depth, layers, changes_on
             )
     validate_export_paths(svg, html)
     if plot is not None:
+        from shapetrace.extras import require
         from shapetrace.plot import validate_plot_path
 
         validate_plot_path(plot)
+        require("matplotlib", extra="plot", for_="--plot")
     return view
 
 
