@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from shapetrace.applications import (
     build_application,
@@ -15,7 +15,11 @@ from shapetrace.applications import (
 )
 from shapetrace.errors import UsageError, WeightsError
 from shapetrace.options import Engine, TraceOptions
-from shapetrace.records import LayerTrace, Trace
+from shapetrace.records import LayerTrace, Probe, Trace
+
+if TYPE_CHECKING:
+    import numpy as np
+    from keras import Model
 
 __all__ = ["trace", "make_probes", "trace_model"]
 
@@ -130,7 +134,7 @@ def trace(
                 "--native, --top and --pooling build a keras.applications model; "
                 f"received a user model ({model if isinstance(model, str) else type(model).__name__})."
             )
-        if spec is not None and spec.kind == "file":
+        if spec is not None and spec.kind == "file" and spec.path is not None:
             from shapetrace.loading import read_saved_config
 
             read_saved_config(spec.path)  # a bad file is refused before user code or TensorFlow runs
@@ -183,13 +187,13 @@ def _validate_application_probe(app, size, channels: int, batch: int) -> None:
 
 
 def make_probes(
-    model,
+    model: Model,
     *,
     channels: int | None,
     size: tuple[int, int] | None,
     batch: int,
     inputs: Mapping[str, tuple[int, ...]] | None = None,
-):
+) -> tuple[list[Probe], list[np.ndarray]]:
     """One probe per model input (the rules: :mod:`shapetrace.probes`)."""
     from shapetrace.probes import make_probes as _make_probes
 
@@ -197,7 +201,7 @@ def make_probes(
 
 
 def trace_model(
-    model,
+    model: Model,
     *,
     channels: int | None = None,
     size: tuple[int, int] | None = None,

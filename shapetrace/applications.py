@@ -9,9 +9,13 @@ import difflib
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from shapetrace.errors import ModelNotFoundError, UsageError, WeightsError
 from shapetrace.options import Pooling
+
+if TYPE_CHECKING:
+    from keras import Model
 
 __all__ = [
     "Application",
@@ -146,7 +150,7 @@ def build_application(
     top: bool = False,
     weights: str | Path | None = None,
     pooling: Pooling | str | None = None,
-):
+) -> Model:
     """Build ``app`` the way the story did: declared input (H, W, 3), no top.
 
     Args:
@@ -195,7 +199,7 @@ def build_application(
     return model
 
 
-def load_weights_file(model, path: Path) -> None:
+def load_weights_file(model: Model, path: Path) -> None:
     """Load a local weights file into ``model``, explaining a mismatch in one line.
 
     Keras warns once per layer it cannot match (``Skipping nested container``…), dozens

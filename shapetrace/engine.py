@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from shapetrace import _keras_graph as kg
 from shapetrace.costs import layer_cost
@@ -27,6 +27,9 @@ from shapetrace.records import (
     format_shape,
     shapes_compatible,
 )
+
+if TYPE_CHECKING:
+    from keras import Layer, Model, Operation
 
 __all__ = ["walk_stream", "WalkResult", "RowMaker"]
 
@@ -84,7 +87,9 @@ class RowMaker:
         self.seen.add(id(operation))
         return seen
 
-    def input_row(self, path: str, layer, declared: Shape, actual: Shape, itemsize: int = 4) -> None:
+    def input_row(
+        self, path: str, layer: Operation, declared: Shape, actual: Shape, itemsize: int = 4
+    ) -> None:
         self.add(
             LayerTrace(
                 index=len(self.rows),
@@ -101,7 +106,17 @@ class RowMaker:
             )
         )
 
-    def layer_row(self, path, depth, operation, call, args, kwargs, output, static=None) -> LayerTrace:
+    def layer_row(
+        self,
+        path: str,
+        depth: int,
+        operation: Operation,
+        call: kg.Call | None,
+        args: Any,
+        kwargs: dict[str, Any],
+        output: Any,
+        static: Any = None,
+    ) -> LayerTrace:
         inputs = tuple(_shape(t) for t in kg.flatten_tensors(args))
         outputs = kg.flatten_tensors(output)
         out = _shape(outputs[0]) if outputs else None
@@ -149,7 +164,17 @@ class RowMaker:
         return row
 
     def container_row(
-        self, slot, path, depth, layer, *, inputs, outputs, declared_output, declared_inputs, new_outputs
+        self,
+        slot: int,
+        path: str,
+        depth: int,
+        layer: Layer,
+        *,
+        inputs: tuple[Shape, ...],
+        outputs: list[Any],
+        declared_output: Shape,
+        declared_inputs: tuple[Shape, ...],
+        new_outputs: list[Any],
     ) -> LayerTrace:
         """Fill ``slot`` with an opened block's row: its real input → output, and only the
         weights no row inside it counted (see :mod:`shapetrace.recorder`)."""
@@ -196,7 +221,14 @@ class RowMaker:
         return row
 
     def break_row(
-        self, path, depth, operation, call, args, message: str, expected: str | None = None
+        self,
+        path: str,
+        depth: int,
+        operation: Operation,
+        call: kg.Call | None,
+        args: Any,
+        message: str,
+        expected: str | None = None,
     ) -> Break:
         inputs = tuple(_shape(t) for t in kg.flatten_tensors(args))
         shared = self._seen_before(operation)
@@ -331,7 +363,7 @@ class _Walker:
 
 
 def walk_stream(
-    model, probes: list[Probe], arrays: list, on_layer: Callable[[int], None] | None = None
+    model: Model, probes: list[Probe], arrays: list[Any], on_layer: Callable[[int], None] | None = None
 ) -> WalkResult:
     """Run ``arrays`` (one per model input) through ``model`` layer by layer.
 

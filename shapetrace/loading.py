@@ -26,14 +26,17 @@ import sys
 import warnings
 import zipfile
 import zlib
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from shapetrace.errors import UsageError, WeightsError
 from shapetrace.untrusted import MEMBER_LIMIT, parse_json, read_capped, require_file, too_large, user_path
+
+if TYPE_CHECKING:
+    from keras import Model
 
 __all__ = [
     "ModelSpec",
@@ -163,7 +166,7 @@ def parse_model_spec(text: str) -> ModelSpec:
     return ModelSpec("application", text)
 
 
-def parse_factory_args(pairs: Mapping[str, Any] | list[str] | tuple[str, ...] | None) -> dict[str, Any]:
+def parse_factory_args(pairs: Mapping[str, Any] | Sequence[str] | None) -> dict[str, Any]:
     """``["channels=1", "name=tiny"]`` → ``{"channels": 1, "name": "tiny"}``.
 
     Values are read as Python literals when they are one (``1``, ``0.5``,
@@ -190,7 +193,7 @@ def parse_factory_args(pairs: Mapping[str, Any] | list[str] | tuple[str, ...] | 
 
 
 def parse_input_shapes(
-    items: Mapping[str, Any] | list[str] | tuple | str | None,
+    items: Mapping[str, Any] | Sequence[Any] | str | None,
 ) -> dict[str, tuple[int, ...]]:
     """Probe shapes without the batch axis, by input name.
 
@@ -548,7 +551,7 @@ def load_model(
     factory_args: Mapping[str, Any] | None = None,
     unsafe_load: bool = False,
     user_code: UserCode | None = None,
-):
+) -> Model:
     """A built ``keras.Model`` from a file or factory spec, a zero-argument callable, or a model.
 
     Args:
@@ -592,7 +595,7 @@ def load_model(
     )
 
 
-def load_model_file(path: Path, *, unsafe_load: bool = False, user_code: UserCode | None = None):
+def load_model_file(path: Path, *, unsafe_load: bool = False, user_code: UserCode | None = None) -> Model:
     """Load a ``.keras``/``.h5`` file with safe mode on, after refusing configs that carry code.
 
     Everything about the file is checked before TensorFlow is imported: a refusal costs
@@ -680,7 +683,7 @@ def _on_sys_path(folder: Path) -> Iterator[None]:
             sys.path.remove(entry)
 
 
-def import_factory(spec: ModelSpec):
+def import_factory(spec: ModelSpec) -> Callable[..., Any]:
     """Import a factory spec's module (running it) and return the factory, not yet called."""
     if spec.path is not None:
         module = _import_file(spec)
@@ -797,7 +800,7 @@ def _callable_label(function) -> str:
     return spec_of_callable(function) or getattr(function, "__qualname__", repr(function))
 
 
-def spec_of_callable(function, relative_to: Path | None = None) -> str | None:
+def spec_of_callable(function: Callable[..., Any], relative_to: Path | None = None) -> str | None:
     """``path/to/file.py:function`` for a top-level function (``None`` when it has no such spec)."""
     qualname = getattr(function, "__qualname__", "")
     if not inspect.isfunction(function) or "." in qualname or "<" in qualname:

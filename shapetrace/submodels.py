@@ -11,12 +11,17 @@ other layer by layer.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from shapetrace import _keras_graph as kg
 from shapetrace.engine import RowMaker, WalkResult, _shape
 from shapetrace.errors import ProbeBroken
 from shapetrace.recorder import CallRecorder, is_opened
 from shapetrace.records import Boundary, Probe
+
+if TYPE_CHECKING:
+    from keras import Model
 
 __all__ = ["walk_submodels"]
 
@@ -60,7 +65,12 @@ def _expand(graph: kg.Graph, tensors: list, maker: RowMaker, prefix: str, depth:
         )
 
 
-def walk_submodels(model, probes: list[Probe], arrays: list, on_layer=None) -> WalkResult:
+def walk_submodels(
+    model: Model,
+    probes: list[Probe],
+    arrays: list[Any],
+    on_layer: Callable[[int], None] | None = None,
+) -> WalkResult:
     """Trace with sub-models; raises :class:`ProbeBroken` when the probe cannot pass the model.
 
     ``on_layer`` (progress) is called once, with all the rows: one call runs every layer.
