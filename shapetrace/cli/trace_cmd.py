@@ -42,7 +42,10 @@ def trace_command(
     options: TraceOptions = TraceOptions(),
     changes_only: Annotated[
         bool,
-        typer.Option("--changes-only", help="Only rows where something changed (plus the first and last)."),
+        typer.Option(
+            "--changes-only",
+            help="Only rows where something changed (plus the first and last), in the table and in JSON.",
+        ),
     ] = False,
     output_format: FormatOption = OutputFormat.table,
     compare: Annotated[
