@@ -12,7 +12,7 @@ from types import ModuleType
 
 from shapetrace.errors import UsageError
 
-__all__ = ["require", "PACKAGES", "TRAIN_MODULES"]
+__all__ = ["require", "require_train", "PACKAGES", "TRAIN_MODULES"]
 
 # Import name → the name pip knows it by.
 PACKAGES = {"sklearn": "scikit-learn", "PIL": "Pillow", "matplotlib": "matplotlib"}
@@ -40,3 +40,9 @@ def require(module: str, *, extra: str, for_: str) -> ModuleType:
         raise UsageError(
             f"{for_} needs {PACKAGES.get(top, top)}: pip install 'shapetrace[{extra}]'"
         ) from None
+
+
+def require_train(for_: str = "training") -> None:
+    """Every module training imports, checked up front: never a run that stops at its curves."""
+    for module in TRAIN_MODULES:
+        require(module, extra="train", for_=for_)

@@ -51,6 +51,17 @@ def test_the_library_refuses_a_plot_without_matplotlib(monkeypatch, tmp_path):
     assert not (tmp_path / "survey.png").exists()
 
 
+def test_the_library_refuses_training_without_its_extra(monkeypatch, tmp_path):
+    from shapetrace.errors import UsageError
+    from shapetrace.train.config import TrainConfig
+    from shapetrace.train.run import train
+
+    hide(monkeypatch, "PIL")
+    with pytest.raises(UsageError, match=r"^training needs Pillow: pip install 'shapetrace\[train\]'$"):
+        train(TrainConfig(output=str(tmp_path / "run")))
+    assert not (tmp_path / "run").exists()
+
+
 def _python(code: str, *args: str, env: dict[str, str] | None = None) -> str:
     result = subprocess.run(
         [sys.executable, "-c", textwrap.dedent(code), *args],

@@ -20,6 +20,7 @@ import numpy as np
 
 from shapetrace._keras_graph import keras
 from shapetrace.errors import ShapetraceError, UsageError
+from shapetrace.extras import require_train
 from shapetrace.train.config import Distribute, TrainConfig
 from shapetrace.train.outputs import FILES, SCHEMA, RunFolder, atomic_copy, atomic_save_model, atomic_write
 
@@ -171,6 +172,7 @@ def train(
         TrainingDiverged: the loss became NaN (the last good checkpoint is kept).
     """
     require_tensorflow_backend()
+    require_train()  # scikit-learn, Pillow, matplotlib: the [train] extra
     started = time.perf_counter()
     reporter = reporter or Reporter()
     config = config.resolved()
