@@ -323,7 +323,9 @@ def input_lineage(model: Model, names: list[str] | None = None) -> list[tuple[st
         return []
     names = list(names) if names is not None else input_layer_names(model)
     prefix = model.name + "/"
-    out = [(prefix + layer.name, (name,)) for layer, name in zip(graph.input_layers, names)]
+    out: list[tuple[str, tuple[str, ...]]] = [
+        (prefix + layer.name, (name,)) for layer, name in zip(graph.input_layers, names)
+    ]
     _lineage(graph, [(name,) for name in names], prefix, out)
     return out
 
@@ -514,7 +516,7 @@ def built_input_shapes(layer: Layer) -> list[tuple[int | None, ...]] | None:
     shapes = getattr(layer, "_build_shapes_dict", None)
     if not layer.built or not shapes:
         return None
-    found = []
+    found: list[tuple[int | None, ...]] = []
     for value in shapes.values():
         if isinstance(value, dict):
             value = list(value.values())
