@@ -5,6 +5,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from shapetrace.errors import (
     CheckFailed,
     ModelNotFoundError,
@@ -13,7 +15,7 @@ from shapetrace.errors import (
     UsageError,
     WeightsError,
 )
-from shapetrace.options import Engine, OutputFormat, Pooling
+from shapetrace.options import Engine, OutputFormat, Pooling, TraceOptions
 from shapetrace.records import SCHEMA, Boundary, Break, LayerTrace, Probe, Trace
 
 __version__ = "0.1.0"
@@ -22,6 +24,7 @@ __all__ = [
     "trace",
     "trace_model",
     "list_applications",
+    "TraceOptions",
     "Trace",
     "LayerTrace",
     "Probe",
@@ -40,17 +43,18 @@ __all__ = [
 ]
 
 
-def trace(model, **options) -> Trace:
+def trace(model: Any, **options: Any) -> Trace:
     """Trace a probe through ``model`` (an application name or a ``keras.Model``).
 
-    See :func:`shapetrace.api.trace` for the options.
+    See :func:`shapetrace.api.trace` for the options (``channels=``, ``options=TraceOptions(...)``
+    or its fields as keywords).
     """
     from shapetrace.api import trace as _trace
 
     return _trace(model, **options)
 
 
-def trace_model(model, **options) -> Trace:
+def trace_model(model: Any, **options: Any) -> Trace:
     """Trace an already-built ``keras.Model``; see :func:`shapetrace.api.trace_model`."""
     from shapetrace.api import trace_model as _trace_model
 

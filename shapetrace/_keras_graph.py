@@ -19,7 +19,10 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # types only: keras is imported below, quietly
+    from keras import Layer, Model, Operation
 
 from shapetrace.messages import one_line
 
@@ -28,7 +31,7 @@ __all__ = [
     "Call",
     "Graph",
     "graph_of",
-    "check_boundary",
+    "keras_input_check",
     "run_call",
     "static_output_shapes",
     "reset_naming",
@@ -55,9 +58,9 @@ def _import_keras_quietly():
     backend — a JAX user's trace never pays for it. TensorFlow logs oneDNN/CUDA notices
     straight to file descriptor 2 before Python can filter them; a user reading a shape
     table should not see them. On failure the captured output is replayed so nothing is
-    hidden.
+    hidden. Nothing global is set here (no environment variable, no logger level): the CLI's
+    entry point quiets TensorFlow's logs for its own process (``shapetrace.cli.app.main``).
     """
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     if "keras" in sys.modules:
         import keras as _keras
 
@@ -91,9 +94,6 @@ def _import_keras_quietly():
 def _quiet_tensorflow() -> None:
     import tensorflow as _tf  # the backend, loaded now while muted
 
-    # Per-layer eager calls make tf.function retrace once per shape; TensorFlow
-    # warns about that on stderr, which would interleave with our table.
-    _tf.get_logger().setLevel("ERROR")
     # Devices are probed at the first op, after the import: without a GPU that logs
     # "failed call to cuInit" at ERROR level (shown unless TF_CPP_MIN_LOG_LEVEL=3).
     # Probing them here, still muted, keeps that line out of the user's stderr.
@@ -164,7 +164,7 @@ def _functional_of(model) -> Functional | None:
     return None
 
 
-def graph_of(model) -> Graph | None:
+def graph_of(model: Operation) -> Graph | None:
     """The model's graph, or ``None`` for a layer or subclassed model (walked as one call)."""
     functional = _functional_of(model)
     if functional is None:
@@ -191,11 +191,11 @@ def graph_of(model) -> Graph | None:
     )
 
 
-def is_model(operation) -> bool:
+def is_model(operation: Operation) -> bool:
     return isinstance(operation, keras.Model)
 
 
-def check_boundary(model, tensors: list[Any]) -> tuple[bool, str | None, list[Any]]:
+def keras_input_check(model: Model, tensors: list[Any]) -> tuple[bool, str | None, list[Any]]:
     """What ``model(...)`` does to the tensors before its first layer runs.
 
     Runs the model's own checks, in the order ``Layer.__call__`` and
@@ -224,12 +224,12 @@ def check_boundary(model, tensors: list[Any]) -> tuple[bool, str | None, list[An
     return True, note, adjusted
 
 
-def run_call(operation, args: tuple, kwargs: dict):
+def run_call(operation: Operation, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
     """Apply one layer in inference mode, exactly as ``Functional.call`` would."""
     return operation_fn(operation, training=False)(*args, **kwargs)
 
 
-def static_output_shapes(operation, args: tuple, kwargs: dict):
+def static_output_shapes(operation: Operation, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
     """Keras's static shape inference for these inputs (``None`` if it refuses)."""
     symbolic = tree.map_structure(
         lambda t: keras.KerasTensor(tuple(t.shape), dtype=t.dtype) if _is_tensor(t) else t,
@@ -249,26 +249,26 @@ def _is_tensor(value) -> bool:
     return hasattr(value, "shape") and hasattr(value, "dtype") and not isinstance(value, keras.KerasTensor)
 
 
-def flatten_tensors(structure) -> list[Any]:
+def flatten_tensors(structure: Any) -> list[Any]:
     return [t for t in tree.flatten(structure) if _is_tensor(t)]
 
 
-def flatten(structure) -> list[Any]:
+def flatten(structure: Any) -> list[Any]:
     return list(tree.flatten(structure))
 
 
-def convert(array, dtype):
+def convert(array: Any, dtype: Any) -> Any:
     return keras.ops.convert_to_tensor(array, dtype=dtype)
 
 
-def nbytes(tensor) -> int:
+def nbytes(tensor: Any) -> int:
     size = 1
     for dim in tensor.shape:
         size *= int(dim)
     return size * _itemsize(tensor.dtype)
 
 
-def itemsize(dtype) -> int:
+def itemsize(dtype: Any) -> int:
     """Bytes per element of a tensor dtype."""
     return _itemsize(dtype)
 
@@ -283,7 +283,7 @@ def _itemsize(dtype) -> int:
         return 2 if "16" in name else 4
 
 
-def layer_params(layer) -> int:
+def layer_params(layer: Operation) -> int:
     """Weights owned by ``layer`` (0 for a bare op like ``keras.ops.add``, or when unbuilt)."""
     if not hasattr(layer, "count_params"):
         return 0
@@ -302,7 +302,7 @@ def reset_naming(free_memory: bool = False) -> None:
     keras.backend.clear_session(free_memory=free_memory)
 
 
-def input_layer_names(model) -> list[str]:
+def input_layer_names(model: Model) -> list[str]:
     """The name of the InputLayer behind each model input (``image``, ``input_layer``)."""
     names = []
     for i, ref in enumerate(model.inputs):
@@ -312,7 +312,7 @@ def input_layer_names(model) -> list[str]:
     return names
 
 
-def input_lineage(model, names: list[str] | None = None) -> list[tuple[str, tuple[str, ...]]]:
+def input_lineage(model: Model, names: list[str] | None = None) -> list[tuple[str, tuple[str, ...]]]:
     """``(row path, names of the model inputs it depends on)`` for every call, in walk order.
 
     Paths are built as the engines build them (``model/…/layer``); nested models map
@@ -324,7 +324,9 @@ def input_lineage(model, names: list[str] | None = None) -> list[tuple[str, tupl
         return []
     names = list(names) if names is not None else input_layer_names(model)
     prefix = model.name + "/"
-    out = [(prefix + layer.name, (name,)) for layer, name in zip(graph.input_layers, names)]
+    out: list[tuple[str, tuple[str, ...]]] = [
+        (prefix + layer.name, (name,)) for layer, name in zip(graph.input_layers, names)
+    ]
     _lineage(graph, [(name,) for name in names], prefix, out)
     return out
 
@@ -376,7 +378,7 @@ def versions() -> dict[str, str]:
     return found
 
 
-def consumers_of(model, layer) -> list[Any]:
+def consumers_of(model: Model, layer: Layer) -> list[Any]:
     """The layers of ``model`` that take ``layer``'s output as an input, in graph order.
 
     (Used by ``shapetrace train --adapt sum-stem`` to find the first convolution.)
@@ -479,7 +481,7 @@ def is_symbolic_call(args: tuple, kwargs: dict) -> bool:
     return False
 
 
-def built_input_shapes(layer) -> list[tuple[int | None, ...]] | None:
+def built_input_shapes(layer: Layer) -> list[tuple[int | None, ...]] | None:
     """The input shapes (with the batch axis) a built layer or subclassed model was first called with.
 
     Keras keeps them to rebuild the object on load (``_build_shapes_dict``); ``None``
@@ -488,7 +490,7 @@ def built_input_shapes(layer) -> list[tuple[int | None, ...]] | None:
     shapes = getattr(layer, "_build_shapes_dict", None)
     if not layer.built or not shapes:
         return None
-    found = []
+    found: list[tuple[int | None, ...]] = []
     for value in shapes.values():
         if isinstance(value, dict):
             value = list(value.values())
@@ -499,12 +501,12 @@ def built_input_shapes(layer) -> list[tuple[int | None, ...]] | None:
     return found or None
 
 
-def sublayers(layer) -> list[Any]:
+def sublayers(layer: Layer) -> list[Any]:
     """Every layer tracked inside ``layer``, at any depth (not ``layer`` itself)."""
     return list(layer._flatten_layers(include_self=False, recursive=True))
 
 
-def expected_input(layer) -> str | None:
+def expected_input(layer: Operation) -> str | None:
     """What a layer is set up to take, for a break row: the shape it was built for, else its input spec."""
     shapes = built_input_shapes(layer)
     if shapes:
@@ -535,7 +537,7 @@ def expected_input(layer) -> str | None:
     return " ".join(parts) or None
 
 
-def call_argument_names(layer) -> list[str]:
+def call_argument_names(layer: Operation) -> list[str]:
     """Names of ``layer.call``'s positional parameters (``inputs``, ``x``…)."""
     import inspect
 
@@ -550,7 +552,7 @@ def call_argument_names(layer) -> list[str]:
     ]
 
 
-def model_inputs(model) -> list[Any] | None:
+def model_inputs(model: Operation) -> list[Any] | None:
     """The model's symbolic inputs; ``None`` for a subclassed model or a Sequential without an Input."""
     try:
         inputs = model.inputs
@@ -559,7 +561,7 @@ def model_inputs(model) -> list[Any] | None:
     return list(inputs) if inputs else None
 
 
-def input_consumers(model) -> tuple[list[list[Any]], list[list[Any]]]:
+def input_consumers(model: Model) -> tuple[list[list[Any]], list[list[Any]]]:
     """Per model input: the layers that take it directly, and every layer it reaches.
 
     Nested models and user-defined layers count with all their sublayers (what feeds an

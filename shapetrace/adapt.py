@@ -45,7 +45,7 @@ __all__ = [
     "probe_map",
     "front_layer",
     "save_adapted",
-    "check_output_path",
+    "validate_output_path",
 ]
 
 TOLERANCE = 1e-4
@@ -73,7 +73,7 @@ def probe_map(method: Method | str, channels: int) -> np.ndarray:
     return p
 
 
-def _check_method(method: Method, channels: int) -> None:
+def _validate_method(method: Method, channels: int) -> None:
     if channels == 3:
         raise UsageError(
             "The model is already declared for 3 channels: channels=3 needs no adapting.", param="channels"
@@ -357,9 +357,9 @@ def adapt_model(
         )
     wanted = None if method is None else Method(method)
     if wanted is not None:
-        _check_method(wanted, channels)
+        _validate_method(wanted, channels)
     elif channels == 3:
-        _check_method(Method.sum_stem, channels)
+        _validate_method(Method.sum_stem, channels)
     probe = _probe(original, channels, size)
 
     fold, fallback = None, None
@@ -489,7 +489,7 @@ def _note(method: Method, channels: int, fold: StemFold | None, adapted) -> str:
 # --------------------------------------------------------------------------- the whole command
 
 
-def check_output_path(output: str | Path) -> Path:
+def validate_output_path(output: str | Path) -> Path:
     """The ``.keras`` path to write, checked before anything is built."""
     path = Path(output).expanduser()
     if path.suffix != ".keras":
@@ -535,17 +535,17 @@ def adapt(
     """
     from shapetrace.applications import (
         build_application,
-        check_channels,
-        check_size,
         parse_size,
         resolve_application,
+        validate_channels,
+        validate_size,
     )
     from shapetrace.loading import parse_factory_args, parse_model_spec
 
     if isinstance(size, str):
         size = parse_size(size)
-    check_channels(channels)
-    _check_method(Method(method or Method.sum_stem), channels)
+    validate_channels(channels)
+    _validate_method(Method(method or Method.sum_stem), channels)
     weights = None if weights is None or str(weights).lower() == "none" else weights
     factory_args = parse_factory_args(factory_args)
     spec = parse_model_spec(model) if isinstance(model, str) else None
@@ -558,7 +558,7 @@ def adapt(
             )
         app = resolve_application(model)
         if size is not None:
-            check_size(app, size)
+            validate_size(app, size)
         options = dict(size=size, top=top, pooling=pooling)
         original = build_application(app, weights=weights, **options)
         # Building an application resets Keras's naming, so keep the original's names first.
@@ -609,7 +609,7 @@ def save_adapted(adapted: Adapted, output: str | Path) -> AdaptReport:
     from shapetrace._keras_graph import keras
     from shapetrace.messages import one_line
 
-    path = check_output_path(output)
+    path = validate_output_path(output)
     with atomic_path(path, suffix=".keras") as tmp:  # any failure below removes it
         try:
             adapted.model.save(tmp)

@@ -2,20 +2,24 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from shapetrace.applications import (
     build_application,
-    check_channels,
-    check_size,
     parse_size,
     resolve_application,
+    validate_channels,
+    validate_size,
 )
 from shapetrace.errors import UsageError, WeightsError
-from shapetrace.options import Engine, Pooling
-from shapetrace.records import LayerTrace, Trace
+from shapetrace.options import Engine, TraceOptions
+from shapetrace.records import LayerTrace, Probe, Trace
+
+if TYPE_CHECKING:
+    import numpy as np
+    from keras import Model
 
 __all__ = ["trace", "make_probes", "trace_model"]
 
@@ -24,19 +28,10 @@ def trace(
     model: Any,
     *,
     channels: int | None = None,
-    size: tuple[int, int] | str | None = None,
-    batch: int = 1,
-    native: bool = False,
-    top: bool = False,
-    weights: str | Path | None = None,
-    pooling: Pooling | str | None = None,
-    engine: Engine | str = Engine.stream,
-    factory_args: Mapping[str, Any] | None = None,
-    inputs: Mapping[str, Any] | None = None,
-    unsafe_load: bool = False,
-    imports: Sequence[str] | None = None,
+    options: TraceOptions | None = None,
     on_layer: Callable[[int], None] | None = None,
     on_walk_start: Callable[[int | None], None] | None = None,
+    **keywords: Any,
 ) -> Trace:
     """Trace a real probe tensor through a model.
 
@@ -45,35 +40,45 @@ def trace(
             (``"model.keras"``, ``"legacy.h5"``), a factory (``"pkg.module:function"`` or
             ``"path/to/file.py:function"``), a callable returning a model, or a built ``keras.Model``.
         channels: probe channels; default 3 for an application, the model's own for a model.
-        size: ``(height, width)`` or ``"HxW"``; default the model's (default) input size.
-        batch: probe batch size.
-        native: build the application declared for ``channels`` instead of 3.
-        top: keep the application's classifier.
-        weights: ``None``, ``"imagenet"`` or a local weights file.
-        pooling: ``"avg"`` or ``"max"``.
-        engine: ``"stream"`` (default) or ``"submodels"``.
-        factory_args: keyword arguments for a factory (``{"channels": 1}``).
-        inputs: probe shapes without the batch axis, any rank: one shape for a single-input
-            model (``"32x32x3"``, ``(120, 7)``), or by input name (``{"image": (64, 64, 1),
-            "meta": "10"}``). A model never built takes its probe from here.
-        unsafe_load: let a saved file run the code it carries (Lambda layers, custom
-            classes); refused by default.
-        imports: the user's own code to import first (``"layers.py"``, ``"pkg.layers"``):
-            its classes and functions are the custom objects of a saved model's load.
+        options: how the model is made and probed (:class:`~shapetrace.options.TraceOptions`:
+            size, batch, weights, pooling, native, top, engine, factory_args, inputs,
+            unsafe_load, imports); default: all defaults.
         on_layer: progress: called after each recorded layer call with the number of rows so far.
         on_walk_start: progress: called once the model is built, before the walk, with the
             number of layer calls the walk is expected to record (``None``: unknown).
+        **keywords: fields of :class:`~shapetrace.options.TraceOptions`, applied over
+            ``options`` (``trace("resnet50", channels=1, size=(64, 64))``):
+
+            - ``size``: ``(height, width)`` or ``"HxW"``; default the model's (default) input size.
+            - ``batch``: probe batch size.
+            - ``native``: build the application declared for ``channels`` instead of 3.
+            - ``top``: keep the application's classifier.
+            - ``weights``: ``None``, ``"imagenet"`` or a local weights file.
+            - ``pooling``: ``"avg"`` or ``"max"``.
+            - ``engine``: ``"stream"`` (default) or ``"submodels"``.
+            - ``factory_args``: keyword arguments for a factory (``{"channels": 1}``).
+            - ``inputs``: probe shapes without the batch axis, any rank: one shape for a
+              single-input model (``"32x32x3"``, ``(120, 7)``), or by input name
+              (``{"image": (64, 64, 1), "meta": "10"}``). A model never built takes its probe from here.
+            - ``unsafe_load``: let a saved file run the code it carries (Lambda layers, custom
+              classes); refused by default.
+            - ``imports``: the user's own code to import first (``"layers.py"``, ``"pkg.layers"``):
+              its classes and functions are the custom objects of a saved model's load.
 
     Returns:
         A frozen :class:`~shapetrace.records.Trace`.
 
     Raises:
         UsageError: bad options or an unknown model (exit code 2 in the CLI).
+        TypeError: a keyword that is not a field of ``TraceOptions``.
     """
+    opts = TraceOptions.merged(options, keywords)
+    size, batch, weights, pooling = opts.size, opts.batch, opts.weights, opts.pooling
+    native, top, imports = opts.native, opts.top, opts.imports
     if isinstance(size, str):
         size = parse_size(size)
     if channels is not None:
-        check_channels(channels)
+        validate_channels(channels)
     if not isinstance(batch, int) or batch < 1 or batch > 4096:
         raise UsageError(f"Invalid batch={batch!r}: expected a whole number from 1 to 4096.", param="batch")
     request: dict[str, Any] = {
@@ -83,19 +88,19 @@ def trace(
         "native": native,
         "top": top,
         "weights": None if weights is None else str(weights),
-        "pooling": None if pooling is None else Pooling(pooling).value,
+        "pooling": None if pooling is None else pooling.value,
     }
     from shapetrace.loading import (
-        check_weights_option,
         parse_factory_args,
         parse_input_shapes,
         parse_model_spec,
+        validate_weights_option,
     )
 
     # Everything that needs no TensorFlow is checked before it is imported (issue 9).
-    check_weights_option(weights)
-    factory_args = parse_factory_args(factory_args)
-    input_shapes = parse_input_shapes(inputs)
+    validate_weights_option(weights)
+    factory_args = parse_factory_args(opts.factory_args)
+    input_shapes = parse_input_shapes(opts.inputs)
     spec = parse_model_spec(model) if isinstance(model, str) else None
     if spec is not None and spec.kind == "application":
         if imports:
@@ -111,8 +116,8 @@ def trace(
         app = resolve_application(model)
         channels = 3 if channels is None else channels
         if size is not None:
-            check_size(app, size)
-        _check_application_probe(app, size, channels, batch)
+            validate_size(app, size)
+        _validate_application_probe(app, size, channels, batch)
         keras_model = build_application(
             app,
             size=size,
@@ -132,13 +137,13 @@ def trace(
                 f"received a user model ({model if isinstance(model, str) else type(model).__name__}).",
                 param=("native", "top", "pooling"),
             )
-        if spec is not None and spec.kind == "file":
+        if spec is not None and spec.kind == "file" and spec.path is not None:
             from shapetrace.loading import read_saved_config
 
             read_saved_config(spec.path)  # a bad file is refused before user code or TensorFlow runs
         user_code = import_user_code(imports)
         keras_model = load_model(
-            spec or model, factory_args=factory_args, unsafe_load=unsafe_load, user_code=user_code
+            spec or model, factory_args=factory_args, unsafe_load=opts.unsafe_load, user_code=user_code
         )
         if weights is not None and str(weights).lower() not in ("none", ""):
             from shapetrace.applications import load_weights_file
@@ -164,7 +169,7 @@ def trace(
         channels=channels,
         size=size,
         batch=batch,
-        engine=engine,
+        engine=opts.engine,
         request=request,
         inputs=input_shapes,
         on_layer=on_layer,
@@ -172,27 +177,27 @@ def trace(
     )
 
 
-def _check_application_probe(app, size, channels: int, batch: int) -> None:
+def _validate_application_probe(app, size, channels: int, batch: int) -> None:
     """Refuse an absurd probe before the model is built for it (the figure in one line)."""
-    from shapetrace.probes import MAX_DIM, available_memory, check_probe_memory, probe_bytes
+    from shapetrace.probes import MAX_DIM, available_memory, probe_bytes, validate_probe_memory
 
     height, width = size if size is not None else (app.default_size, app.default_size)
     if max(height, width) > MAX_DIM:
         raise UsageError(f"Size {height}x{width} is too large: each side can be at most {MAX_DIM:,}.")
     shape = (batch, height, width, channels)
-    check_probe_memory(
+    validate_probe_memory(
         probe_bytes(shape), available_memory(), f"({batch}, {height}, {width}, {channels}) float32"
     )
 
 
 def make_probes(
-    model,
+    model: Model,
     *,
     channels: int | None,
     size: tuple[int, int] | None,
     batch: int,
     inputs: Mapping[str, tuple[int, ...]] | None = None,
-):
+) -> tuple[list[Probe], list[np.ndarray]]:
     """One probe per model input (the rules: :mod:`shapetrace.probes`)."""
     from shapetrace.probes import make_probes as _make_probes
 
@@ -200,7 +205,7 @@ def make_probes(
 
 
 def trace_model(
-    model,
+    model: Model,
     *,
     channels: int | None = None,
     size: tuple[int, int] | None = None,
@@ -218,12 +223,12 @@ def trace_model(
     # A subclassed model never called is built by the probe itself (``inputs`` says its shape).
     probes, arrays = make_probes(model, channels=channels, size=size, batch=batch, inputs=inputs)
     if engine is Engine.stream:
-        from shapetrace.engine import walk_model
+        from shapetrace.engine import walk_stream as walk
     else:
-        from shapetrace.submodels import walk_model
+        from shapetrace.submodels import walk_submodels as walk
     if on_walk_start is not None:
         on_walk_start(_expected_calls(model))
-    result = walk_model(model, probes, arrays, on_layer=on_layer)
+    result = walk(model, probes, arrays, on_layer=on_layer)
     layers, broken = result.rows, result.broken
     if len(probes) > 1 and kg.model_inputs(model):
         layers, broken = _with_sources(model, [p.name for p in probes], layers, broken)

@@ -9,10 +9,14 @@ import difflib
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from shapetrace.errors import ModelNotFoundError, UsageError, WeightsError
 from shapetrace.messages import one_line
 from shapetrace.options import Pooling
+
+if TYPE_CHECKING:
+    from keras import Model
 
 __all__ = [
     "Application",
@@ -119,7 +123,7 @@ def parse_size(text: str) -> tuple[int, int]:
     return height, width
 
 
-def check_channels(channels: int, param: str = "channels") -> int:
+def validate_channels(channels: int, param: str = "channels") -> int:
     """``channels`` if it is a channel count; ``param`` names it in the error."""
     if isinstance(channels, bool) or not isinstance(channels, int) or not 1 <= channels <= MAX_CHANNELS:
         raise UsageError(
@@ -129,7 +133,7 @@ def check_channels(channels: int, param: str = "channels") -> int:
     return channels
 
 
-def check_size(app: Application, size: tuple[int, int]) -> tuple[int, int]:
+def validate_size(app: Application, size: tuple[int, int]) -> tuple[int, int]:
     if min(size) < app.min_size:
         raise UsageError(
             f"Size {size[0]}x{size[1]} is below {app.name}'s minimum of "
@@ -148,7 +152,7 @@ def build_application(
     top: bool = False,
     weights: str | Path | None = None,
     pooling: Pooling | str | None = None,
-):
+) -> Model:
     """Build ``app`` the way the story did: declared input (H, W, 3), no top.
 
     Args:
@@ -165,7 +169,7 @@ def build_application(
     from shapetrace import _keras_graph  # imports keras (and TensorFlow)
 
     keras = _keras_graph.keras
-    size = check_size(app, size or (app.default_size, app.default_size))
+    size = validate_size(app, size or (app.default_size, app.default_size))
     declared_channels = channels if native else 3
     weights_arg, local_file = _resolve_weights(weights, app, native, declared_channels)
     constructor = getattr(keras.applications, app.name)
@@ -199,7 +203,7 @@ def build_application(
     return model
 
 
-def load_weights_file(model, path: Path) -> None:
+def load_weights_file(model: Model, path: Path) -> None:
     """Load a local weights file into ``model``, explaining a mismatch in one line.
 
     Keras warns once per layer it cannot match (``Skipping nested container``…), dozens

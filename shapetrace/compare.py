@@ -14,7 +14,7 @@ from shapetrace.display import Displayable
 from shapetrace.errors import UsageError
 from shapetrace.records import LayerTrace, Trace, format_shape
 
-__all__ = ["AlignedRow", "Comparison", "compare", "compare_traces", "check_compare"]
+__all__ = ["AlignedRow", "Comparison", "compare_channels", "compare_traces", "validate_compare"]
 
 SCHEMA = "shapetrace.compare/1"
 
@@ -177,13 +177,13 @@ def compare_traces(first: Trace, second: Trace) -> Comparison:
     return Comparison(first=first, second=second, rows=tuple(rows), converged_at=converged)
 
 
-def check_compare(channels: int | None, other: int | None, default: int = 3) -> None:
+def validate_compare(channels: int | None, other: int | None, default: int = 3) -> None:
     """``--compare`` must name a different channel count than the probe's."""
-    from shapetrace.applications import check_channels
+    from shapetrace.applications import validate_channels
 
     if other is None:
         return
-    check_channels(other, "other")
+    validate_channels(other, "other")
     mine = default if channels is None else channels
     if other == mine:
         raise UsageError(
@@ -193,7 +193,9 @@ def check_compare(channels: int | None, other: int | None, default: int = 3) -> 
         )
 
 
-def compare(model: Any, *, channels: int | None = None, other: int = 3, **options: Any) -> Comparison:
+def compare_channels(
+    model: Any, *, channels: int | None = None, other: int = 3, **options: Any
+) -> Comparison:
     """Trace ``model`` with ``channels`` and with ``other`` channels and align the two traces.
 
     Args:
@@ -207,7 +209,7 @@ def compare(model: Any, *, channels: int | None = None, other: int = 3, **option
     """
     from shapetrace.api import trace
 
-    check_compare(channels, other)
+    validate_compare(channels, other)
     first = trace(model, channels=channels, **options)
     second = trace(model, channels=other, **options)
     return compare_traces(first, second)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from shapetrace import _keras_graph as kg
 from shapetrace.costs import layer_cost
@@ -29,7 +29,10 @@ from shapetrace.records import (
     shapes_compatible,
 )
 
-__all__ = ["walk_model", "WalkResult", "RowMaker"]
+if TYPE_CHECKING:
+    from keras import Layer, Model, Operation
+
+__all__ = ["walk_stream", "WalkResult", "RowMaker"]
 
 
 def _shape(tensor) -> Shape:
@@ -85,7 +88,9 @@ class RowMaker:
         self.seen.add(id(operation))
         return seen
 
-    def input_row(self, path: str, layer, declared: Shape, actual: Shape, itemsize: int = 4) -> None:
+    def input_row(
+        self, path: str, layer: Operation, declared: Shape, actual: Shape, itemsize: int = 4
+    ) -> None:
         self.add(
             LayerTrace(
                 index=len(self.rows),
@@ -102,7 +107,17 @@ class RowMaker:
             )
         )
 
-    def layer_row(self, path, depth, operation, call, args, kwargs, output, static=None) -> LayerTrace:
+    def layer_row(
+        self,
+        path: str,
+        depth: int,
+        operation: Operation,
+        call: kg.Call | None,
+        args: Any,
+        kwargs: dict[str, Any],
+        output: Any,
+        static: Any = None,
+    ) -> LayerTrace:
         inputs = tuple(_shape(t) for t in kg.flatten_tensors(args))
         outputs = kg.flatten_tensors(output)
         out = _shape(outputs[0]) if outputs else None
@@ -150,7 +165,17 @@ class RowMaker:
         return row
 
     def container_row(
-        self, slot, path, depth, layer, *, inputs, outputs, declared_output, declared_inputs, new_outputs
+        self,
+        slot: int,
+        path: str,
+        depth: int,
+        layer: Layer,
+        *,
+        inputs: tuple[Shape, ...],
+        outputs: list[Any],
+        declared_output: Shape,
+        declared_inputs: tuple[Shape, ...],
+        new_outputs: list[Any],
     ) -> LayerTrace:
         """Fill ``slot`` with an opened block's row: its real input → output, and only the
         weights no row inside it counted (see :mod:`shapetrace.recorder`)."""
@@ -197,7 +222,14 @@ class RowMaker:
         return row
 
     def break_row(
-        self, path, depth, operation, call, args, message: str, expected: str | None = None
+        self,
+        path: str,
+        depth: int,
+        operation: Operation,
+        call: kg.Call | None,
+        args: Any,
+        message: str,
+        expected: str | None = None,
     ) -> Break:
         inputs = tuple(_shape(t) for t in kg.flatten_tensors(args))
         shared = self._seen_before(operation)
@@ -316,7 +348,7 @@ class _Walker:
         inner = kg.graph_of(operation) if kg.is_model(operation) else None
         if inner is not None:
             tensors = kg.flatten_tensors(args)
-            accepted, reason, adjusted = kg.check_boundary(operation, tensors)
+            accepted, reason, adjusted = kg.keras_input_check(operation, tensors)
             if not accepted:
                 self.broken = self.maker.break_row(path, depth, operation, call, args, reason or "")
                 raise _Stop
@@ -331,8 +363,8 @@ class _Walker:
         return output
 
 
-def walk_model(
-    model, probes: list[Probe], arrays: list, on_layer: Callable[[int], None] | None = None
+def walk_stream(
+    model: Model, probes: list[Probe], arrays: list[Any], on_layer: Callable[[int], None] | None = None
 ) -> WalkResult:
     """Run ``arrays`` (one per model input) through ``model`` layer by layer.
 
@@ -344,7 +376,7 @@ def walk_model(
     walker = _Walker(on_layer)
     tensors = [kg.convert(a, a.dtype) for a in arrays]
     start = time.perf_counter()
-    accepted, reason, adjusted = kg.check_boundary(model, tensors)
+    accepted, reason, adjusted = kg.keras_input_check(model, tensors)
     boundary = Boundary(accepted=accepted, reason=reason)
     feed = adjusted if accepted else tensors
     graph = kg.graph_of(model)

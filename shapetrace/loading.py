@@ -26,16 +26,19 @@ import sys
 import warnings
 import zipfile
 import zlib
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from shapetrace.errors import UnsafeLoadWarning, UsageError, WeightsError
 from shapetrace.messages import one_line
 from shapetrace.paths import relative_path
 from shapetrace.untrusted import MEMBER_LIMIT, parse_json, read_capped, require_file, too_large, user_path
+
+if TYPE_CHECKING:
+    from keras import Model
 
 __all__ = [
     "ModelSpec",
@@ -51,7 +54,7 @@ __all__ = [
     "MODEL_FILE_SUFFIXES",
     "UserCode",
     "import_user_code",
-    "check_weights_option",
+    "validate_weights_option",
     "import_factory",
 ]
 
@@ -162,7 +165,7 @@ def parse_model_spec(text: str) -> ModelSpec:
     return ModelSpec("application", text)
 
 
-def parse_factory_args(pairs: Mapping[str, Any] | list[str] | tuple[str, ...] | None) -> dict[str, Any]:
+def parse_factory_args(pairs: Mapping[str, Any] | Sequence[str] | None) -> dict[str, Any]:
     """``["channels=1", "name=tiny"]`` → ``{"channels": 1, "name": "tiny"}``.
 
     Values are read as Python literals when they are one (``1``, ``0.5``,
@@ -190,7 +193,7 @@ def parse_factory_args(pairs: Mapping[str, Any] | list[str] | tuple[str, ...] | 
 
 
 def parse_input_shapes(
-    items: Mapping[str, Any] | list[str] | tuple | str | None,
+    items: Mapping[str, Any] | Sequence[Any] | str | None,
 ) -> dict[str, tuple[int, ...]]:
     """Probe shapes without the batch axis, by input name.
 
@@ -263,13 +266,13 @@ def read_saved_config(path: Path) -> dict[str, Any]:
     Raises:
         UsageError: missing, corrupt or truncated file, or a file without a model config.
     """
-    _check_file(path)
+    _validate_file(path)
     if path.suffix.lower() == ".keras":
         return _keras_archive_config(path)
     return _h5_config(path)
 
 
-def _check_file(path: Path) -> None:
+def _validate_file(path: Path) -> None:
     if path.is_dir():
         raise UsageError(
             f"Model file {str(path)!r} is a folder: expected a .keras or .h5 model file (TensorFlow SavedModel "
@@ -497,7 +500,7 @@ def import_user_code(items: Sequence[str] | None) -> UserCode:
     return UserCode(items, objects)
 
 
-def check_weights_option(weights: Any) -> None:
+def validate_weights_option(weights: Any) -> None:
     """Refuse a ``weights`` value that cannot work, before anything is built (no TensorFlow).
 
     ``None``, ``"none"`` and ``"imagenet"`` pass; anything else must be an existing
@@ -556,7 +559,7 @@ def load_model(
     factory_args: Mapping[str, Any] | None = None,
     unsafe_load: bool = False,
     user_code: UserCode | None = None,
-):
+) -> Model:
     """A built ``keras.Model`` from a file or factory spec, a zero-argument callable, or a model.
 
     Args:
@@ -601,7 +604,7 @@ def load_model(
     )
 
 
-def load_model_file(path: Path, *, unsafe_load: bool = False, user_code: UserCode | None = None):
+def load_model_file(path: Path, *, unsafe_load: bool = False, user_code: UserCode | None = None) -> Model:
     """Load a ``.keras``/``.h5`` file with safe mode on, after refusing configs that carry code.
 
     Everything about the file is checked before TensorFlow is imported: a refusal costs
@@ -690,7 +693,7 @@ def _on_sys_path(folder: Path) -> Iterator[None]:
             sys.path.remove(entry)
 
 
-def import_factory(spec: ModelSpec):
+def import_factory(spec: ModelSpec) -> Callable[..., Any]:
     """Import a factory spec's module (running it) and return the factory, not yet called."""
     if spec.path is not None:
         module = _import_file(spec)
@@ -811,7 +814,7 @@ def _callable_label(function) -> str:
     return spec_of_callable(function) or getattr(function, "__qualname__", repr(function))
 
 
-def spec_of_callable(function, relative_to: Path | None = None) -> str | None:
+def spec_of_callable(function: Callable[..., Any], relative_to: Path | None = None) -> str | None:
     """``path/to/file.py:function`` for a top-level function (``None`` when it has no such spec)."""
     qualname = getattr(function, "__qualname__", "")
     if not inspect.isfunction(function) or "." in qualname or "<" in qualname:

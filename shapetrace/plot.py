@@ -1,7 +1,10 @@
 """Figures of a trace, a comparison and a survey (matplotlib, imported only when drawing).
 
 Every function writes the figure to a temporary file beside ``path`` and renames
-it, so a failure never leaves half an image behind.
+it, so a failure never leaves half an image behind. Figures are plain
+``matplotlib.figure.Figure`` objects saved through their own canvas: pyplot's global state
+and backend are never touched (``matplotlib.use`` would change them for the whole process).
+matplotlib is the ``shapetrace[plot]`` extra.
 """
 
 from __future__ import annotations
@@ -11,13 +14,20 @@ import os
 import textwrap
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from shapetrace.errors import UsageError
+from shapetrace.extras import require
 from shapetrace.fileio import atomic_path
 from shapetrace.records import LayerTrace, Trace, format_shape
 
-__all__ = ["plot_trace", "plot_compare", "plot_survey", "check_plot_path", "PLOT_FORMATS"]
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+    from shapetrace.compare import Comparison
+    from shapetrace.survey import SurveyRow
+
+__all__ = ["plot_trace", "plot_compare", "plot_survey", "validate_plot_path", "PLOT_FORMATS"]
 
 PLOT_FORMATS = ("png", "svg")
 COLORS = {
@@ -32,16 +42,16 @@ COLORS = {
 MAX_CHANGE_LABELS = 4  # more labels than this overlap on a 200-layer axis; the rest stay as dots
 
 
-def check_plot_path(path: str | Path, option: str = "path") -> Path:
+def validate_plot_path(path: str | Path, option: str = "path") -> Path:
     """An image path we can write: a known extension and an existing, writable folder."""
     path = Path(path).expanduser()
     suffix = path.suffix.lower().lstrip(".")
     if suffix not in PLOT_FORMATS:
         raise UsageError(f"{option}={str(path)!r}: expected a .png or .svg file name.", param=option)
-    return check_writable(path, option)
+    return validate_writable(path, option)
 
 
-def check_writable(path: str | Path, option: str) -> Path:
+def validate_writable(path: str | Path, option: str) -> Path:
     """Fail before any work when ``path`` cannot be written (missing folder, no permission)."""
     path = Path(path).expanduser()
     folder = path.parent if str(path.parent) else Path(".")
@@ -66,24 +76,21 @@ def write_atomically(path: Path, write: Callable[[Path], object]) -> None:
         write(temporary)
 
 
-def _pyplot():
-    import matplotlib
+def _new_figure(**options: Any) -> Figure:
+    """A figure outside pyplot, drawn by the Agg canvas (files only: no window, no display)."""
+    figure_module = require("matplotlib.figure", extra="plot", for_="drawing a plot")
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
 
-    matplotlib.use("Agg")  # files only: never open a window, work without a display
-    import matplotlib.pyplot as plt
+    fig = figure_module.Figure(**options)
+    FigureCanvasAgg(fig)
+    return fig
 
-    return plt
 
-
-def _save(fig, path: str | Path) -> Path:
-    path = check_plot_path(path)
-    plt = _pyplot()
-    try:
-        write_atomically(
-            path, lambda tmp: fig.savefig(tmp, format=path.suffix.lower()[1:], dpi=110, bbox_inches="tight")
-        )
-    finally:
-        plt.close(fig)
+def _save(fig: Figure, path: str | Path) -> Path:
+    path = validate_plot_path(path)
+    write_atomically(
+        path, lambda tmp: fig.savefig(tmp, format=path.suffix.lower()[1:], dpi=110, bbox_inches="tight")
+    )
     return path
 
 
@@ -241,12 +248,11 @@ def _style(axes, n_rows: int, *, legend: bool = True, first: int = 0) -> None:
         ax_s.legend(loc="upper right", fontsize=8, framealpha=0.9)
 
 
-def _figure(columns: int = 1):
-    plt = _pyplot()
-    fig, axes = plt.subplots(
+def _figure(columns: int = 1) -> tuple[Figure, Any]:
+    fig = _new_figure(figsize=(12, 6.5))
+    axes = fig.subplots(
         2,
         columns,
-        figsize=(12, 6.5),
         sharex="col",
         squeeze=False,
         gridspec_kw={"height_ratios": [3, 2], **({"width_ratios": [2, 3]} if columns == 2 else {})},
@@ -260,7 +266,7 @@ def plot_trace(trace: Trace, path: str | Path) -> Path:
     Returns:
         The path written.
     """
-    check_plot_path(path)
+    validate_plot_path(path)
     fig, grid = _figure()
     axes = grid[:, 0]
     label = f"probe: {trace.probe.channels} ch"
@@ -276,9 +282,9 @@ def plot_trace(trace: Trace, path: str | Path) -> Path:
     return _save(fig, path)
 
 
-def plot_compare(comparison: Any, path: str | Path) -> Path:
+def plot_compare(comparison: Comparison, path: str | Path) -> Path:
     """Both probes on one figure: a zoom on where their shapes meet (left), the whole model (right)."""
-    check_plot_path(path)
+    validate_plot_path(path)
     fig, grid = _figure(columns=2)
     first, second = comparison.first, comparison.second
     n = max(len(first.layers), len(second.layers))
@@ -323,12 +329,12 @@ def plot_compare(comparison: Any, path: str | Path) -> Path:
     return _save(fig, path)
 
 
-def plot_survey(rows: Sequence[Any], path: str | Path, *, channels: int | None = None) -> Path:
+def plot_survey(rows: Sequence[SurveyRow], path: str | Path, *, channels: int | None = None) -> Path:
     """One bar per model: how far the probe got (layer calls), coloured by the verdict."""
-    check_plot_path(path)
-    plt = _pyplot()
+    validate_plot_path(path)
     height = max(3.0, 0.3 * len(rows) + 1.2)
-    fig, ax = plt.subplots(figsize=(11, height))
+    fig = _new_figure(figsize=(11, height))
+    ax = fig.subplots()
     names = [r.model for r in rows][::-1]
     reached = [r.layers for r in rows][::-1]
     colors, notes = [], []

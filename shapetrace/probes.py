@@ -33,7 +33,7 @@ __all__ = [
     "describe_inputs",
     "make_probes",
     "probe_bytes",
-    "check_probe_memory",
+    "validate_probe_memory",
     "available_memory",
 ]
 
@@ -257,7 +257,7 @@ def make_probes(
             raise UsageError(
                 f"Probe shape {format_shape(shape)} has a dimension above {MAX_DIM:,}: use a smaller size."
             )
-    check_probe_memory(
+    validate_probe_memory(
         sum(probe_bytes(shape, slot.dtype) for shape, slot in zip(shapes, slots)),
         available_memory() if available is None else available,
         ", ".join(f"{format_shape(shape)} {slot.dtype}" for shape, slot in zip(shapes, slots)),
@@ -321,7 +321,7 @@ def probe_bytes(shape: tuple[int, ...], dtype: str = "float32") -> int:
     return math.prod(int(d) for d in shape) * itemsize
 
 
-def check_probe_memory(nbytes: int, available: int | None, what: str = "the probe") -> None:
+def validate_probe_memory(nbytes: int, available: int | None, what: str = "the probe") -> None:
     """Refuse a probe larger than :data:`MEMORY_SHARE` of the available memory (pure: no allocation).
 
     Raises:

@@ -1,7 +1,7 @@
-"""Choosing what to see of a trace: columns, nesting depth, a part of the layers.
+"""Choosing what to see of a trace: columns, nesting depth, a part of the layers, the changes.
 
 One :class:`View` applies equally to the table and to JSON, so ``--columns``,
-``--depth`` and ``--layers`` mean the same thing in both.
+``--depth``, ``--layers`` and ``--changes-only`` mean the same thing in both.
 """
 
 from __future__ import annotations
@@ -15,7 +15,15 @@ from shapetrace.errors import UsageError
 from shapetrace.records import LayerTrace, Trace
 from shapetrace.report import trace_document
 
-__all__ = ["COLUMNS", "DEFAULT_COLUMNS", "View", "parse_columns", "parse_layers", "collapse_depth"]
+__all__ = [
+    "COLUMNS",
+    "DEFAULT_COLUMNS",
+    "View",
+    "parse_columns",
+    "parse_layers",
+    "collapse_depth",
+    "changed_rows",
+]
 
 # Column name → the LayerTrace.to_dict keys it shows (JSON keeps exactly these).
 COLUMNS: dict[str, tuple[str, ...]] = {
@@ -238,49 +246,86 @@ def _merge(group: list[LayerTrace], path: str | None) -> LayerTrace:
     )
 
 
+def changed_rows(rows: tuple[LayerTrace, ...]) -> tuple[LayerTrace, ...]:
+    """The rows where something changed, plus the first and the last (all of them when ≤ 2)."""
+    if len(rows) <= 2:
+        return rows
+    last = len(rows) - 1
+    return tuple(
+        row
+        for i, row in enumerate(rows)
+        if i in (0, last)
+        or row.channels_changed
+        or row.differs_from_declared
+        or row.static_disagrees
+        or row.failed
+    )
+
+
 @dataclass(frozen=True)
 class View:
-    """What part of a trace to show: the same for the table and for JSON."""
+    """What part of a trace to show: the same for the table and for JSON.
+
+    JSON has one layout whatever the view: every top-level key of ``Trace.to_dict()`` plus
+    ``view``; each layer carries ``failed``. Only the rows and, with ``--columns``, ``--depth``
+    or ``--layers``, the keys of each layer differ.
+    """
 
     columns: tuple[str, ...] = DEFAULT_COLUMNS
     depth: int | None = None
     """Collapse nested models deeper than this into one row each (``None``: show all)."""
     layers: LayerFilter | None = None
+    changes_only: bool = False
+    """Only rows where something changed, plus the first and the last."""
 
     @classmethod
-    def parse(cls, columns: str | None = None, depth: int | None = None, layers: str | None = None) -> View:
-        """Validate the three CLI options at once (before any model is built)."""
+    def parse(
+        cls,
+        columns: str | None = None,
+        depth: int | None = None,
+        layers: str | None = None,
+        changes_only: bool = False,
+    ) -> View:
+        """Validate the CLI options at once (before any model is built)."""
         if depth is not None and depth < 0:
             raise UsageError(
                 f"Invalid depth={depth}: expected 0 (top-level layers only) or more.", param="depth"
             )
-        return cls(columns=parse_columns(columns), depth=depth, layers=parse_layers(layers))
+        return cls(
+            columns=parse_columns(columns),
+            depth=depth,
+            layers=parse_layers(layers),
+            changes_only=changes_only,
+        )
 
     @property
     def is_default(self) -> bool:
+        """Default columns, depth and layers (``changes_only`` aside): each layer's JSON is whole."""
         return self.columns == DEFAULT_COLUMNS and self.depth is None and self.layers is None
 
     def rows(self, trace: Trace) -> tuple[LayerTrace, ...]:
-        """The rows to show: collapsed to ``depth`` first, then filtered by ``layers``."""
+        """The rows to show: collapsed to ``depth``, filtered by ``layers``, then the changes."""
         rows = collapse_depth(trace.layers, self.depth)
         if self.layers is not None:
             rows = self.layers.apply(rows)
-        return rows
+        return changed_rows(rows) if self.changes_only else rows
 
     def row_dict(self, row: LayerTrace) -> dict[str, Any]:
+        """A layer's JSON: whole for the default view, else ``index``, ``path``, ``failed`` and the columns' keys."""
         full = row.to_dict()
+        if self.is_default:
+            return full
         keys = [*ALWAYS_IN_JSON, *(k for c in self.columns for k in COLUMNS[c])]
         return {k: full[k] for k in dict.fromkeys(keys)}
 
     def trace_dict(self, trace: Trace) -> dict[str, Any]:
-        """The trace's JSON document with its ``layers`` chosen and trimmed like the table's rows."""
+        """The trace's JSON document with its ``layers`` chosen and trimmed like the table's rows, and ``view``."""
         data = trace_document(trace)
-        if self.is_default:
-            return data
         data["layers"] = [self.row_dict(row) for row in self.rows(trace)]
         data["view"] = {
             "columns": list(self.columns),
             "depth": self.depth,
             "layers": None if self.layers is None else self.layers.text,
+            "changes_only": self.changes_only,
         }
         return data

@@ -11,6 +11,8 @@ other layer by layer.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from shapetrace import _keras_graph as kg
 from shapetrace.engine import RowMaker, WalkResult, _shape
@@ -19,7 +21,10 @@ from shapetrace.messages import one_line
 from shapetrace.recorder import CallRecorder, is_opened
 from shapetrace.records import Boundary, Probe
 
-__all__ = ["walk_model"]
+if TYPE_CHECKING:
+    from keras import Model
+
+__all__ = ["walk_submodels"]
 
 
 def _expand(graph: kg.Graph, tensors: list, maker: RowMaker, prefix: str, depth: int) -> None:
@@ -46,7 +51,7 @@ def _expand(graph: kg.Graph, tensors: list, maker: RowMaker, prefix: str, depth:
             continue
         inner = kg.graph_of(operation) if kg.is_model(operation) else None
         if inner is not None:
-            _, _, adjusted = kg.check_boundary(operation, kg.flatten_tensors(args))
+            _, _, adjusted = kg.keras_input_check(operation, kg.flatten_tensors(args))
             _expand(inner, adjusted, maker, prefix + operation.name + "/", depth + 1)
             continue
         outputs = [values[id(ref)] for ref in call.output_refs]
@@ -61,7 +66,12 @@ def _expand(graph: kg.Graph, tensors: list, maker: RowMaker, prefix: str, depth:
         )
 
 
-def walk_model(model, probes: list[Probe], arrays: list, on_layer=None) -> WalkResult:
+def walk_submodels(
+    model: Model,
+    probes: list[Probe],
+    arrays: list[Any],
+    on_layer: Callable[[int], None] | None = None,
+) -> WalkResult:
     """Trace with sub-models; raises :class:`ProbeBroken` when the probe cannot pass the model.
 
     ``on_layer`` (progress) is called once, with all the rows: one call runs every layer.
@@ -75,7 +85,7 @@ def walk_model(model, probes: list[Probe], arrays: list, on_layer=None) -> WalkR
         )
     tensors = [kg.convert(a, a.dtype) for a in arrays]
     start = time.perf_counter()
-    accepted, reason, adjusted = kg.check_boundary(model, tensors)
+    accepted, reason, adjusted = kg.keras_input_check(model, tensors)
     if not accepted:
         raise ProbeBroken(
             f"The submodels engine runs the model as a whole and Keras rejects the probe at its "

@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, field
 from enum import Enum
 from typing import Any
 
-from shapetrace.applications import APPLICATIONS, Application, check_channels, parse_size
+from shapetrace.applications import APPLICATIONS, Application, parse_size, validate_channels
 from shapetrace.costs import totals_of
 from shapetrace.display import Displayable
 from shapetrace.errors import UsageError
@@ -26,7 +26,7 @@ __all__ = [
     "Survey",
     "SurveyFormat",
     "survey",
-    "check_survey_options",
+    "validate_survey_options",
     "select_applications",
     "survey_row",
     "SIZE_WORDS",
@@ -156,7 +156,7 @@ def resolve_size(app: Application, size: str | tuple[int, int] | None) -> tuple[
     return parse_size(size) if isinstance(size, str) else tuple(size)  # type: ignore[return-value]
 
 
-def _check_sizes(apps: tuple[Application, ...], size: str | tuple[int, int] | None) -> None:
+def _validate_sizes(apps: tuple[Application, ...], size: str | tuple[int, int] | None) -> None:
     if size is None or size in SIZE_WORDS:
         return
     h, w = parse_size(size) if isinstance(size, str) else size
@@ -203,7 +203,7 @@ def survey_row(app: Application, trace: Trace, size: tuple[int, int], build_seco
     )
 
 
-def check_survey_options(
+def validate_survey_options(
     *, channels: int, size: str | tuple[int, int] | None, models: str | None
 ) -> tuple[Application, ...]:
     """Validate the survey's options without building anything; returns the chosen applications.
@@ -211,9 +211,9 @@ def check_survey_options(
     Raises:
         UsageError: bad channels, size or pattern (exit code 2 in the CLI).
     """
-    check_channels(channels)
+    validate_channels(channels)
     apps = select_applications(models)
-    _check_sizes(apps, size)
+    _validate_sizes(apps, size)
     return apps
 
 
@@ -248,7 +248,7 @@ def survey(
     Returns:
         A frozen :class:`Survey`, rows in ``shapetrace list`` order.
     """
-    apps = check_survey_options(channels=channels, size=size, models=models)
+    apps = validate_survey_options(channels=channels, size=size, models=models)
     from shapetrace import _keras_graph as kg  # TensorFlow loads only once the options are sound
     from shapetrace.api import trace_model
     from shapetrace.applications import build_application

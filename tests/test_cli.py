@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -52,6 +53,38 @@ def test_json_output_is_one_document(capsys):
     data = json.loads(out)
     assert data["schema"] == "shapetrace.trace/1" and data["verdict"] == "ok"
     assert data["probe"]["shape"] == [1, 32, 32, 1]
+
+
+def test_changes_only_applies_to_json_too(capsys):
+    base = ["efficientnetb0", "--channels", "1", "--size", "32", "--format", "json"]
+    code, out, err = run(base, capsys)
+    assert code == 0, err
+    every = json.loads(out)
+    code, out, err = run([*base, "--changes-only"], capsys)
+    assert code == 0, err
+    changed = json.loads(out)
+    rows = every["layers"]
+    got = [r["index"] for r in changed["layers"]]
+    assert 2 < len(got) < len(rows) and got[0] == rows[0]["index"] and got[-1] == rows[-1]["index"]
+    assert all(r["failed"] or r["channels_in"] == r["channels_out"] for r in rows if r["index"] not in got)
+    assert changed["view"]["changes_only"] is True and every["view"]["changes_only"] is False
+    # The same rows the table shows (its "#" column), and the layers keep their whole JSON.
+    code, out, _ = run([*base[:-2], "--changes-only", "--columns", "index", "--wide"], capsys)
+    cells = [re.fullmatch(r"\s*│\s*(\d+)\s*│\s*", line) for line in out.splitlines()]
+    table_rows = [int(cell.group(1)) for cell in cells if cell]
+    assert table_rows == got
+    assert changed["layers"][0].keys() == every["layers"][0].keys()
+
+
+def test_json_has_one_layout_whatever_the_flags(capsys):
+    base = ["efficientnetb0", "--channels", "1", "--size", "32", "--format", "json"]
+    documents = []
+    for extra in ([], ["--columns", "layer,actual"], ["--depth", "0"], ["--changes-only"]):
+        code, out, err = run([*base, *extra], capsys)
+        assert code == 0, err
+        documents.append(json.loads(out))
+    assert all(d.keys() == documents[0].keys() for d in documents)
+    assert all("failed" in layer for d in documents for layer in d["layers"])
 
 
 def test_list_shows_40_models(capsys):
@@ -184,3 +217,16 @@ def test_user_model_with_weights_that_cannot_apply(weights, tmp_path, capsys):
     )
     code, out, err = run([f"{factory}:build", "--weights", weights], capsys)
     assert code == 2 and "does not exist" in err and len(err.strip().splitlines()) == 1
+
+
+def test_typer_floor_ships_the_vendored_click_we_use():
+    """pyproject's typer floor (0.26) is the first release with typer._click; the CLI uses these names."""
+    import tomllib
+    from pathlib import Path
+
+    from typer._click.exceptions import UsageError
+    from typer._click.shell_completion import CompletionItem
+
+    assert UsageError and CompletionItem
+    project = tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text())["project"]
+    assert "typer>=0.26" in project["dependencies"]

@@ -8,12 +8,12 @@ import pytest
 from conftest import render_plain
 from conftest import run_cli as run
 
-from shapetrace.compare import compare, compare_traces
+from shapetrace.compare import compare_channels, compare_traces
 
 
 @pytest.fixture(scope="module")
 def efficientnet():
-    return compare("efficientnetb0", channels=1, other=3, size=(32, 32))
+    return compare_channels("efficientnetb0", channels=1, other=3, size=(32, 32))
 
 
 def test_shapes_meet_at_normalization(efficientnet):
@@ -30,7 +30,7 @@ def test_shapes_meet_at_normalization(efficientnet):
 
 
 def test_a_break_means_they_never_meet():
-    result = compare("resnet50", channels=1, other=3, size=(32, 32))
+    result = compare_channels("resnet50", channels=1, other=3, size=(32, 32))
     assert result.converged_at is None
     assert "The 1-channel probe breaks at `resnet50/conv1_conv`" in result.headline
     assert result.rows[-1].first is None and result.rows[-1].second is not None

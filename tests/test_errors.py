@@ -54,9 +54,9 @@ def _select(pattern):
 
 
 def _compare(channels, other):
-    from shapetrace.compare import check_compare
+    from shapetrace.compare import validate_compare
 
-    return lambda: check_compare(channels, other)
+    return lambda: validate_compare(channels, other)
 
 
 def _train(**kwargs):

@@ -40,11 +40,11 @@ def test_plot_trace_writes_a_png(tmp_path, nested_trace):
 
 
 def test_plot_compare_and_survey_write_svg(tmp_path):
-    from shapetrace.compare import compare
+    from shapetrace.compare import compare_channels
     from shapetrace.plot import plot_compare, plot_survey
     from shapetrace.survey import survey
 
-    comparison = compare("efficientnetb0", channels=1, other=3, size=(32, 32))
+    comparison = compare_channels("efficientnetb0", channels=1, other=3, size=(32, 32))
     svg = plot_compare(comparison, tmp_path / "compare.svg").read_text()
     assert svg.lstrip().startswith("<?xml") and "same shapes from" in svg
     result = survey(channels=1, size="min", models="^(vgg16|efficientnetb0)$")
@@ -185,11 +185,11 @@ def test_bad_input_is_one_line_exit_2_and_writes_nothing(extra, words, tmp_path,
 
 def test_unwritable_folder_is_refused(monkeypatch, tmp_path):
     # Root writes anywhere, so the permission answer is simulated: the check must ask os.access.
-    from shapetrace.plot import check_writable
+    from shapetrace.plot import validate_writable
 
     monkeypatch.setattr(os, "access", lambda path, mode: False)
     with pytest.raises(UsageError, match="is not writable"):
-        check_writable(tmp_path / "t.svg", "--svg")
+        validate_writable(tmp_path / "t.svg", "--svg")
 
 
 def test_json_honours_layers_and_columns(capsys):
@@ -212,5 +212,10 @@ def test_json_honours_layers_and_columns(capsys):
     assert code == 0, err
     data = json.loads(out)
     assert [r["name"] for r in data["layers"]] == ["stem_conv_pad", "stem_conv", "stem_bn", "stem_activation"]
-    assert data["view"] == {"columns": ["layer", "actual"], "depth": None, "layers": "^efficientnetb0/stem"}
+    assert data["view"] == {
+        "columns": ["layer", "actual"],
+        "depth": None,
+        "layers": "^efficientnetb0/stem",
+        "changes_only": False,
+    }
     assert data["costs"]["macs"] > 0  # totals stay those of the whole model

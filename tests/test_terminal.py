@@ -21,6 +21,7 @@ import shapetrace
 from shapetrace.options import Layout
 from shapetrace.render.fit import ColumnSpec, choose_columns, compact_shape_text, spec_of, table_width
 from shapetrace.render.table import trace_report
+from shapetrace.selection import View
 
 WIDTHS = (80, 100, 120, 200)
 SHAPE = re.compile(r"\((?:None|\d+)(?:, ?(?:None|\d+))*,?\)")
@@ -156,7 +157,7 @@ def test_efficientnet_changes_fit_every_window(story, width):
     assert "broadcasts" in text and "(1,1,1,3)" in text.replace(", ", ",")
     # Paths are relative to the model, which the title names.
     assert text.startswith("efficientnetb0 · probe") and "efficientnetb0/block" not in text
-    for layer in shapetrace.render.table.select_rows(efficientnet, True):
+    for layer in View(changes_only=True).rows(efficientnet):
         assert any(form in text for form in shape_forms(layer.output)), layer.path
     assert "Verdict: ok." in text
 

@@ -21,7 +21,7 @@ from shapetrace import _keras_graph as kg
 from shapetrace.api import trace, trace_model
 from shapetrace.errors import UsageError
 from shapetrace.loading import parse_input_shapes
-from shapetrace.probes import check_probe_memory, make_probes, probe_bytes
+from shapetrace.probes import make_probes, probe_bytes, validate_probe_memory
 from shapetrace.recorder import is_user_defined
 from shapetrace.report import trace_document
 from shapetrace.selection import collapse_depth
@@ -361,10 +361,10 @@ def test_absurd_user_probe_is_refused_before_allocating(capsys, project):
 def test_memory_check_is_pure_and_states_the_figure():
     need = probe_bytes((4096, 600, 600, 3), "float32")
     assert need == 4096 * 600 * 600 * 3 * 4
-    check_probe_memory(need, available=4 * need)  # fits: nothing raised
+    validate_probe_memory(need, available=4 * need)  # fits: nothing raised
     with pytest.raises(UsageError, match=r"needs 17\.69 GB, more than half of the 16\.00 GB"):
-        check_probe_memory(need, available=16 * 10**9)
-    check_probe_memory(need, available=None)  # unknown memory: not refused on a guess
+        validate_probe_memory(need, available=16 * 10**9)
+    validate_probe_memory(need, available=None)  # unknown memory: not refused on a guess
 
 
 # --------------------------------------------------------------------------- words

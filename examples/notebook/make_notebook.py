@@ -85,8 +85,8 @@ CELLS = [
         "question. Both display themselves the same way."
     ),
     new_code_cell(
-        "from shapetrace.compare import compare\n\n"
-        "compare(model, channels=3, other=1)"
+        "from shapetrace.compare import compare_channels\n\n"
+        "compare_channels(model, channels=3, other=1)"
     ),
     new_code_cell(
         "from shapetrace.survey import survey\n\n"

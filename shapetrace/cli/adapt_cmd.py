@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from shapetrace.cli.core import DebugOption, app, emit, reporting, stdout_to_stderr
-from shapetrace.cli.trace_cmd import (
+from shapetrace.cli.options import (
     FactoryArgOption,
     FormatOption,
     ModelArg,
@@ -62,10 +62,10 @@ def adapt_command(
     must equal the original on the 3-channel probe the method maps it to (exit 1 otherwise),
     and its trace is printed. Exit 2 for bad usage or a method that does not apply.
     """
-    from shapetrace.adapt import adapt, check_output_path, save_adapted
+    from shapetrace.adapt import adapt, save_adapted, validate_output_path
 
     with reporting(debug):
-        check_output_path(output)
+        validate_output_path(output)
     with reporting(debug), stdout_to_stderr():
         adapted = adapt(
             model,

@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import logging
+import os
 import sys
 from typing import Annotated
 
 import typer
-from typer import _click as click  # typer ships its own click; use the same classes it raises
+
+# typer >= 0.26 vendors click as typer._click and raises its classes; it has no click dependency,
+# so `import click` would find another copy (or none) whose UsageError typer never raises. The
+# module is private, so pyproject pins the floor to 0.26, the first release that ships it, and
+# tests/test_cli.py checks the names used here exist (run it against typer==0.26.0 for the floor).
+from typer import _click as click
 
 # Further command modules register themselves on import:
 # (one line each; keep this block in alphabetical order)
@@ -67,8 +74,21 @@ def _group_options(
     pass
 
 
+def quiet_tensorflow_logs() -> None:
+    """TensorFlow's logs off the CLI's stderr, where they would interleave with the table.
+
+    Process-wide settings, so only the CLI's entry point makes them (a library import never
+    does): C++ logs below FATAL are dropped unless the user set ``TF_CPP_MIN_LOG_LEVEL``, and
+    Python's ``tensorflow`` logger (per-layer eager calls make tf.function warn about retracing)
+    shows errors only. Neither imports TensorFlow.
+    """
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    logging.getLogger("tensorflow").setLevel(logging.ERROR)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Run the CLI; click usage errors become one line and exit code 2."""
+    quiet_tensorflow_logs()
     core.install_warning_format()
     try:
         # Without standalone mode click returns the exit code instead of exiting.

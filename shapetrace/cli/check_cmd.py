@@ -24,28 +24,21 @@ from shapetrace.cli.core import (
     stdout_to_stderr,
     work_status,
 )
-from shapetrace.cli.status import backend_loaded, importing_message
-from shapetrace.cli.trace_cmd import (
-    BatchOption,
+from shapetrace.cli.options import (
     ChannelsOption,
-    FactoryArgOption,
     FormatOption,
     ImportOption,
-    InputOption,
     ModelArg,
-    NativeOption,
-    PoolingOption,
-    SizeOption,
-    TopOption,
     UnsafeLoadOption,
-    WeightsOption,
     trace_options,
 )
+from shapetrace.cli.status import backend_loaded, importing_message
 from shapetrace.errors import EXIT_FAILED, EXIT_OK, ShapetraceError
-from shapetrace.options import Engine, OutputFormat
+from shapetrace.options import OutputFormat, TraceOptions
 
 
 @app.command("snapshot")
+@trace_options
 def snapshot_command(
     model: ModelArg,
     output: Annotated[
@@ -55,19 +48,7 @@ def snapshot_command(
         ),
     ],
     channels: ChannelsOption = None,
-    size: SizeOption = None,
-    batch: BatchOption = 1,
-    weights: WeightsOption = "none",
-    pooling: PoolingOption = None,
-    native: NativeOption = False,
-    top: TopOption = False,
-    engine: Annotated[
-        Engine, typer.Option("--engine", help="The trace engine to record (and re-run on check).")
-    ] = Engine.stream,
-    factory_arg: FactoryArgOption = None,
-    input_shape: InputOption = None,
-    unsafe_load: UnsafeLoadOption = False,
-    imports: ImportOption = None,
+    options: TraceOptions = TraceOptions(),
     debug: DebugOption = False,
 ) -> None:
     """Trace MODEL and write the result as a baseline for `shapetrace check`.
@@ -83,19 +64,7 @@ def snapshot_command(
             model,
             output,
             channels=channels,
-            **trace_options(
-                size=size,
-                batch=batch,
-                weights=weights,
-                pooling=pooling,
-                native=native,
-                top=top,
-                engine=engine,
-                factory_arg=factory_arg,
-                input_shape=input_shape,
-                unsafe_load=unsafe_load,
-                imports=imports,
-            ),
+            options=options,
             **status.trace_callbacks(),
         )
     probes = ", ".join(str(tuple(p.shape)) for p in result.probes)

@@ -101,6 +101,7 @@ class DefaultToTrace(TyperGroup):
 
     def shell_complete(self, ctx, incomplete: str):
         """Complete subcommands and, since a bare word is a model, application names too."""
+        # typer's vendored click (typer >= 0.26; see the note in cli/app.py)
         from typer._click.shell_completion import CompletionItem
 
         from shapetrace.applications import APPLICATIONS, normalize_name

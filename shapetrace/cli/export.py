@@ -8,17 +8,17 @@ from pathlib import Path
 from rich.console import Console, RenderableType
 from rich.measure import Measurement
 
-__all__ = ["check_export_paths", "export_rendered"]
+__all__ = ["validate_export_paths", "export_rendered"]
 
 
-def check_export_paths(svg: str | None, html: str | None) -> None:
+def validate_export_paths(svg: str | None, html: str | None) -> None:
     """Fail before any model is built when an export path cannot be written."""
-    from shapetrace.plot import check_writable
+    from shapetrace.plot import validate_writable
 
     if svg is not None:
-        check_writable(svg, "svg")
+        validate_writable(svg, "svg")
     if html is not None:
-        check_writable(html, "html")
+        validate_writable(html, "html")
 
 
 def export_rendered(

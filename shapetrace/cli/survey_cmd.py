@@ -17,6 +17,7 @@ from shapetrace.cli.core import (
     stderr_console,
     stdout_to_stderr,
 )
+from shapetrace.cli.options import BatchOption
 from shapetrace.survey import SurveyFormat
 
 
@@ -67,7 +68,7 @@ def survey_command(
     native: Annotated[
         bool, typer.Option("--native", help="Build each model for --channels instead of 3.")
     ] = False,
-    batch: Annotated[int, typer.Option("--batch", "-b", help="Probe batch size.", min=1, max=4096)] = 1,
+    batch: BatchOption = 1,
     output_format: Annotated[
         SurveyFormat, typer.Option("--format", "-f", help="table for people; json or csv for scripts.")
     ] = SurveyFormat.table,
@@ -95,14 +96,16 @@ def survey_command(
     Each model is built and traced as if it were alone. Exit code 0 whatever the
     verdicts (it is a report), 2 for bad usage.
     """
-    from shapetrace.survey import check_survey_options, survey
+    from shapetrace.survey import survey, validate_survey_options
 
     with reporting(debug):
-        check_survey_options(channels=channels, size=size, models=models)  # before TensorFlow loads
+        validate_survey_options(channels=channels, size=size, models=models)  # before TensorFlow loads
         if plot is not None:
-            from shapetrace.plot import check_plot_path
+            from shapetrace.extras import require
+            from shapetrace.plot import validate_plot_path
 
-            check_plot_path(plot, "plot")
+            validate_plot_path(plot, "plot")
+            require("matplotlib", extra="plot", for_="--plot")
         if imports:
             from shapetrace.loading import import_user_code
 

@@ -131,8 +131,11 @@ def train_command(
     epoch, and a summary. Outputs (model, best checkpoint, history, metrics, curves, config,
     trace) go to --output. Exit 0 on success, 1 when the loss diverges, 2 for bad usage or input.
     """
+    from shapetrace.extras import require_train
     from shapetrace.train.adapt import AdaptRefused
 
+    with reporting(debug):
+        require_train(for_="shapetrace train")  # before the options: installing comes first
     config = TrainConfig(
         data=data_dir if data_dir is not None else DIGITS,
         model=model,

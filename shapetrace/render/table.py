@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from rich.console import Group, JustifyMethod, RenderableType
@@ -24,7 +25,6 @@ __all__ = [
     "trace_table",
     "trace_report",
     "applications_table",
-    "select_rows",
     "inputs_legend",
     "fit_trace_table",
     "left_out_note",
@@ -35,25 +35,6 @@ STYLE_CHANGE = "bold yellow"
 STYLE_BREAK = "bold red"
 MARK_DIFFERS = "≠"  # actual differs from what the graph declares
 MARK_STATIC = "§"  # Keras's static inference disagrees with the real run
-
-
-def select_rows(
-    trace: Trace, changes_only: bool, rows: tuple[LayerTrace, ...] | None = None
-) -> tuple[LayerTrace, ...]:
-    """All rows, or just those where something changed plus the first and the last."""
-    rows = trace.layers if rows is None else rows
-    if not changes_only or len(rows) <= 2:
-        return rows
-    keep = [
-        row
-        for i, row in enumerate(rows)
-        if i in (0, len(rows) - 1)
-        or row.channels_changed
-        or row.differs_from_declared
-        or row.static_disagrees
-        or row.failed
-    ]
-    return tuple(keep)
 
 
 def _channels_cell(row: LayerTrace) -> str:
@@ -308,7 +289,9 @@ def _trace_table(
     trace: Trace, *, changes_only: bool, view: View | None, layout: Layout | None
 ) -> tuple[Table, Fit | None]:
     view = view or View()
-    rows = select_rows(trace, changes_only, view.rows(trace))
+    if changes_only:
+        view = replace(view, changes_only=True)
+    rows = view.rows(trace)
     if layout is None or layout.width is None:
         return _full_table(trace, rows, view), None
     return _fitted_table(trace, rows, view, layout.width)

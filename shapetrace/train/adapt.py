@@ -123,7 +123,7 @@ def assemble(config: TrainConfig, app: Application, n_classes: int) -> Assembly:
     else:
         base = build_base(app, size, weights=config.weights)
     if adapt == "broadcast":
-        _check_broadcast(base, app, size)
+        _validate_broadcast(base, app, size)
     if not config.pretrained:
         for layer in _all_layers(base):
             if isinstance(layer, keras.layers.BatchNormalization):
@@ -164,7 +164,7 @@ def _all_layers(model: Any) -> Iterator[Any]:
             yield from _all_layers(layer)
 
 
-def _check_broadcast(base: Any, app: Application, size: tuple[int, int]) -> None:
+def _validate_broadcast(base: Any, app: Application, size: tuple[int, int]) -> None:
     from shapetrace.api import trace_model
 
     result = trace_model(base, channels=1, size=size)

@@ -8,7 +8,7 @@ from enum import Enum
 from pathlib import Path
 from typing import Any, cast
 
-from shapetrace.applications import check_channels, check_size, parse_size, resolve_application
+from shapetrace.applications import parse_size, resolve_application, validate_channels, validate_size
 from shapetrace.errors import UsageError
 
 __all__ = [
@@ -127,8 +127,8 @@ class TrainConfig:
             size = parse_size(size)
         if size is None:
             size = (max(DEFAULT_SIZE, app.min_size),) * 2
-        check_size(app, tuple(size))
-        check_channels(self.channels)
+        validate_size(app, tuple(size))
+        validate_channels(self.channels)
         if self.channels not in (1, 3):
             raise UsageError(
                 f"Invalid channels={self.channels}: training reads images as 1 (grayscale) or "
@@ -136,12 +136,12 @@ class TrainConfig:
                 param="channels",
             )
         adapt = Adapt(self.adapt)
-        _check_whole("epochs", self.epochs, 1)
-        _check_whole("fine_tune_epochs", self.fine_tune_epochs, 0)
-        _check_whole("batch_size", self.batch_size, 1)
-        _check_whole("seed", self.seed, 0)
+        _validate_whole("epochs", self.epochs, 1)
+        _validate_whole("fine_tune_epochs", self.fine_tune_epochs, 0)
+        _validate_whole("batch_size", self.batch_size, 1)
+        _validate_whole("seed", self.seed, 0)
         if self.limit is not None:
-            _check_whole("limit", self.limit, 2)
+            _validate_whole("limit", self.limit, 2)
         if not (isinstance(self.val_split, (int, float)) and 0.0 < self.val_split < 1.0):
             raise UsageError(
                 f"Invalid val_split={self.val_split!r}: expected a fraction strictly between 0 and 1 "
@@ -198,6 +198,6 @@ class TrainConfig:
         return [k for k in mine if k not in RESUME_NEUTRAL and mine[k] != theirs.get(k)]
 
 
-def _check_whole(name: str, value: Any, minimum: int) -> None:
+def _validate_whole(name: str, value: Any, minimum: int) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
         raise UsageError(f"Invalid {name}={value!r}: expected a whole number ≥ {minimum}.", param=name)

@@ -94,7 +94,7 @@ class RunFolder:
 
     # -- deciding whether the folder may be used ---------------------------------------------
 
-    def check_writable(self) -> None:
+    def validate_writable(self) -> None:
         """Prove the folder can be written without creating it (it is made only when training starts)."""
         try:
             if self.root.exists():

@@ -20,6 +20,7 @@ import numpy as np
 
 from shapetrace._keras_graph import keras
 from shapetrace.errors import TrainingDiverged, UsageError
+from shapetrace.extras import require_train
 from shapetrace.train.config import Distribute, TrainConfig
 from shapetrace.train.outputs import FILES, SCHEMA, RunFolder, atomic_copy, atomic_save_model, atomic_write
 
@@ -189,6 +190,7 @@ def train(
         TrainingDiverged: the loss became NaN (the last good checkpoint is kept).
     """
     require_tensorflow_backend()
+    require_train()  # scikit-learn, Pillow, matplotlib: the [train] extra
     started = time.perf_counter()
     reporter = reporter or _Quiet()
     config = config.resolved()
@@ -204,7 +206,7 @@ def train(
     if config.distribute is Distribute.multi_worker:
         completed, history, state = _agreed_folder(strategy, folder, config)
     else:
-        completed, history, state = _check_folder(folder, config)
+        completed, history, state = _validate_folder(folder, config)
 
     from shapetrace.api import trace_model
     from shapetrace.explain import verdict_text
@@ -530,7 +532,7 @@ def _worker_folder(output: RunFolder) -> RunFolder:
 def _agreed_folder(
     strategy: tf.distribute.Strategy, folder: RunFolder, config: TrainConfig
 ) -> tuple[int, list[dict], dict | None]:
-    """``_check_folder`` on every worker, then a collective check that all found the same epochs.
+    """``_validate_folder`` on every worker, then a collective check that all found the same epochs.
 
     Every worker reaches the collective (also one whose check failed), so a refusal or a mismatch
     stops all workers with one clear line instead of leaving the others waiting for the chief.
@@ -539,7 +541,7 @@ def _agreed_folder(
     import tensorflow as tf
 
     try:
-        found, error = _check_folder(folder, config), None
+        found, error = _validate_folder(folder, config), None
     except UsageError as refused:
         found, error = (0, [], None), refused
     completed = -1.0 if error is not None else float(found[0])
@@ -571,14 +573,14 @@ def _agreed_folder(
     return found
 
 
-def _check_folder(folder: RunFolder, config: TrainConfig) -> tuple[int, list[dict], dict | None]:
+def _validate_folder(folder: RunFolder, config: TrainConfig) -> tuple[int, list[dict], dict | None]:
     """How many epochs the folder already holds for this config (0 = start afresh).
 
     Raises:
         UsageError: the folder cannot be written, holds something else, or a finished or
             different run (without ``--overwrite``).
     """
-    folder.check_writable()
+    folder.validate_writable()
     if folder.is_empty():
         return 0, [], None
     stored_config, state = folder.stored()
