@@ -5,7 +5,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from shapetrace.errors import (
     CheckFailed,
@@ -17,6 +17,9 @@ from shapetrace.errors import (
 )
 from shapetrace.options import Engine, OutputFormat, Pooling, TraceOptions
 from shapetrace.records import SCHEMA, Boundary, Break, LayerTrace, Probe, Trace
+
+if TYPE_CHECKING:
+    from shapetrace.applications import Application
 
 __version__ = "0.1.0"
 
@@ -61,7 +64,7 @@ def trace_model(model: Any, **options: Any) -> Trace:
     return _trace_model(model, **options)
 
 
-def list_applications():
+def list_applications() -> list[Application]:
     """The 40 ``keras.applications`` models with their default and minimum input sizes."""
     from shapetrace.applications import APPLICATIONS
 

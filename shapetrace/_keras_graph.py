@@ -50,7 +50,7 @@ __all__ = [
 ]
 
 
-def _import_keras_quietly():
+def _import_keras_quietly() -> Any:
     """Import Keras (and its backend) without TensorFlow's C++ start-up chatter.
 
     The backend is the user's: ``KERAS_BACKEND``, else ``~/.keras/keras.json``, else
@@ -156,7 +156,7 @@ class Graph:
     input_layers: tuple[Any, ...]
 
 
-def _functional_of(model) -> Functional | None:
+def _functional_of(model: Any) -> Functional | None:
     if isinstance(model, Sequential):
         return model._functional  # None until the Sequential knows its input shape
     if isinstance(model, Functional):
@@ -245,7 +245,7 @@ def static_output_shapes(operation: Operation, args: tuple[Any, ...], kwargs: di
     return tuple(flat[0].shape) if flat else None
 
 
-def _is_tensor(value) -> bool:
+def _is_tensor(value: Any) -> bool:
     return hasattr(value, "shape") and hasattr(value, "dtype") and not isinstance(value, keras.KerasTensor)
 
 
@@ -273,7 +273,7 @@ def itemsize(dtype: Any) -> int:
     return _itemsize(dtype)
 
 
-def _itemsize(dtype) -> int:
+def _itemsize(dtype: Any) -> int:
     import numpy as np
 
     name = keras.backend.standardize_dtype(dtype)
@@ -410,7 +410,7 @@ _install_lock = threading.Lock()
 _installed: dict[str, Any] = {"count": 0, "original": None}
 
 
-def _recording_call(self, *args, **kwargs):
+def _recording_call(self: Any, *args: Any, **kwargs: Any) -> Any:
     handler = getattr(_local, "handler", None)
     original = _installed["original"]
     if handler is None:

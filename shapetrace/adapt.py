@@ -22,10 +22,10 @@ Both front layers are plain Keras layers, so the file loads in safe mode without
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -33,6 +33,9 @@ from shapetrace.errors import CheckFailed, ProbeBroken, UsageError
 from shapetrace.fileio import atomic_path
 from shapetrace.options import AdaptMethod
 from shapetrace.stem import Stem, StemFold, find_stem, fold_stem, timm_map
+
+if TYPE_CHECKING:
+    from shapetrace.applications import Application
 
 __all__ = [
     "Method",
@@ -177,7 +180,9 @@ def _compared_layer(fold: StemFold) -> str:
     return fold.stem
 
 
-def _measured_border(rgb_model, native_model, fold: StemFold, probe, mapped) -> tuple[float, float | None]:
+def _measured_border(
+    rgb_model: Any, native_model: Any, fold: StemFold, probe: np.ndarray, mapped: np.ndarray
+) -> tuple[float, float | None]:
     """The largest stem-level difference on the probe (after the absorbing BatchNorm, if any),
     with the largest value of that output; the analytic bound where the stem is nested."""
     from shapetrace._keras_graph import keras
@@ -195,7 +200,7 @@ def _measured_border(rgb_model, native_model, fold: StemFold, probe, mapped) -> 
 # --------------------------------------------------------------------------- building
 
 
-def front_layer(method: Method | str, channels: int, name: str | None = None):
+def front_layer(method: Method | str, channels: int, name: str | None = None) -> Any:
     """The built-in Keras layer that maps N channels to 3 as ``probe_map(method, N)`` says.
 
     ``repeat`` with one channel is a ``Concatenate`` (an exact copy); otherwise a frozen 1×1
@@ -219,7 +224,7 @@ def front_layer(method: Method | str, channels: int, name: str | None = None):
     )
 
 
-def _with_front(original, method: Method, channels: int):
+def _with_front(original: Any, method: Method, channels: int) -> Any:
     from shapetrace._keras_graph import keras
 
     shape = tuple(original.inputs[0].shape[1:-1]) + (channels,)
@@ -228,7 +233,7 @@ def _with_front(original, method: Method, channels: int):
     return keras.Model(inputs, outputs, name=f"{original.name}_{channels}ch")
 
 
-def _native_user_model(original, stem: Stem, channels: int):
+def _native_user_model(original: Any, stem: Stem, channels: int) -> Any:
     """``original`` rebuilt from its config, declared for N channels (weights copied afterwards)."""
     from shapetrace._keras_graph import keras
 
@@ -278,7 +283,7 @@ def _identity_config(entry: dict, channels: int) -> None:
         config["scale"], config["offset"] = 1.0, 0.0
 
 
-def _sum_stem(original, channels: int, build) -> tuple[Any, StemFold]:
+def _sum_stem(original: Any, channels: int, build: Callable[[int], Any] | None) -> tuple[Any, StemFold]:
     stem = find_stem(original)
     native = build(channels) if build is not None else _native_user_model(original, stem, channels)
     return native, fold_stem(original, native, channels)
@@ -313,12 +318,12 @@ def _num(value: float) -> str:
 
 
 def adapt_model(
-    original,
+    original: Any,
     *,
     channels: int,
     method: Method | str | None = None,
     size: tuple[int, int] | None = None,
-    build=None,
+    build: Callable[[int], Any] | None = None,
     tolerance: float = TOLERANCE,
 ) -> Adapted:
     """Adapt a built 3-channel model to ``channels``, verify it and trace it.
@@ -432,7 +437,7 @@ def adapt_model(
     return Adapted(model=adapted, report=report, probe=probe)
 
 
-def _probe(original, channels: int, size: tuple[int, int] | None) -> np.ndarray:
+def _probe(original: Any, channels: int, size: tuple[int, int] | None) -> np.ndarray:
     """A seeded random image batch of the declared size (or ``size``) with N channels, 0–255."""
     height, width = original.inputs[0].shape[1:3]
     if size is not None:
@@ -453,19 +458,20 @@ def _probe(original, channels: int, size: tuple[int, int] | None) -> np.ndarray:
     )
 
 
-def _mapped(probe, method: Method) -> np.ndarray:
+def _mapped(probe: np.ndarray, method: Method) -> np.ndarray:
     p = probe_map(method, probe.shape[-1])
     return np.einsum("bhwn,cn->bhwc", probe.astype("float64"), p).astype("float32")
 
 
-def _outputs(model, x) -> list[np.ndarray]:
+def _outputs(model: Any, x: np.ndarray) -> list[np.ndarray]:
     from shapetrace._keras_graph import flatten
 
     return [np.asarray(v, dtype="float64") for v in flatten(model(x, training=False))]
 
 
-def _note(method: Method, channels: int, fold: StemFold | None, adapted) -> str:
+def _note(method: Method, channels: int, fold: StemFold | None, adapted: Any) -> str:
     if method is Method.sum_stem:
+        assert fold is not None  # sum-stem always folds
         rule = (
             "summed over its 3 input channels"
             if channels == 1
@@ -515,7 +521,7 @@ def adapt(
     weights: str | Path | None = None,
     top: bool = False,
     pooling: str | None = None,
-    factory_args: Mapping[str, Any] | None = None,
+    factory_args: Mapping[str, Any] | list[str] | tuple[str, ...] | None = None,
     unsafe_load: bool = False,
     tolerance: float = TOLERANCE,
 ) -> Adapted:
@@ -559,7 +565,7 @@ def adapt(
         app = resolve_application(model)
         if size is not None:
             validate_size(app, size)
-        options = dict(size=size, top=top, pooling=pooling)
+        options: dict[str, Any] = dict(size=size, top=top, pooling=pooling)
         original = build_application(app, weights=weights, **options)
         # Building an application resets Keras's naming, so keep the original's names first.
         build = lambda n: _build_native(build_application, app, n, options)  # noqa: E731
@@ -588,7 +594,9 @@ def adapt(
     )
 
 
-def _build_native(build_application, app, channels: int, options: dict):
+def _build_native(
+    build_application: Callable[..., Any], app: Application, channels: int, options: dict[str, Any]
+) -> Any:
     import warnings
 
     with warnings.catch_warnings():  # "usually expects 1 or 3 input channels": N is what was asked for

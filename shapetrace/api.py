@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -15,7 +15,7 @@ from shapetrace.applications import (
 )
 from shapetrace.errors import UsageError, WeightsError
 from shapetrace.options import Engine, TraceOptions
-from shapetrace.records import LayerTrace, Probe, Trace
+from shapetrace.records import Break, LayerTrace, Probe, Trace
 
 if TYPE_CHECKING:
     import numpy as np
@@ -140,6 +140,7 @@ def trace(
         if spec is not None and spec.kind == "file" and spec.path is not None:
             from shapetrace.loading import read_saved_config
 
+            assert spec.path is not None  # a file spec has its path
             read_saved_config(spec.path)  # a bad file is refused before user code or TensorFlow runs
         user_code = import_user_code(imports)
         keras_model = load_model(
@@ -247,11 +248,11 @@ def trace_model(
     )
 
 
-def _expected_calls(model) -> int | None:
+def _expected_calls(model: Any) -> int | None:
     """How many rows a full walk records (for progress only; ``None`` when unknown)."""
     from shapetrace import _keras_graph as kg
 
-    def calls(graph) -> int:
+    def calls(graph: Any) -> int:
         return sum(
             calls(inner) if kg.is_model(c.operation) and (inner := kg.graph_of(c.operation)) else 1
             for c in graph.calls
@@ -264,7 +265,9 @@ def _expected_calls(model) -> int | None:
         return None
 
 
-def _with_sources(model, names, layers, broken):
+def _with_sources(
+    model: Any, names: list[str], layers: Sequence[LayerTrace], broken: Break | None
+) -> tuple[tuple[LayerTrace, ...], Break | None]:
     """Name, on every row and on the break, the model inputs (probes) that reach that call."""
     from dataclasses import replace
 

@@ -229,7 +229,9 @@ def load_weights_file(model: Model, path: Path) -> None:
         )
 
 
-def _resolve_weights(weights, app: Application, native: bool, channels: int):
+def _resolve_weights(
+    weights: str | Path | None, app: Application, native: bool, channels: int
+) -> tuple[str | None, Path | None]:
     if weights is None or str(weights).lower() in ("none", ""):
         return None, None
     if str(weights).lower() == "imagenet":

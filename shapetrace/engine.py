@@ -9,7 +9,7 @@ recursively with the same recorder, their own input checks included.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
@@ -35,11 +35,11 @@ if TYPE_CHECKING:
 __all__ = ["walk_stream", "WalkResult", "RowMaker"]
 
 
-def _shape(tensor) -> Shape:
+def _shape(tensor: Any) -> Shape:
     return tuple(int(d) if d is not None else None for d in tensor.shape)
 
 
-def _size(shape) -> int:
+def _size(shape: Any) -> int:
     size = 1
     for dim in shape:
         size *= int(dim)
@@ -53,7 +53,7 @@ def _bytes_of(shape: Shape, itemsize: int) -> int:
     return size
 
 
-def _shapes_text(shapes) -> str:
+def _shapes_text(shapes: Sequence[Shape]) -> str:
     return ", ".join(format_shape(tuple(s)) for s in shapes) or "-"
 
 
@@ -62,7 +62,7 @@ class RowMaker:
     """Builds whole ``LayerTrace`` records; shared by both engines so they agree by construction
     on everything except the shapes they observe."""
 
-    rows: list[LayerTrace] = field(default_factory=list)
+    rows: list[LayerTrace | None] = field(default_factory=list)
     seen: set[int] = field(default_factory=set)
     counted: set[int] = field(default_factory=set)
     """Ids of the weights some row already counted (a container row counts only the rest)."""
@@ -79,10 +79,11 @@ class RowMaker:
         """Remove a reserved slot; the rows after it move up one index."""
         del self.rows[slot]
         for i in range(slot, len(self.rows)):
-            if self.rows[i] is not None:
-                self.rows[i] = replace(self.rows[i], index=i)
+            row = self.rows[i]
+            if row is not None:
+                self.rows[i] = replace(row, index=i)
 
-    def _seen_before(self, operation) -> bool:
+    def _seen_before(self, operation: Any) -> bool:
         """A shared layer's second call: its weights were counted at the first."""
         seen = id(operation) in self.seen
         self.seen.add(id(operation))
@@ -173,7 +174,7 @@ class RowMaker:
         *,
         inputs: tuple[Shape, ...],
         outputs: list[Any],
-        declared_output: Shape,
+        declared_output: Shape | None,
         declared_inputs: tuple[Shape, ...],
         new_outputs: list[Any],
     ) -> LayerTrace:
@@ -286,11 +287,11 @@ class _Walker:
         self.peak = 0
         self.broken: Break | None = None
 
-    def _hold(self, tensor) -> None:
+    def _hold(self, tensor: Any) -> None:
         self.live += kg.nbytes(tensor)
         self.peak = max(self.peak, self.live)
 
-    def _release(self, tensor) -> None:
+    def _release(self, tensor: Any) -> None:
         self.live -= kg.nbytes(tensor)
 
     def walk_graph(self, graph: kg.Graph, tensors: list, prefix: str, depth: int) -> list:
@@ -327,7 +328,9 @@ class _Walker:
             self._release(tensor)
         return results
 
-    def run_operation(self, operation, call, args, kwargs, prefix: str, depth: int):
+    def run_operation(
+        self, operation: Any, call: Any, args: Any, kwargs: dict[str, Any], prefix: str, depth: int
+    ) -> Any:
         path = prefix + operation.name
         if is_opened(operation):
             # A user-defined layer or subclassed model: no graph, so its calls are recorded.
@@ -408,7 +411,7 @@ def walk_stream(
     seconds = time.perf_counter() - start
     return WalkResult(
         boundary=boundary,
-        rows=tuple(walker.maker.rows),
+        rows=tuple(r for r in walker.maker.rows if r is not None),  # every slot is filled by now
         broken=walker.broken,
         seconds=seconds,
         peak_live_bytes=walker.peak,

@@ -20,7 +20,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from shapetrace.baseline import CheckResult
+    from shapetrace.check import CheckResult
 
 __all__ = [
     "EXIT_OK",

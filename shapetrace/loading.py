@@ -30,6 +30,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 from shapetrace.errors import UnsafeLoadWarning, UsageError, WeightsError
@@ -584,6 +585,7 @@ def load_model(
                     f"`factory_args` applies to a factory (module:function); {spec.text!r} is a saved file.",
                     param="factory_args",
                 )
+            assert spec.path is not None  # a file spec has its path
             return load_model_file(spec.path, unsafe_load=unsafe_load, user_code=user_code)
         if spec.kind == "factory":
             function = import_factory(spec)
@@ -661,7 +663,9 @@ def _load_failure(path: Path, error: BaseException, user_code: UserCode) -> str:
 
     # Keras wraps the real cause ("Could not locate function 'f'") in a long message
     # about the outer object, sometimes in the exception's context: look through all of it.
-    texts, seen, current = [], set(), error
+    texts: list[str] = []
+    seen: set[int] = set()
+    current: BaseException | None = error
     while current is not None and id(current) not in seen:
         seen.add(id(current))
         texts.append(str(current))
@@ -699,6 +703,7 @@ def import_factory(spec: ModelSpec) -> Callable[..., Any]:
         module = _import_file(spec)
     else:
         module = _import_module(spec)
+    assert spec.function is not None  # a factory spec names its function
     function = getattr(module, spec.function, None)
     if function is None:
         available = sorted(
@@ -721,12 +726,13 @@ def _what_user_code_did(error: BaseException) -> str:
     return f"raised {type(error).__name__}: {_first_line(error)}"
 
 
-def _import_module(spec: ModelSpec, label: str = "factory"):
+def _import_module(spec: ModelSpec, label: str = "factory") -> ModuleType:
     from shapetrace import _keras_graph  # noqa: F401  (TensorFlow first, quietly, before user code imports it)
 
     for_what = f"for {label} {spec.text!r}" if label == "factory" else f"given to {label}"
     param = () if label == "factory" else "imports"
     # Like `python -m`, the working directory is importable: `models.tiny:build` finds ./models/tiny.py.
+    assert spec.module is not None  # a module spec names its module
     with _on_sys_path(Path.cwd()):
         try:
             return importlib.import_module(spec.module)
@@ -745,16 +751,18 @@ def _import_module(spec: ModelSpec, label: str = "factory"):
             ) from None
 
 
-def _import_file(spec: ModelSpec, label: str = "factory"):
+def _import_file(spec: ModelSpec, label: str = "factory") -> ModuleType:
     from shapetrace import _keras_graph  # noqa: F401  (TensorFlow first, quietly, before user code imports it)
 
     what = "Factory file" if label == "factory" else f"{label} file"
     param = () if label == "factory" else "imports"
+    assert spec.path is not None  # a file spec always has its path
     require_file(spec.path, what, f"a Python file (check the path in {spec.text!r})", param=param)
     path = spec.path.resolve()
     stem = re.sub(r"\W", "_", path.stem)
     name = f"_shapetrace_{'factory' if label == 'factory' else 'import'}_{abs(hash(str(path))):x}_{stem}"
     module_spec = importlib.util.spec_from_file_location(name, path)
+    assert module_spec is not None  # a .py file always has a spec
     module = importlib.util.module_from_spec(module_spec)
     # The file's folder is importable while it loads, so it can import its neighbours.
     with _on_sys_path(path.parent):
@@ -776,7 +784,7 @@ def _import_file(spec: ModelSpec, label: str = "factory"):
     return module
 
 
-def _call_factory(function, label: str, kwargs: dict[str, Any]):
+def _call_factory(function: Callable[..., Any], label: str, kwargs: dict[str, Any]) -> Any:
     from shapetrace import _keras_graph as kg
 
     # Fresh auto-generated names (conv2d, not conv2d_7), whatever this process built before.
@@ -810,8 +818,8 @@ def _describe(value: Any) -> str:
     return f"a {type(value).__module__}.{type(value).__qualname__}"
 
 
-def _callable_label(function) -> str:
-    return spec_of_callable(function) or getattr(function, "__qualname__", repr(function))
+def _callable_label(function: Any) -> str:
+    return spec_of_callable(function) or str(getattr(function, "__qualname__", repr(function)))
 
 
 def spec_of_callable(function: Callable[..., Any], relative_to: Path | None = None) -> str | None:

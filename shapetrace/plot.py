@@ -14,7 +14,7 @@ import os
 import textwrap
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from shapetrace.errors import UsageError
 from shapetrace.extras import require
@@ -98,7 +98,7 @@ def _spatial(row: LayerTrace) -> tuple[float, float]:
     shape = row.output if row.output is not None else (row.inputs[0] if row.inputs else None)
     if shape is None or len(shape) != 4 or None in shape:
         return math.nan, math.nan
-    return float(shape[1]), float(shape[2])
+    return float(cast(int, shape[1])), float(cast(int, shape[2]))  # known: checked above
 
 
 def _channels(row: LayerTrace) -> float:
@@ -106,7 +106,9 @@ def _channels(row: LayerTrace) -> float:
     return math.nan if value is None else float(value)
 
 
-def _series(trace: Trace):
+def _series(
+    trace: Trace,
+) -> tuple[list[int], list[float], list[float], list[float], list[float]]:
     xs = [row.index for row in trace.layers]
     channels = [_channels(row) for row in trace.layers]
     declared = [
@@ -123,7 +125,7 @@ def _short(name: str, limit: int = 28) -> str:
     return name if len(name) <= limit else name[: limit - 1] + "…"
 
 
-def _annotate(ax, x, y, text, color, offset):
+def _annotate(ax: Any, x: float, y: float | None, text: str, color: str, offset: tuple[float, float]) -> None:
     ax.annotate(
         text,
         xy=(x, y),
@@ -136,7 +138,7 @@ def _annotate(ax, x, y, text, color, offset):
     )
 
 
-def _draw_trace(axes, trace: Trace, color: str, label: str, *, declared: bool = True) -> None:
+def _draw_trace(axes: Any, trace: Trace, color: str, label: str, *, declared: bool = True) -> None:
     ax_c, ax_s = axes
     xs, channels, declared_ch, heights, widths = _series(trace)
     if declared:
@@ -156,7 +158,7 @@ def _draw_trace(axes, trace: Trace, color: str, label: str, *, declared: bool = 
     changes = [row for row in trace.layers if row.channels_changed]
     ax_c.scatter(
         [r.index for r in changes],
-        [float(r.channels_out) for r in changes],
+        [float(cast(int, r.channels_out)) for r in changes],  # a changed row knows its channels
         s=10,
         color=color,
         zorder=3,
@@ -164,7 +166,7 @@ def _draw_trace(axes, trace: Trace, color: str, label: str, *, declared: bool = 
     )
 
 
-def _annotate_story(ax_c, trace: Trace, color: str) -> None:
+def _annotate_story(ax_c: Any, trace: Trace, color: str) -> None:
     """Label the first channel change (usually the story) and static-vs-real disagreements."""
     changes = [row for row in trace.layers if row.channels_changed]
     keep = 1 if len(trace.layers) > 30 else MAX_CHANGE_LABELS  # on a long trace the dots show the rest
@@ -198,7 +200,7 @@ def _annotate_story(ax_c, trace: Trace, color: str) -> None:
         _annotate(ax_c, row.index, row.channels_out, "\n".join(lines), tint, offsets[i])
 
 
-def _draw_break(axes, trace: Trace) -> None:
+def _draw_break(axes: Any, trace: Trace) -> None:
     if trace.broken is None:
         return
     row = trace.layers[trace.broken.index]
@@ -219,7 +221,7 @@ def _draw_break(axes, trace: Trace) -> None:
     )
 
 
-def _style(axes, n_rows: int, *, legend: bool = True, first: int = 0) -> None:
+def _style(axes: Any, n_rows: int, *, legend: bool = True, first: int = 0) -> None:
     from matplotlib.ticker import FuncFormatter, MaxNLocator
 
     ax_c, ax_s = axes
@@ -307,7 +309,7 @@ def plot_compare(comparison: Comparison, path: str | Path) -> Path:
                 ax.axvline(meet, color=COLORS["ok"], lw=1.2)
         _style(axes, limit, legend=col == 0)
         axes[0].set_title(title, fontsize=10, loc="left")
-    if meet is not None and row is not None:
+    if meet is not None and row is not None and row.first is not None:
         _annotate(
             grid[0, 0],
             meet,

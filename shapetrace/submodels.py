@@ -107,7 +107,7 @@ def walk_submodels(
         on_layer(len(maker.rows))
     return WalkResult(
         boundary=Boundary(accepted=True, reason=reason),
-        rows=tuple(maker.rows),
+        rows=tuple(r for r in maker.rows if r is not None),  # every slot is filled by now
         broken=None,
         seconds=time.perf_counter() - start,
         # Every activation is alive at once here; the footer reports the stream engine's figure.

@@ -24,10 +24,13 @@ import io
 import os
 import shlex
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from shapetrace.check import CheckResult
 from shapetrace.errors import ShapesDiffer
+
+if TYPE_CHECKING:
+    import pytest
 
 __all__ = ["assert_shapes", "ShapesDiffer", "UPDATE_ENV", "update_requested"]
 
@@ -113,7 +116,7 @@ def _render(result: CheckResult, max_rows: int) -> str:
 # --------------------------------------------------------------------------- pytest plugin
 
 
-def pytest_addoption(parser) -> None:
+def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("shapetrace")
     group.addoption(
         UPDATE_OPTION,
@@ -123,11 +126,11 @@ def pytest_addoption(parser) -> None:
     )
 
 
-def pytest_configure(config) -> None:
+def pytest_configure(config: pytest.Config) -> None:
     global _pytest_update
     _pytest_update = bool(config.getoption(UPDATE_OPTION, default=False))
 
 
-def pytest_unconfigure(config) -> None:
+def pytest_unconfigure(config: pytest.Config) -> None:
     global _pytest_update
     _pytest_update = False

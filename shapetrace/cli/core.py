@@ -9,7 +9,7 @@ import traceback
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager, redirect_stdout
-from typing import TYPE_CHECKING, Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console, RenderableType
@@ -94,12 +94,12 @@ class DefaultToTrace(TyperGroup):
 
     default_command = "trace"
 
-    def parse_args(self, ctx, args: list[str]) -> list[str]:
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
         if args and args[0] not in self.commands and args[0] not in _GROUP_FLAGS:
             args = [self.default_command, *args]
         return super().parse_args(ctx, args)
 
-    def shell_complete(self, ctx, incomplete: str):
+    def shell_complete(self, ctx: Any, incomplete: str) -> list[Any]:
         """Complete subcommands and, since a bare word is a model, application names too."""
         # typer's vendored click (typer >= 0.26; see the note in cli/app.py)
         from typer._click.shell_completion import CompletionItem
@@ -202,7 +202,14 @@ def work_status(prefix: str = "") -> Iterator[WorkStatus]:
 def install_warning_format() -> None:
     """Python warnings (Keras emits a few) as one ``warning:`` line each, no source lines."""
 
-    def show(message, category, filename, lineno, file=None, line=None):
+    def show(
+        message: Warning | str,
+        category: type[Warning],
+        filename: str,
+        lineno: int,
+        file: Any = None,
+        line: str | None = None,
+    ) -> None:
         stderr_console.print(f"[yellow]warning:[/] {_escape(str(message).splitlines()[0])}")
 
     warnings.showwarning = show
@@ -236,14 +243,18 @@ def flag_message(error: BaseException) -> str:
     """
     text = str(error)
     for name in getattr(error, "params", ()):
-        flag = PARAM_FLAGS.get(name, "--" + name.replace("_", "-"))
-        key = _TOKEN_START + re.escape(name)
-        text = text.replace(f"`{name}`", flag)
-        text = re.sub(key + r"=True\b", lambda m, f=flag: f, text)
-        text = re.sub(key + r"\[(['\"])([^'\"\]]*)\1\]=", lambda m, f=flag: f"{f} {m.group(2)}=", text)
-        text = re.sub(key + r"=\[([^\[\],]*)\]", lambda m, f=flag: f"{f} {m.group(1)}", text)
-        text = re.sub(key + r"=(?=\S)", lambda m, f=flag: f + " ", text)
+        text = _as_flag(text, name, PARAM_FLAGS.get(name, "--" + name.replace("_", "-")))
     return text
+
+
+def _as_flag(text: str, name: str, flag: str) -> str:
+    key = _TOKEN_START + re.escape(name)
+    text = text.replace(f"`{name}`", flag)
+    # Replacement strings would read backslashes in the flag as escapes: functions do not.
+    text = re.sub(key + r"=True\b", lambda _m: flag, text)
+    text = re.sub(key + r"\[(['\"])([^'\"\]]*)\1\]=", lambda m: f"{flag} {m.group(2)}=", text)
+    text = re.sub(key + r"=\[([^\[\],]*)\]", lambda m: f"{flag} {m.group(1)}", text)
+    return re.sub(key + r"=(?=\S)", lambda _m: flag + " ", text)
 
 
 @contextmanager

@@ -9,7 +9,8 @@ stderr is a terminal: piped output, logs and JSON never see it.
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from rich.console import Console
 from rich.markup import escape
@@ -51,7 +52,7 @@ class WorkStatus:
             self._status.start()
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.stop()
 
     def stop(self) -> None:
@@ -104,12 +105,13 @@ class WorkStatus:
         else:
             self.say(f"running the probe through layer {done:,}")
 
-    def trace_callbacks(self, walks: Sequence[str] = ()) -> dict[str, Callable]:
+    def trace_callbacks(self, walks: Sequence[str] = ()) -> dict[str, Any]:
         """The keywords to pass to ``shapetrace.trace`` (or to a function that traces several
         times: ``walks`` names each walk, in order, before its progress)."""
         if not self.enabled:
             return {}
-        base, started = self.prefix, []
+        base = self.prefix
+        started: list[int | None] = []
 
         def start(total: int | None) -> None:
             if walks:

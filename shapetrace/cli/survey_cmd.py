@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+
+if TYPE_CHECKING:
+    from rich.progress import Progress
 
 from shapetrace.cli.core import (
     DebugOption,
@@ -21,7 +24,7 @@ from shapetrace.cli.options import BatchOption
 from shapetrace.survey import SurveyFormat
 
 
-def _progress_bar():
+def _progress_bar() -> Progress:
     from rich.progress import (
         BarColumn,
         MofNCompleteColumn,
@@ -119,7 +122,7 @@ def survey_command(
                 progress.refresh()
                 from shapetrace import _keras_graph  # noqa: F401  (imports TensorFlow, muted)
 
-            def advance(event) -> None:
+            def advance(event: Any) -> None:
                 progress.update(
                     task, description=event.model or "done", completed=event.done, total=event.total
                 )

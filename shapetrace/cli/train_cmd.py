@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+
+if TYPE_CHECKING:
+    from rich.progress import Progress, TaskID
+
+    from shapetrace.train.recipe import Phase
+    from shapetrace.train.run import Plan
 
 from shapetrace.cli.core import (
     DebugOption,
@@ -191,12 +197,12 @@ class _ProgressReporter:
     def __init__(self) -> None:
         self.console = stdout_console()
         self.live = self.console.is_terminal
-        self.progress = None
-        self.task = None
+        self.progress: Progress | None = None
+        self.task: TaskID | None = None
         self.total = 0
         self.completed = 0
 
-    def plan(self, plan) -> None:
+    def plan(self, plan: Plan) -> None:
         from shapetrace.render.train import plan_report
 
         self.total = plan.total_epochs
@@ -204,7 +210,7 @@ class _ProgressReporter:
         # On a terminal the plan wraps at the window's width, between words; piped, one line each.
         self.console.print(plan_report(plan, compact=self.live), soft_wrap=not self.live)
 
-    def phase_begin(self, phase, epoch: int, steps: int) -> None:
+    def phase_begin(self, phase: Phase, epoch: int, steps: int) -> None:
         if phase.name != "train":
             self.console.print(
                 f"[bold]{phase.name}[/] phase: epochs {phase.first_epoch + 1}–{phase.last_epoch} at lr {phase.lr:g}"

@@ -127,7 +127,7 @@ class TrainConfig:
             size = parse_size(size)
         if size is None:
             size = (max(DEFAULT_SIZE, app.min_size),) * 2
-        validate_size(app, tuple(size))
+        validate_size(app, (size[0], size[1]))
         validate_channels(self.channels)
         if self.channels not in (1, 3):
             raise UsageError(
