@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from shapetrace.applications import (
+    Application,
     build_application,
     parse_size,
     resolve_application,
@@ -178,7 +179,9 @@ def trace(
     )
 
 
-def _validate_application_probe(app, size, channels: int, batch: int) -> None:
+def _validate_application_probe(
+    app: Application, size: tuple[int, int] | None, channels: int, batch: int
+) -> None:
     """Refuse an absurd probe before the model is built for it (the figure in one line)."""
     from shapetrace.probes import MAX_DIM, available_memory, probe_bytes, validate_probe_memory
 

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -20,6 +21,12 @@ from shapetrace.cli.core import (
 from shapetrace.cli.options import ChannelsOption, FormatOption, ModelArg, trace_options
 from shapetrace.errors import EXIT_FAILED
 from shapetrace.options import OutputFormat, TraceOptions
+
+if TYPE_CHECKING:
+    from rich.console import RenderableType
+
+    from shapetrace.records import Trace
+    from shapetrace.selection import View
 
 
 def _complete_model(incomplete: str) -> list[str]:
@@ -138,7 +145,17 @@ def trace_command(
         raise typer.Exit(EXIT_FAILED)
 
 
-def _validate_view_options(channels, compare, columns, depth, layers, changes_only, svg, html, plot):
+def _validate_view_options(
+    channels: int | None,
+    compare: int | None,
+    columns: str | None,
+    depth: int | None,
+    layers: str | None,
+    changes_only: bool,
+    svg: str | None,
+    html: str | None,
+    plot: str | None,
+) -> View:
     """Every option checked before a model is built: bad input costs nothing and writes nothing."""
     from shapetrace.cli.export import validate_export_paths
     from shapetrace.compare import validate_compare
@@ -162,13 +179,21 @@ def _validate_view_options(channels, compare, columns, depth, layers, changes_on
     return view
 
 
-def _plot_trace(result, path: str) -> None:
+def _plot_trace(result: Trace, path: str) -> None:
     from shapetrace.plot import plot_trace
 
     plot_trace(result, path)
 
 
-def _save_pictures(report, table, svg, html, plot, draw, title: str) -> None:
+def _save_pictures(
+    report: RenderableType,
+    table: RenderableType,
+    svg: str | None,
+    html: str | None,
+    plot: str | None,
+    draw: Callable[[str], Any],
+    title: str,
+) -> None:
     from shapetrace.cli.export import export_rendered
 
     export_rendered(report, table, svg=svg, html=html, title=f"shapetrace · {title}")
@@ -176,7 +201,18 @@ def _save_pictures(report, table, svg, html, plot, draw, title: str) -> None:
         draw(plot)
 
 
-def _compare_command(model, channels, other, options, output_format, svg, html, plot, wide, debug) -> None:
+def _compare_command(
+    model: str,
+    channels: int | None,
+    other: int,
+    options: TraceOptions,
+    output_format: OutputFormat,
+    svg: str | None,
+    html: str | None,
+    plot: str | None,
+    wide: bool,
+    debug: bool,
+) -> None:
     """``--compare N``: both probes, aligned; the exit code follows the first (``--channels``) probe."""
     from shapetrace.compare import compare_channels
 
