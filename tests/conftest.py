@@ -1,42 +1,69 @@
-"""Shared fixtures: golden files (regenerate with `pytest --overwrite`), a fixed-width console."""
+"""Shared fixtures: golden files, the one CLI runner (in-process and in a fresh process), plain rendering.
+
+One flag regenerates every golden file and every shape baseline: ``python -m pytest --shapetrace-update``
+(or ``SHAPETRACE_UPDATE=1``), the option of shapetrace's own pytest plugin (``shapetrace.testing``).
+Without it a missing or different golden file is a failure, never a silent write.
+"""
 
 from __future__ import annotations
 
 import json
 import os
+import shlex
+import subprocess
+import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
+from shapetrace.testing import UPDATE_OPTION, update_requested
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 GOLDEN_DIR = Path(__file__).parent / "golden"
+ROOT = Path(__file__).resolve().parent.parent
 
 
-def pytest_addoption(parser):
-    parser.addoption(
-        "--overwrite",
-        action="store_true",
-        default=False,
-        help="Rewrite golden files from the current output instead of comparing.",
-    )
+# --------------------------------------------------------------------------- golden files
+
+
+def regenerate_command(nodeid: str = "") -> str:
+    """The command that rewrites the goldens (and baselines) a test compares with."""
+    target = f" {shlex.quote(nodeid)}" if nodeid else ""
+    return f"python -m pytest {UPDATE_OPTION}{target}"
+
+
+def check_golden(path: Path, text: str, *, update: bool, command: str = regenerate_command()) -> None:
+    """Compare ``text`` with the golden file ``path``; with ``update``, write it instead.
+
+    A missing golden file fails (with the command that creates it) unless ``update`` is true.
+    """
+    __tracebackhide__ = True
+    if update:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+        return
+    if not path.exists():
+        pytest.fail(f"golden file {path} is missing; create it with `{command}`, review it and commit it")
+    expected = path.read_text(encoding="utf-8")
+    assert text == expected, f"{path.name} differs from its golden file; if intended: `{command}`"
 
 
 @pytest.fixture
-def golden(request):
-    """``golden("name.txt", text)``: compare ``text`` with tests/golden/name.txt (or rewrite it)."""
-    overwrite = request.config.getoption("--overwrite")
+def golden_dir() -> Path:
+    return GOLDEN_DIR
+
+
+@pytest.fixture
+def golden(request, golden_dir):
+    """``golden("name.txt", text)``: compare ``text`` with tests/golden/name.txt (rewrite it with the flag)."""
+    update = update_requested()
+    command = regenerate_command(request.node.nodeid)
 
     def check(name: str, text: str) -> None:
-        path = GOLDEN_DIR / name
-        if overwrite or not path.exists():
-            if not overwrite and os.environ.get("CI"):
-                pytest.fail(f"golden file {path} is missing; run `pytest --overwrite` locally")
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(text, encoding="utf-8")
-            return
-        expected = path.read_text(encoding="utf-8")
-        assert text == expected, f"{name} differs from its golden file; if intended: pytest --overwrite"
+        __tracebackhide__ = True
+        check_golden(golden_dir / name, text, update=update, command=command)
 
     return check
 
@@ -59,11 +86,89 @@ def stable_json(data: dict) -> str:
     return json.dumps(data, indent=2, sort_keys=True) + "\n"
 
 
-def run_cli(args, capsys):
-    """Run the CLI in-process; returns (exit code, stdout, stderr)."""
+# --------------------------------------------------------------------------- the CLI runner
+
+
+@dataclass(frozen=True)
+class CliRun:
+    """One ``shapetrace`` run: unpacks as ``code, out, err``."""
+
+    code: int
+    out: str
+    err: str
+    args: tuple[str, ...] = ()
+
+    def __iter__(self):
+        return iter((self.code, self.out, self.err))
+
+    def describe(self) -> str:
+        return (
+            f"$ shapetrace {shlex.join(self.args)}\n[exit {self.code}]\n"
+            f"--- stdout\n{self.out}--- stderr\n{self.err}"
+        )
+
+
+def _exit_code(code) -> int:
+    if code is None:
+        return 0
+    return code if isinstance(code, int) else 1
+
+
+@pytest.fixture
+def cli(request, capsys):
+    """``cli(*args)``: run ``shapetrace ARGS`` in-process; returns a :class:`CliRun`.
+
+    Output the test printed before the call is dropped; every run is shown in the report of a
+    failing test.
+    """
     from shapetrace.cli.app import main
 
-    with pytest.raises(SystemExit) as info:
-        main([str(a) for a in args])
-    out, err = capsys.readouterr()
-    return info.value.code, out, err
+    runs: list[CliRun] = []
+    request.node.stash[_CLI_RUNS] = runs
+
+    def run(*args) -> CliRun:
+        argv = [str(a) for a in args]
+        capsys.readouterr()
+        try:
+            main(argv)
+            code = 0
+        except SystemExit as done:
+            code = _exit_code(done.code)
+        out, err = capsys.readouterr()
+        result = CliRun(code, out, err, tuple(argv))
+        runs.append(result)
+        return result
+
+    return run
+
+
+def run_fresh(args, *, cwd=None, env=None, timeout: float = 600, module: bool = True) -> CliRun:
+    """Run ``python -m shapetrace ARGS`` (``module=False``: ``python -c ARGS[0] ARGS[1:]``) in a new process.
+
+    For what needs a fresh interpreter: a Keras backend, an import that must not happen, a global
+    registry that tests in this process already filled, a signal.
+    """
+    argv = [str(a) for a in args]
+    command = [sys.executable, "-m", "shapetrace", *argv] if module else [sys.executable, "-c", *argv]
+    done = subprocess.run(
+        command,
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env=env,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+    )
+    return CliRun(done.returncode, done.stdout, done.stderr, tuple(argv))
+
+
+_CLI_RUNS = pytest.StashKey[list]()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    runs = item.stash.get(_CLI_RUNS, None)
+    if runs and report.failed and report.when == "call":
+        report.sections.append(("shapetrace runs", "\n".join(run.describe() for run in runs)))
