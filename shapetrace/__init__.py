@@ -16,7 +16,7 @@ from shapetrace.errors import (
 from shapetrace.options import Engine, OutputFormat, Pooling
 from shapetrace.records import SCHEMA, Boundary, Break, LayerTrace, Probe, Trace
 
-__version__ = "0.1.0"
+__version__ = "0.1.0"  # the one place the version is written; pyproject.toml reads it from here
 
 __all__ = [
     "trace",

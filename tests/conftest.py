@@ -101,6 +101,9 @@ class CliRun:
     def __iter__(self):
         return iter((self.code, self.out, self.err))
 
+    def __getitem__(self, index):
+        return (self.code, self.out, self.err)[index]
+
     def describe(self) -> str:
         return (
             f"$ shapetrace {shlex.join(self.args)}\n[exit {self.code}]\n"

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 from PIL import Image
-from test_train_helpers import TINY, digest, run_cli, write_image_tree
+from train_support import TINY, digest, write_image_tree
 
 from shapetrace.train.data import scan_folder
 from shapetrace.train.outputs import RunFolder
@@ -40,11 +40,11 @@ def huge_png(path: Path, side: int = 60000) -> Path:
     return path
 
 
-def refused(tmp_path: Path, data: Path) -> str:
+def refused(cli, tmp_path: Path, data: Path) -> str:
     """Run ``shapetrace train DATA`` expecting exit 2 and one stderr line; nothing may be written."""
     out = tmp_path / "run"
     before = digest(data)
-    code, stdout, stderr = run_cli(["train", data, *TINY, "--output", out])
+    code, stdout, stderr = cli("train", data, *TINY, "--output", out)
     assert code == 2, stderr
     lines = stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: "), stderr
@@ -148,24 +148,24 @@ def _interrupt_after_first_epoch(monkeypatch):
 
 
 @pytest.mark.slow
-def test_resume_removes_the_temporary_of_a_checkpoint_save_that_was_killed(tmp_path, monkeypatch):
+def test_resume_removes_the_temporary_of_a_checkpoint_save_that_was_killed(cli, tmp_path, monkeypatch):
     data = write_image_tree(tmp_path / "data", classes=2, per_class=8)
     out = tmp_path / "run"
     args = ["train", data, *TINY[:-4], "--epochs", "2", "--batch-size", "16", "--output", out]
     with monkeypatch.context() as patch:
         _interrupt_after_first_epoch(patch)
-        code, _, _ = run_cli(args)
+        code, _, _ = cli(*args)
     assert code == 130
     leftover = out / "checkpoints" / ".epoch-0002.k1ll3d.keras"
     assert leftover.exists() and json.loads((out / "state.json").read_text())["epochs_completed"] == 1
-    code, stdout, stderr = run_cli(args)  # the same command resumes
+    code, stdout, stderr = cli(*args)  # the same command resumes
     assert code == 0, stderr
     assert "1 of 2 epochs already done" in stdout
     assert not [p.name for p in out.rglob(".*")], "temporaries left behind"
 
 
 @pytest.mark.slow
-def test_a_full_disk_is_one_line_and_the_run_stays_resumable(tmp_path, monkeypatch):
+def test_a_full_disk_is_one_line_and_the_run_stays_resumable(cli, tmp_path, monkeypatch):
     from shapetrace._keras_graph import keras
 
     data = write_image_tree(tmp_path / "data", classes=2, per_class=8)
@@ -181,7 +181,7 @@ def test_a_full_disk_is_one_line_and_the_run_stays_resumable(tmp_path, monkeypat
 
     with monkeypatch.context() as patch:
         patch.setattr(keras.Model, "save", full_on_second_checkpoint)
-        code, stdout, stderr = run_cli(args)
+        code, stdout, stderr = cli(*args)
     assert code == 2
     assert stderr.strip().splitlines() == [
         f"error: No space left on device writing to {str(out)!r}: training stopped; 1 completed epoch is "
@@ -189,7 +189,7 @@ def test_a_full_disk_is_one_line_and_the_run_stays_resumable(tmp_path, monkeypat
     ]
     assert json.loads((out / "state.json").read_text())["epochs_completed"] == 1
     assert not [p.name for p in out.rglob(".*")], "the failed write left a temporary"
-    code, stdout, stderr = run_cli(args)
+    code, stdout, stderr = cli(*args)
     assert code == 0, stderr
     assert "1 of 2 epochs already done" in stdout
     assert json.loads((out / "state.json").read_text())["finished"] is True

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from test_train_helpers import TINY, write_image_tree
+from train_support import TINY, write_image_tree
 
 OUTPUTS = (
     "model.keras",
