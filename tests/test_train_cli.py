@@ -7,7 +7,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from train_support import TINY, digest, write_image_tree
+from train_support import OUTPUTS, TINY, digest, write_image_tree
 
 
 @pytest.fixture(scope="module")
@@ -39,16 +39,7 @@ def test_tiny_run_prints_the_verdict_first_then_epochs_then_a_summary(finished):
 
 def test_tiny_run_writes_every_output(finished):
     out, _ = finished
-    for name in (
-        "model.keras",
-        "best.keras",
-        "history.csv",
-        "metrics.json",
-        "curves.png",
-        "config.json",
-        "trace.json",
-        "state.json",
-    ):
+    for name in OUTPUTS:
         assert (out / name).is_file(), name
     assert not [p for p in out.rglob(".*") if p.is_file()], "temporary files left behind"
     history = (out / "history.csv").read_text().splitlines()

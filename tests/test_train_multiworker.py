@@ -18,18 +18,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from train_support import TINY, write_image_tree
-
-OUTPUTS = (
-    "model.keras",
-    "best.keras",
-    "history.csv",
-    "metrics.json",
-    "curves.png",
-    "config.json",
-    "trace.json",
-    "state.json",
-)
+from train_support import OUTPUTS, TINY, write_image_tree
 
 
 @pytest.fixture(scope="module")

@@ -10,6 +10,18 @@ import numpy as np
 TINY = ["--model", "mobilenetv3small", "--size", "32x32", "--epochs", "1", "--batch-size", "16"]
 """The cheapest real run: the smallest application at its minimum size, one epoch."""
 
+OUTPUTS = (
+    "model.keras",
+    "best.keras",
+    "history.csv",
+    "metrics.json",
+    "curves.png",
+    "config.json",
+    "trace.json",
+    "state.json",
+)
+"""Every file a finished run leaves in its output folder."""
+
 
 def write_image_tree(root: Path, classes: int = 3, per_class: int = 12, seed: int = 0) -> Path:
     """A class-per-folder tree of PNGs in mixed modes (L, RGB, RGBA, P) and mixed sizes.
