@@ -7,6 +7,8 @@ Without it a missing or different golden file is a failure, never a silent write
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
 import shlex
@@ -117,28 +119,35 @@ def _exit_code(code) -> int:
     return code if isinstance(code, int) else 1
 
 
-@pytest.fixture
-def cli(request, capsys):
-    """``cli(*args)``: run ``shapetrace ARGS`` in-process; returns a :class:`CliRun`.
+def run_cli(*args) -> CliRun:
+    """Run ``shapetrace ARGS`` in-process; returns a :class:`CliRun`. Tests take the ``cli`` fixture.
 
-    Output the test printed before the call is dropped; every run is shown in the report of a
-    failing test.
+    Only a module-scoped fixture (which cannot take ``cli``) calls this directly.
     """
     from shapetrace.cli.app import main
 
-    runs: list[CliRun] = []
-    request.node.stash[_CLI_RUNS] = runs
-
-    def run(*args) -> CliRun:
-        argv = [str(a) for a in args]
-        capsys.readouterr()
+    argv = [str(a) for a in args]
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
         try:
             main(argv)
             code = 0
         except SystemExit as done:
             code = _exit_code(done.code)
-        out, err = capsys.readouterr()
-        result = CliRun(code, out, err, tuple(argv))
+    return CliRun(code, out.getvalue(), err.getvalue(), tuple(argv))
+
+
+@pytest.fixture
+def cli(request):
+    """``cli(*args)``: run ``shapetrace ARGS`` in-process; returns a :class:`CliRun` (``code, out, err``).
+
+    Every run is shown in the report of a failing test.
+    """
+    runs: list[CliRun] = []
+    request.node.stash[_CLI_RUNS] = runs
+
+    def run(*args) -> CliRun:
+        result = run_cli(*args)
         runs.append(result)
         return result
 

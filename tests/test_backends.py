@@ -144,6 +144,7 @@ def test_user_models_trace_the_same(backend):
     assert len({row["path"] for row in unbuilt["layers"]}) == len(unbuilt["layers"]) == len(ok["layers"])
 
 
+@needs_jax  # Keras's numpy backend imports jax
 def test_train_refuses_another_backend(tmp_path):
     # Keras's NumPy backend ships with Keras: this needs no extra install.
     done = run_shapetrace("numpy", "train", "--epochs", "1", "--output", str(tmp_path / "run"))

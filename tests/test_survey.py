@@ -91,6 +91,7 @@ def test_table_names_each_model_and_the_summary(cli):
     assert "1 of 2 models take a 1-channel probe as-is: EfficientNetB0" in out
 
 
+@pytest.mark.slow  # the five-model subset above runs the same code in the default run
 def test_full_survey_of_all_40_models_at_minimum_size():
     """The slowest test: every application, each at its minimum size, with a 1-channel probe."""
     result = survey(channels=1, size="min")

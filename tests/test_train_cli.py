@@ -7,6 +7,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from conftest import run_cli
 from train_support import OUTPUTS, TINY, digest, write_image_tree
 
 
@@ -18,10 +19,10 @@ def tree(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def finished(cli, tree, tmp_path_factory):
+def finished(tree, tmp_path_factory):
     """One tiny real run (smallest model, 32×32, 36 images of mixed modes and sizes, 1 epoch)."""
     out = tmp_path_factory.mktemp("runs") / "tiny"
-    code, stdout, stderr = cli("train", tree, *TINY, "--output", out)
+    code, stdout, stderr = run_cli("train", tree, *TINY, "--output", out)
     assert code == 0, stderr
     return out, stdout
 

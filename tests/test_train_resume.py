@@ -19,6 +19,11 @@ from shapetrace.errors import UsageError
 from shapetrace.train import TrainConfig, train
 from shapetrace.train.run import TrainingDiverged
 
+# Every test here is a real training run (resume, NaN, mirrored, kill, Ctrl-C: 30-60 s each on two
+# cores): slow, run in CI's second step. The default run keeps one real training run
+# (tests/test_train_cli.py) and the refusals that need no training.
+pytestmark = pytest.mark.slow
+
 TINY = dict(model="mobilenetv3small", size=(32, 32), batch_size=16, limit=40)
 
 
@@ -125,7 +130,6 @@ def wait_for_first_epoch(proc, out, timeout=300.0):
     return state
 
 
-@pytest.mark.slow
 def test_killed_process_resumes_when_the_same_command_runs_again(tmp_path):
     """A real SIGKILL mid-run (the callback test above covers the same logic in the default run)."""
     import signal
@@ -162,7 +166,6 @@ def test_killed_process_resumes_when_the_same_command_runs_again(tmp_path):
     assert history_epochs(out) == [1, 2, 3, 4]
 
 
-@pytest.mark.slow
 def test_ctrl_c_says_how_to_resume(tmp_path):
     """SIGINT mid-run: exit 130, one line naming the last completed epoch and how to resume."""
     import signal
