@@ -3,6 +3,27 @@
 One flag regenerates every golden file and every shape baseline: ``python -m pytest --shapetrace-update``
 (or ``SHAPETRACE_UPDATE=1``), the option of shapetrace's own pytest plugin (``shapetrace.testing``).
 Without it a missing or different golden file is a failure, never a silent write.
+
+Slow tests (``-m slow``; CI runs them right after the default run) and the default test that
+covers the same behaviour, module by module:
+
+- test_engines_agree: 37 of the 40 applications; the default run keeps EfficientNetB0 (passes,
+  engines compared), ResNet50 (breaks at its stem) and MobileNetV3Small (rescales inside).
+- test_survey: the survey of all 40; the default run surveys a five-model subset, same code.
+- test_train_resume, test_train_multiworker: every test is a training run (resume, NaN, mirrored,
+  kill, Ctrl-C, workers); the default run keeps one real run (test_train_cli) and the refusals.
+- test_story: boundary verdicts at 3 and 4 channels repeat the outcomes of 1 and 2.
+- test_adapt: adapting whole applications; the default run adapts small models by every method
+  and refusal.
+- test_backends: traces on JAX/PyTorch in fresh processes; the default run keeps the backend
+  selection and refusal.
+- test_browser, test_example_notebook: a real Chromium, a real kernel; the default run checks the
+  same HTML (test_notebook).
+- test_terminal_cli: pseudo-terminal runs at every width; the default run keeps 80 columns.
+- test_train_hostile: training runs that are killed or run out of disk; the default run keeps the
+  hostile-data refusals.
+- test_user_models: most user models; the default run keeps subclassed, custom layers, several
+  inputs.
 """
 
 from __future__ import annotations

@@ -67,7 +67,6 @@ def test_resnet50_sum_stem_matches_repeat(tmp_path):
     assert np.abs(got - repeat).max() <= 1e-4 * scale
 
 
-@pytest.mark.slow
 def test_sum_stem_folds_per_channel_normalization(efficientnet_weights):
     """EfficientNet normalises per channel before its stem: sum-stem folds 1/σ_c into the kernel and
     the offsets −μ_c/σ_c into stem_bn's moving mean. Exact where the 3×3 kernel sees only pixels;
@@ -114,7 +113,6 @@ def test_sum_stem_folds_per_channel_normalization(efficientnet_weights):
     assert np.abs(missing_row * gain).max() > 1e-2 * scale  # the border difference is real, not noise
 
 
-@pytest.mark.slow
 def test_learned_adapter_starts_as_repeat(efficientnet_weights):
     x = gray_batch(3)
     repeat = features(assembled("efficientnetb0", "repeat", efficientnet_weights), x)
