@@ -11,8 +11,6 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -79,16 +77,9 @@ def run_shapetrace(backend: str, *args: str) -> CliRun:
 
 
 def trace_in(backend: str, cases: list[tuple[str, dict]]) -> list[dict]:
-    done = subprocess.run(
-        [sys.executable, "-c", _DRIVER, json.dumps(cases)],
-        capture_output=True,
-        text=True,
-        env=_env(backend),
-        cwd=ROOT,
-        timeout=600,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    done = run_fresh([_DRIVER, json.dumps(cases)], module=False, env=_env(backend), cwd=ROOT)
+    assert done.code == 0, done.err[-3000:]
+    return json.loads(done.out.strip().splitlines()[-1])
 
 
 def comparable(trace: dict) -> dict:
@@ -244,28 +235,13 @@ def test_the_configured_backend_is_read_without_importing_keras(tmp_path):
         "from shapetrace.cli.app import version_text\n"
         "print(configured_backend(), '|', version_text(), '|', 'keras' in sys.modules)"
     )
-    done = subprocess.run(
-        [sys.executable, "-c", code],
-        capture_output=True,
-        text=True,
-        check=True,
-        env={**env, "KERAS_HOME": str(tmp_path)},
-    )
-    backend, version, imported = done.stdout.strip().split(" | ")
+    done = run_fresh([code], module=False, env={**env, "KERAS_HOME": str(tmp_path)})
+    assert done.code == 0, done.err
+    backend, version, imported = done.out.strip().split(" | ")
     assert backend == "jax" and "(backend jax" in version and imported == "False"
-    done = subprocess.run(
-        [sys.executable, "-c", code],
-        capture_output=True,
-        text=True,
-        check=True,
-        env={**env, "KERAS_HOME": str(tmp_path), "KERAS_BACKEND": "torch"},
-    )
-    assert done.stdout.startswith("torch |")
-    done = subprocess.run(
-        [sys.executable, "-c", code],
-        capture_output=True,
-        text=True,
-        check=True,
-        env={**env, "KERAS_HOME": str(tmp_path / "nowhere")},
-    )
-    assert done.stdout.startswith("tensorflow |")
+    done = run_fresh([code], module=False, env={**env, "KERAS_HOME": str(tmp_path), "KERAS_BACKEND": "torch"})
+    assert done.code == 0, done.err
+    assert done.out.startswith("torch |")
+    done = run_fresh([code], module=False, env={**env, "KERAS_HOME": str(tmp_path / "nowhere")})
+    assert done.code == 0, done.err
+    assert done.out.startswith("tensorflow |")
