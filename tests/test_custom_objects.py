@@ -14,11 +14,10 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from conftest import run_fresh
 
 USER_MODELS = Path(__file__).resolve().parent / "user_models.py"
 
@@ -72,16 +71,9 @@ def test_without_import_the_error_names_what_is_missing_and_suggests_import(save
     """
     argvs = [["models/text.keras"], ["models/siamese.keras", "--unsafe-load"]]
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
-    done = subprocess.run(
-        [sys.executable, "-c", FRESH, json.dumps(argvs)],
-        capture_output=True,
-        text=True,
-        cwd=saved,
-        timeout=300,
-        env=env,
-    )
-    assert json.loads(done.stdout.strip().splitlines()[-1]) == [2, 2], done.stderr
-    text_err, siamese_err = done.stderr.split("--\n")[:2]
+    done = run_fresh([FRESH, json.dumps(argvs)], module=False, cwd=saved, timeout=300, env=env)
+    assert json.loads(done.out.strip().splitlines()[-1]) == [2, 2], done.err
+    text_err, siamese_err = done.err.split("--\n")[:2]
     line = error_line(text_err)
     assert "'h9copy>TokenAndPositionEmbedding'" in line and "--import" in line
     line = error_line(siamese_err)
@@ -89,7 +81,7 @@ def test_without_import_the_error_names_what_is_missing_and_suggests_import(save
     assert "corrupt" not in line and "truncated" not in line
     warning, error = siamese_err.strip().splitlines()  # the --unsafe-load warning, then the error
     assert warning.startswith("warning: loading 'models/siamese.keras' with unsafe deserialization")
-    assert "cuInit" not in done.stderr
+    assert "cuInit" not in done.err
 
 
 def test_custom_layers_with_import_load_and_trace(saved, cli, monkeypatch):

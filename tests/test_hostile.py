@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 import textwrap
 import warnings
@@ -17,6 +16,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from conftest import run_fresh
 
 from shapetrace.errors import UsageError
 
@@ -506,12 +506,10 @@ def test_refusals_need_no_tensorflow(tmp_path):
         ["--version"],
     ]
     script = f"ARGVS = {argvs!r}\n" + NO_TENSORFLOW
-    done = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, cwd=tmp_path, timeout=120
-    )
-    assert done.returncode == 0, done.stderr
-    result = json.loads(done.stdout.strip().splitlines()[-1])
-    assert result == {"codes": [2, 2, 2, 2, 0], "tensorflow": False}, done.stderr
-    lines = done.stderr.strip().splitlines()
-    assert len(lines) == 4 and all(line.startswith("error: ") for line in lines), done.stderr
+    done = run_fresh([script], module=False, cwd=tmp_path, timeout=120)
+    assert done.code == 0, done.err
+    result = json.loads(done.out.strip().splitlines()[-1])
+    assert result == {"codes": [2, 2, 2, 2, 0], "tensorflow": False}, done.err
+    lines = done.err.strip().splitlines()
+    assert len(lines) == 4 and all(line.startswith("error: ") for line in lines), done.err
     assert "Lambda" in lines[0] and "missing.weights.h5" in lines[1] and "does not exist" in lines[2]
