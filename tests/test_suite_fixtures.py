@@ -82,6 +82,16 @@ def test_cli_runner_captures_code_and_both_streams(cli):
     assert run.args == ("no-such-model-anywhere",)
 
 
+def test_a_failing_test_shows_its_cli_runs(pytester):
+    _suite(pytester)
+    pytester.makepyfile(
+        test_fails="def test_fails(cli):\n    assert cli('no-such-model-anywhere').code == 0\n"
+    )
+    result = pytester.runpytest_inprocess("-p", "no:cacheprovider", "test_fails.py")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*shapetrace runs*", "$ shapetrace no-such-model-anywhere", "[[]exit 2[]]"])
+
+
 def test_fresh_runner_runs_a_new_interpreter():
     run = run_fresh(["--version"], timeout=120)
     assert run.code == 0 and run.out.startswith("shapetrace "), run.describe()
