@@ -45,7 +45,6 @@ from shapetrace.testing import UPDATE_OPTION, update_requested
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 GOLDEN_DIR = Path(__file__).parent / "golden"
-ROOT = Path(__file__).resolve().parent.parent
 
 
 # --------------------------------------------------------------------------- golden files
