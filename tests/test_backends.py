@@ -135,9 +135,9 @@ def test_user_models_trace_the_same(backend):
     assert len({row["path"] for row in unbuilt["layers"]}) == len(unbuilt["layers"]) == len(ok["layers"])
 
 
-@needs_jax  # Keras's numpy backend imports jax
+@needs_jax
 def test_train_refuses_another_backend(tmp_path):
-    # Keras's NumPy backend ships with Keras: this needs no extra install.
+    # Keras's NumPy backend ships with Keras, but its modules import jax (hence needs_jax).
     done = run_shapetrace("numpy", "train", "--epochs", "1", "--output", str(tmp_path / "run"))
     assert done.code == 2, done.err
     assert done.err.startswith("error: ") and done.err.count("\n") == 1, done.err

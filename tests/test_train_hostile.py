@@ -53,10 +53,10 @@ def refused(cli, tmp_path: Path, data: Path) -> str:
     return lines[0]
 
 
-def test_a_decompression_bomb_png_is_one_line_exit_two(tmp_path):
+def test_a_decompression_bomb_png_is_one_line_exit_two(cli, tmp_path):
     data = write_image_tree(tmp_path / "data", classes=2, per_class=3)
     bomb = huge_png(data / "class_1" / "huge.png")
-    line = refused(tmp_path, data)
+    line = refused(cli, tmp_path, data)
     assert line == (
         f"error: Image {str(bomb)!r} has 3,600,000,000 pixels, more than the 178,956,970 Pillow decodes "
         "(it refuses larger images as possible decompression bombs): downscale it or remove it from "
@@ -64,11 +64,11 @@ def test_a_decompression_bomb_png_is_one_line_exit_two(tmp_path):
     )
 
 
-def test_tiff_images_are_named_as_unsupported_not_as_non_image_files(tmp_path):
+def test_tiff_images_are_named_as_unsupported_not_as_non_image_files(cli, tmp_path):
     data = write_image_tree(tmp_path / "data", classes=2, per_class=3)
     Image.new("L", (16, 16), 128).save(data / "class_0" / "scan.tiff")
     Image.new("L", (16, 16), 64).save(data / "class_1" / "scan.tif")
-    line = refused(tmp_path, data)
+    line = refused(cli, tmp_path, data)
     assert line == (
         f"error: DATA_DIR {str(data)!r} holds 2 TIFF images ('class_0/scan.tiff', 'class_1/scan.tif'), a "
         "format shapetrace train cannot decode (it reads .bmp, .gif, .jpeg, .jpg, .png): convert them to "
@@ -100,10 +100,10 @@ def test_an_empty_class_folder_is_reported(tmp_path):
     assert info.to_dict()["empty_classes"] == ["class_empty", "notes_only"]
 
 
-def test_fewer_than_two_classes_with_images_is_refused_naming_the_empty_ones(tmp_path):
+def test_fewer_than_two_classes_with_images_is_refused_naming_the_empty_ones(cli, tmp_path):
     data = write_image_tree(tmp_path / "data", classes=1, per_class=4)
     (data / "dog").mkdir()
-    line = refused(tmp_path, data)
+    line = refused(cli, tmp_path, data)
     assert line == (
         f"error: DATA_DIR {str(data)!r} has only one class with images ('class_0'; without images: 'dog'): "
         "a classifier needs at least 2 class folders with images."
