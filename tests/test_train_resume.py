@@ -189,7 +189,16 @@ def test_ctrl_c_says_how_to_resume(tmp_path):
         str(out),
     ]
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
-    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    # A runner started in the background (nohup, `&`) ignores SIGINT, and so would the child:
+    # restore the default so that Python turns the signal into KeyboardInterrupt.
+    proc = subprocess.Popen(
+        command,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
     state = wait_for_first_epoch(proc, out)
     proc.send_signal(signal.SIGINT)
     _, stderr = proc.communicate(timeout=120)
