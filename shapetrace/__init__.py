@@ -21,7 +21,7 @@ from shapetrace.records import SCHEMA, Boundary, Break, LayerTrace, Probe, Trace
 if TYPE_CHECKING:
     from shapetrace.applications import Application
 
-__version__ = "0.1.0"
+__version__ = "0.1.0"  # the one place the version is written; pyproject.toml reads it from here
 
 __all__ = [
     "trace",

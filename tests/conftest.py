@@ -1,42 +1,91 @@
-"""Shared fixtures: golden files (regenerate with `pytest --overwrite`), a fixed-width console."""
+"""Shared fixtures: golden files, the one CLI runner (in-process and in a fresh process), plain rendering.
+
+One flag regenerates every golden file and every shape baseline: ``python -m pytest --shapetrace-update``
+(or ``SHAPETRACE_UPDATE=1``), the option of shapetrace's own pytest plugin (``shapetrace.testing``).
+Without it a missing or different golden file is a failure, never a silent write.
+
+Slow tests (``-m slow``; CI runs them right after the default run) and the default test that
+covers the same behaviour, module by module:
+
+- test_engines_agree: 37 of the 40 applications; the default run keeps EfficientNetB0 (passes,
+  engines compared), ResNet50 (breaks at its stem) and MobileNetV3Small (rescales inside).
+- test_survey: the survey of all 40; the default run surveys a five-model subset, same code.
+- test_train_resume, test_train_multiworker: every test is a training run (resume, NaN, mirrored,
+  kill, Ctrl-C, workers); the default run keeps one real run (test_train_cli) and the refusals.
+- test_story: boundary verdicts at 3 and 4 channels repeat the outcomes of 1 and 2.
+- test_adapt: adapting whole applications; the default run adapts small models by every method
+  and refusal.
+- test_backends: traces on JAX/PyTorch in fresh processes; the default run keeps the backend
+  selection and refusal.
+- test_browser, test_example_notebook: a real Chromium, a real kernel; the default run checks the
+  same HTML (test_notebook).
+- test_terminal_cli: pseudo-terminal runs at every width; the default run keeps 80 columns.
+- test_train_hostile: training runs that are killed or run out of disk; the default run keeps the
+  hostile-data refusals.
+- test_user_models: most user models; the default run keeps subclassed, custom layers, several
+  inputs.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
+import shlex
+import subprocess
+import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
+from shapetrace.testing import UPDATE_OPTION, update_requested
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 GOLDEN_DIR = Path(__file__).parent / "golden"
 
 
-def pytest_addoption(parser):
-    parser.addoption(
-        "--overwrite",
-        action="store_true",
-        default=False,
-        help="Rewrite golden files from the current output instead of comparing.",
-    )
+# --------------------------------------------------------------------------- golden files
+
+
+def regenerate_command(nodeid: str = "") -> str:
+    """The command that rewrites the goldens (and baselines) a test compares with."""
+    target = f" {shlex.quote(nodeid)}" if nodeid else ""
+    return f"python -m pytest {UPDATE_OPTION}{target}"
+
+
+def check_golden(path: Path, text: str, *, update: bool, command: str = regenerate_command()) -> None:
+    """Compare ``text`` with the golden file ``path``; with ``update``, write it instead.
+
+    A missing golden file fails (with the command that creates it) unless ``update`` is true.
+    """
+    __tracebackhide__ = True
+    if update:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+        return
+    if not path.exists():
+        pytest.fail(f"golden file {path} is missing; create it with `{command}`, review it and commit it")
+    expected = path.read_text(encoding="utf-8")
+    assert text == expected, f"{path.name} differs from its golden file; if intended: `{command}`"
 
 
 @pytest.fixture
-def golden(request):
-    """``golden("name.txt", text)``: compare ``text`` with tests/golden/name.txt (or rewrite it)."""
-    overwrite = request.config.getoption("--overwrite")
+def golden_dir() -> Path:
+    return GOLDEN_DIR
+
+
+@pytest.fixture
+def golden(request, golden_dir):
+    """``golden("name.txt", text)``: compare ``text`` with tests/golden/name.txt (rewrite it with the flag)."""
+    update = update_requested()
+    command = regenerate_command(request.node.nodeid)
 
     def check(name: str, text: str) -> None:
-        path = GOLDEN_DIR / name
-        if overwrite or not path.exists():
-            if not overwrite and os.environ.get("CI"):
-                pytest.fail(f"golden file {path} is missing; run `pytest --overwrite` locally")
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(text, encoding="utf-8")
-            return
-        expected = path.read_text(encoding="utf-8")
-        assert text == expected, f"{name} differs from its golden file; if intended: pytest --overwrite"
+        __tracebackhide__ = True
+        check_golden(golden_dir / name, text, update=update, command=command)
 
     return check
 
@@ -59,11 +108,99 @@ def stable_json(data: dict) -> str:
     return json.dumps(data, indent=2, sort_keys=True) + "\n"
 
 
-def run_cli(args, capsys):
-    """Run the CLI in-process; returns (exit code, stdout, stderr)."""
+# --------------------------------------------------------------------------- the CLI runner
+
+
+@dataclass(frozen=True)
+class CliRun:
+    """One ``shapetrace`` run: unpacks as ``code, out, err``."""
+
+    code: int
+    out: str
+    err: str
+    args: tuple[str, ...] = ()
+
+    def __iter__(self):
+        return iter((self.code, self.out, self.err))
+
+    def __getitem__(self, index):
+        return (self.code, self.out, self.err)[index]
+
+    def describe(self) -> str:
+        return (
+            f"$ shapetrace {shlex.join(self.args)}\n[exit {self.code}]\n"
+            f"--- stdout\n{self.out}--- stderr\n{self.err}"
+        )
+
+
+def _exit_code(code) -> int:
+    if code is None:
+        return 0
+    return code if isinstance(code, int) else 1
+
+
+def run_cli(*args) -> CliRun:
+    """Run ``shapetrace ARGS`` in-process; returns a :class:`CliRun`. Tests take the ``cli`` fixture.
+
+    Only a module-scoped fixture (which cannot take ``cli``) calls this directly.
+    """
     from shapetrace.cli.app import main
 
-    with pytest.raises(SystemExit) as info:
-        main([str(a) for a in args])
-    out, err = capsys.readouterr()
-    return info.value.code, out, err
+    argv = [str(a) for a in args]
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            main(argv)
+            code = 0
+        except SystemExit as done:
+            code = _exit_code(done.code)
+    return CliRun(code, out.getvalue(), err.getvalue(), tuple(argv))
+
+
+@pytest.fixture
+def cli(request):
+    """``cli(*args)``: run ``shapetrace ARGS`` in-process; returns a :class:`CliRun` (``code, out, err``).
+
+    Every run is shown in the report of a failing test.
+    """
+    runs: list[CliRun] = []
+    request.node.stash[_CLI_RUNS] = runs
+
+    def run(*args) -> CliRun:
+        result = run_cli(*args)
+        runs.append(result)
+        return result
+
+    return run
+
+
+def run_fresh(args, *, cwd=None, env=None, timeout: float = 600, module: bool = True) -> CliRun:
+    """Run ``python -m shapetrace ARGS`` (``module=False``: ``python -c ARGS[0] ARGS[1:]``) in a new process.
+
+    For what needs a fresh interpreter: a Keras backend, an import that must not happen, a global
+    registry that tests in this process already filled, a signal.
+    """
+    argv = [str(a) for a in args]
+    command = [sys.executable, "-m", "shapetrace", *argv] if module else [sys.executable, "-c", *argv]
+    done = subprocess.run(
+        command,
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env=env,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+    )
+    return CliRun(done.returncode, done.stdout, done.stderr, tuple(argv))
+
+
+_CLI_RUNS = pytest.StashKey[list]()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    runs = item.stash.get(_CLI_RUNS, None)
+    if runs and report.failed and report.when == "call":
+        report.sections.append(("shapetrace runs", "\n".join(run.describe() for run in runs)))

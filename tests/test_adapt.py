@@ -12,7 +12,6 @@ import errno
 
 import numpy as np
 import pytest
-from conftest import run_cli
 
 from shapetrace._keras_graph import keras
 from shapetrace.adapt import Method, adapt, adapt_model, probe_map, save_adapted
@@ -189,10 +188,10 @@ def mapped_reference(model, x, report) -> np.ndarray:
     return np.asarray(model(mapped, training=False), dtype="float64")
 
 
-def test_user_keras_file_to_one_channel_by_cli(tmp_path, capsys):
+def test_user_keras_file_to_one_channel_by_cli(tmp_path, cli):
     path, model = user_file(tmp_path, normalize=True)
     out = tmp_path / "digits_gray.keras"
-    code, stdout, stderr = run_cli(["adapt", path, "--channels", "1", "-o", out, "--format", "json"], capsys)
+    code, stdout, stderr = cli("adapt", path, "--channels", "1", "-o", out, "--format", "json")
     assert code == 0, stderr
     import json
 
@@ -209,10 +208,10 @@ def test_user_keras_file_to_one_channel_by_cli(tmp_path, capsys):
     ) == ["digits_cnn.keras", "digits_gray.keras"]
 
 
-def test_table_output_states_method_guarantee_check_and_verdict(tmp_path, capsys):
+def test_table_output_states_method_guarantee_check_and_verdict(tmp_path, cli):
     path, _ = user_file(tmp_path)
     out = tmp_path / "gray.keras"
-    code, stdout, stderr = run_cli(["adapt", path, "-c", "1", "-o", out], capsys)
+    code, stdout, stderr = cli("adapt", path, "-c", "1", "-o", out)
     assert code == 0, stderr
     assert (
         "method     sum-stem: rebuilt for 1 channel; `stem`'s kernel summed over its 3 input channels"
@@ -229,10 +228,10 @@ def test_table_output_states_method_guarantee_check_and_verdict(tmp_path, capsys
     assert "loads with keras.saving.load_model(safe_mode=True)" in stdout
 
 
-def test_padding_behind_per_channel_normalization_falls_back_to_repeat(tmp_path, capsys):
+def test_padding_behind_per_channel_normalization_falls_back_to_repeat(tmp_path, cli):
     path, model = user_file(tmp_path, normalize=True, padding="same")
     out = tmp_path / "gray.keras"
-    code, stdout, stderr = run_cli(["adapt", path, "-c", "1", "-o", out, "--format", "json"], capsys)
+    code, stdout, stderr = cli("adapt", path, "-c", "1", "-o", out, "--format", "json")
     assert code == 0, stderr
     import json
 
@@ -245,7 +244,7 @@ def test_padding_behind_per_channel_normalization_falls_back_to_repeat(tmp_path,
     np.testing.assert_array_equal(np.asarray(loaded(x)), np.asarray(model(np.repeat(x, 3, axis=-1))))
     # Asked for explicitly, sum-stem is refused with the measured border difference, and nothing is written.
     out.unlink()
-    code, stdout, stderr = run_cli(["adapt", path, "-c", "1", "-o", out, "--method", "sum-stem"], capsys)
+    code, stdout, stderr = cli("adapt", path, "-c", "1", "-o", out, "--method", "sum-stem")
     assert code == 2 and stdout == "" and len(stderr.strip().splitlines()) == 1
     assert (
         "sum-stem is not exact for digits_cnn: `stem` zero-pads after the per-channel offsets of `imagenet_norm`"
@@ -258,13 +257,13 @@ def test_padding_behind_per_channel_normalization_falls_back_to_repeat(tmp_path,
     assert not out.exists() and sorted(p.name for p in tmp_path.iterdir()) == ["digits_cnn.keras"]
 
 
-def test_four_channels_mean_and_sum_stem(tmp_path, capsys):
+def test_four_channels_mean_and_sum_stem(tmp_path, cli):
     path, model = user_file(tmp_path)
     x = np.random.default_rng(6).uniform(0, 255, (2, 28, 28, 4)).astype("float32")
     for method in ("mean", "sum-stem"):
         out = tmp_path / f"four_{method}.keras"
-        code, stdout, stderr = run_cli(
-            ["adapt", path, "-c", "4", "-o", out, "--method", method, "--format", "json"], capsys
+        code, stdout, stderr = cli(
+            "adapt", path, "-c", "4", "-o", out, "--method", method, "--format", "json"
         )
         assert code == 0, stderr
         import json
@@ -278,11 +277,11 @@ def test_four_channels_mean_and_sum_stem(tmp_path, capsys):
     assert type(front).__name__ == "Conv2D" and not front.trainable
 
 
-def test_a_stem_that_is_not_a_plain_conv_is_refused_naming_it(tmp_path, capsys):
+def test_a_stem_that_is_not_a_plain_conv_is_refused_naming_it(tmp_path, cli):
     path, _ = user_file(tmp_path, stem="separable")
     out = tmp_path / "gray.keras"
     out.write_bytes(b"an older file the user keeps")
-    code, stdout, stderr = run_cli(["adapt", path, "-c", "1", "-o", out, "--method", "sum-stem"], capsys)
+    code, stdout, stderr = cli("adapt", path, "-c", "1", "-o", out, "--method", "sum-stem")
     assert code == 2 and stdout == ""
     assert stderr.strip().splitlines() == [
         "error: sum-stem: digits_cnn's input does not reach a plain first convolution: `sep_stem` is a "
@@ -293,7 +292,7 @@ def test_a_stem_that_is_not_a_plain_conv_is_refused_naming_it(tmp_path, capsys):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["digits_cnn.keras", "gray.keras"]
 
 
-def test_a_failed_write_leaves_nothing_and_keeps_the_old_file(tmp_path, capsys, monkeypatch):
+def test_a_failed_write_leaves_nothing_and_keeps_the_old_file(tmp_path, cli, monkeypatch):
     path, _ = user_file(tmp_path)
     out = tmp_path / "gray.keras"
     out.write_bytes(b"old")
@@ -304,7 +303,7 @@ def test_a_failed_write_leaves_nothing_and_keeps_the_old_file(tmp_path, capsys, 
         raise OSError(errno.ENOSPC, "No space left on device")
 
     monkeypatch.setattr(keras.Model, "save", full_disk)
-    code, stdout, stderr = run_cli(["adapt", path, "-c", "1", "-o", out], capsys)
+    code, stdout, stderr = cli("adapt", path, "-c", "1", "-o", out)
     assert code == 2 and stdout == ""
     assert stderr.strip().splitlines() == [
         f"error: Cannot write '{out}' (No space left on device): nothing written."
@@ -332,19 +331,17 @@ def test_a_failed_check_is_exit_one_before_writing(tmp_path):
         (["-c", "1", "--method", "mean"], "--method mean averages more than 3 channels into 3"),
     ],
 )
-def test_bad_requests_are_one_line_exit_two(tmp_path, capsys, args, message):
+def test_bad_requests_are_one_line_exit_two(tmp_path, cli, args, message):
     out = tmp_path / "x.keras"
-    code, stdout, stderr = run_cli(["adapt", "resnet50", *args, "-o", out], capsys)
+    code, stdout, stderr = cli("adapt", "resnet50", *args, "-o", out)
     assert code == 2 and message in stderr and len(stderr.strip().splitlines()) == 1
     assert not out.exists()
 
 
-def test_output_must_be_a_keras_file_in_an_existing_folder(tmp_path, capsys):
-    code, _, stderr = run_cli(["adapt", "resnet50", "-c", "1", "-o", tmp_path / "model.h5"], capsys)
+def test_output_must_be_a_keras_file_in_an_existing_folder(tmp_path, cli):
+    code, _, stderr = cli("adapt", "resnet50", "-c", "1", "-o", tmp_path / "model.h5")
     assert code == 2 and "give a path ending in .keras" in stderr
-    code, _, stderr = run_cli(
-        ["adapt", "resnet50", "-c", "1", "-o", tmp_path / "missing" / "m.keras"], capsys
-    )
+    code, _, stderr = cli("adapt", "resnet50", "-c", "1", "-o", tmp_path / "missing" / "m.keras")
     assert code == 2 and "does not exist" in stderr
     assert list(tmp_path.iterdir()) == []
 

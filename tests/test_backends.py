@@ -11,11 +11,10 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from conftest import CliRun, run_fresh
 
 ROOT = Path(__file__).resolve().parent.parent
 USER_MODELS = ROOT / "tests" / "user_models.py"
@@ -73,29 +72,15 @@ def _env(backend: str) -> dict[str, str]:
     return {**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "3"}
 
 
-def run_shapetrace(backend: str, *args: str) -> subprocess.CompletedProcess:
+def run_shapetrace(backend: str, *args: str) -> CliRun:
     """``shapetrace ARGS`` in a fresh process on ``backend``."""
-    return subprocess.run(
-        [sys.executable, "-m", "shapetrace", *args],
-        capture_output=True,
-        text=True,
-        env=_env(backend),
-        cwd=ROOT,
-        timeout=600,
-    )
+    return run_fresh(args, env=_env(backend), cwd=ROOT)
 
 
 def trace_in(backend: str, cases: list[tuple[str, dict]]) -> list[dict]:
-    done = subprocess.run(
-        [sys.executable, "-c", _DRIVER, json.dumps(cases)],
-        capture_output=True,
-        text=True,
-        env=_env(backend),
-        cwd=ROOT,
-        timeout=600,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    done = run_fresh([_DRIVER, json.dumps(cases)], module=False, env=_env(backend), cwd=ROOT)
+    assert done.code == 0, done.err[-3000:]
+    return json.loads(done.out.strip().splitlines()[-1])
 
 
 def comparable(trace: dict) -> dict:
@@ -151,12 +136,13 @@ def test_user_models_trace_the_same(backend):
     assert len({row["path"] for row in unbuilt["layers"]}) == len(unbuilt["layers"]) == len(ok["layers"])
 
 
+@needs_jax
 def test_train_refuses_another_backend(tmp_path):
-    # Keras's NumPy backend ships with Keras: this needs no extra install.
+    # Keras's NumPy backend ships with Keras, but its modules import jax (hence needs_jax).
     done = run_shapetrace("numpy", "train", "--epochs", "1", "--output", str(tmp_path / "run"))
-    assert done.returncode == 2, done.stderr
-    assert done.stderr.startswith("error: ") and done.stderr.count("\n") == 1, done.stderr
-    assert "runs on the TensorFlow backend" in done.stderr and "set to numpy" in done.stderr
+    assert done.code == 2, done.err
+    assert done.err.startswith("error: ") and done.err.count("\n") == 1, done.err
+    assert "runs on the TensorFlow backend" in done.err and "set to numpy" in done.err
     assert not (tmp_path / "run").exists()  # refused before anything was written
 
 
@@ -166,13 +152,13 @@ def test_cli_says_it_ran_on_jax_and_gives_tensorflows_rows():
     """The issue's acceptance command, on both backends."""
     args = ("efficientnetb0", "--channels", "1", "--size", "64x64", "--format", "json")
     on_tensorflow, on_jax = run_shapetrace("tensorflow", *args), run_shapetrace("jax", *args)
-    assert on_tensorflow.returncode == on_jax.returncode == 0, on_jax.stderr
-    tf_trace, jax_trace = json.loads(on_tensorflow.stdout), json.loads(on_jax.stdout)
+    assert on_tensorflow.code == on_jax.code == 0, on_jax.err
+    tf_trace, jax_trace = json.loads(on_tensorflow.out), json.loads(on_jax.out)
     assert jax_trace["versions"]["backend"] == "jax" and jax_trace["versions"]["jax"]
     assert_same_rows(tf_trace, jax_trace)
     assert jax_trace["changes"][0]["path"].endswith("normalization")  # the broadcast, on JAX too
     table = run_shapetrace("jax", "efficientnetb0", "--channels", "1", "--size", "64x64", "--changes-only")
-    assert table.returncode == 0 and "on JAX)" in table.stdout, table.stdout[-500:]
+    assert table.code == 0 and "on JAX)" in table.out, table.out[-500:]
 
 
 @pytest.mark.slow
@@ -203,13 +189,13 @@ def test_snapshot_on_tensorflow_checks_on_jax(tmp_path):
     baseline.parent.mkdir()
     spec = f"{tmp_path / 'user_models.py'}:resnetish_called"
     written = run_shapetrace("tensorflow", "snapshot", spec, "-o", str(baseline))
-    assert written.returncode == 0, written.stderr
+    assert written.code == 0, written.err
     assert json.loads(baseline.read_text())["versions"]["backend"] == "tensorflow"
     checked = run_shapetrace("jax", "check", str(baseline))
-    assert checked.returncode == 0, checked.stdout + checked.stderr
-    assert "on another Keras backend (backend tensorflow → jax)" in checked.stdout
+    assert checked.code == 0, checked.out + checked.err
+    assert "on another Keras backend (backend tensorflow → jax)" in checked.out
     as_json = run_shapetrace("jax", "check", str(baseline), "--format", "json")
-    [result] = json.loads(as_json.stdout)
+    [result] = json.loads(as_json.out)
     assert result["status"] == "match"
     assert {"field": "backend", "baseline": "tensorflow", "now": "jax"} in result["diff"]["versions"]
 
@@ -229,8 +215,8 @@ def test_survey_on_jax_matches_tensorflow():
         "json",
     )
     on_tensorflow, on_jax = run_shapetrace("tensorflow", *args), run_shapetrace("jax", *args)
-    assert on_tensorflow.returncode == on_jax.returncode == 0, on_jax.stderr
-    tf_survey, jax_survey = json.loads(on_tensorflow.stdout), json.loads(on_jax.stdout)
+    assert on_tensorflow.code == on_jax.code == 0, on_jax.err
+    tf_survey, jax_survey = json.loads(on_tensorflow.out), json.loads(on_jax.out)
     assert jax_survey["versions"]["backend"] == "jax"
 
     def strip(rows):
@@ -250,28 +236,13 @@ def test_the_configured_backend_is_read_without_importing_keras(tmp_path):
         "from shapetrace.cli.app import version_text\n"
         "print(configured_backend(), '|', version_text(), '|', 'keras' in sys.modules)"
     )
-    done = subprocess.run(
-        [sys.executable, "-c", code],
-        capture_output=True,
-        text=True,
-        check=True,
-        env={**env, "KERAS_HOME": str(tmp_path)},
-    )
-    backend, version, imported = done.stdout.strip().split(" | ")
+    done = run_fresh([code], module=False, env={**env, "KERAS_HOME": str(tmp_path)})
+    assert done.code == 0, done.err
+    backend, version, imported = done.out.strip().split(" | ")
     assert backend == "jax" and "(backend jax" in version and imported == "False"
-    done = subprocess.run(
-        [sys.executable, "-c", code],
-        capture_output=True,
-        text=True,
-        check=True,
-        env={**env, "KERAS_HOME": str(tmp_path), "KERAS_BACKEND": "torch"},
-    )
-    assert done.stdout.startswith("torch |")
-    done = subprocess.run(
-        [sys.executable, "-c", code],
-        capture_output=True,
-        text=True,
-        check=True,
-        env={**env, "KERAS_HOME": str(tmp_path / "nowhere")},
-    )
-    assert done.stdout.startswith("tensorflow |")
+    done = run_fresh([code], module=False, env={**env, "KERAS_HOME": str(tmp_path), "KERAS_BACKEND": "torch"})
+    assert done.code == 0, done.err
+    assert done.out.startswith("torch |")
+    done = run_fresh([code], module=False, env={**env, "KERAS_HOME": str(tmp_path / "nowhere")})
+    assert done.code == 0, done.err
+    assert done.out.startswith("tensorflow |")

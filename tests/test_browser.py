@@ -15,7 +15,6 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
-from conftest import run_cli
 from PIL import Image
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -124,9 +123,9 @@ def colour_pixels(png: Path, colour: tuple[int, int, int], tolerance: int = 24) 
         ),
     ],
 )
-def test_html_report_in_chromium(name, args, exit_code, highlighted, colour, tmp_path, capsys):
+def test_html_report_in_chromium(name, args, exit_code, highlighted, colour, tmp_path, cli):
     page = tmp_path / f"{name}.html"
-    code, _, err = run_cli([*args, "--html", page], capsys)
+    code, _, err = cli(*args, "--html", page)
     assert code == exit_code, err
 
     dumped = chromium(page, tmp_path, "--dump-dom")

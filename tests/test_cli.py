@@ -9,13 +9,12 @@ import subprocess
 import sys
 
 import pytest
-from conftest import run_cli as run
 
 
-def test_model_name_routes_to_trace(capsys):
-    code, out, err = run(["resnet50", "--size", "32", "--channels", "3", "--changes-only"], capsys)
+def test_model_name_routes_to_trace(cli):
+    code, out, err = cli("resnet50", "--size", "32", "--channels", "3", "--changes-only")
     assert code == 0, err
-    code2, out2, _ = run(["trace", "resnet50", "--size", "32", "--channels", "3", "--changes-only"], capsys)
+    code2, out2, _ = cli("trace", "resnet50", "--size", "32", "--channels", "3", "--changes-only")
     assert code2 == 0
 
     def strip(text):
@@ -24,13 +23,13 @@ def test_model_name_routes_to_trace(capsys):
     assert strip(out) == strip(out2)
 
 
-def test_options_before_the_model_also_route(capsys):
-    code, out, _ = run(["--channels", "1", "resnet50", "--size", "32"], capsys)
+def test_options_before_the_model_also_route(cli):
+    code, out, _ = cli("--channels", "1", "resnet50", "--size", "32")
     assert code == 1 and "conv1_conv" in out
 
 
-def test_broken_probe_exits_1_with_break_row_and_hint(capsys):
-    code, out, err = run(["resnet50", "--channels", "1", "--size", "32"], capsys)
+def test_broken_probe_exits_1_with_break_row_and_hint(cli):
+    code, out, err = cli("resnet50", "--channels", "1", "--size", "32")
     assert code == 1
     assert "✗ breaks" in out and "conv1_conv" in out
     assert "Hint: Try --channels 3" in out and "--native" in out
@@ -39,28 +38,28 @@ def test_broken_probe_exits_1_with_break_row_and_hint(capsys):
     assert "Traceback" not in out + err
 
 
-def test_piped_output_is_plain_and_never_cut(capsys):
-    code, out, _ = run(["efficientnetb0", "--channels", "1", "--size", "32"], capsys)
+def test_piped_output_is_plain_and_never_cut(cli):
+    code, out, _ = cli("efficientnetb0", "--channels", "1", "--size", "32")
     assert code == 0
     assert "\x1b[" not in out
     assert max(len(line) for line in out.splitlines()) > 80  # not wrapped to a terminal width
     assert "efficientnetb0/block1a_project_conv" in out and "…" not in out
 
 
-def test_json_output_is_one_document(capsys):
-    code, out, _ = run(["efficientnetb0", "--channels", "1", "--size", "32", "--format", "json"], capsys)
+def test_json_output_is_one_document(cli):
+    code, out, _ = cli("efficientnetb0", "--channels", "1", "--size", "32", "--format", "json")
     assert code == 0
     data = json.loads(out)
     assert data["schema"] == "shapetrace.trace/1" and data["verdict"] == "ok"
     assert data["probe"]["shape"] == [1, 32, 32, 1]
 
 
-def test_changes_only_applies_to_json_too(capsys):
+def test_changes_only_applies_to_json_too(cli):
     base = ["efficientnetb0", "--channels", "1", "--size", "32", "--format", "json"]
-    code, out, err = run(base, capsys)
+    code, out, err = cli(*base)
     assert code == 0, err
     every = json.loads(out)
-    code, out, err = run([*base, "--changes-only"], capsys)
+    code, out, err = cli(*base, "--changes-only")
     assert code == 0, err
     changed = json.loads(out)
     rows = every["layers"]
@@ -69,26 +68,26 @@ def test_changes_only_applies_to_json_too(capsys):
     assert all(r["failed"] or r["channels_in"] == r["channels_out"] for r in rows if r["index"] not in got)
     assert changed["view"]["changes_only"] is True and every["view"]["changes_only"] is False
     # The same rows the table shows (its "#" column), and the layers keep their whole JSON.
-    code, out, _ = run([*base[:-2], "--changes-only", "--columns", "index", "--wide"], capsys)
+    code, out, _ = cli(*base[:-2], "--changes-only", "--columns", "index", "--wide")
     cells = [re.fullmatch(r"\s*│\s*(\d+)\s*│\s*", line) for line in out.splitlines()]
     table_rows = [int(cell.group(1)) for cell in cells if cell]
     assert table_rows == got
     assert changed["layers"][0].keys() == every["layers"][0].keys()
 
 
-def test_json_has_one_layout_whatever_the_flags(capsys):
+def test_json_has_one_layout_whatever_the_flags(cli):
     base = ["efficientnetb0", "--channels", "1", "--size", "32", "--format", "json"]
     documents = []
     for extra in ([], ["--columns", "layer,actual"], ["--depth", "0"], ["--changes-only"]):
-        code, out, err = run([*base, *extra], capsys)
+        code, out, err = cli(*base, *extra)
         assert code == 0, err
         documents.append(json.loads(out))
     assert all(d.keys() == documents[0].keys() for d in documents)
     assert all("failed" in layer for d in documents for layer in d["layers"])
 
 
-def test_list_shows_40_models(capsys):
-    code, out, _ = run(["list", "--format", "json"], capsys)
+def test_list_shows_40_models(cli):
+    code, out, _ = cli("list", "--format", "json")
     data = json.loads(out)
     assert code == 0 and len(data) == 40
     assert {"model": "EfficientNetB5", "name": "efficientnetb5", "default_size": 456, "min_size": 32} in data
@@ -117,8 +116,8 @@ def test_list_shows_40_models(capsys):
         (["resnet50", "--pooling", "mean"], "'--pooling'"),
     ],
 )
-def test_bad_input_is_one_line_exit_2(args, words, capsys):
-    code, out, err = run(args, capsys)
+def test_bad_input_is_one_line_exit_2(args, words, cli):
+    code, out, err = cli(*args)
     assert code == 2, err
     lines = [line for line in err.splitlines() if line.strip() and not line.startswith("warning:")]
     assert len(lines) == 1 and lines[0].startswith("error:"), err
@@ -126,15 +125,15 @@ def test_bad_input_is_one_line_exit_2(args, words, capsys):
     assert "Traceback" not in err and out == ""
 
 
-def test_imagenet_download_failure_points_to_a_local_file(capsys):
+def test_imagenet_download_failure_points_to_a_local_file(cli):
     # No network here: the real download path runs and fails.
-    code, out, err = run(["mobilenetv3small", "--size", "32", "--weights", "imagenet"], capsys)
+    code, out, err = cli("mobilenetv3small", "--size", "32", "--weights", "imagenet")
     assert code == 2
     assert "Could not download the ImageNet weights" in err and "--weights path/to/" in err
     assert "Traceback" not in err
 
 
-def test_local_weights_file_loads_and_a_mismatched_one_is_refused(tmp_path, capsys):
+def test_local_weights_file_loads_and_a_mismatched_one_is_refused(tmp_path, cli):
     import numpy as np
 
     from shapetrace.applications import APPLICATIONS, build_application
@@ -149,18 +148,18 @@ def test_local_weights_file_loads_and_a_mismatched_one_is_refused(tmp_path, caps
 
     t = trace("mobilenetv3small", size=(32, 32), weights=path)
     assert t.ok
-    code, _, err = run(["resnet50", "--size", "32", "--weights", str(path)], capsys)
+    code, _, err = cli("resnet50", "--size", "32", "--weights", str(path))
     assert code == 2 and "does not match resnet50" in err and "Traceback" not in err
 
 
-def test_debug_shows_the_traceback(capsys):
-    code, _, err = run(["resnet50", "--channels", "0", "--debug"], capsys)
+def test_debug_shows_the_traceback(cli):
+    code, _, err = cli("resnet50", "--channels", "0", "--debug")
     assert code == 2 and "Traceback" in err
 
 
 @pytest.mark.parametrize("command", [[], ["trace"], ["list"]])
-def test_help_on_each_command(command, capsys):
-    code, out, _ = run([*command, "--help"], capsys)
+def test_help_on_each_command(command, cli):
+    code, out, _ = cli(*command, "--help")
     assert code == 0 and "Usage" in out
 
 
@@ -207,7 +206,7 @@ def test_shell_completion(words, cword, expected):
 
 
 @pytest.mark.parametrize("weights", ["imagenet", "/nonexistent/w.weights.h5"])
-def test_user_model_with_weights_that_cannot_apply(weights, tmp_path, capsys):
+def test_user_model_with_weights_that_cannot_apply(weights, tmp_path, cli):
     factory = tmp_path / "tiny.py"
     factory.write_text(
         "import keras\n"
@@ -215,7 +214,7 @@ def test_user_model_with_weights_that_cannot_apply(weights, tmp_path, capsys):
         "    inputs = keras.Input((8, 8, 1))\n"
         "    return keras.Model(inputs, keras.layers.Conv2D(2, 3)(inputs))\n"
     )
-    code, out, err = run([f"{factory}:build", "--weights", weights], capsys)
+    code, out, err = cli(f"{factory}:build", "--weights", weights)
     assert code == 2 and "does not exist" in err and len(err.strip().splitlines()) == 1
 
 

@@ -10,8 +10,6 @@ from pathlib import Path
 
 import pytest
 
-from shapetrace.cli.app import main
-
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "examples" / "ci"
 
@@ -41,13 +39,6 @@ FACTORIES = textwrap.dedent(
 )
 
 
-def run(capsys, *argv: str) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as info:
-        main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return info.value.code, out, err
-
-
 def assert_one_line_error(code: int, err: str, *needles: str) -> None:
     assert code == 2, err
     assert err.startswith("error: ") and err.count("\n") == 1, err
@@ -64,9 +55,9 @@ def factories(tmp_path) -> Path:
 
 
 @pytest.fixture
-def baseline(factories, tmp_path, capsys) -> Path:
+def baseline(factories, tmp_path, cli) -> Path:
     path = tmp_path / "net.json"
-    code, out, _ = run(capsys, "snapshot", f"{factories}:build", "-o", path)
+    code, out, _ = cli("snapshot", f"{factories}:build", "-o", path)
     assert code == 0 and f"Wrote {path}: net" in out
     return path
 
@@ -78,15 +69,15 @@ def _edit_factory(factories: Path, old: str, new: str) -> None:
 # --------------------------------------------------------------------------- check
 
 
-def test_check_match(baseline, capsys):
-    code, out, err = run(capsys, "check", baseline)
+def test_check_match(baseline, cli):
+    code, out, err = cli("check", baseline)
     assert code == 0, err
     assert f"✓ {baseline}: net matches (3 layers)" in out
 
 
-def test_check_differs_then_update(baseline, factories, capsys):
+def test_check_differs_then_update(baseline, factories, cli):
     _edit_factory(factories, "width=8", "width=16")
-    code, out, _ = run(capsys, "check", baseline)
+    code, out, _ = cli("check", baseline)
     assert code == 1
     assert "2 of 3 layers differ" in out
     assert "net/stem (Conv2D)" in out and "(1, 14, 14, 8)" in out and "(1, 14, 14, 16)" in out
@@ -95,57 +86,57 @@ def test_check_differs_then_update(baseline, factories, capsys):
     assert obtained.is_file()
     assert out.rstrip().endswith(f"accept it with: shapetrace check {baseline} --update")
 
-    code, out, err = run(capsys, "check", baseline, "--update")
+    code, out, err = cli("check", baseline, "--update")
     assert code == 0
     assert "baseline updated, 2 of 3 layers differ" in out and f"Updated 1 baseline: {baseline}" in err
     assert not obtained.exists()
-    assert run(capsys, "check", baseline)[0] == 0
+    assert cli("check", baseline)[0] == 0
 
 
-def test_check_caps_huge_diffs(baseline, factories, capsys):
+def test_check_caps_huge_diffs(baseline, factories, cli):
     _edit_factory(factories, "extra=False", "extra=True")
-    code, out, _ = run(capsys, "check", baseline, "--max-rows", "5")
+    code, out, _ = cli("check", baseline, "--max-rows", "5")
     assert code == 1
     assert "12 of 15 layers differ" in out
     assert "… 7 more rows not shown; the whole new trace is in" in out
     assert out.count("layer added") == 5
 
 
-def test_check_several_baselines_reports_each(baseline, factories, tmp_path, capsys):
+def test_check_several_baselines_reports_each(baseline, factories, tmp_path, cli):
     second = tmp_path / "second.json"
-    run(capsys, "snapshot", f"{factories}:build", "--factory-arg", "width=4", "-o", second)
+    cli("snapshot", f"{factories}:build", "--factory-arg", "width=4", "-o", second)
     bad = tmp_path / "bad.json"
     bad.write_text("{")
     _edit_factory(factories, "width=8", "width=16")
-    code, out, err = run(capsys, "check", second, baseline)
+    code, out, err = cli("check", second, baseline)
     assert code == 1
     assert f"✓ {second}" in out and f"✗ {baseline}" in out
-    code, out, err = run(capsys, "check", bad, second)
+    code, out, err = cli("check", bad, second)
     assert code == 2
     assert "is not valid JSON" in err and f"✓ {second}" in out
-    code, out, err = run(capsys, "check", bad, second, "--format", "json")
+    code, out, err = cli("check", bad, second, "--format", "json")
     assert code == 2
     first, other = json.loads(out)
     assert first["status"] == "error" and "is not valid JSON" in first["error"] and other["status"] == "match"
 
 
-def test_check_json_format(baseline, capsys):
-    code, out, _ = run(capsys, "check", baseline, "--format", "json")
+def test_check_json_format(baseline, cli):
+    code, out, _ = cli("check", baseline, "--format", "json")
     assert code == 0
     [result] = json.loads(out)
     assert result["status"] == "match" and result["diff"]["layers_total"] == 3
 
 
-def test_version_drift_is_reported_not_failed(baseline, capsys):
+def test_version_drift_is_reported_not_failed(baseline, cli):
     data = json.loads(baseline.read_text())
     data["versions"]["tensorflow"] = "2.15.0"
     baseline.write_text(json.dumps(data))
-    code, out, _ = run(capsys, "check", baseline)
+    code, out, _ = cli("check", baseline)
     assert code == 0
     assert "tensorflow 2.15.0 →" in out and "not a failure by itself" in out
 
 
-def test_backend_change_is_noted_not_failed(baseline, capsys):
+def test_backend_change_is_noted_not_failed(baseline, cli):
     data = json.loads(baseline.read_text())
     assert data["versions"]["backend"] == "tensorflow"
     data["versions"] = {
@@ -155,26 +146,26 @@ def test_backend_change_is_noted_not_failed(baseline, capsys):
         "shapetrace": data["versions"]["shapetrace"],
     }
     baseline.write_text(json.dumps(data))
-    code, out, _ = run(capsys, "check", baseline)
+    code, out, _ = cli("check", baseline)
     assert code == 0, out
     assert "on another Keras backend (backend jax → tensorflow)" in out and "not a failure by itself" in out
-    code, out, _ = run(capsys, "check", baseline, "--format", "json")
+    code, out, _ = cli("check", baseline, "--format", "json")
     [result] = json.loads(out)
     # The backend's own package versions are not listed as drift: the backend's name says it.
     assert result["diff"]["versions"] == [{"field": "backend", "baseline": "jax", "now": "tensorflow"}]
 
 
-def test_baseline_without_a_backend_counts_as_tensorflow(baseline, capsys):
+def test_baseline_without_a_backend_counts_as_tensorflow(baseline, cli):
     data = json.loads(baseline.read_text())
     del data["versions"]["backend"]  # written before the backend was recorded
     baseline.write_text(json.dumps(data))
-    code, out, _ = run(capsys, "check", baseline)
+    code, out, _ = cli("check", baseline)
     assert code == 0 and "note:" not in out, out
 
 
-def test_example_baseline_is_current(capsys, monkeypatch):
+def test_example_baseline_is_current(cli, monkeypatch):
     monkeypatch.chdir(ROOT)
-    code, out, err = run(capsys, "check", "examples/ci/tests/shapes/digits_cnn.json")
+    code, out, err = cli("check", "examples/ci/tests/shapes/digits_cnn.json")
     assert code == 0, out + err
 
 
@@ -193,17 +184,17 @@ def test_example_baseline_is_current(capsys, monkeypatch):
         ),
     ],
 )
-def test_bad_baselines(tmp_path, capsys, content, needle):
+def test_bad_baselines(tmp_path, cli, content, needle):
     path = tmp_path / "shapes.json"
     path.write_text(content)
-    code, _, err = run(capsys, "check", path)
+    code, _, err = cli("check", path)
     assert_one_line_error(code, err, needle, str(path))
     assert sorted(p.name for p in tmp_path.iterdir()) == ["shapes.json"]
 
 
-def test_missing_baseline(tmp_path, capsys, monkeypatch):
+def test_missing_baseline(tmp_path, cli, monkeypatch):
     monkeypatch.setenv("CI", "1")
-    code, _, err = run(capsys, "check", tmp_path / "absent.json", "--update")
+    code, _, err = cli("check", tmp_path / "absent.json", "--update")
     assert_one_line_error(code, err, "does not exist", "shapetrace snapshot")
     assert not (tmp_path / "absent.json").exists()
 
@@ -237,20 +228,20 @@ def _bad_models(tmp_path: Path, factories: Path) -> dict[str, tuple[str, str]]:
     }
 
 
-def test_bad_models_are_one_line_and_write_nothing(tmp_path, factories, capsys):
+def test_bad_models_are_one_line_and_write_nothing(tmp_path, factories, cli):
     out_dir = tmp_path / "out"
     out_dir.mkdir()
     for label, (spec, needle) in _bad_models(tmp_path, factories).items():
-        code, _, err = run(capsys, "snapshot", spec, "-o", out_dir / "shapes.json")
+        code, _, err = cli("snapshot", spec, "-o", out_dir / "shapes.json")
         assert_one_line_error(code, err, needle)
         assert list(out_dir.iterdir()) == [], label
-        code, _, err = run(capsys, "trace", spec)
+        code, _, err = cli("trace", spec)
         assert_one_line_error(code, err, needle)
 
 
-def test_factory_import_error_names_the_module(tmp_path, capsys, monkeypatch):
+def test_factory_import_error_names_the_module(tmp_path, cli, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    code, _, err = run(capsys, "snapshot", "company.models:build", "-o", tmp_path / "s.json")
+    code, _, err = cli("snapshot", "company.models:build", "-o", tmp_path / "s.json")
     assert_one_line_error(code, err, "Cannot import module 'company.models'", "No module named 'company'")
 
 
@@ -274,19 +265,19 @@ def trojan(tmp_path) -> tuple[Path, Path]:
     return path, marker
 
 
-def test_lambda_file_is_refused_and_nothing_runs(trojan, capsys, tmp_path):
+def test_lambda_file_is_refused_and_nothing_runs(trojan, cli, tmp_path):
     path, marker = trojan
     for argv in (["trace", path], ["snapshot", path, "-o", tmp_path / "s.json"]):
-        code, out, err = run(capsys, *argv)
+        code, out, err = cli(*argv)
         assert_one_line_error(code, err, "layer 'evil' is a Lambda layer", "--unsafe-load")
         assert out == ""
         assert not marker.exists()
     assert not (tmp_path / "s.json").exists()
 
 
-def test_unsafe_load_warns_loudly(trojan, capsys):
+def test_unsafe_load_warns_loudly(trojan, cli):
     path, marker = trojan
-    code, out, err = run(capsys, "trace", path, "--unsafe-load", "--format", "json")
+    code, out, err = cli("trace", path, "--unsafe-load", "--format", "json")
     assert code == 0
     assert "warning:" in err and "unsafe deserialization" in err and "'evil'" in err
     assert json.loads(out)["verdict"] == "ok"
@@ -296,16 +287,15 @@ def test_unsafe_load_warns_loudly(trojan, capsys):
 # --------------------------------------------------------------------------- trace options
 
 
-def test_trace_help_lists_the_model_options(capsys):
-    code, out, _ = run(capsys, "trace", "--help")
+def test_trace_help_lists_the_model_options(cli):
+    code, out, _ = cli("trace", "--help")
     assert code == 0
     for option in ("--unsafe-load", "--factory-arg", "--input", ".keras", "module:function"):
         assert option in out
 
 
-def test_trace_with_factory_args_and_inputs(factories, capsys):
-    code, out, err = run(
-        capsys,
+def test_trace_with_factory_args_and_inputs(factories, cli):
+    code, out, err = cli(
         "trace",
         f"{factories}:two_inputs",
         "--input",
@@ -321,32 +311,28 @@ def test_trace_with_factory_args_and_inputs(factories, capsys):
     by_name = {layer["name"]: layer["sources"] for layer in data["layers"]}
     assert by_name["dense"] == ["meta"] and by_name["concatenate"] == ["image", "meta"]
 
-    code, out, err = run(
-        capsys, "trace", f"{factories}:two_inputs", "--input", "image=20x20x3", "--input", "meta=7"
-    )
+    code, out, err = cli("trace", f"{factories}:two_inputs", "--input", "image=20x20x3", "--input", "meta=7")
     assert code == 1, err
     assert "Inputs: image (1, 20, 20, 3) reaches rows 0, 2–3 · meta (1, 7) reaches rows 1, 4" in out
     assert "The break at row 4 (functional/dense) is on the path of input meta." in out
 
-    code, out, err = run(
-        capsys, "trace", f"{factories}:build", "--factory-arg", "width=5", "--format", "json"
-    )
+    code, out, err = cli("trace", f"{factories}:build", "--factory-arg", "width=5", "--format", "json")
     assert code == 0, err
     assert json.loads(out)["layers"][1]["output"] == [1, 14, 14, 5]
 
-    code, _, err = run(capsys, "trace", f"{factories}:two_inputs")
+    code, _, err = cli("trace", f"{factories}:two_inputs")
     assert_one_line_error(code, err, "Input 'image' declares (None, None, None, 3)", "--input image=HxWxC")
-    code, _, err = run(capsys, "trace", f"{factories}:two_inputs", "--input", "label=3")
+    code, _, err = cli("trace", f"{factories}:two_inputs", "--input", "label=3")
     assert_one_line_error(code, err, "no input named 'label'")
-    code, _, err = run(capsys, "trace", f"{factories}:build", "--factory-arg", "width")
+    code, _, err = cli("trace", f"{factories}:build", "--factory-arg", "width")
     assert_one_line_error(code, err, "--factory-arg")
 
 
-def test_snapshot_records_how_to_rerun(factories, tmp_path, capsys):
+def test_snapshot_records_how_to_rerun(factories, tmp_path, cli):
     path = tmp_path / "shapes" / "net.json"
     path.parent.mkdir()
-    code, _, _ = run(
-        capsys, "snapshot", f"{factories}:build", "--factory-arg", "width=3", "--channels", "1", "-o", path
+    code, _, _ = cli(
+        "snapshot", f"{factories}:build", "--factory-arg", "width=3", "--channels", "1", "-o", path
     )
     assert code == 0
     request = json.loads(path.read_text())["request"]
@@ -354,9 +340,9 @@ def test_snapshot_records_how_to_rerun(factories, tmp_path, capsys):
     assert request["factory_args"] == {"width": 3} and request["channels"] == 1
 
 
-def test_keras_zip_without_config(tmp_path, capsys):
+def test_keras_zip_without_config(tmp_path, cli):
     path = tmp_path / "m.keras"
     with zipfile.ZipFile(path, "w") as archive:
         archive.writestr("other.txt", "x")
-    code, _, err = run(capsys, "trace", path)
+    code, _, err = cli("trace", path)
     assert_one_line_error(code, err, "without config.json")

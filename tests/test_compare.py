@@ -6,7 +6,6 @@ import json
 
 import pytest
 from conftest import render_plain
-from conftest import run_cli as run
 
 from shapetrace.compare import compare_channels, compare_traces
 
@@ -42,12 +41,12 @@ def test_alignment_is_by_layer_not_position(efficientnet):
     assert [r.path for r in swapped.rows] == [r.path for r in efficientnet.rows]
 
 
-def test_cli_table_and_json_answer(efficientnet, capsys):
-    code, out, err = run(["efficientnetb0", "-c", "1", "-s", "32", "--compare", "3"], capsys)
+def test_cli_table_and_json_answer(efficientnet, cli):
+    code, out, err = cli("efficientnetb0", "-c", "1", "-s", "32", "--compare", "3")
     assert code == 0, err
     assert "same from here on" in out and "From `normalization` on" in out
     assert "more layer calls, same shapes" in out
-    code, out, _ = run(["efficientnetb0", "-c", "1", "-s", "32", "--compare", "3", "-f", "json"], capsys)
+    code, out, _ = cli("efficientnetb0", "-c", "1", "-s", "32", "--compare", "3", "-f", "json")
     data = json.loads(out)
     assert data["schema"] == "shapetrace.compare/1" and data["channels"] == [1, 3]
     assert data["converged_at"]["name"] == "normalization"
@@ -60,11 +59,11 @@ def test_golden_compare_table(efficientnet, golden):
     golden("compare_efficientnetb0.txt", render_plain(compare_report(efficientnet), width=120))
 
 
-def test_compare_equal_to_channels_is_refused(capsys, tmp_path):
+def test_compare_equal_to_channels_is_refused(cli, tmp_path):
     plot = tmp_path / "x.png"
-    code, out, err = run(["resnet50", "-c", "3", "--compare", "3", "--plot", str(plot)], capsys)
+    code, out, err = cli("resnet50", "-c", "3", "--compare", "3", "--plot", str(plot))
     assert code == 2 and out == ""
     assert "--compare 3 equals the probe's channel count (3)" in err
     assert len(err.strip().splitlines()) == 1 and not plot.exists()
-    code, _, err = run(["resnet50", "--compare", "3"], capsys)  # default probe is 3 channels too
+    code, _, err = cli("resnet50", "--compare", "3")  # default probe is 3 channels too
     assert code == 2 and "equals" in err

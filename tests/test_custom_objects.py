@@ -14,22 +14,12 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-
-from shapetrace.cli.app import main
+from conftest import run_fresh
 
 USER_MODELS = Path(__file__).resolve().parent / "user_models.py"
-
-
-def run(capsys, *argv) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as info:
-        main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return info.value.code, out, err
 
 
 def error_line(err: str) -> str:
@@ -81,16 +71,9 @@ def test_without_import_the_error_names_what_is_missing_and_suggests_import(save
     """
     argvs = [["models/text.keras"], ["models/siamese.keras", "--unsafe-load"]]
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
-    done = subprocess.run(
-        [sys.executable, "-c", FRESH, json.dumps(argvs)],
-        capture_output=True,
-        text=True,
-        cwd=saved,
-        timeout=300,
-        env=env,
-    )
-    assert json.loads(done.stdout.strip().splitlines()[-1]) == [2, 2], done.stderr
-    text_err, siamese_err = done.stderr.split("--\n")[:2]
+    done = run_fresh([FRESH, json.dumps(argvs)], module=False, cwd=saved, timeout=300, env=env)
+    assert json.loads(done.out.strip().splitlines()[-1]) == [2, 2], done.err
+    text_err, siamese_err = done.err.split("--\n")[:2]
     line = error_line(text_err)
     assert "'h9copy>TokenAndPositionEmbedding'" in line and "--import" in line
     line = error_line(siamese_err)
@@ -98,12 +81,12 @@ def test_without_import_the_error_names_what_is_missing_and_suggests_import(save
     assert "corrupt" not in line and "truncated" not in line
     warning, error = siamese_err.strip().splitlines()  # the --unsafe-load warning, then the error
     assert warning.startswith("warning: loading 'models/siamese.keras' with unsafe deserialization")
-    assert "cuInit" not in done.stderr
+    assert "cuInit" not in done.err
 
 
-def test_custom_layers_with_import_load_and_trace(saved, capsys, monkeypatch):
+def test_custom_layers_with_import_load_and_trace(saved, cli, monkeypatch):
     monkeypatch.chdir(saved)
-    code, out, err = run(capsys, "models/text.keras", "--import", "models/my_layers.py", "--format", "json")
+    code, out, err = cli("models/text.keras", "--import", "models/my_layers.py", "--format", "json")
     assert code == 0, err
     trace = json.loads(out)
     assert trace["model"] == "text_transformer" and trace["request"]["imports"] == ["models/my_layers.py"]
@@ -111,54 +94,52 @@ def test_custom_layers_with_import_load_and_trace(saved, capsys, monkeypatch):
     assert any(layer["type"] == "TransformerBlock" for layer in trace["layers"])
 
 
-def test_lambda_needs_unsafe_load_as_well_as_import(saved, capsys, monkeypatch):
+def test_lambda_needs_unsafe_load_as_well_as_import(saved, cli, monkeypatch):
     monkeypatch.chdir(saved)
-    code, _, err = run(capsys, "models/siamese.keras", "--import", "models/my_layers.py")
+    code, _, err = cli("models/siamese.keras", "--import", "models/my_layers.py")
     assert code == 2 and "Lambda" in error_line(err) and "--unsafe-load" in error_line(err)
-    code, out, err = run(
-        capsys, "models/siamese.keras", "--import", "models/my_layers.py", "--unsafe-load", "--format", "json"
+    code, out, err = cli(
+        "models/siamese.keras", "--import", "models/my_layers.py", "--unsafe-load", "--format", "json"
     )
     assert code == 0, err
     assert json.loads(out)["layers"][-1]["output"] == [1, 1]
 
 
-def test_snapshot_records_imports_and_check_reimports_them(saved, capsys, monkeypatch):
+def test_snapshot_records_imports_and_check_reimports_them(saved, cli, monkeypatch):
     monkeypatch.chdir(saved)
     baseline = saved / "shapes" / "text.json"
-    code, _, err = run(
-        capsys, "snapshot", "models/text.keras", "--import", "models/my_layers.py", "-o", baseline
-    )
+    code, _, err = cli("snapshot", "models/text.keras", "--import", "models/my_layers.py", "-o", baseline)
     assert code == 0, err
     written = baseline.read_text()
     assert json.loads(written)["request"]["imports"] == ["../models/my_layers.py"]
     # From another working directory: the import is found relative to the baseline.
     monkeypatch.chdir(saved / "models")
-    code, out, err = run(capsys, "check", baseline)
+    code, out, err = cli("check", baseline)
     assert code == 0, err
     assert "matches" in out and baseline.read_text() == written
 
 
-def test_check_refuses_an_import_outside_the_project(saved, capsys, monkeypatch, tmp_path):
+def test_check_refuses_an_import_outside_the_project(saved, cli, monkeypatch, tmp_path):
     monkeypatch.chdir(saved)
     outside = tmp_path / "their_layers.py"
     outside.write_text((saved / "models" / "my_layers.py").read_text())
     baseline = saved / "shapes" / "outside.json"
-    code, _, err = run(capsys, "snapshot", "models/text.keras", "--import", outside, "-o", baseline)
+    code, _, err = cli("snapshot", "models/text.keras", "--import", outside, "-o", baseline)
     assert code == 0, err  # on the command line it is the user's choice
     written = baseline.read_text()
-    code, out, err = run(capsys, "check", baseline)
+    code, out, err = cli("check", baseline)
     line = error_line(err)
     assert code == 2 and "their_layers.py" in line and "outside the project" in line
     assert baseline.read_text() == written and not (saved / "shapes" / "outside.obtained.json").exists()
 
 
-def test_import_of_a_missing_file_or_a_bad_module(saved, capsys, monkeypatch):
+def test_import_of_a_missing_file_or_a_bad_module(saved, cli, monkeypatch):
     monkeypatch.chdir(saved)
-    code, _, err = run(capsys, "models/text.keras", "--import", "models/nope.py")
+    code, _, err = cli("models/text.keras", "--import", "models/nope.py")
     assert code == 2 and "does not exist" in error_line(err)
-    code, _, err = run(capsys, "models/text.keras", "--import", "no_such_module_h9")
+    code, _, err = cli("models/text.keras", "--import", "no_such_module_h9")
     assert code == 2 and "Cannot import module 'no_such_module_h9'" in error_line(err)
-    code, _, err = run(capsys, "mobilenetv3small", "--import", "models/my_layers.py")
+    code, _, err = cli("mobilenetv3small", "--import", "models/my_layers.py")
     assert code == 2 and "application name" in error_line(err)
-    code, _, err = run(capsys, "survey", "--models", "mobilenetv3small", "--import", "models/nope.py")
+    code, _, err = cli("survey", "--models", "mobilenetv3small", "--import", "models/nope.py")
     assert code == 2 and "does not exist" in error_line(err)

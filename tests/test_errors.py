@@ -15,7 +15,6 @@ import re
 from pathlib import Path
 
 import pytest
-from conftest import run_cli
 
 import shapetrace
 from shapetrace import errors
@@ -164,19 +163,19 @@ def _names_its_parameters(error: ShapetraceError) -> None:
         assert f"{name}=" in message or f"`{name}`" in message or f"{name}[" in message, (name, message)
 
 
-@pytest.mark.parametrize("call, library, argv, cli", CASES, ids=IDS)
-def test_the_library_names_parameters(call, library, argv, cli):
+@pytest.mark.parametrize("call, library, argv, shown", CASES, ids=IDS)
+def test_the_library_names_parameters(call, library, argv, shown):
     error = _library_call(call)
     assert library in str(error)
     _names_its_parameters(error)
 
 
-@pytest.mark.parametrize("call, library, argv, cli", CASES, ids=IDS)
-def test_the_cli_names_flags_in_one_line_exit_2(call, library, argv, cli, capsys):
-    code, out, err = run_cli(argv, capsys)
+@pytest.mark.parametrize("call, library, argv, shown", CASES, ids=IDS)
+def test_the_cli_names_flags_in_one_line_exit_2(call, library, argv, shown, cli):
+    code, out, err = cli(*argv)
     assert code == 2, err
     assert err.startswith("error: ") and err.count("\n") == 1, err
-    assert cli in err, err
+    assert shown in err, err
     assert out == ""
 
 

@@ -2,7 +2,7 @@
 
 ``examples/notebook/shapetrace_in_a_notebook.ipynb`` is committed executed, outputs kept (so it
 reads well on GitHub). This test executes it in a fresh kernel and compares every cell's
-output with the kept one, timings and versions aside; ``pytest --overwrite`` keeps the new
+output with the kept one, timings and versions aside; ``pytest --shapetrace-update`` keeps the new
 outputs instead (after ``python examples/notebook/make_notebook.py`` when the cells changed).
 """
 
@@ -13,6 +13,8 @@ import re
 from pathlib import Path
 
 import pytest
+
+from shapetrace.testing import update_requested
 
 nbformat = pytest.importorskip("nbformat", reason="nbformat is not installed: pip install -e '.[test]'")
 nbclient = pytest.importorskip("nbclient", reason="nbclient is not installed: pip install -e '.[test]'")
@@ -48,7 +50,7 @@ def shown(cell) -> list[str]:
 
 
 @pytest.mark.slow
-def test_example_notebook_runs_and_shows_what_it_keeps(request):
+def test_example_notebook_runs_and_shows_what_it_keeps():
     kept = nbformat.read(NOTEBOOK, as_version=4)
     fresh = nbformat.read(NOTEBOOK, as_version=4)
     env_before = os.environ.get("TF_CPP_MIN_LOG_LEVEL")
@@ -85,11 +87,13 @@ def test_example_notebook_runs_and_shows_what_it_keeps(request):
     assert "tiny_resnet/block1/" in comparison[0]
     assert "MobileNetV2" in surveyed[0]
 
-    if request.config.getoption("--overwrite"):
+    if update_requested():
         nbformat.write(fresh, NOTEBOOK)
         return
     kept_outputs = [shown(c) for c in kept.cells if c.cell_type == "code"]
-    assert all(kept_outputs), f"{NOTEBOOK.name} is kept without outputs; run this test with --overwrite"
+    assert all(kept_outputs), (
+        f"{NOTEBOOK.name} is kept without outputs; run this test with --shapetrace-update"
+    )
     assert outputs == kept_outputs, (
-        f"{NOTEBOOK.name} shows something else now; if intended: pytest --overwrite"
+        f"{NOTEBOOK.name} shows something else now; if intended: pytest --shapetrace-update"
     )

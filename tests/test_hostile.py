@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 import textwrap
 import warnings
@@ -17,18 +16,11 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from conftest import run_fresh
 
-from shapetrace.cli.app import main
 from shapetrace.errors import UsageError
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def run(capsys, *argv) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as info:
-        main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return info.value.code, out, err
 
 
 def one_line_error(code: int, err: str, *needles: str, exit_code: int = 2) -> str:
@@ -90,30 +82,30 @@ def write_baseline(folder: Path, doc: dict, name: str = "net.json") -> Path:
 # --------------------------------------------------------------------------- 1. a baseline runs only project code
 
 
-def test_baseline_naming_os_system_runs_nothing(project, capsys):
+def test_baseline_naming_os_system_runs_nothing(project, cli):
     baseline = write_baseline(
         project / "shapes", baseline_doc("os:system", factory_args={"command": "touch PWNED"})
     )
     before = listing(project)
-    code, out, err = run(capsys, "check", baseline)
+    code, out, err = cli("check", baseline)
     one_line_error(code, err, "os:system", "outside the project", "a baseline may name only")
     assert not (project / "PWNED").exists() and not (project / "shapes" / "PWNED").exists()
     assert listing(project) == before and out == ""
 
 
-def test_baseline_factory_re_exported_from_outside_is_refused_before_the_call(project, capsys):
+def test_baseline_factory_re_exported_from_outside_is_refused_before_the_call(project, cli):
     # The module is the project's own (so importing it is allowed), but the callable it names
     # is os.system: where the factory is *defined* decides.
     (project / "evil.py").write_text("from os import system\n")
     baseline = write_baseline(
         project / "shapes", baseline_doc("evil:system", factory_args={"command": "touch PWNED"})
     )
-    code, _, err = run(capsys, "check", baseline)
+    code, _, err = cli("check", baseline)
     one_line_error(code, err, "evil:system", "has no Python source", "a baseline may name only")
     assert not (project / "PWNED").exists()
 
 
-def test_baseline_factory_file_outside_the_project_is_not_imported(project, tmp_path, capsys):
+def test_baseline_factory_file_outside_the_project_is_not_imported(project, tmp_path, cli):
     outside = tmp_path / "elsewhere" / "factory.py"
     outside.parent.mkdir()
     marker = tmp_path / "IMPORTED"
@@ -121,14 +113,12 @@ def test_baseline_factory_file_outside_the_project_is_not_imported(project, tmp_
     rel = os.path.relpath(outside, project / "shapes")
     baseline = write_baseline(project / "shapes", baseline_doc(f"{rel}:build"))
     before = listing(project)
-    code, _, err = run(capsys, "check", baseline)
+    code, _, err = cli("check", baseline)
     one_line_error(code, err, "factory.py", "outside the project")
     assert not marker.exists() and listing(project) == before
 
 
-def test_baseline_module_whose_package_init_is_outside_is_not_imported(
-    project, tmp_path, capsys, monkeypatch
-):
+def test_baseline_module_whose_package_init_is_outside_is_not_imported(project, tmp_path, cli, monkeypatch):
     # find_spec("pkg.mod") would import pkg (running its __init__): the check must not.
     site = tmp_path / "site"
     (site / "evilpkg").mkdir(parents=True)
@@ -137,30 +127,30 @@ def test_baseline_module_whose_package_init_is_outside_is_not_imported(
     (site / "evilpkg" / "models.py").write_text("def build():\n    pass\n")
     monkeypatch.syspath_prepend(str(site))
     baseline = write_baseline(project / "shapes", baseline_doc("evilpkg.models:build"))
-    code, _, err = run(capsys, "check", baseline)
+    code, _, err = cli("check", baseline)
     one_line_error(code, err, "evilpkg", "__init__.py", "outside the project")
     # The same module named as an --import of an application's baseline.
     baseline = write_baseline(
         project / "shapes", baseline_doc("mobilenetv3small", imports=["evilpkg.models"]), "app.json"
     )
-    code, _, err = run(capsys, "check", baseline)
+    code, _, err = cli("check", baseline)
     one_line_error(code, err, "--import 'evilpkg.models'", "outside the project")
     assert not marker.exists() and "evilpkg" not in sys.modules
 
 
-def test_baseline_import_outside_the_project_is_not_imported(project, tmp_path, capsys):
+def test_baseline_import_outside_the_project_is_not_imported(project, tmp_path, cli):
     marker = tmp_path / "IMPORTED"
     (tmp_path / "layers.py").write_text(f"open({str(marker)!r}, 'w').close()\n")
     baseline = write_baseline(
         project / "shapes", baseline_doc("mobilenetv3small", imports=["../../layers.py"])
     )
     before = listing(project)
-    code, _, err = run(capsys, "check", baseline)
+    code, _, err = cli("check", baseline)
     one_line_error(code, err, "--import '../../layers.py'", "outside the project")
     assert not marker.exists() and listing(project) == before
 
 
-def test_baseline_model_file_outside_the_project_is_not_loaded_unsafely(project, tmp_path, capsys):
+def test_baseline_model_file_outside_the_project_is_not_loaded_unsafely(project, tmp_path, cli):
     """Safe mode makes any model file harmless; --unsafe-load on check does not extend to files
     a baseline edit could point anywhere."""
     config = {
@@ -172,9 +162,9 @@ def test_baseline_model_file_outside_the_project_is_not_loaded_unsafely(project,
     }
     outside = _keras_archive(tmp_path / "trojan.keras", [json.dumps(config).encode()])
     baseline = write_baseline(project / "shapes", baseline_doc(os.path.relpath(outside, project / "shapes")))
-    code, _, err = run(capsys, "check", baseline, "--unsafe-load")
+    code, _, err = cli("check", baseline, "--unsafe-load")
     one_line_error(code, err, "trojan.keras", "with --unsafe-load", "outside the project")
-    code, _, err = run(capsys, "check", baseline)  # without it: the scan refuses the Lambda
+    code, _, err = cli("check", baseline)  # without it: the scan refuses the Lambda
     one_line_error(code, err, "Refusing to load", "Lambda")
 
 
@@ -200,7 +190,7 @@ def _keras_archive(path: Path, config_chunks, *, metadata: bytes = b"{}") -> Pat
     return path
 
 
-def test_keras_config_inflating_past_the_cap_is_refused(tmp_path, capsys):
+def test_keras_config_inflating_past_the_cap_is_refused(tmp_path, cli):
     mib = b" " * (1024 * 1024)
     # 65 MiB of whitespace inside a valid JSON object: a few hundred kB on disk.
     path = _keras_archive(
@@ -208,12 +198,12 @@ def test_keras_config_inflating_past_the_cap_is_refused(tmp_path, capsys):
     )
     assert path.stat().st_size < 2 * 1024 * 1024
     before = listing(tmp_path)
-    code, out, err = run(capsys, "trace", path)
+    code, out, err = cli("trace", path)
     one_line_error(code, err, "config.json", "larger than 64 MiB")
     assert listing(tmp_path) == before and out == ""
 
 
-def test_keras_metadata_inflating_past_the_cap_is_refused(tmp_path, capsys):
+def test_keras_metadata_inflating_past_the_cap_is_refused(tmp_path, cli):
     # Keras reads metadata.json whole too, after our scan of config.json.
     path = tmp_path / "meta.keras"
     with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as archive:
@@ -224,11 +214,11 @@ def test_keras_metadata_inflating_past_the_cap_is_refused(tmp_path, capsys):
         with archive.open("metadata.json", "w", force_zip64=True) as member:
             for _ in range(65):
                 member.write(b" " * (1024 * 1024))
-    code, _, err = run(capsys, "trace", path)
+    code, _, err = cli("trace", path)
     one_line_error(code, err, "metadata.json", "larger than 64 MiB")
 
 
-def test_keras_config_with_a_lying_size_header_is_still_bounded(tmp_path, capsys):
+def test_keras_config_with_a_lying_size_header_is_still_bounded(tmp_path, cli):
     mib = b" " * (1024 * 1024)
     path = _keras_archive(
         tmp_path / "liar.keras", [b'{"class_name": "Functional", "config": {}', *[mib] * 65, b"}"]
@@ -241,7 +231,7 @@ def test_keras_config_with_a_lying_size_header_is_still_bounded(tmp_path, capsys
     assert data.count(real.to_bytes(8, "little")) >= 1  # zip64 extra fields carry the size
     data = data.replace(real.to_bytes(8, "little"), (100).to_bytes(8, "little"))
     path.write_bytes(bytes(data))
-    code, _, err = run(capsys, "trace", path)
+    code, _, err = cli("trace", path)
     one_line_error(code, err, "liar.keras")
 
 
@@ -283,53 +273,53 @@ FACTORIES = textwrap.dedent(
 )
 
 
-def test_factory_exiting_is_a_load_failure_and_check_never_passes(project, capsys):
+def test_factory_exiting_is_a_load_failure_and_check_never_passes(project, cli):
     (project / "factories.py").write_text(FACTORIES)
-    code, _, err = run(capsys, "trace", "factories.py:exits")
+    code, _, err = cli("trace", "factories.py:exits")
     one_line_error(
         code, err, "factories.py:exits", "exited (SystemExit(0))", "expected it to return a keras.Model"
     )
     baseline = write_baseline(project / "shapes", baseline_doc("../factories.py:exits"))
     before = listing(project)
-    code, out, err = run(capsys, "check", baseline)
+    code, out, err = cli("check", baseline)
     one_line_error(code, err, "exited (SystemExit(0))")
     assert listing(project) == before and out == ""
 
 
-def test_custom_layer_exiting_during_the_trace_fails_the_check(project, capsys):
+def test_custom_layer_exiting_during_the_trace_fails_the_check(project, cli):
     (project / "factories.py").write_text(FACTORIES)
     baseline = write_baseline(project / "shapes", baseline_doc("../factories.py:exits_when_called"))
     before = listing(project)
-    code, out, err = run(capsys, "check", baseline)
+    code, out, err = cli("check", baseline)
     one_line_error(code, err, "exited (SystemExit(0))", "could not be traced")
     assert listing(project) == before and out == ""
 
 
-def test_import_exiting_at_import_time_is_a_load_failure(project, capsys):
+def test_import_exiting_at_import_time_is_a_load_failure(project, cli):
     (project / "layers.py").write_text("raise SystemExit('no GPU, bye')\n")
     (project / "factories.py").write_text(FACTORIES)
-    code, _, err = run(capsys, "trace", "factories.py:exits", "--import", "layers.py")
+    code, _, err = cli("trace", "factories.py:exits", "--import", "layers.py")
     one_line_error(code, err, "layers.py", "exited (SystemExit('no GPU, bye'))")
 
 
 # --------------------------------------------------------------------------- 7. deep JSON
 
 
-def test_deeply_nested_baseline(tmp_path, capsys):
+def test_deeply_nested_baseline(tmp_path, cli):
     path = tmp_path / "deep.json"
     path.write_text("[" * 100_000)
-    code, _, err = run(capsys, "check", path)
+    code, _, err = cli("check", path)
     one_line_error(code, err, "deep.json", "nests lists or objects more than")
     assert "RecursionError" not in err and path.read_text() == "[" * 100_000
 
 
-def test_deeply_nested_keras_config(tmp_path, capsys):
+def test_deeply_nested_keras_config(tmp_path, cli):
     path = _keras_archive(tmp_path / "deep.keras", [b"[" * 100_000])
-    code, _, err = run(capsys, "trace", path)
+    code, _, err = cli("trace", path)
     one_line_error(code, err, "deep.keras", "config.json nests lists or objects")
 
 
-def test_keras_config_nested_just_past_the_limit(tmp_path, capsys):
+def test_keras_config_nested_just_past_the_limit(tmp_path, cli):
     # Parses fine (below Python's recursion limit) but would drive the scan and Keras too deep.
     doc = {"class_name": "Functional", "config": {}}
     node = doc["config"]
@@ -337,15 +327,15 @@ def test_keras_config_nested_just_past_the_limit(tmp_path, capsys):
         node["x"] = {}
         node = node["x"]
     path = _keras_archive(tmp_path / "deepish.keras", [json.dumps(doc).encode()])
-    code, _, err = run(capsys, "trace", path)
+    code, _, err = cli("trace", path)
     one_line_error(code, err, "nests lists or objects more than 200 deep")
 
 
 # --------------------------------------------------------------------------- 10, 11, 16: weights
 
 
-def test_empty_weights_is_refused(tmp_path, capsys):
-    code, _, err = run(capsys, "mobilenetv3small", "-w", "")
+def test_empty_weights_is_refused(tmp_path, cli):
+    code, _, err = cli("mobilenetv3small", "-w", "")
     one_line_error(code, err, "Invalid --weights ''")
 
 
@@ -357,18 +347,18 @@ def test_empty_weights_is_refused(tmp_path, capsys):
         (b"PK", "half.keras"),
     ],
 )
-def test_not_a_weights_file(tmp_path, capsys, content, name):
+def test_not_a_weights_file(tmp_path, cli, content, name):
     weights = tmp_path / name
     weights.write_bytes(content)
-    code, _, err = run(capsys, "mobilenetv3small", "-w", weights)
+    code, _, err = cli("mobilenetv3small", "-w", weights)
     one_line_error(code, err, "is not a weights file")
     assert "does not match" not in err
 
 
-def test_weights_with_another_suffix(tmp_path, capsys):
+def test_weights_with_another_suffix(tmp_path, cli):
     weights = tmp_path / "weights.ckpt"
     weights.write_bytes(b"x")
-    code, _, err = run(capsys, "mobilenetv3small", "-w", weights)
+    code, _, err = cli("mobilenetv3small", "-w", weights)
     one_line_error(code, err, "not a weights file Keras reads", ".weights.h5")
 
 
@@ -410,8 +400,8 @@ def test_weights_of_another_model_report_one_line_not_one_warning_per_layer(tmp_
 # --------------------------------------------------------------------------- 12, 13, 15, 17: messages
 
 
-def test_version(capsys):
-    code, out, err = run(capsys, "--version")
+def test_version(cli):
+    code, out, err = cli("--version")
     from importlib import metadata
 
     import shapetrace
@@ -423,7 +413,7 @@ def test_version(capsys):
 
 @pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs")
 @pytest.mark.parametrize("kind", ["fifo", "zero", "folder"])
-def test_special_files_say_what_they_are(tmp_path, capsys, kind):
+def test_special_files_say_what_they_are(tmp_path, cli, kind):
     expected = {
         "fifo": "is a named pipe (FIFO)",
         "zero": "is a symbolic link to '/dev/zero', a character device",
@@ -443,21 +433,21 @@ def test_special_files_say_what_they_are(tmp_path, capsys, kind):
             os.symlink("/dev/zero", path)
         else:
             path.mkdir()
-        code, _, err = run(capsys, *argv, path)
+        code, _, err = cli(*argv, path)
         one_line_error(code, err, expected)
         assert "does not exist" not in err
 
 
-def test_echoed_input_is_cut(tmp_path, capsys):
+def test_echoed_input_is_cut(tmp_path, cli):
     name = "x" * 100_000
-    code, _, err = run(capsys, "trace", name)
+    code, _, err = cli("trace", name)
     one_line_error(code, err, "…")
     assert len(err) < 1000
-    code, _, err = run(capsys, "trace", "mobilenetv3small", "--size", "9" * 50_000 + "x" + "y" * 50_000)
+    code, _, err = cli("trace", "mobilenetv3small", "--size", "9" * 50_000 + "x" + "y" * 50_000)
     one_line_error(code, err, "…")
     assert len(err) < 1000
     spaced = " ".join(["word"] * 20_000)
-    code, _, err = run(capsys, "check", tmp_path / f"{spaced}.json")
+    code, _, err = cli("check", tmp_path / f"{spaced}.json")
     one_line_error(code, err, "shapetrace snapshot")  # the tail, which says what to do, is kept
     assert len(err) < 1600
 
@@ -516,12 +506,10 @@ def test_refusals_need_no_tensorflow(tmp_path):
         ["--version"],
     ]
     script = f"ARGVS = {argvs!r}\n" + NO_TENSORFLOW
-    done = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, cwd=tmp_path, timeout=120
-    )
-    assert done.returncode == 0, done.stderr
-    result = json.loads(done.stdout.strip().splitlines()[-1])
-    assert result == {"codes": [2, 2, 2, 2, 0], "tensorflow": False}, done.stderr
-    lines = done.stderr.strip().splitlines()
-    assert len(lines) == 4 and all(line.startswith("error: ") for line in lines), done.stderr
+    done = run_fresh([script], module=False, cwd=tmp_path, timeout=120)
+    assert done.code == 0, done.err
+    result = json.loads(done.out.strip().splitlines()[-1])
+    assert result == {"codes": [2, 2, 2, 2, 0], "tensorflow": False}, done.err
+    lines = done.err.strip().splitlines()
+    assert len(lines) == 4 and all(line.startswith("error: ") for line in lines), done.err
     assert "Lambda" in lines[0] and "missing.weights.h5" in lines[1] and "does not exist" in lines[2]

@@ -9,7 +9,6 @@ import sys
 import textwrap
 
 import pytest
-from conftest import run_cli
 
 EXTRA_MODULES = ("sklearn", "PIL", "matplotlib")
 
@@ -24,18 +23,18 @@ def hide(monkeypatch, module: str) -> None:
 @pytest.mark.parametrize(
     ("module", "package"), [("sklearn", "scikit-learn"), ("PIL", "Pillow"), ("matplotlib", "matplotlib")]
 )
-def test_train_without_its_extra_says_how_to_install_it(module, package, monkeypatch, capsys, tmp_path):
+def test_train_without_its_extra_says_how_to_install_it(module, package, monkeypatch, cli, tmp_path):
     hide(monkeypatch, module)
-    code, out, err = run_cli(["train", "--output", tmp_path / "run", "--epochs", "1"], capsys)
+    code, out, err = cli("train", "--output", tmp_path / "run", "--epochs", "1")
     assert code == 2
     assert err.strip() == f"error: shapetrace train needs {package}: pip install 'shapetrace[train]'"
     assert not (tmp_path / "run").exists()  # refused before anything was made
 
 
 @pytest.mark.parametrize("command", [["resnet50"], ["survey", "--models", "resnet50"]])
-def test_plot_without_matplotlib_says_how_to_install_it(command, monkeypatch, capsys, tmp_path):
+def test_plot_without_matplotlib_says_how_to_install_it(command, monkeypatch, cli, tmp_path):
     hide(monkeypatch, "matplotlib")
-    code, _, err = run_cli([*command, "--plot", tmp_path / "shapes.png"], capsys)
+    code, _, err = cli(*command, "--plot", tmp_path / "shapes.png")
     assert code == 2
     assert err.strip() == "error: --plot needs matplotlib: pip install 'shapetrace[plot]'"
     assert "tensorflow" not in err and not (tmp_path / "shapes.png").exists()

@@ -282,12 +282,7 @@ def test_keras_file_that_is_not_a_zip(tmp_path):
         load_model(str(path))
 
 
-def test_keras_zip_without_config(tmp_path):
-    path = tmp_path / "empty.keras"
-    with zipfile.ZipFile(path, "w") as archive:
-        archive.writestr("readme.txt", "nothing here")
-    with pytest.raises(UsageError, match="without config.json"):
-        load_model(str(path))
+# A .keras zip without config.json: tests/test_cli_check.py::test_keras_zip_without_config (end to end).
 
 
 def test_keras_zip_with_bad_weights(saved, tmp_path):

@@ -5,13 +5,12 @@ renderable. Records import no rendering until a notebook asks."""
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
 from dataclasses import replace
 from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
+from conftest import run_fresh
 from rich.console import Group
 from toy_models import toy_model
 
@@ -125,8 +124,8 @@ def test_records_import_no_rendering():
         "import sys, shapetrace, shapetrace.records, shapetrace.survey, shapetrace.check, shapetrace.compare\n"
         "print(sorted(m for m in ('rich', 'shapetrace.render.notebook', 'keras') if m in sys.modules))"
     )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert done.stdout.strip() == "[]"
+    done = run_fresh([code], module=False)
+    assert done.code == 0 and done.out.strip() == "[]", done.err
 
 
 def test_plain_text_in_a_notebook_is_one_line(toy_trace):

@@ -7,7 +7,6 @@ import os
 
 import pytest
 from conftest import render_plain
-from conftest import run_cli as run
 
 from shapetrace.errors import UsageError
 from shapetrace.selection import View, parse_columns, parse_layers
@@ -52,23 +51,20 @@ def test_plot_compare_and_survey_write_svg(tmp_path):
     assert "EfficientNetB0" in svg and "breaks at block1_conv1" in svg and "1 of 2" in svg
 
 
-def test_svg_and_html_export_the_table_as_rendered(tmp_path, capsys):
+def test_svg_and_html_export_the_table_as_rendered(tmp_path, cli):
     svg, html = tmp_path / "t.svg", tmp_path / "t.html"
-    code, out, err = run(
-        [
-            "efficientnetb0",
-            "-c",
-            "1",
-            "-s",
-            "32",
-            "--layers",
-            "normalization|stem_conv",
-            "--svg",
-            str(svg),
-            "--html",
-            str(html),
-        ],
-        capsys,
+    code, out, err = cli(
+        "efficientnetb0",
+        "-c",
+        "1",
+        "-s",
+        "32",
+        "--layers",
+        "normalization|stem_conv",
+        "--svg",
+        str(svg),
+        "--html",
+        str(html),
     )
     assert code == 0, err
     text_svg, text_html = svg.read_text(), html.read_text()
@@ -160,7 +156,7 @@ def test_bad_view_options_raise(parse, text, words):
         "compare",
     ],
 )
-def test_bad_input_is_one_line_exit_2_and_writes_nothing(extra, words, tmp_path, capsys):
+def test_bad_input_is_one_line_exit_2_and_writes_nothing(extra, words, tmp_path, cli):
     if "{tmp}/ro/t.svg" in extra and os.geteuid() == 0:
         pytest.skip("root may write into a read-only folder")
     readonly = tmp_path / "ro"
@@ -169,11 +165,10 @@ def test_bad_input_is_one_line_exit_2_and_writes_nothing(extra, words, tmp_path,
     args = [a.replace("{tmp}", str(tmp_path)) for a in extra]
     before = sorted(p.name for p in tmp_path.rglob("*"))
     try:
-        code, out, err = run(
-            ["resnet50", "--size", "32", "--plot", str(tmp_path / "p.png"), *args]
+        code, out, err = cli(
+            *["resnet50", "--size", "32", "--plot", str(tmp_path / "p.png"), *args]
             if "--plot" not in extra
-            else ["resnet50", "--size", "32", *args],
-            capsys,
+            else ["resnet50", "--size", "32", *args]
         )
     finally:
         os.chmod(readonly, 0o700)
@@ -192,22 +187,19 @@ def test_unwritable_folder_is_refused(monkeypatch, tmp_path):
         validate_writable(tmp_path / "t.svg", "--svg")
 
 
-def test_json_honours_layers_and_columns(capsys):
-    code, out, err = run(
-        [
-            "efficientnetb0",
-            "-c",
-            "1",
-            "-s",
-            "32",
-            "-f",
-            "json",
-            "--layers",
-            "^efficientnetb0/stem",
-            "--columns",
-            "layer,actual",
-        ],
-        capsys,
+def test_json_honours_layers_and_columns(cli):
+    code, out, err = cli(
+        "efficientnetb0",
+        "-c",
+        "1",
+        "-s",
+        "32",
+        "-f",
+        "json",
+        "--layers",
+        "^efficientnetb0/stem",
+        "--columns",
+        "layer,actual",
     )
     assert code == 0, err
     data = json.loads(out)

@@ -1,4 +1,4 @@
-"""Golden files for the rendered table and the JSON document (regenerate: pytest --overwrite)."""
+"""Golden files for the rendered table and the JSON document (regenerate: pytest --shapetrace-update)."""
 
 from __future__ import annotations
 

@@ -7,7 +7,6 @@ import io
 import json
 
 import pytest
-from conftest import run_cli as run
 
 from shapetrace.errors import UsageError
 from shapetrace.survey import select_applications, survey, survey_row
@@ -62,42 +61,37 @@ def test_model_regex_selects_case_insensitively():
 
 
 @pytest.mark.parametrize("pattern, words", [("", "Empty --models"), ("effic(", "Invalid --models")])
-def test_bad_model_regex_is_one_line_exit_2(pattern, words, capsys):
-    code, out, err = run(["survey", "--models", pattern], capsys)
+def test_bad_model_regex_is_one_line_exit_2(pattern, words, cli):
+    code, out, err = cli("survey", "--models", pattern)
     assert code == 2 and out == ""
     assert words in err and len(err.strip().splitlines()) == 1
 
 
-def test_size_below_a_models_minimum_is_refused_up_front(capsys):
-    code, out, err = run(["survey", "--models", "inception", "--size", "64"], capsys)
+def test_size_below_a_models_minimum_is_refused_up_front(cli):
+    code, out, err = cli("survey", "--models", "inception", "--size", "64")
     assert code == 2 and "below the minimum" in err and "InceptionV3 (75)" in err
 
 
-def test_csv_and_json_formats(capsys):
-    code, out, err = run(
-        ["survey", "-c", "1", "--size", "min", "--models", "^vgg16$", "--format", "csv"], capsys
-    )
+def test_csv_and_json_formats(cli):
+    code, out, err = cli("survey", "-c", "1", "--size", "min", "--models", "^vgg16$", "--format", "csv")
     assert code == 0, err
     rows = list(csv.DictReader(io.StringIO(out)))
     assert len(rows) == 1 and rows[0]["model"] == "VGG16" and rows[0]["verdict"] == "broken"
     assert rows[0]["break_layer"] == "vgg16/block1_conv1" and rows[0]["params"] == "14714688"
-    code, out, _ = run(
-        ["survey", "-c", "3", "--size", "32", "--models", "^vgg16$", "--format", "json"], capsys
-    )
+    code, out, _ = cli("survey", "-c", "3", "--size", "32", "--models", "^vgg16$", "--format", "json")
     data = json.loads(out)
     assert data["schema"] == "shapetrace.survey/1" and data["rows"][0]["verdict"] == "ok"
     assert data["rows"][0]["macs_complete"] and data["rows"][0]["macs"] > 0
 
 
-def test_table_names_each_model_and_the_summary(capsys):
-    code, out, err = run(
-        ["survey", "-c", "1", "--size", "min", "--models", "^(vgg16|efficientnetb0)$"], capsys
-    )
+def test_table_names_each_model_and_the_summary(cli):
+    code, out, err = cli("survey", "-c", "1", "--size", "min", "--models", "^(vgg16|efficientnetb0)$")
     assert code == 0, err
     assert "EfficientNetB0" in out and "VGG16" in out and "block1_conv1" in out
     assert "1 of 2 models take a 1-channel probe as-is: EfficientNetB0" in out
 
 
+@pytest.mark.slow  # the five-model subset above runs the same code in the default run
 def test_full_survey_of_all_40_models_at_minimum_size():
     """The slowest test: every application, each at its minimum size, with a 1-channel probe."""
     result = survey(channels=1, size="min")

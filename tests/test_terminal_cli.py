@@ -16,7 +16,6 @@ import termios
 from pathlib import Path
 
 import pytest
-from conftest import run_cli as run
 from rich.cells import cell_len
 from test_terminal import assert_fits
 
@@ -39,12 +38,12 @@ def _lines(text: str) -> list[str]:
     return [line.rstrip() for line in text.splitlines()]
 
 
-def test_trace_fits_the_terminal_and_wide_prints_the_piped_table(capsys, terminal):
+def test_trace_fits_the_terminal_and_wide_prints_the_piped_table(cli, terminal):
     args = ["resnet50", "--channels", "1", "--size", "64x64"]
-    code, piped, _ = run(args, capsys)
+    code, piped, _ = cli(*args)
     terminal(80)
-    code_fit, fitted, _ = run(args, capsys)
-    code_wide, wide, _ = run([*args, "--wide"], capsys)
+    code_fit, fitted, _ = cli(*args)
+    code_wide, wide, _ = cli(*args, "--wide")
     assert code == code_fit == code_wide == 1
     assert_fits(fitted, 80)
     assert "Left out to fit 80 columns" in fitted and "resnet50/conv1_pad" not in fitted
@@ -59,11 +58,11 @@ def test_trace_fits_the_terminal_and_wide_prints_the_piped_table(capsys, termina
 
 
 @pytest.mark.slow
-def test_json_is_the_same_on_a_terminal(capsys, terminal):
+def test_json_is_the_same_on_a_terminal(cli, terminal):
     args = ["resnet50", "--channels", "1", "--size", "32", "--format", "json"]
-    _, piped, _ = run(args, capsys)
+    _, piped, _ = cli(*args)
     terminal(80)
-    _, on_terminal, err = run(args, capsys)
+    _, on_terminal, err = cli(*args)
 
     def strip(text):
         return {k: v for k, v in json.loads(text).items() if k not in ("totals", "versions")}

@@ -7,7 +7,8 @@ import shutil
 from pathlib import Path
 
 import pytest
-from test_train_helpers import TINY, digest, run_cli, write_image_tree
+from conftest import run_cli
+from train_support import OUTPUTS, TINY, digest, write_image_tree
 
 
 @pytest.fixture(scope="module")
@@ -21,7 +22,7 @@ def tree(tmp_path_factory) -> Path:
 def finished(tree, tmp_path_factory):
     """One tiny real run (smallest model, 32×32, 36 images of mixed modes and sizes, 1 epoch)."""
     out = tmp_path_factory.mktemp("runs") / "tiny"
-    code, stdout, stderr = run_cli(["train", tree, *TINY, "--output", out])
+    code, stdout, stderr = run_cli("train", tree, *TINY, "--output", out)
     assert code == 0, stderr
     return out, stdout
 
@@ -39,16 +40,7 @@ def test_tiny_run_prints_the_verdict_first_then_epochs_then_a_summary(finished):
 
 def test_tiny_run_writes_every_output(finished):
     out, _ = finished
-    for name in (
-        "model.keras",
-        "best.keras",
-        "history.csv",
-        "metrics.json",
-        "curves.png",
-        "config.json",
-        "trace.json",
-        "state.json",
-    ):
+    for name in OUTPUTS:
         assert (out / name).is_file(), name
     assert not [p for p in out.rglob(".*") if p.is_file()], "temporary files left behind"
     history = (out / "history.csv").read_text().splitlines()
@@ -69,16 +61,16 @@ def test_tiny_run_writes_every_output(finished):
     assert json.loads((out / "state.json").read_text())["finished"] is True
 
 
-def test_existing_run_is_never_overwritten_without_overwrite(finished, tree):
+def test_existing_run_is_never_overwritten_without_overwrite(cli, finished, tree):
     out, _ = finished
     before = digest(out)
-    code, _, stderr = run_cli(["train", tree, *TINY, "--output", out])
+    code, _, stderr = cli("train", tree, *TINY, "--output", out)
     assert code == 2 and "already holds a finished run" in stderr and "--overwrite" in stderr
     assert digest(out) == before
     foreign = out.parent / "foreign"
     foreign.mkdir()
     (foreign / "thesis.tex").write_text("precious")
-    code, _, stderr = run_cli(["train", tree, *TINY, "--output", foreign, "--overwrite"])
+    code, _, stderr = cli("train", tree, *TINY, "--output", foreign, "--overwrite")
     assert code == 2 and "not a shapetrace run folder" in stderr
     assert (foreign / "thesis.tex").read_text() == "precious"
 
@@ -116,40 +108,40 @@ def _bad_folder(kind: str, root: Path, tree: Path) -> Path:
         ("good", ["--distribute", "multi-worker"], "needs TF_CONFIG"),
     ],
 )
-def test_bad_input_is_one_line_exit_2_and_loses_nothing(finished, tree, tmp_path, kind, extra, message):
+def test_bad_input_is_one_line_exit_2_and_loses_nothing(cli, finished, tree, tmp_path, kind, extra, message):
     """Even with --overwrite pointing at a finished run, a bad input clears nothing."""
     import re
 
     out, _ = finished
     before = digest(out)
     data = tree if kind == "good" else _bad_folder(kind, tmp_path / "data", tree)
-    code, stdout, stderr = run_cli(["train", data, *TINY, *extra, "--output", out, "--overwrite"])
+    code, stdout, stderr = cli("train", data, *TINY, *extra, "--output", out, "--overwrite")
     assert code == 2, stderr
     assert len(stderr.strip().splitlines()) == 1 and "Traceback" not in stderr
     assert re.search(message, stderr), stderr
     assert digest(out) == before
 
 
-def test_unwritable_output_is_refused_before_anything_is_written(tree, tmp_path):
+def test_unwritable_output_is_refused_before_anything_is_written(cli, tree, tmp_path):
     blocker = tmp_path / "a-file"
     blocker.write_text("x")
-    code, _, stderr = run_cli(["train", tree, *TINY, "--output", blocker / "run"])
+    code, _, stderr = cli("train", tree, *TINY, "--output", blocker / "run")
     assert code == 2 and "Cannot write to --output" in stderr and len(stderr.strip().splitlines()) == 1
     assert blocker.read_text() == "x"
 
 
-def test_imagenet_download_failure_points_to_a_local_file(tree, tmp_path):
+def test_imagenet_download_failure_points_to_a_local_file(cli, tree, tmp_path):
     out = tmp_path / "run"
-    code, _, stderr = run_cli(["train", tree, *TINY, "--weights", "imagenet", "--output", out])
+    code, _, stderr = cli("train", tree, *TINY, "--weights", "imagenet", "--output", out)
     assert code == 2 and "Traceback" not in stderr
     assert "Could not download the ImageNet weights" in stderr and "--weights path/to/weights.h5" in stderr
     assert not out.exists()
 
 
-def test_broadcast_refusal_shows_the_break_and_suggests_repeat(tree, tmp_path):
+def test_broadcast_refusal_shows_the_break_and_suggests_repeat(cli, tree, tmp_path):
     out = tmp_path / "run"
-    code, stdout, stderr = run_cli(
-        ["train", tree, "--model", "resnet50", "--size", "32", "--adapt", "broadcast", "--output", out]
+    code, stdout, stderr = cli(
+        "train", tree, "--model", "resnet50", "--size", "32", "--adapt", "broadcast", "--output", out
     )
     assert code == 2
     assert "conv1_conv" in stdout  # the break row

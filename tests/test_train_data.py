@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from PIL import Image
-from test_train_helpers import write_image_tree
+from train_support import write_image_tree
 
 from shapetrace.errors import UsageError
 from shapetrace.train.data import make_pipeline, scan_folder, stratified_split

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 from PIL import Image
-from test_train_helpers import TINY, digest, run_cli, write_image_tree
+from train_support import TINY, digest, write_image_tree
 
 from shapetrace.train.data import scan_folder
 from shapetrace.train.outputs import RunFolder
@@ -40,11 +40,11 @@ def huge_png(path: Path, side: int = 60000) -> Path:
     return path
 
 
-def refused(tmp_path: Path, data: Path) -> str:
+def refused(cli, tmp_path: Path, data: Path) -> str:
     """Run ``shapetrace train DATA`` expecting exit 2 and one stderr line; nothing may be written."""
     out = tmp_path / "run"
     before = digest(data)
-    code, stdout, stderr = run_cli(["train", data, *TINY, "--output", out])
+    code, stdout, stderr = cli("train", data, *TINY, "--output", out)
     assert code == 2, stderr
     lines = stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: "), stderr
@@ -53,10 +53,10 @@ def refused(tmp_path: Path, data: Path) -> str:
     return lines[0]
 
 
-def test_a_decompression_bomb_png_is_one_line_exit_two(tmp_path):
+def test_a_decompression_bomb_png_is_one_line_exit_two(cli, tmp_path):
     data = write_image_tree(tmp_path / "data", classes=2, per_class=3)
     bomb = huge_png(data / "class_1" / "huge.png")
-    line = refused(tmp_path, data)
+    line = refused(cli, tmp_path, data)
     assert line == (
         f"error: Image {str(bomb)!r} has 3,600,000,000 pixels, more than the 178,956,970 Pillow decodes "
         "(it refuses larger images as possible decompression bombs): downscale it or remove it from "
@@ -64,11 +64,11 @@ def test_a_decompression_bomb_png_is_one_line_exit_two(tmp_path):
     )
 
 
-def test_tiff_images_are_named_as_unsupported_not_as_non_image_files(tmp_path):
+def test_tiff_images_are_named_as_unsupported_not_as_non_image_files(cli, tmp_path):
     data = write_image_tree(tmp_path / "data", classes=2, per_class=3)
     Image.new("L", (16, 16), 128).save(data / "class_0" / "scan.tiff")
     Image.new("L", (16, 16), 64).save(data / "class_1" / "scan.tif")
-    line = refused(tmp_path, data)
+    line = refused(cli, tmp_path, data)
     assert line == (
         f"error: DATA_DIR {str(data)!r} holds 2 TIFF images ('class_0/scan.tiff', 'class_1/scan.tif'), a "
         "format shapetrace train cannot decode (it reads .bmp, .gif, .jpeg, .jpg, .png): convert them to "
@@ -100,10 +100,10 @@ def test_an_empty_class_folder_is_reported(tmp_path):
     assert info.to_dict()["empty_classes"] == ["class_empty", "notes_only"]
 
 
-def test_fewer_than_two_classes_with_images_is_refused_naming_the_empty_ones(tmp_path):
+def test_fewer_than_two_classes_with_images_is_refused_naming_the_empty_ones(cli, tmp_path):
     data = write_image_tree(tmp_path / "data", classes=1, per_class=4)
     (data / "dog").mkdir()
-    line = refused(tmp_path, data)
+    line = refused(cli, tmp_path, data)
     assert line == (
         f"error: DATA_DIR {str(data)!r} has only one class with images ('class_0'; without images: 'dog'): "
         "a classifier needs at least 2 class folders with images."
@@ -151,24 +151,24 @@ def _interrupt_after_first_epoch(monkeypatch):
 
 
 @pytest.mark.slow
-def test_resume_removes_the_temporary_of_a_checkpoint_save_that_was_killed(tmp_path, monkeypatch):
+def test_resume_removes_the_temporary_of_a_checkpoint_save_that_was_killed(cli, tmp_path, monkeypatch):
     data = write_image_tree(tmp_path / "data", classes=2, per_class=8)
     out = tmp_path / "run"
     args = ["train", data, *TINY[:-4], "--epochs", "2", "--batch-size", "16", "--output", out]
     with monkeypatch.context() as patch:
         _interrupt_after_first_epoch(patch)
-        code, _, _ = run_cli(args)
+        code, _, _ = cli(*args)
     assert code == 130
     leftover = out / "checkpoints" / ".epoch-0002.k1ll3d.keras"
     assert leftover.exists() and json.loads((out / "state.json").read_text())["epochs_completed"] == 1
-    code, stdout, stderr = run_cli(args)  # the same command resumes
+    code, stdout, stderr = cli(*args)  # the same command resumes
     assert code == 0, stderr
     assert "1 of 2 epochs already done" in stdout
     assert not [p.name for p in out.rglob(".*")], "temporaries left behind"
 
 
 @pytest.mark.slow
-def test_a_full_disk_is_one_line_and_the_run_stays_resumable(tmp_path, monkeypatch):
+def test_a_full_disk_is_one_line_and_the_run_stays_resumable(cli, tmp_path, monkeypatch):
     from shapetrace._keras_graph import keras
 
     data = write_image_tree(tmp_path / "data", classes=2, per_class=8)
@@ -184,7 +184,7 @@ def test_a_full_disk_is_one_line_and_the_run_stays_resumable(tmp_path, monkeypat
 
     with monkeypatch.context() as patch:
         patch.setattr(keras.Model, "save", full_on_second_checkpoint)
-        code, stdout, stderr = run_cli(args)
+        code, stdout, stderr = cli(*args)
     assert code == 2
     assert stderr.strip().splitlines() == [
         f"error: No space left on device writing to {str(out)!r}: training stopped; 1 completed epoch is "
@@ -192,7 +192,7 @@ def test_a_full_disk_is_one_line_and_the_run_stays_resumable(tmp_path, monkeypat
     ]
     assert json.loads((out / "state.json").read_text())["epochs_completed"] == 1
     assert not [p.name for p in out.rglob(".*")], "the failed write left a temporary"
-    code, stdout, stderr = run_cli(args)
+    code, stdout, stderr = cli(*args)
     assert code == 0, stderr
     assert "1 of 2 epochs already done" in stdout
     assert json.loads((out / "state.json").read_text())["finished"] is True

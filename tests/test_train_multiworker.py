@@ -18,18 +18,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from test_train_helpers import TINY, write_image_tree
+from train_support import OUTPUTS, TINY, write_image_tree
 
-OUTPUTS = (
-    "model.keras",
-    "best.keras",
-    "history.csv",
-    "metrics.json",
-    "curves.png",
-    "config.json",
-    "trace.json",
-    "state.json",
-)
+# Every test here trains (a one-worker cluster is a full custom-loop run, about a minute on two
+# cores): slow, run in CI's second step. The default run keeps one real training run
+# (tests/test_train_cli.py) and every refusal that needs no training.
+pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
@@ -157,7 +151,6 @@ def test_interrupted_multi_worker_run_resumes_without_gap(single, tmp_path):
     assert json.loads((out / "state.json").read_text())["finished"] is True
 
 
-@pytest.mark.slow
 def test_two_workers_on_loopback_train_in_step_and_only_the_chief_writes_the_run(tree, tmp_path):
     out = tmp_path / "run"
     results = launch_workers(
@@ -201,7 +194,6 @@ def test_a_refused_run_folder_stops_every_worker_with_one_line(single, tmp_path)
     assert sorted(p.name for p in out.rglob("*")) == before
 
 
-@pytest.mark.slow
 def test_two_workers_resume_an_interrupted_run_together(single, tmp_path):
     """Both workers pick up the chief's completed epoch (shared --output) and train only epoch 2."""
     out, first, resumed = interrupted_copy(single, tmp_path)

@@ -13,11 +13,17 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import run_fresh
 
 from shapetrace._keras_graph import keras
 from shapetrace.errors import UsageError
 from shapetrace.train import TrainConfig, train
 from shapetrace.train.run import TrainingDiverged
+
+# Every test here is a real training run (resume, NaN, mirrored, kill, Ctrl-C: 30-60 s each on two
+# cores): slow, run in CI's second step. The default run keeps one real training run
+# (tests/test_train_cli.py) and the refusals that need no training.
+pytestmark = pytest.mark.slow
 
 TINY = dict(model="mobilenetv3small", size=(32, 32), batch_size=16, limit=40)
 
@@ -102,11 +108,9 @@ def test_mirrored_trains_on_two_logical_cpu_devices(tmp_path):
               "--batch-size", "16", "--distribute", "mirrored", "--output", {str(out)!r}])
     """)
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
-    proc = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=600
-    )
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    assert "over 2 replicas" in proc.stdout
+    done = run_fresh([script], module=False, env=env)
+    assert done.code == 0, done.err[-2000:]
+    assert "over 2 replicas" in done.out
     config = json.loads((out / "config.json").read_text())
     assert config["replicas"] == 2
     assert (out / "model.keras").is_file()
@@ -125,9 +129,8 @@ def wait_for_first_epoch(proc, out, timeout=300.0):
     return state
 
 
-@pytest.mark.slow
 def test_killed_process_resumes_when_the_same_command_runs_again(tmp_path):
-    """A real SIGKILL mid-run (the callback test above covers the same logic in the default run)."""
+    """A real SIGKILL mid-run (the callback test above covers the same logic in-process)."""
     import signal
 
     out = tmp_path / "run"
@@ -156,13 +159,12 @@ def test_killed_process_resumes_when_the_same_command_runs_again(tmp_path):
     proc.wait()
     done = json.loads(state.read_text())["epochs_completed"]
     assert 1 <= done < 4
-    rerun = subprocess.run(command, capture_output=True, text=True, env=env, timeout=600)
-    assert rerun.returncode == 0, rerun.stderr[-2000:]
-    assert f"{done} of 4 epochs already done" in rerun.stdout
+    rerun = run_fresh(command[3:], env=env)  # the same command again
+    assert rerun.code == 0, rerun.err[-2000:]
+    assert f"{done} of 4 epochs already done" in rerun.out
     assert history_epochs(out) == [1, 2, 3, 4]
 
 
-@pytest.mark.slow
 def test_ctrl_c_says_how_to_resume(tmp_path):
     """SIGINT mid-run: exit 130, one line naming the last completed epoch and how to resume."""
     import signal
@@ -187,7 +189,16 @@ def test_ctrl_c_says_how_to_resume(tmp_path):
         str(out),
     ]
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
-    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    # A runner started in the background (nohup, `&`) ignores SIGINT, and so would the child:
+    # restore the default so that Python turns the signal into KeyboardInterrupt.
+    proc = subprocess.Popen(
+        command,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
     state = wait_for_first_epoch(proc, out)
     proc.send_signal(signal.SIGINT)
     _, stderr = proc.communicate(timeout=120)

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import user_models as um
-from conftest import render_plain, run_cli
+from conftest import render_plain
 
 from shapetrace import _keras_graph as kg
 from shapetrace.api import trace, trace_model
@@ -228,29 +228,29 @@ def _input_args(name: str) -> list[str]:
 
 
 @pytest.mark.parametrize("name", _models())
-def test_cli_trace_json_snapshot_check(name, project, capsys):
+def test_cli_trace_json_snapshot_check(name, project, cli):
     spec = f"{project / 'user_models.py'}:{name}"
-    code, out, err = run_cli(["trace", spec, *_input_args(name)], capsys)
+    code, out, err = cli("trace", spec, *_input_args(name))
     assert code == 0, err
     assert "Verdict: ok." in out
-    code, out, err = run_cli(["trace", spec, *_input_args(name), "--format", "json"], capsys)
+    code, out, err = cli("trace", spec, *_input_args(name), "--format", "json")
     assert code == 0, err
     data = json.loads(out)
     assert data["verdict"] == "ok"
     assert sum(layer["params"] for layer in data["layers"]) == data["totals"]["params"]
     assert all(p["kind"] in ("image", "signal", "sequence", "features", "tokens") for p in data["probes"])
     baseline = project / f"{name}.json"
-    code, out, err = run_cli(["snapshot", spec, *_input_args(name), "-o", baseline], capsys)
+    code, out, err = cli("snapshot", spec, *_input_args(name), "-o", baseline)
     assert code == 0, err
-    code, out, err = run_cli(["check", baseline], capsys)
+    code, out, err = cli("check", baseline)
     assert code == 0, err + out
     assert "matches" in out
 
 
 @pytest.mark.parametrize("name", _models(default=("resnetish_called", "vae_called", "text_transformer")))
-def test_cli_a_probe_that_does_not_fit_ends_in_a_break_row(name, project, capsys):
+def test_cli_a_probe_that_does_not_fit_ends_in_a_break_row(name, project, cli):
     spec = f"{project / 'user_models.py'}:{name}"
-    code, out, err = run_cli(["trace", spec, *MISFITS[name], "--format", "json"], capsys)
+    code, out, err = cli("trace", spec, *MISFITS[name], "--format", "json")
     assert code == 1, err
     data = json.loads(out)
     broken, last = data["broken"], data["layers"][-1]
@@ -267,13 +267,13 @@ def test_cli_a_probe_that_does_not_fit_ends_in_a_break_row(name, project, capsys
     with pytest.raises(Exception):  # noqa: B017 - Keras raises a different type per layer
         model(arrays[0] if len(arrays) == 1 else arrays, training=False)
     # The hint names what applies to a user model.
-    code, out, _ = run_cli(["trace", spec, *MISFITS[name]], capsys)
+    code, out, _ = cli("trace", spec, *MISFITS[name])
     assert "--native" not in out and "shapetrace train" not in out
 
 
-def test_break_inside_a_subclassed_model_is_the_innermost_call(capsys, project):
+def test_break_inside_a_subclassed_model_is_the_innermost_call(cli, project):
     spec = f"{project / 'user_models.py'}:vae_called"
-    code, out, err = run_cli(["trace", spec, "--input", "100"], capsys)
+    code, out, err = cli("trace", spec, "--input", "100")
     assert code == 1
     assert "autoencoder/encoder/dense" in out and "expected (None,784), received (1,100)" in out
     assert "Hint: The model declares (None, 784): try --input 784." in out
@@ -326,9 +326,9 @@ def test_size_sets_an_open_length_and_is_refused_on_a_fixed_one():
         trace_model(um.ticket_classifier(), size=(30, 40))
 
 
-def test_unbuilt_model_takes_its_probe_from_input(capsys, project):
+def test_unbuilt_model_takes_its_probe_from_input(cli, project):
     spec = f"{project / 'user_models.py'}:resnetish_unbuilt"
-    code, out, err = run_cli(["trace", spec], capsys)
+    code, out, err = cli("trace", spec)
     assert code == 2 and err.count("\n") == 1 and "never built" in err and "--input" in err
     built = trace_model(um.resnetish_unbuilt(), inputs={"": (32, 32, 3)})
     called = trace_model(um.resnetish_called())
@@ -347,14 +347,14 @@ def test_several_inputs_need_names():
         (["resnet50", "--size", "100000"], "memory available"),
     ],
 )
-def test_absurd_sizes_are_one_line_exit_2(args, words, capsys):
-    code, out, err = run_cli(args, capsys)
+def test_absurd_sizes_are_one_line_exit_2(args, words, cli):
+    code, out, err = cli(*args)
     assert code == 2 and out == "" and err.count("\n") == 1 and words in err, err
 
 
-def test_absurd_user_probe_is_refused_before_allocating(capsys, project):
+def test_absurd_user_probe_is_refused_before_allocating(cli, project):
     spec = f"{project / 'user_models.py'}:unet"
-    code, out, err = run_cli(["trace", spec, "--input", "1000000x1000000x3"], capsys)
+    code, out, err = cli("trace", spec, "--input", "1000000x1000000x3")
     assert code == 2 and err.count("\n") == 1 and "memory available" in err
 
 
@@ -440,14 +440,14 @@ def test_an_exception_the_users_code_catches_is_no_break():
     assert sum(row.params for row in result.layers) == model.count_params()
 
 
-def test_a_baseline_asking_for_an_absurd_size_is_one_line_exit_2(tmp_path, capsys):
+def test_a_baseline_asking_for_an_absurd_size_is_one_line_exit_2(tmp_path, cli):
     baseline = tmp_path / "resnet50.json"
-    code, _, err = run_cli(["snapshot", "resnet50", "--size", "32", "-o", baseline], capsys)
+    code, _, err = cli("snapshot", "resnet50", "--size", "32", "-o", baseline)
     assert code == 0, err
     document = json.loads(baseline.read_text())
     document["request"]["size"] = [100000, 100000]
     baseline.write_text(json.dumps(document))
     before = baseline.read_text()
-    code, out, err = run_cli(["check", baseline], capsys)
+    code, out, err = cli("check", baseline)
     assert code == 2 and "memory available" in err and "Traceback" not in err, err
     assert baseline.read_text() == before and sorted(p.name for p in tmp_path.iterdir()) == ["resnet50.json"]

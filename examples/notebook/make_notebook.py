@@ -4,7 +4,7 @@ The notebook's source lives here so a review diff shows code, not JSON. Executin
 keeping the outputs) is ``tests/test_example_notebook.py``'s job:
 
     python examples/notebook/make_notebook.py
-    python -m pytest -m slow tests/test_example_notebook.py --overwrite
+    python -m pytest -m slow tests/test_example_notebook.py --shapetrace-update
 """
 
 from pathlib import Path
@@ -110,4 +110,4 @@ def build() -> nbformat.NotebookNode:
 
 if __name__ == "__main__":
     nbformat.write(build(), NOTEBOOK)
-    print(f"wrote {NOTEBOOK} (no outputs: execute it with the test, --overwrite)")
+    print(f"wrote {NOTEBOOK} (no outputs: execute it with the test, --shapetrace-update)")

@@ -1,30 +1,26 @@
-"""Shared helpers for the `shapetrace train` tests (no tests here): image trees, an in-process CLI runner."""
+"""Shared helpers for the `shapetrace train` tests: image trees, the cheapest run, folder digests."""
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
-import io
 from pathlib import Path
 
 import numpy as np
 
-from shapetrace.cli.app import main
-
 TINY = ["--model", "mobilenetv3small", "--size", "32x32", "--epochs", "1", "--batch-size", "16"]
 """The cheapest real run: the smallest application at its minimum size, one epoch."""
 
-
-def run_cli(args) -> tuple[int, str, str]:
-    """Run ``shapetrace ARGS`` in-process; returns (exit code, stdout, stderr)."""
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        try:
-            main([str(a) for a in args])
-            code = 0
-        except SystemExit as exit_:
-            code = exit_.code if isinstance(exit_.code, int) else (0 if exit_.code is None else 1)
-    return code, out.getvalue(), err.getvalue()
+OUTPUTS = (
+    "model.keras",
+    "best.keras",
+    "history.csv",
+    "metrics.json",
+    "curves.png",
+    "config.json",
+    "trace.json",
+    "state.json",
+)
+"""Every file a finished run leaves in its output folder."""
 
 
 def write_image_tree(root: Path, classes: int = 3, per_class: int = 12, seed: int = 0) -> Path:
