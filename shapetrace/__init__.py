@@ -8,11 +8,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from shapetrace.errors import (
-    CheckFailed,
     ModelNotFoundError,
     ProbeBroken,
     ShapetraceError,
     UsageError,
+    VerificationFailed,
     WeightsError,
 )
 from shapetrace.options import Engine, OutputFormat, Pooling, TraceOptions
@@ -41,7 +41,7 @@ __all__ = [
     "UsageError",
     "ModelNotFoundError",
     "WeightsError",
-    "CheckFailed",
+    "VerificationFailed",
     "ProbeBroken",
 ]
 

@@ -31,7 +31,7 @@ __all__ = [
     "Call",
     "Graph",
     "graph_of",
-    "keras_input_check",
+    "admit_inputs",
     "run_call",
     "static_output_shapes",
     "reset_naming",
@@ -195,7 +195,7 @@ def is_model(operation: Operation) -> bool:
     return isinstance(operation, keras.Model)
 
 
-def keras_input_check(model: Model, tensors: list[Any]) -> tuple[bool, str | None, list[Any]]:
+def admit_inputs(model: Model, tensors: list[Any]) -> tuple[bool, str | None, list[Any]]:
     """What ``model(...)`` does to the tensors before its first layer runs.
 
     Runs the model's own checks, in the order ``Layer.__call__`` and

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from shapetrace.errors import CheckFailed, ProbeBroken, UsageError
+from shapetrace.errors import ProbeBroken, UsageError, VerificationFailed
 from shapetrace.fileio import atomic_path
 from shapetrace.options import AdaptMethod
 from shapetrace.stem import Stem, StemFold, find_stem, fold_stem, timm_map
@@ -343,7 +343,7 @@ def adapt_model(
 
     Raises:
         UsageError: the method does not apply (the reason and the layer in one line).
-        CheckFailed: the adapted model differs from the original on the mapped probe.
+        VerificationFailed: the adapted model differs from the original on the mapped probe.
         ProbeBroken: the adapted model's trace breaks.
     """
     from shapetrace.api import trace_model
@@ -430,7 +430,7 @@ def adapt_model(
             f"The adapted {adapted.name} does not pass its own {channels}-channel probe: {report.verdict}"
         )
     if not report.ok:
-        raise CheckFailed(
+        raise VerificationFailed(
             f"The adapted {adapted.name} differs from {original.name} on the mapped probe by {difference:.3g} "
             f"(tolerance {allowed:.3g}, outputs up to {reference:.3g}): nothing written."
         )
@@ -628,12 +628,12 @@ def save_adapted(adapted: Adapted, output: str | Path) -> AdaptReport:
         try:
             loaded = keras.saving.load_model(tmp, compile=False, safe_mode=True)
         except Exception as error:
-            raise CheckFailed(
+            raise VerificationFailed(
                 f"The written model does not load in safe mode ({one_line(error, 200)}): nothing written."
             ) from None
         before, after = _outputs(adapted.model, adapted.probe), _outputs(loaded, adapted.probe)
         if any(not np.array_equal(a, b) for a, b in zip(before, after)):
-            raise CheckFailed(
+            raise VerificationFailed(
                 "The model loaded back from the written file computes different outputs: nothing written."
             )
     return replace(adapted.report, output=str(path), output_bytes=path.stat().st_size, reloaded=True)

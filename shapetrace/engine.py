@@ -351,7 +351,7 @@ class _Walker:
         inner = kg.graph_of(operation) if kg.is_model(operation) else None
         if inner is not None:
             tensors = kg.flatten_tensors(args)
-            accepted, reason, adjusted = kg.keras_input_check(operation, tensors)
+            accepted, reason, adjusted = kg.admit_inputs(operation, tensors)
             if not accepted:
                 self.broken = self.maker.break_row(path, depth, operation, call, args, reason or "")
                 raise _Stop
@@ -379,7 +379,7 @@ def walk_stream(
     walker = _Walker(on_layer)
     tensors = [kg.convert(a, a.dtype) for a in arrays]
     start = time.perf_counter()
-    accepted, reason, adjusted = kg.keras_input_check(model, tensors)
+    accepted, reason, adjusted = kg.admit_inputs(model, tensors)
     boundary = Boundary(accepted=accepted, reason=reason)
     feed = adjusted if accepted else tensors
     graph = kg.graph_of(model)

@@ -32,7 +32,7 @@ __all__ = [
     "UsageError",
     "ModelNotFoundError",
     "WeightsError",
-    "CheckFailed",
+    "VerificationFailed",
     "ProbeBroken",
     "AdaptRefused",
     "TrainingDiverged",
@@ -87,8 +87,10 @@ class AdaptRefused(UsageError):
         self.trace = trace
 
 
-class CheckFailed(ShapetraceError):
-    """A comparison that found a difference (exit 1)."""
+class VerificationFailed(ShapetraceError):
+    """A result shapetrace verifies before it writes did not hold, e.g. an adapted model that
+    computes differently from the original (exit 1). Not regression checking: that is
+    :class:`shapetrace.check.CheckResult`."""
 
     exit_code = EXIT_FAILED
 

@@ -51,7 +51,7 @@ def _expand(graph: kg.Graph, tensors: list, maker: RowMaker, prefix: str, depth:
             continue
         inner = kg.graph_of(operation) if kg.is_model(operation) else None
         if inner is not None:
-            _, _, adjusted = kg.keras_input_check(operation, kg.flatten_tensors(args))
+            _, _, adjusted = kg.admit_inputs(operation, kg.flatten_tensors(args))
             _expand(inner, adjusted, maker, prefix + operation.name + "/", depth + 1)
             continue
         outputs = [values[id(ref)] for ref in call.output_refs]
@@ -85,7 +85,7 @@ def walk_submodels(
         )
     tensors = [kg.convert(a, a.dtype) for a in arrays]
     start = time.perf_counter()
-    accepted, reason, adjusted = kg.keras_input_check(model, tensors)
+    accepted, reason, adjusted = kg.admit_inputs(model, tensors)
     if not accepted:
         raise ProbeBroken(
             f"The submodels engine runs the model as a whole and Keras rejects the probe at its "

@@ -16,7 +16,7 @@ import pytest
 from shapetrace._keras_graph import keras
 from shapetrace.adapt import Method, adapt, adapt_model, probe_map, save_adapted
 from shapetrace.applications import build_application, resolve_application
-from shapetrace.errors import CheckFailed, UsageError
+from shapetrace.errors import UsageError, VerificationFailed
 
 SIZE = (32, 32)
 MEAN = np.array([0.485, 0.456, 0.406])
@@ -315,7 +315,7 @@ def test_a_failed_write_leaves_nothing_and_keeps_the_old_file(tmp_path, cli, mon
 def test_a_failed_check_is_exit_one_before_writing(tmp_path):
     model = digits_cnn()
     with pytest.raises(
-        CheckFailed, match=r"differs from digits_cnn on the mapped probe by .*nothing written"
+        VerificationFailed, match=r"differs from digits_cnn on the mapped probe by .*nothing written"
     ):
         adapt_model(model, channels=1, method="sum-stem", tolerance=0.0)
 
