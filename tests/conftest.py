@@ -15,8 +15,12 @@ covers the same behaviour, module by module:
 - test_story: boundary verdicts at 3 and 4 channels repeat the outcomes of 1 and 2.
 - test_adapt: adapting whole applications; the default run adapts small models by every method
   and refusal.
-- test_backends: traces on JAX/PyTorch in fresh processes; the default run keeps the backend
-  selection and refusal.
+- test_backends: traces on JAX/PyTorch in fresh processes (user models, applications, snapshot
+  on one backend checked on another, survey); the default run keeps the backend selection,
+  its reading without importing Keras, and train's refusal of another backend.
+- test_baseline: `pytest --shapetrace-update` in a fresh pytest process (the plugin's option
+  as registered by the entry point); the default run updates baselines through
+  `assert_shapes` and `SHAPETRACE_UPDATE` in-process.
 - test_browser, test_example_notebook: a real Chromium, a real kernel; the default run checks the
   same HTML (test_notebook).
 - test_terminal_cli: pseudo-terminal runs at every width; the default run keeps 80 columns.

@@ -106,6 +106,7 @@ def assert_same_rows(tensorflow: dict, jax: dict) -> None:
     assert a == b
 
 
+@pytest.mark.slow  # ~20 s of JAX JIT per layer call; see conftest's list of slow tests
 @pytest.mark.parametrize("backend", OTHER_BACKENDS)
 def test_user_models_trace_the_same(backend):
     """A subclassed model (ResNet-ish: fed 1 channel it breaks; never called, the probe builds

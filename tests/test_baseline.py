@@ -433,6 +433,7 @@ def test_assert_shapes_with_a_callable_records_a_rerunnable_spec(tmp_path):
     assert check_baseline(path).status == "match"
 
 
+@pytest.mark.slow  # a whole pytest run in a fresh process (~13 s); see conftest's list of slow tests
 def test_pytest_plugin_option(tmp_path):
     """`pytest --shapetrace-update` (registered by the package's pytest11 entry point)."""
     import os

@@ -184,7 +184,7 @@ def test_unwritable_folder_is_refused(monkeypatch, tmp_path):
 
     monkeypatch.setattr(os, "access", lambda path, mode: False)
     with pytest.raises(UsageError, match="is not writable"):
-        validate_writable(tmp_path / "t.svg", "--svg")
+        validate_writable(tmp_path / "t.svg", "svg")
 
 
 def test_json_honours_layers_and_columns(cli):
