@@ -116,7 +116,7 @@ class TraceOptions:
                 object.__setattr__(self, name, kind(value))
             except ValueError:
                 words = ", ".join(member.value for member in kind)
-                raise UsageError(f"{name}={value!r} is not one of {words}.") from None
+                raise UsageError(f"{name}={value!r} is not one of {words}.", param=name) from None
         object.__setattr__(self, "imports", tuple(self.imports or ()))
 
     @classmethod
