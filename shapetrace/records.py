@@ -19,6 +19,7 @@ from typing import Any
 
 from shapetrace import _fields as F
 from shapetrace.display import Displayable
+from shapetrace.errors import UsageError
 
 __all__ = [
     "Shape",
@@ -432,6 +433,7 @@ class Trace(Displayable):
         """
         fields = F.Fields(data, "")
         fields.get("schema", F.one_of(SCHEMA), None)
+        _require_whole(fields.get("view", F.optional(F.OBJECT), None))
         fields.get("verdict", F.one_of("ok", "broken"), None)
         probes = fields.records("probes", Probe.from_dict)
         if not probes:
@@ -454,3 +456,29 @@ class Trace(Displayable):
             request=F.read_request(fields.get("request", F.OBJECT, {})),
             versions=fields.get("versions", F.VERSIONS, {}),
         )
+
+
+def _require_whole(view: Mapping[str, Any] | None) -> None:
+    """Refuse a document that shows part of a trace: read back, it would pass for the whole.
+
+    ``shapetrace trace --format json`` records how its layers were chosen under ``view``; only the
+    default (every row, every field) is a trace. The default columns are spelled out here rather
+    than imported: records import nothing that selects or renders.
+    """
+    if view is None:
+        return
+    trimmed = [f"{name}={view.get(name)!r}" for name in ("depth", "layers") if view.get(name) is not None]
+    if view.get("changes_only"):
+        trimmed.append("changes_only=True")
+    columns = view.get("columns")
+    if columns is not None and tuple(columns) != _DEFAULT_VIEW_COLUMNS:
+        trimmed.append(f"columns={','.join(map(str, columns))!r}")
+    if trimmed:
+        raise UsageError(
+            f"This document shows part of a trace (view: {', '.join(trimmed)}): Trace.from_dict "
+            "reads a whole trace; write it without choosing columns, depth, layers or changes only."
+        )
+
+
+# selection.DEFAULT_COLUMNS (tests/test_records_json.py keeps the two equal).
+_DEFAULT_VIEW_COLUMNS = ("index", "layer", "type", "declared", "actual", "ch", "params", "macs", "why")

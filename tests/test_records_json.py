@@ -201,3 +201,27 @@ def test_errors_name_the_field_the_expectation_and_what_was_received(edit, messa
     with pytest.raises(UsageError) as info:
         Trace.from_dict(data)
     assert str(info.value).startswith(message)
+
+
+def test_the_cli_json_reads_back_and_a_partial_one_is_refused(cli):
+    from shapetrace.records import _DEFAULT_VIEW_COLUMNS
+    from shapetrace.selection import DEFAULT_COLUMNS
+
+    assert _DEFAULT_VIEW_COLUMNS == DEFAULT_COLUMNS  # records spell the default out, not import it
+    base = ["efficientnetb0", "-c", "1", "-s", "32", "-f", "json"]
+    code, out, err = cli(*base)
+    assert code == 0, err
+    published = json.loads(out)
+    again = trace_document(Trace.from_dict(published))
+    assert again == {k: v for k, v in published.items() if k != "view"}
+    for extra, named in (
+        (["--changes-only"], "changes_only=True"),
+        (["--columns", "layer,actual"], "columns='layer,actual'"),
+        (["--depth", "0"], "depth=0"),
+        (["--layers", "stem_conv"], "layers='stem_conv'"),
+    ):
+        code, out, err = cli(*base, *extra)
+        assert code == 0, err
+        with pytest.raises(UsageError, match="shows part of a trace") as refused:
+            Trace.from_dict(json.loads(out))
+        assert named in str(refused.value) and "\n" not in str(refused.value)
