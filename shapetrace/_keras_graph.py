@@ -299,7 +299,15 @@ def reset_naming(free_memory: bool = False) -> None:
     ``free_memory`` also runs the garbage collector (a quarter second with TensorFlow
     loaded): worth it between models in a loop, not before a single trace.
     """
-    keras.backend.clear_session(free_memory=free_memory)
+    # Not keras.backend.clear_session(): that also resets the user's global Keras settings
+    # (dtype policy, traceback filtering, interactive logging) — a library call must not.
+    from keras.src.utils import naming
+
+    naming.reset_uids()
+    if free_memory:
+        import gc
+
+        gc.collect()
 
 
 def input_layer_names(model: Model) -> list[str]:

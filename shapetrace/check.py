@@ -46,9 +46,11 @@ class CheckResult(Displayable):
         return {
             "baseline": str(self.baseline),
             "status": self.status,
+            "failed": self.failed,
             "diff": None if self.diff is None else self.diff.to_dict(),
             "obtained": None if self.obtained is None else str(self.obtained),
             "accept_command": self.accept_command,
+            "error": None,
         }
 
 

@@ -65,11 +65,15 @@ def atomic_path(path: Path | str, *, suffix: str = "") -> Iterator[Path]:
         raise
 
 
-def atomic_write(path: Path | str, data: bytes | str, *, fsync: bool = False) -> None:
+def atomic_write(
+    path: Path | str, data: bytes | str, *, fsync: bool = False, raw_os_errors: bool = False
+) -> None:
     """Write ``data`` (text is UTF-8 with ``\\n`` newlines) to ``path`` atomically.
 
     ``fsync`` flushes to disk before the rename, for files that must survive a power cut
-    (training checkpoints' history). ``OSError`` becomes one-line :class:`UsageError`.
+    (training checkpoints' history). ``OSError`` becomes one-line :class:`UsageError`, unless
+    ``raw_os_errors``: a caller that tells a full disk from bad input (training, which then
+    leaves a resumable run) gets the ``OSError`` itself.
     """
     payload = data.encode("utf-8") if isinstance(data, str) else data
     try:
@@ -79,4 +83,6 @@ def atomic_write(path: Path | str, data: bytes | str, *, fsync: bool = False) ->
                 handle.flush()
                 os.fsync(handle.fileno())
     except OSError as error:
+        if raw_os_errors:
+            raise
         raise cannot_write(path, error) from None

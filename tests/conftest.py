@@ -18,6 +18,8 @@ covers the same behaviour, module by module:
 - test_backends: traces on JAX/PyTorch in fresh processes (user models, applications, snapshot
   on one backend checked on another, survey); the default run keeps the backend selection,
   its reading without importing Keras, and train's refusal of another backend.
+- test_cli_check: examples/ci's own test run by pytest in a fresh process; the default run
+  checks the same committed baseline through `shapetrace check`.
 - test_baseline: `pytest --shapetrace-update` in a fresh pytest process (the plugin's option
   as registered by the entry point); the default run updates baselines through
   `assert_shapes` and `SHAPETRACE_UPDATE` in-process.

@@ -229,3 +229,10 @@ def test_typer_floor_ships_the_vendored_click_we_use():
     assert UsageError and CompletionItem
     project = tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text())["project"]
     assert "typer>=0.26" in project["dependencies"]
+
+
+def test_compare_refuses_the_single_probe_view_options(cli):
+    for extra in (["--changes-only"], ["--columns", "layer"], ["--depth", "0"], ["--layers", "conv"]):
+        code, out, err = cli("resnet50", "--size", "32", "--compare", "1", *extra)
+        assert code == 2 and out == "", (extra, err)
+        assert "drop them with --compare" in err and err.count("\n") == 1, err

@@ -9,6 +9,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from conftest import run_fresh
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "examples" / "ci"
@@ -118,6 +119,8 @@ def test_check_several_baselines_reports_each(baseline, factories, tmp_path, cli
     assert code == 2
     first, other = json.loads(out)
     assert first["status"] == "error" and "is not valid JSON" in first["error"] and other["status"] == "match"
+    # One layout whatever happened to each baseline: the same keys, `failed` always there.
+    assert first.keys() == other.keys() and first["failed"] is True and other["failed"] is False
 
 
 def test_check_json_format(baseline, cli):
@@ -346,3 +349,20 @@ def test_keras_zip_without_config(tmp_path, cli):
         archive.writestr("other.txt", "x")
     code, _, err = cli("trace", path)
     assert_one_line_error(code, err, "without config.json")
+
+
+@pytest.mark.slow  # a whole pytest run in a fresh process; the default run checks the same baseline via the CLI
+def test_the_ci_example_passes_as_a_user_runs_it():
+    """examples/ci is what a user copies: its own test (assert_shapes on the committed baseline) passes."""
+    env = {k: v for k, v in __import__("os").environ.items() if k not in ("SHAPETRACE_UPDATE", "CI")}
+    done = run_fresh(
+        [
+            "import sys, pytest; sys.exit(pytest.main(['-q', '-p', 'no:cacheprovider', '-m', '',"
+            " 'examples/ci/tests']))"
+        ],
+        module=False,
+        cwd=ROOT,
+        env=env,
+    )
+    assert done.code == 0, done.out + done.err
+    assert "1 passed" in done.out

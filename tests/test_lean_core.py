@@ -142,8 +142,25 @@ def test_a_library_trace_and_plot_change_nothing_global(tmp_path):
             x = keras.Input((8, 8, 3))
             return keras.Model(x, keras.layers.Conv2D(4, 3)(x))
 
+        # The user's own Keras settings (keras.backend.clear_session() would reset them all).
+        import keras
+
+        keras.config.set_dtype_policy("mixed_float16")
+        keras.config.disable_traceback_filtering()
+        keras.config.disable_interactive_logging()
+
+        def settings():
+            return (
+                keras.config.dtype_policy().name,
+                keras.config.is_traceback_filtering_enabled(),
+                keras.config.is_interactive_logging_enabled(),
+            )
+
+        chosen = settings()
         trace = shapetrace.trace(build)
         assert trace.ok
+        shapetrace.trace("mobilenetv3small", channels=1, size=(32, 32))  # an application resets naming
+        assert settings() == chosen, (settings(), chosen)
         plot_trace(trace, os.path.join(sys.argv[1], "trace.png"))
         after = state()
         for what, old, new in zip(("environment", "backend", "loggers", "umask"), before, after):

@@ -25,6 +25,7 @@ from shapetrace.cli import (
     trace_cmd,  # noqa: F401  (registers trace, list)
     train_cmd,  # noqa: F401  (registers train)
 )
+from shapetrace.errors import EXIT_USAGE
 
 app = core.app
 
@@ -98,7 +99,7 @@ def main(argv: list[str] | None = None) -> None:
         if error.ctx is not None:
             hint = f" (see `{error.ctx.command_path} --help`)"
         core.stderr_console.print(f"[bold red]error:[/] {core.escape_message(error.format_message())}{hint}")
-        sys.exit(2)
+        sys.exit(EXIT_USAGE)
     except typer.Abort:
         core.stderr_console.print("[bold red]error:[/] interrupted.")
         sys.exit(core.EXIT_INTERRUPTED)

@@ -129,14 +129,25 @@ def check_command(
                 message = clip_message(flag_message(error))
                 print_error(escape_message(message))
                 codes.append(error.exit_code)
-                results.append({"baseline": str(path), "status": "error", "error": message})
+                # The layout of CheckResult.to_dict(), whatever happened to this baseline.
+                results.append(
+                    {
+                        "baseline": str(path),
+                        "status": "error",
+                        "failed": True,
+                        "diff": None,
+                        "obtained": None,
+                        "accept_command": None,
+                        "error": message,
+                    }
+                )
                 continue
         results.append(result.to_dict())
         codes.append(EXIT_FAILED if result.failed else EXIT_OK)
         if output_format is OutputFormat.table:
             report = check_report(result, max_rows=max_rows)
             emit(check_report(result, max_rows=max_rows, layout=layout), measure=report, layout=layout)
-    updated = [r["baseline"] for r in results if r.get("status") == "updated"]
+    updated = [str(r["baseline"]) for r in results if r.get("status") == "updated"]
     if output_format is OutputFormat.json:
         typer.echo(json.dumps(results, indent=2, sort_keys=True))
     elif updated:

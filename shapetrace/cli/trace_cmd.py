@@ -165,9 +165,10 @@ def _validate_view_options(
     view = View.parse(columns=columns, depth=depth, layers=layers, changes_only=changes_only)
     if compare is not None:
         validate_compare(channels, compare)
-        if not view.is_default:
+        if not view.is_default or view.changes_only:
             raise UsageError(
-                "--columns, --depth and --layers shape the single-probe table; drop them with --compare."
+                "--columns, --depth, --layers and --changes-only shape the single-probe table; "
+                "drop them with --compare."
             )
     validate_export_paths(svg, html)
     if plot is not None:

@@ -21,6 +21,7 @@ from shapetrace.cli.core import (
     stderr_console,
     stdout_console,
 )
+from shapetrace.errors import EXIT_INTERRUPTED
 from shapetrace.train.config import DEFAULT_MODEL, DIGITS, Adapt, Distribute, TrainConfig
 
 _SCRATCH_BAR = "Defaults give ≥ 93% on the digits in about 1.5 minutes on 2 CPU cores."
@@ -182,7 +183,7 @@ def train_command(
                 f"[bold red]error:[/] interrupted{f' after epoch {done}' if done else ''}; rerun the same "
                 "command to resume from the last completed epoch."
             )
-            raise typer.Exit(130) from None
+            raise typer.Exit(EXIT_INTERRUPTED) from None
         finally:
             reporter.close()
     from shapetrace.render.train import summary_table

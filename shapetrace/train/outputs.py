@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from shapetrace import fileio
 from shapetrace.errors import UsageError
 from shapetrace.fileio import atomic_path
 
@@ -49,12 +50,8 @@ HISTORY_COLUMNS = ("epoch", "phase", "loss", "accuracy", "val_loss", "val_accura
 
 
 def atomic_write(path: Path, data: bytes | str) -> None:
-    """Write ``data`` to ``path`` atomically and flushed to disk (``OSError`` propagates)."""
-    payload = data.encode("utf-8") if isinstance(data, str) else data
-    with atomic_path(path) as temporary, open(temporary, "wb") as handle:
-        handle.write(payload)
-        handle.flush()
-        os.fsync(handle.fileno())
+    """:func:`shapetrace.fileio.atomic_write` flushed to disk, ``OSError`` let through (see above)."""
+    fileio.atomic_write(path, data, fsync=True, raw_os_errors=True)
 
 
 def atomic_save_model(model: Any, path: Path) -> None:
