@@ -16,7 +16,7 @@ from pathlib import Path
 
 from shapetrace.errors import UsageError
 
-__all__ = ["atomic_path", "atomic_write", "cannot_write"]
+__all__ = ["atomic_path", "atomic_write", "cannot_write", "validate_writable"]
 
 
 def cannot_write(path: Path | str, error: OSError) -> UsageError:
@@ -86,3 +86,22 @@ def atomic_write(
         if raw_os_errors:
             raise
         raise cannot_write(path, error) from None
+
+
+def validate_writable(path: str | Path, option: str) -> Path:
+    """Fail before any work when ``path`` cannot be written (missing folder, no permission)."""
+    path = Path(path).expanduser()
+    folder = _folder(path)
+    if path.is_dir():
+        raise UsageError(f"{option}={str(path)!r} is a directory: expected a file name.", param=option)
+    if not folder.is_dir():
+        raise UsageError(
+            f"{option}={str(path)!r}: the folder {str(folder)!r} does not exist; create it first.",
+            param=option,
+        )
+    if not os.access(folder, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise UsageError(
+            f"{option}={str(path)!r} is not writable: choose a path in a folder you can write to.",
+            param=option,
+        )
+    return path

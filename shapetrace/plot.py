@@ -10,15 +10,14 @@ matplotlib is the ``shapetrace[plot]`` extra.
 from __future__ import annotations
 
 import math
-import os
 import textwrap
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 from shapetrace.errors import UsageError
 from shapetrace.extras import require
-from shapetrace.fileio import atomic_path
+from shapetrace.fileio import atomic_path, validate_writable
 from shapetrace.records import LayerTrace, Trace, format_shape
 
 if TYPE_CHECKING:
@@ -51,31 +50,6 @@ def validate_plot_path(path: str | Path, option: str = "path") -> Path:
     return validate_writable(path, option)
 
 
-def validate_writable(path: str | Path, option: str) -> Path:
-    """Fail before any work when ``path`` cannot be written (missing folder, no permission)."""
-    path = Path(path).expanduser()
-    folder = path.parent if str(path.parent) else Path(".")
-    if path.is_dir():
-        raise UsageError(f"{option}={str(path)!r} is a directory: expected a file name.", param=option)
-    if not folder.is_dir():
-        raise UsageError(
-            f"{option}={str(path)!r}: the folder {str(folder)!r} does not exist; create it first.",
-            param=option,
-        )
-    if not os.access(folder, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
-        raise UsageError(
-            f"{option}={str(path)!r} is not writable: choose a path in a folder you can write to.",
-            param=option,
-        )
-    return path
-
-
-def write_atomically(path: Path, write: Callable[[Path], object]) -> None:
-    """``write(temporary)`` then rename onto ``path`` (:func:`shapetrace.fileio.atomic_path`)."""
-    with atomic_path(path) as temporary:
-        write(temporary)
-
-
 def _new_figure(**options: Any) -> Figure:
     """A figure outside pyplot, drawn by the Agg canvas (files only: no window, no display)."""
     figure_module = require("matplotlib.figure", extra="plot", for_="drawing a plot")
@@ -88,9 +62,8 @@ def _new_figure(**options: Any) -> Figure:
 
 def _save(fig: Figure, path: str | Path) -> Path:
     path = validate_plot_path(path)
-    write_atomically(
-        path, lambda tmp: fig.savefig(tmp, format=path.suffix.lower()[1:], dpi=110, bbox_inches="tight")
-    )
+    with atomic_path(path) as temporary:
+        fig.savefig(temporary, format=path.suffix.lower()[1:], dpi=110, bbox_inches="tight")
     return path
 
 

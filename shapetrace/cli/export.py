@@ -13,7 +13,7 @@ __all__ = ["validate_export_paths", "export_rendered"]
 
 def validate_export_paths(svg: str | None, html: str | None) -> None:
     """Fail before any model is built when an export path cannot be written."""
-    from shapetrace.plot import validate_writable
+    from shapetrace.fileio import validate_writable
 
     if svg is not None:
         validate_writable(svg, "svg")
@@ -32,7 +32,7 @@ def export_rendered(
     """Render once on a recording console as wide as the table needs, then save SVG and/or HTML."""
     if svg is None and html is None:
         return
-    from shapetrace.plot import write_atomically
+    from shapetrace.fileio import atomic_write
 
     console = Console(
         record=True,
@@ -48,7 +48,7 @@ def export_rendered(
     console.print(renderable)
     if svg is not None:
         text = console.export_svg(title=title, clear=False)
-        write_atomically(Path(svg).expanduser(), lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
+        atomic_write(Path(svg).expanduser(), text)
     if html is not None:
         text = console.export_html(inline_styles=True, clear=False)
-        write_atomically(Path(html).expanduser(), lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
+        atomic_write(Path(html).expanduser(), text)
