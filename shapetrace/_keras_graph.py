@@ -206,7 +206,7 @@ def admit_inputs(model: Model, tensors: list[Any]) -> tuple[bool, str | None, li
     Returns:
         ``(accepted, reason, tensors as the first layer will see them)``.
     """
-    first_arg = tensors[0] if len(tensors) == 1 else list(tensors)
+    first_arg = pack_inputs(model, tensors)
     try:
         model._assert_input_compatibility(first_arg)
         functional = _functional_of(model)
@@ -222,6 +222,32 @@ def admit_inputs(model: Model, tensors: list[Any]) -> tuple[bool, str | None, li
     if changed:
         note = "; ".join(f"Keras reshaped the input {a} to {b}" for a, b in changed)
     return True, note, adjusted
+
+
+def input_structure(model: Operation) -> Any:
+    """The structure a functional model declares its inputs in (a dict, a nested list…), else ``None``.
+
+    Keras keeps it as ``Functional._inputs_struct``; ``model.inputs`` is its ``tree.flatten``
+    (so a dict's inputs come in sorted-key order there, whatever order it was declared in).
+    """
+    functional = _functional_of(model)
+    return None if functional is None else getattr(functional, "_inputs_struct", None)
+
+
+def input_paths(model: Operation) -> list[tuple[Any, ...]]:
+    """Per flat model input, its path in :func:`input_structure` (``("token_ids",)``; ``()`` for one tensor)."""
+    struct = input_structure(model)
+    if struct is None:
+        return []
+    return [tuple(path) for path, _ in tree.flatten_with_path(struct)]
+
+
+def pack_inputs(model: Operation, tensors: list[Any]) -> Any:
+    """``tensors`` (one per flat input) in the structure the model declares: what a user passes."""
+    struct = input_structure(model)
+    if struct is not None and len(tree.flatten(struct)) == len(tensors):
+        return tree.pack_sequence_as(struct, list(tensors))
+    return tensors[0] if len(tensors) == 1 else list(tensors)
 
 
 def run_call(operation: Operation, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
@@ -558,6 +584,91 @@ def call_argument_names(layer: Operation) -> list[str]:
         for p in parameters
         if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) and p.name not in ("training", "mask")
     ]
+
+
+def required_call_arguments(layer: Operation) -> list[str]:
+    """The :func:`call_argument_names` that have no default value (a call must pass them)."""
+    import inspect
+
+    try:
+        parameters = inspect.signature(layer.call).parameters
+    except (TypeError, ValueError):
+        return []
+    return [name for name in call_argument_names(layer) if parameters[name].default is inspect.Parameter.empty]
+
+
+def built_call_inputs(layer: Layer) -> dict[str, Any] | None:
+    """Per ``call`` argument, the input shapes Keras recorded when the object was built.
+
+    Each value is a shape (with the batch axis), or a dict / list of shapes for an argument
+    that took a structure. Keras records the first argument only for a subclassed model
+    (``build(input_shape)``); a ``build(image_shape, meta_shape)`` records each by name.
+    """
+    shapes = getattr(layer, "_build_shapes_dict", None)
+    if not getattr(layer, "built", False) or not shapes:
+        return None
+    names = call_argument_names(layer)
+    found: dict[str, Any] = {}
+    for key, value in shapes.items():
+        name = key[: -len("_shape")] if key.endswith("_shape") else key
+        if name not in names and names and key == "input_shape":
+            name = names[0]  # the default build(input_shape): the first argument's shape
+        if value is not None:
+            found[name] = value
+    return found or None
+
+
+_STAND_IN_SIZES = (7919, 7907, 7901, 7883, 7879, 7877)
+
+
+def argument_shapes_from_sublayers(layer: Layer, known: dict[str, Any], missing: list[str]) -> dict[str, Any]:
+    """Shapes of ``missing`` call arguments, read from the sublayers they were first fed to.
+
+    Keras records only a subclassed model's first argument. The call is run symbolically
+    with a stand-in for each missing argument; a built sublayer called directly on a
+    stand-in was built for that argument's shape. Arguments that reach no sublayer
+    directly (an op comes first) stay unknown.
+    """
+    if not missing:
+        return {}
+    try:
+        placeholders = {
+            name: tree.map_shape_structure(lambda s: keras.KerasTensor(tuple(s)), value)
+            for name, value in known.items()
+        }
+        # Backends trace with their own placeholders, so a stand-in is known by its shape: a
+        # feature size no real input has (element-wise ops on the way keep it).
+        marks = {name: _STAND_IN_SIZES[i % len(_STAND_IN_SIZES)] for i, name in enumerate(missing)}
+        stand_ins = {name: keras.KerasTensor((None, size)) for name, size in marks.items()}
+    except Exception:
+        return {}
+    owner = {size: name for name, size in marks.items()}
+    found: dict[str, Any] = {}
+
+    class _Done(Exception):
+        pass
+
+    def handler(sub: Any, args: tuple, kwargs: dict, proceed: Callable[[], Any]) -> Any:
+        if sub is layer:
+            return proceed()
+        first = args[0] if args else next(iter(kwargs.values()), None)
+        shape = tuple(getattr(first, "shape", ()) or ())
+        name = owner.get(shape[1]) if len(shape) == 2 and isinstance(shape[1], int) else None
+        shapes = built_input_shapes(sub)
+        if name is not None and shapes:
+            found[name] = (None, *shapes[0][1:])
+            if len(found) == len(missing):
+                raise _Done
+        return proceed()
+
+    from keras.src.backend import compute_output_spec
+
+    try:
+        with recording_layer_calls(handler):
+            compute_output_spec(layer.call, **placeholders, **stand_ins)
+    except Exception:  # _Done, or the stand-in's made-up shape failed further on
+        pass
+    return found
 
 
 def model_inputs(model: Operation) -> list[Any] | None:

@@ -389,11 +389,13 @@ def walk_stream(
             # A subclassed model (or a Sequential without a known input): its real call,
             # recorded. Its row comes first, like a functional model's input row; the
             # layers it calls are its depth-0 rows, as a functional model's own layers are.
+            # Called exactly as a user calls it: model(image, meta), model({"image": …}), model(x).
+            from shapetrace.probes import feed_arguments
+
+            args, kwargs = feed_arguments(model, probes, feed)
             recorder = CallRecorder(walker.maker)
             try:
-                recorder.run(
-                    model, (feed[0] if len(feed) == 1 else feed,), {}, path=model.name, depth=0, child_depth=0
-                )
+                recorder.run(model, args, kwargs, path=model.name, depth=0, child_depth=0)
             except RecordingStopped:
                 walker.broken = recorder.broken
         else:

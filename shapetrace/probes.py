@@ -15,7 +15,7 @@ Rules (the README's "Trace your own model" has them in prose):
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
@@ -31,6 +31,7 @@ __all__ = [
     "KINDS",
     "UNNAMED",
     "describe_inputs",
+    "feed_arguments",
     "make_probes",
     "probe_bytes",
     "validate_probe_memory",
@@ -54,7 +55,8 @@ class InputSlot:
     """One model input as the probe sees it."""
 
     name: str
-    """The input layer's name (``image``), or the ``call`` argument's for a subclassed model."""
+    """The input's name: its dict key, else the input layer's name (``image``), or for a
+    subclassed model the ``call`` argument's (or the key of the dict that argument takes)."""
     tensor_name: str
     declared: Shape | None
     """With ``None`` for the batch axis; ``None`` when the model was never built."""
@@ -62,25 +64,53 @@ class InputSlot:
     kind: str
     token_limit: int | None = None
     """Token ids are drawn from ``[0, token_limit)``."""
+    where: tuple[Any, ...] = ()
+    """A subclassed model's input: the ``call`` argument it is (``("image",)``), or its place in the
+    structure that argument takes (``("inputs", "meta")``, ``("inputs", 1)``)."""
+
+
+def _class_names(layer: Any) -> set[str]:
+    return {cls.__name__ for cls in type(layer).__mro__}
 
 
 def _conv_style(layer: Any) -> bool:
-    return "Conv" in type(layer).__name__
+    return any("Conv" in name for name in _class_names(layer))
 
 
 def _embeddings(layers: Iterable[Any]) -> list[Any]:
-    return [layer for layer in layers if type(layer).__name__ == "Embedding"]
+    # Subclasses too (KerasHub's ReversibleEmbedding): they look ids up all the same.
+    return [layer for layer in layers if "Embedding" in _class_names(layer) and hasattr(layer, "input_dim")]
+
+
+def _token_consumers(direct: Iterable[Any]) -> list[Any]:
+    """The Embeddings that take this input as ids: a built-in one taking it directly, or one inside
+    a user-defined layer taking it directly that holds no convolution (a ViT patch embedding holds a
+    position ``Embedding`` beside the ``Conv2D`` that really takes the image)."""
+    from shapetrace.recorder import is_user_defined
+
+    found: list[Any] = []
+    for layer in direct:
+        if is_user_defined(layer) and hasattr(layer, "_flatten_layers"):
+            from shapetrace import _keras_graph as kg
+
+            inner = kg.sublayers(layer)
+            if not any(_conv_style(sub) for sub in inner):
+                found.extend(_embeddings(inner))
+        else:
+            found.extend(_embeddings([layer]))
+    return found
 
 
 def _kind(rank: int, dtype: str, direct: Iterable[Any], reachable: Iterable[Any]) -> tuple[str, int | None]:
-    """``rank`` counts the batch axis."""
-    embeddings = _embeddings(direct)
+    """``rank`` counts the batch axis; ``direct`` are the layers that take the input as it is."""
+    direct = list(direct)
     integer = "int" in dtype or dtype == "bool"
+    if not integer and rank >= 4:  # spatial axes and a channel axis, whatever consumes them
+        return "image", None
+    embeddings = _token_consumers(direct)
     if embeddings or integer:
         limit = min(int(e.input_dim) for e in embeddings) if embeddings else 2
         return "tokens", limit
-    if rank >= 4:  # spatial axes and a channel axis, whatever consumes them
-        return "image", None
     if rank == 3:
         return ("signal" if any(_conv_style(layer) for layer in reachable) else "sequence"), None
     return "features", None
@@ -89,40 +119,127 @@ def _kind(rank: int, dtype: str, direct: Iterable[Any], reachable: Iterable[Any]
 def describe_inputs(model: Any, given: Mapping[str, tuple[int, ...]] | None = None) -> list[InputSlot]:
     """Every input of ``model``: name, declared shape, dtype and kind.
 
-    A model never built has no declared input; one slot per shape ``given`` (the
-    ``--input`` shapes) is described instead, and none when nothing is given.
+    A functional model's inputs are its ``Input`` layers, named by their dict key when it
+    declares a dict. A subclassed model's are its ``call`` arguments that take tensors
+    (named by the argument, or by the keys of the dict it takes), with the shapes Keras
+    recorded when it was first called; one never built has a slot per shape ``given``
+    (the ``--input`` shapes), and none when nothing is given.
     """
     from shapetrace import _keras_graph as kg
 
     inputs = kg.model_inputs(model)
     if inputs:
         names = kg.input_layer_names(model)
+        paths = kg.input_paths(model)
         direct, reachable = kg.input_consumers(model)
         slots = []
         for i, ref in enumerate(inputs):
             dtype = kg.keras.backend.standardize_dtype(ref.dtype)
             kind, limit = _kind(len(ref.shape), dtype, direct[i], reachable[i])
+            path = paths[i] if i < len(paths) else ()
+            # A dict's key is the name a user feeds the input by (KerasHub: ``token_ids``).
+            name = path[-1] if path and isinstance(path[-1], str) else names[i]
             slots.append(
-                InputSlot(names[i], getattr(ref, "name", names[i]), tuple(ref.shape), dtype, kind, limit)
+                InputSlot(name, getattr(ref, "name", names[i]), tuple(ref.shape), dtype, kind, limit)
             )
         return slots
-    # A subclassed model (or a Sequential without an Input): no graph says what feeds what.
+    return _subclassed_slots(model, given or {})
+
+
+def _subclassed_slots(model: Any, given: Mapping[str, tuple[int, ...]]) -> list[InputSlot]:
+    """A subclassed model (or a Sequential without an Input): no graph says what feeds what."""
+    from shapetrace import _keras_graph as kg
+
     every = kg.sublayers(model)
-    built = kg.built_input_shapes(model)
-    shapes = [(None, *s[1:]) for s in built] if built else [(None, *dims) for dims in (given or {}).values()]
-    arg_names = kg.call_argument_names(model) or ["inputs"]
+    params = kg.call_argument_names(model) or ["inputs"]
     dtype = kg.keras.backend.standardize_dtype(getattr(model, "input_dtype", None) or "float32")
+    built = kg.built_call_inputs(model) or {}
+    if built:
+        required = [p for p in kg.required_call_arguments(model) if p not in built]
+        inferred = kg.argument_shapes_from_sublayers(model, built, required)
+        built = {**built, **inferred}
+        # Arguments Keras did not record: shapes the user gives by name, else unknown.
+        built.update({p: None for p in required if p not in built})
+        for p in [p for p in params if p not in built and p in given]:
+            built[p] = None
+        placed = _places(built)
+    else:
+        placed = _unbuilt_places(params, given)
     slots = []
-    for i, shape in enumerate(shapes):
-        name = arg_names[0] if len(shapes) == 1 else f"{arg_names[0]}_{i}"
+    for where, shape in placed:
+        name = where[0] if len(where) == 1 else str(where[-1]) if isinstance(where[-1], str) else f"{where[0]}_{where[-1]}"
+        full = None if shape is None else (None, *tuple(shape)[1:])
+        dims = full if full is not None else (None, *given.get(name, given.get("", ())))
         # No graph says what the input feeds: a (batch, length) input of a model holding an
-        # Embedding is taken for token ids.
-        kind, limit = _kind(len(shape), dtype, every if len(shape) == 2 else [], every)
-        slots.append(InputSlot(name, name, shape if built else None, dtype, kind, limit))
+        # Embedding (and no convolution) is taken for token ids.
+        kind, limit = _kind(len(dims), dtype, every if len(dims) == 2 else [], every)
+        slots.append(InputSlot(name, name, full, dtype, kind, limit, where))
     return slots
 
 
-def _match(overrides: Mapping[str, tuple[int, ...]], slots: list[InputSlot]) -> dict[int, tuple[int, ...]]:
+def _places(built: Mapping[str, Any]) -> list[tuple[tuple[Any, ...], Any]]:
+    """``{"inputs": {"image": s, "meta": t}}`` → ``[(("inputs", "image"), s), (("inputs", "meta"), t)]``."""
+    placed: list[tuple[tuple[Any, ...], Any]] = []
+    for param, value in built.items():
+        if isinstance(value, Mapping):
+            placed.extend(((param, key), shape) for key, shape in value.items())
+        elif isinstance(value, (list, tuple)) and value and isinstance(value[0], (list, tuple)):
+            placed.extend(((param, i), shape) for i, shape in enumerate(value))
+        else:
+            placed.append(((param,), value))
+    return placed
+
+
+def _unbuilt_places(params: list[str], given: Mapping[str, tuple[int, ...]]) -> list[tuple[tuple[Any, ...], Any]]:
+    """Where the shapes ``given`` for a model never built go: one per ``call`` argument when they
+    name its arguments, else the keys of a dict passed as its first argument."""
+    if not given:
+        return []
+    if set(given) == {UNNAMED}:
+        return [((params[0],), None)]
+    if all(name in params for name in given):
+        return [((p,), None) for p in params if p in given]
+    return [((params[0], name), None) for name in given]
+
+
+def feed_arguments(model: Any, probes: Sequence[Probe], tensors: Sequence[Any]) -> tuple[tuple[Any, ...], dict[str, Any]]:
+    """The probe tensors as a user passes them to ``model(...)``: positional and keyword arguments.
+
+    A functional model takes one argument in the structure it declares (a dict by key, a
+    list, one tensor); a subclassed model one value per ``call`` argument (a tensor, or the
+    dict / list that argument took when it was built).
+    """
+    from shapetrace import _keras_graph as kg
+
+    if kg.model_inputs(model):
+        return (kg.pack_inputs(model, list(tensors)),), {}
+    slots = describe_inputs(model, {p.name: tuple(p.shape[1:]) for p in probes})
+    by_name = dict(zip((p.name for p in probes), tensors))
+    values: dict[str, Any] = {}
+    for slot in slots:
+        if slot.name not in by_name:
+            continue
+        tensor = by_name[slot.name]
+        if len(slot.where) <= 1:
+            values[slot.where[0] if slot.where else "inputs"] = tensor
+        elif isinstance(slot.where[1], str):
+            values.setdefault(slot.where[0], {})[slot.where[1]] = tensor
+        else:
+            values.setdefault(slot.where[0], []).append(tensor)
+    if not values:  # nothing matched by name: the probes in order, as before
+        return ((tensors[0] if len(tensors) == 1 else list(tensors)),), {}
+    params = kg.call_argument_names(model) or list(values)
+    args: list[Any] = []
+    for param in params:  # leading arguments positionally, as a user writes model(image, meta)
+        if param not in values:
+            break
+        args.append(values.pop(param))
+    return tuple(args), values
+
+
+def _match(
+    overrides: Mapping[str, tuple[int, ...]], slots: list[InputSlot], note: str = ""
+) -> dict[int, tuple[int, ...]]:
     """``{"image": (64, 64, 1)}`` → ``{input index: dims}``, by tensor or input-layer name."""
     matched: dict[int, tuple[int, ...]] = {}
     described = ", ".join(f"{s.name} {format_shape(s.declared)}" for s in slots)
@@ -131,7 +248,7 @@ def _match(overrides: Mapping[str, tuple[int, ...]], slots: list[InputSlot]) -> 
             if len(slots) != 1:
                 raise UsageError(
                     f"inputs={'x'.join(map(str, dims))} names no input, but the model has {len(slots)}: "
-                    f"{described}; give NAME=SHAPE for each.",
+                    f"{described}; give NAME=SHAPE for each.{note}",
                     param="inputs",
                 )
             found = [0]
@@ -139,7 +256,7 @@ def _match(overrides: Mapping[str, tuple[int, ...]], slots: list[InputSlot]) -> 
             found = [i for i, s in enumerate(slots) if key in (s.name, s.tensor_name)]
         if not found:
             raise UsageError(
-                f"inputs[{key!r}]=…: the model has no input named {key!r}; its inputs are {described}.",
+                f"inputs[{key!r}]=…: the model has no input named {key!r}; its inputs are {described}.{note}",
                 param="inputs",
             )
         i = found[0]
@@ -201,12 +318,17 @@ def make_probes(
     """
     slots = describe_inputs(model, inputs)
     if not slots:
+        raise UsageError(_never_built(model), param="inputs")
+    overrides = _match(inputs or {}, slots, _structure_note(model) if inputs else "")
+    unknown = [s.name for i, s in enumerate(slots) if s.declared is None and i not in overrides]
+    if unknown:
         raise UsageError(
-            f"Model {model.name!r} was never built, so its input shape is unknown: pass inputs=SHAPE "
-            "(without the batch axis, e.g. inputs=32x32x3 or inputs=200) to build it with the probe.",
+            f"Model {model.name!r} takes {_names(s.name for s in slots)}, but Keras did not record the "
+            f"shape of {_names(unknown)} when it was first called: pass "
+            + " ".join(f"inputs[{n!r}]=SHAPE" for n in unknown)
+            + " (without the batch axis).",
             param="inputs",
         )
-    overrides = _match(inputs or {}, slots)
     sized = channelled = False
     shapes = []
     for i, slot in enumerate(slots):
@@ -275,6 +397,42 @@ def make_probes(
     ]
     arrays = [_values(rng, slot, shape) for slot, shape in zip(slots, shapes)]
     return probes, arrays
+
+
+def _names(names: Iterable[str]) -> str:
+    return ", ".join(repr(n) for n in names)
+
+
+def _never_built(model: Any) -> str:
+    from shapetrace import _keras_graph as kg
+
+    needed = kg.required_call_arguments(model) if not kg.model_inputs(model) else []
+    if len(needed) > 1:
+        return (
+            f"Model {model.name!r} was never built, so its input shapes are unknown: its call takes "
+            f"{_names(needed)}; pass "
+            + " ".join(f"inputs[{n!r}]=SHAPE" for n in needed)
+            + " (without the batch axis, e.g. inputs['image']=32x32x3) to build it with the probes."
+        )
+    return (
+        f"Model {model.name!r} was never built, so its input shape is unknown: pass inputs=SHAPE "
+        "(without the batch axis, e.g. inputs=32x32x3 or inputs=200) to build it with the probe; "
+        "a call that takes a dict: inputs[KEY]=SHAPE for each key."
+    )
+
+
+def _structure_note(model: Any) -> str:
+    """What a dict-input model expects, and Keras's trap for a list fed to it (empty otherwise)."""
+    from shapetrace import _keras_graph as kg
+
+    struct = kg.input_structure(model) if kg.model_inputs(model) else None
+    if not isinstance(struct, Mapping) or len(struct) < 2:
+        return ""
+    declared = list(struct)
+    note = f" It takes a dict with the keys {_names(declared)} (in the order it declares them)"
+    if declared != sorted(declared):
+        note += f"; a list fed to it is matched by sorted key ({_names(sorted(declared))}), not in that order"
+    return note + "."
 
 
 def _describe(slots: list[InputSlot]) -> str:
