@@ -712,3 +712,134 @@ def input_consumers(model: Model) -> tuple[list[list[Any]], list[list[Any]]]:
         for ref in call.output_refs:
             sources[id(ref)] = found
     return direct, reached
+
+
+# --------------------------------------------------------------------------- op recording
+#
+# Multiplications done by ``keras.ops`` inside a user-defined layer's ``call`` (``ops.einsum`` in
+# a mixture of experts, ``ops.matmul`` for QKᵀ in hand-written attention) have no layer of their
+# own. While a recorder runs, the functions below are replaced, in every module a user reaches
+# them through (``keras.ops``, ``keras.ops.numpy``/``nn``, ``keras.src.ops``…; they are the
+# very same function objects there), by a wrapper that hands each real call to a per-thread
+# handler, then restored. Code that imported a function by name before the trace
+# (``from keras.ops import einsum``) keeps the original and is not seen; nor are the ``@``
+# operator and backend calls (``jnp.einsum``). Checked against Keras 3.13 – 3.15.
+
+CONTRACTION_OPS = (
+    "matmul",
+    "einsum",
+    "dot",
+    "tensordot",
+    "inner",
+    "vdot",
+    "conv",
+    "depthwise_conv",
+    "separable_conv",
+    "conv_transpose",
+    "dot_product_attention",
+)
+"""``keras.ops`` functions that multiply and accumulate (their MACs are counted)."""
+LOOKUP_OPS = ("take", "take_along_axis", "slice", "broadcast_to", "add", "subtract", "multiply", "divide")
+"""MAC-free ops a weight may be read by (a position table sliced, a scale multiplied)."""
+ALIAS_OPS = ("convert_to_tensor", "cast", "transpose", "reshape", "expand_dims")
+"""Ops whose result is still the weight they were given (for the ops above)."""
+_OP_MODULES = (
+    "keras.ops",
+    "keras.ops.numpy",
+    "keras.ops.nn",
+    "keras.ops.core",
+    "keras.src.ops",
+    "keras.src.ops.numpy",
+    "keras.src.ops.nn",
+    "keras.src.ops.core",
+)
+_OpHandler = Callable[[str, dict, Any], None]
+_op_lock = threading.Lock()
+_op_state: dict[str, Any] = {"count": 0, "saved": []}
+
+
+def _op_wrapper(name: str, original: Callable[..., Any]) -> Callable[..., Any]:
+    import functools
+    import inspect
+
+    try:
+        signature: inspect.Signature | None = inspect.signature(original)
+    except (TypeError, ValueError):
+        signature = None
+
+    @functools.wraps(original)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        handler = getattr(_local, "op_handler", None)
+        if handler is None or getattr(_local, "in_op", False):
+            return original(*args, **kwargs)
+        _local.in_op = True  # ops an op calls itself are its own business
+        try:
+            result = original(*args, **kwargs)
+        finally:
+            _local.in_op = False
+        try:
+            bound = signature.bind(*args, **kwargs).arguments if signature is not None else {}
+        except TypeError:
+            bound = {}
+        handler(name, dict(bound), result)
+        return result
+
+    wrapper._shapetrace_original = original  # type: ignore[attr-defined]
+    return wrapper
+
+
+def _install_op_wrappers() -> list[tuple[Any, str, Any]]:
+    saved: list[tuple[Any, str, Any]] = []
+    wrappers: dict[int, Any] = {}
+    for module_name in _OP_MODULES:
+        module = sys.modules.get(module_name)
+        if module is None:
+            continue
+        for name in (*CONTRACTION_OPS, *LOOKUP_OPS, *ALIAS_OPS):
+            original = getattr(module, name, None)
+            if original is None or hasattr(original, "_shapetrace_original"):
+                continue
+            wrapper = wrappers.setdefault(id(original), _op_wrapper(name, original))
+            saved.append((module, name, original))
+            setattr(module, name, wrapper)
+    return saved
+
+
+@contextmanager
+def recording_op_calls(handler: _OpHandler) -> Iterator[None]:
+    """Hand every ``keras.ops`` contraction (and weight lookup) this thread makes to ``handler``.
+
+    ``handler(name, arguments, result)`` gets the op's name (``"einsum"``), its arguments bound
+    by parameter name, and its real result, after the op ran.
+    """
+    with _op_lock:
+        if _op_state["count"] == 0:
+            _op_state["saved"] = _install_op_wrappers()
+        _op_state["count"] += 1
+    previous = getattr(_local, "op_handler", None)
+    _local.op_handler = handler
+    try:
+        yield
+    finally:
+        _local.op_handler = previous
+        with _op_lock:
+            _op_state["count"] -= 1
+            if _op_state["count"] == 0:
+                for module, name, original in _op_state["saved"]:
+                    setattr(module, name, original)
+                _op_state["saved"] = []
+
+
+def is_variable(value: Any) -> bool:
+    return isinstance(value, keras.Variable)
+
+
+def shape_of(value: Any) -> tuple[int, ...] | None:
+    """A real tensor's (or variable's) shape as integers; ``None`` for anything else."""
+    shape = getattr(value, "shape", None)
+    if shape is None or isinstance(value, keras.KerasTensor):
+        return None
+    try:
+        return tuple(int(d) for d in shape)
+    except (TypeError, ValueError):
+        return None

@@ -70,6 +70,8 @@ __all__ = [
     "format_bytes",
     "format_macs",
     "sum_macs",
+    "op_macs",
+    "block_macs",
     "MAC_COUNTED",
     "MAC_FREE",
 ]
@@ -260,6 +262,81 @@ def _dot_macs(layer: Any, inputs: Sequence[Dims], out: Dims | None) -> int | Non
     if not isinstance(axis, int):
         return None
     return _size(out) * int(inputs[0][axis % len(inputs[0])])
+
+
+# --- keras.ops contractions called inside a custom layer's call --------------------------------
+
+
+def _shape_arg(value: Any) -> Dims | None:
+    return value if isinstance(value, tuple) and all(isinstance(d, int) for d in value) else None
+
+
+def _tensordot_macs(a: Dims, axes: Any, out: Dims) -> int | None:
+    if isinstance(axes, int):
+        contracted = a[len(a) - axes :] if axes else ()
+    elif isinstance(axes, (list, tuple)) and len(axes) == 2:
+        first = axes[0]
+        first = [first] if isinstance(first, int) else list(first)
+        contracted = tuple(a[i] for i in first)
+    else:
+        return None
+    return _size(out) * _size(contracted)
+
+
+def op_macs(name: str, arguments: Mapping[str, Any], out: Dims | None) -> int | None:
+    """MACs of one ``keras.ops`` contraction, from its real operand shapes.
+
+    Args:
+        name: the op (``"matmul"``, ``"einsum"``, ``"conv"``… see ``_keras_graph.CONTRACTION_OPS``).
+        arguments: its arguments by parameter name, tensors given as their shapes (tuples of ints).
+        out: the shape of its result.
+
+    Returns:
+        The count; ``None`` when it cannot be known (an einsum of three operands, whose cost depends
+        on the contraction order, or operands of unknown shape).
+    """
+    if out is None:
+        return None
+    x1, x2 = _shape_arg(arguments.get("x1")), _shape_arg(arguments.get("x2"))
+    if name in ("matmul", "dot", "inner"):
+        if x1 is None or x2 is None:
+            return None
+        if not x1 or not x2:  # a scalar operand: element-wise
+            return 0
+        return _size(out) * x1[-1]  # every output element is a dot product over the shared axis
+    if name == "vdot":
+        return None if x1 is None else _size(x1)
+    if name == "tensordot":
+        return None if x1 is None else _tensordot_macs(x1, arguments.get("axes", 2), out)
+    if name == "einsum":
+        operands = [_shape_arg(o) for o in arguments.get("operands", ())]
+        if any(o is None for o in operands):
+            return None
+        if len(operands) == 1:
+            return 0  # a transpose, a trace or a sum: nothing multiplied
+        return _einsum_product(arguments.get("subscripts"), *cast("list[Dims]", operands))
+    kernel = _shape_arg(arguments.get("kernel"))
+    if name == "conv":  # kernel (*window, in / groups, filters): each output sums window × in / groups
+        return None if kernel is None else _size(out) * _size(kernel[:-1])
+    if name == "depthwise_conv":  # kernel (*window, in, multiplier): each output sums its window
+        return None if kernel is None else _size(out) * _size(kernel[:-2])
+    if name == "conv_transpose":  # each input value is scattered through the kernel (fvcore's convention)
+        inputs = _shape_arg(arguments.get("inputs"))
+        return None if kernel is None or inputs is None else _size(inputs) * _size(kernel[:-1])
+    if name == "separable_conv":
+        depthwise, pointwise = _shape_arg(arguments.get("depthwise_kernel")), _shape_arg(
+            arguments.get("pointwise_kernel")
+        )
+        if depthwise is None or pointwise is None:
+            return None
+        return _size(out) // pointwise[-1] * (_size(depthwise) + _size(pointwise))
+    if name == "dot_product_attention":  # (batch, length, heads, dim): QKᵀ, then the weighted sum of values
+        query, key, value = (_shape_arg(arguments.get(k)) for k in ("query", "key", "value"))
+        if query is None or key is None or value is None or len(query) != 4 or len(key) != 4:
+            return None
+        batch, t_q, heads, dim = query
+        return batch * heads * t_q * key[1] * (dim + value[-1])
+    return None
 
 
 # --- attention ---------------------------------------------------------------------------------
@@ -526,6 +603,47 @@ def count_macs(
             return None if macs is None or own_params else int(macs)
         return None if own_params else 0
     return _macs(layer, inputs, out)
+
+
+def block_macs(
+    layer: Any,
+    inputs: Sequence[Shape],
+    out: Shape | None,
+    *,
+    own_weights: Sequence[Dims],
+    own_ids: Sequence[int],
+    contractions: int,
+    contraction_macs: int | None,
+    read_weights: set[int],
+) -> int | None:
+    """MACs of a block's own ``call`` (one the call recorder opened): what its sublayers' rows do not count.
+
+    The ``keras.ops`` contractions it made are counted from their real shapes. Its own weights
+    (``add_weight`` in the block) must be accounted for: a vector (a scale, a bias, a class
+    token) works element-wise, free like a normalization layer's; a matrix or larger must have
+    been read by an op that was seen (a contraction, counted; a lookup or slice, free).
+    Otherwise its use is unseen and the cost is unknown. Without any contraction seen, a
+    subclass of a known layer (KerasHub's ``ReversibleEmbedding`` of ``Embedding``, a user's
+    ``MultiHeadAttention``) falls back to that layer's rule.
+    """
+    if out is None:
+        return 0
+    unseen = [
+        shape for shape, ident in zip(own_weights, own_ids) if len(shape) >= 2 and ident not in read_weights
+    ]
+    if contractions:
+        return None if unseen else contraction_macs
+    if not own_weights:
+        return count_macs(layer, inputs, out, own_params=0)  # 0, or a subclassed attention's products
+    if not unseen:
+        return 0  # its weights are vectors, or read by lookups: element-wise work only
+    if len(own_weights) == len(getattr(layer, "weights", ())):
+        # Every weight is its own: a subclass of a known layer keeps that layer's rule.
+        rule = _rule(layer, _RULES, conv=True)
+        if rule is not None and inputs and all(d is not None for s in (*inputs, out) for d in s):
+            macs = rule(layer, cast("Sequence[Dims]", inputs), cast("Dims", out))
+            return None if macs is None else int(macs)
+    return None
 
 
 def layer_cost(

@@ -14,11 +14,12 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from shapetrace import _keras_graph as kg
-from shapetrace.costs import layer_cost
+from shapetrace.costs import block_macs, layer_cost
 from shapetrace.explain import explain_block, explain_change
 from shapetrace.messages import one_line
-from shapetrace.recorder import CallRecorder, RecordingStopped, is_opened
+from shapetrace.recorder import CallRecorder, OpsSeen, RecordingStopped, is_opened
 from shapetrace.records import (
+    break_cause,
     Boundary,
     Break,
     LayerTrace,
@@ -177,6 +178,7 @@ class RowMaker:
         declared_output: Shape | None,
         declared_inputs: tuple[Shape, ...],
         new_outputs: list[Any],
+        ops: OpsSeen | None = None,
     ) -> LayerTrace:
         """Fill ``slot`` with an opened block's row: its real input → output, and only the
         weights no row inside it counted (see :mod:`shapetrace.recorder`)."""
@@ -194,9 +196,16 @@ class RowMaker:
             mechanism, why = explain_block(layer, inputs, out, inner)
         # Weights used directly in call() (not by a recorded sublayer): whatever the costs module
         # knows of them, unknown if nothing; the sublayers' MACs are on their own rows.
-        macs = layer_cost(
-            layer, inputs, out, 0, shared=shared, own_params=(trainable, params - trainable)
-        ).macs
+        macs = block_macs(
+            layer,
+            inputs,
+            out,
+            own_weights=[tuple(int(d) for d in w.shape) for w in own],
+            own_ids=[id(w) for w in own],
+            contractions=ops.contractions if ops is not None else 0,
+            contraction_macs=ops.macs if ops is not None else 0,
+            read_weights=ops.weights if ops is not None else set(),
+        )
         fits = len(declared_inputs) == len(inputs) and all(map(shapes_compatible, declared_inputs, inputs))
         row = LayerTrace(
             index=slot,
@@ -237,6 +246,8 @@ class RowMaker:
         if not shared:
             self.counted.update(id(w) for w in getattr(operation, "weights", ()))
         declared_inputs = call.declared_inputs if call is not None else ()
+        built = kg.built_input_shapes(operation) if call is None else None
+        declared_for_cause = declared_inputs or tuple((None, *s[1:]) if len(s) > 1 else s for s in built or ())
         cost = layer_cost(operation, inputs, None, 0, shared=shared)
         index = len(self.rows)
         self.add(
@@ -264,6 +275,7 @@ class RowMaker:
             expected=expected if expected is not None else _shapes_text(declared_inputs),
             received=_shapes_text(inputs),
             message=message,
+            cause=break_cause(message, declared_for_cause, inputs),
         )
 
 

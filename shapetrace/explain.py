@@ -304,7 +304,11 @@ def explain_block(layer: Any, inputs: tuple[Shape, ...], out: Shape, inner: Sequ
     """
     target = channels_of(out)
     if inner and inner[-1].channels_out == target:
-        last_change = next((row for row in reversed(inner) if row.channels_changed), None)
+        changes = [row for row in reversed(inner) if row.channels_changed]
+        # The call that took the block's own input there (a patch Conv2D), not one fed by
+        # something the block made itself (a position Embedding looked up by ``arange``).
+        from_input = [r for r in changes if r.channels_out == target and r.channels_in == channels_of(inputs[0])]
+        last_change = from_input[0] if from_input else next(iter(changes), None)
         if (
             last_change is not None
             and last_change.channels_out == target
@@ -375,7 +379,7 @@ def verdict_text(trace: Trace) -> str:
     if trace.broken is not None:
         b = trace.broken
         sentences.append(
-            f"The probe breaks at `{b.layer}` ({b.type}): expected {b.expected}, received {b.received}."
+            f"The probe breaks at `{b.layer}` ({b.type}): {b.summary.rstrip('.')}."
         )
     elif trace.boundary.accepted:
         last = trace.layers[-1] if trace.layers else None

@@ -34,13 +34,14 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from shapetrace import _keras_graph as kg
+from shapetrace.costs import op_macs
 from shapetrace.messages import one_line
 from shapetrace.records import Break, Shape, format_shape
 
 if TYPE_CHECKING:
     from shapetrace.engine import RowMaker
 
-__all__ = ["CallRecorder", "RecordingStopped", "is_opened", "is_user_defined"]
+__all__ = ["CallRecorder", "OpsSeen", "RecordingStopped", "is_opened", "is_user_defined"]
 
 # A class defined in one of these packages is part of Keras: one leaf row.
 _KERAS_PACKAGES = ("keras", "tf_keras", "tensorflow")
@@ -77,6 +78,22 @@ class _Frame:
     child_outputs: dict[int, Any] = field(default_factory=dict)
     """The sublayers' outputs by id. The tensors are held, not just their ids: a freed
     tensor's id is reused by the next one made, which would then pass for a sublayer's."""
+    ops: OpsSeen = field(default_factory=lambda: OpsSeen())
+    """The ``keras.ops`` contractions and weight reads this call made itself."""
+
+
+@dataclass
+class OpsSeen:
+    """What a block's own ``call`` did with ``keras.ops`` (not its sublayers: they have rows)."""
+
+    macs: int | None = 0
+    """MACs of its contractions; ``None`` once one of unknown cost ran."""
+    contractions: int = 0
+    weights: set[int] = field(default_factory=set)
+    """Ids of the weights (variables) an op read: a contraction counted them, a lookup is free."""
+    aliases: dict[int, tuple[int, Any]] = field(default_factory=dict)
+    """A weight converted or cast (``ops.convert_to_tensor(self.table)``): its id → (weight id,
+    the tensor, held so its id is not reused)."""
 
 
 def _shape(tensor: Any) -> Shape:
@@ -131,7 +148,7 @@ class CallRecorder:
             declared_inputs=declared_inputs,
         )
         try:
-            with kg.recording_layer_calls(self._on_call):
+            with kg.recording_layer_calls(self._on_call), kg.recording_op_calls(self._on_op):
                 return kg.run_call(operation, args, kwargs)
         except RecordingStopped:
             raise
@@ -170,6 +187,40 @@ class CallRecorder:
         if parent is not None:
             parent.child_outputs.update((id(t), t) for t in kg.flatten_tensors(output))
         return output
+
+    def _on_op(self, name: str, arguments: dict[str, Any], result: Any) -> None:
+        """A ``keras.ops`` call: counted on the innermost block whose own ``call`` made it (inside
+        a built-in layer, the layer's cost rule already counts it)."""
+        frame = self.stack[-1] if self.stack else None
+        if frame is None or frame.kind != "container" or kg.is_symbolic_call((), arguments):
+            return
+        seen = frame.ops
+        weights = [
+            seen.aliases[id(v)][0] if id(v) in seen.aliases else id(v)
+            for v in kg.flatten(list(arguments.values()))
+            if kg.is_variable(v) or id(v) in seen.aliases
+        ]
+        if name in kg.ALIAS_OPS:
+            if weights:
+                seen.aliases[id(result)] = (weights[0], result)
+            return
+        seen.weights.update(weights)
+        if name not in kg.CONTRACTION_OPS:
+            return
+        shapes = {
+            key: (
+                tuple(kg.shape_of(v) for v in value)
+                if isinstance(value, (list, tuple)) and key == "operands"
+                else kg.shape_of(value)
+                if kg.shape_of(value) is not None
+                else value
+            )
+            for key, value in arguments.items()
+        }
+        outputs = kg.flatten_tensors(result)
+        macs = op_macs(name, shapes, kg.shape_of(outputs[0]) if outputs else None)
+        seen.contractions += 1
+        seen.macs = None if macs is None or seen.macs is None else seen.macs + macs
 
     def _frame_for(self, layer: Any, parent: _Frame | None) -> _Frame:
         if parent is None:
@@ -213,6 +264,7 @@ class CallRecorder:
                 declared_output=frame.declared_output,
                 declared_inputs=frame.declared_inputs,
                 new_outputs=[t for t in outputs if id(t) not in frame.child_outputs],
+                ops=frame.ops,
             )
 
     @staticmethod

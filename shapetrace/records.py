@@ -13,6 +13,8 @@ The summary prose and cost totals of the published JSON are functions of a trace
 
 from __future__ import annotations
 
+import re
+
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -173,6 +175,16 @@ class Break:
     """Keras's (or TensorFlow's) own error, reduced to one line."""
     sources: tuple[str, ...] = ()
     """Model inputs whose probe reaches the failing call (only for models with several inputs)."""
+    cause: str = "shape"
+    """``shape`` when the shapes did not fit; ``call`` when they did (or say nothing) and the call
+    failed for another reason — a missing argument, a structure, a dtype — told in ``message``."""
+
+    @property
+    def summary(self) -> str:
+        """The break's reason in one phrase: the shapes when they are the reason, else Keras's words."""
+        if self.cause == "shape":
+            return f"expected {self.expected}, received {self.received}"
+        return self.message or f"the call failed on {self.received}"
 
     def to_dict(self) -> dict[str, Any]:
         data = {
@@ -182,6 +194,7 @@ class Break:
             "expected": self.expected,
             "received": self.received,
             "message": self.message,
+            "cause": self.cause,
         }
         if self.sources:
             data["sources"] = list(self.sources)
@@ -203,7 +216,21 @@ class Break:
             received=fields.get("received", F.TEXT, ""),
             message=fields.get("message", F.TEXT, ""),
             sources=fields.get("sources", F.NAMES, ()),
+            cause=fields.get("cause", F.NAME, "shape"),
         )
+
+
+_SHAPE_WORDS = re.compile(
+    r"shape|rank|ndim|dimension|axis|axes|incompatible|broadcast|size|reshape|dims\b", re.IGNORECASE
+)
+
+
+def break_cause(message: str, declared: tuple[Shape | None, ...] | None, received: tuple[Shape, ...]) -> str:
+    """``shape`` or ``call`` (see :attr:`Break.cause`): shapes that fit what the layer declares are
+    never the reason; without a declaration, Keras's message says whether shapes are."""
+    if declared and len(declared) == len(received) and all(map(shapes_compatible, declared, received)):
+        return "call"
+    return "shape" if _SHAPE_WORDS.search(message or "") else "call"
 
 
 @dataclass(frozen=True)

@@ -74,7 +74,7 @@ def _actual_cell(row: LayerTrace, compact: bool = False) -> Text:
 
 def _why_cell(row: LayerTrace, trace: Trace) -> str:
     if row.failed and trace.broken is not None:
-        text = f"expected {trace.broken.expected}, received {trace.broken.received}"
+        text = trace.broken.summary
     else:
         parts = []
         if row.why:
