@@ -739,7 +739,19 @@ CONTRACTION_OPS = (
     "dot_product_attention",
 )
 """``keras.ops`` functions that multiply and accumulate (their MACs are counted)."""
-LOOKUP_OPS = ("take", "take_along_axis", "slice", "broadcast_to", "add", "subtract", "multiply", "divide")
+LOOKUP_OPS = (
+    "take",
+    "take_along_axis",
+    "slice",
+    "broadcast_to",
+    "tile",
+    "repeat",
+    "concatenate",
+    "add",
+    "subtract",
+    "multiply",
+    "divide",
+)
 """MAC-free ops a weight may be read by (a position table sliced, a scale multiplied)."""
 ALIAS_OPS = ("convert_to_tensor", "cast", "transpose", "reshape", "expand_dims")
 """Ops whose result is still the weight they were given (for the ops above)."""

@@ -629,7 +629,9 @@ def block_macs(
     if out is None:
         return 0
     unseen = [
-        shape for shape, ident in zip(own_weights, own_ids) if len(shape) >= 2 and ident not in read_weights
+        shape
+        for shape, ident in zip(own_weights, own_ids)
+        if sum(1 for d in shape if d > 1) > 1 and ident not in read_weights  # a vector: (d,), (1, 1, d)
     ]
     if contractions:
         return None if unseen else contraction_macs

@@ -167,6 +167,9 @@ class CallRecorder:
         if (parent is not None and parent.kind == "leaf") or kg.is_symbolic_call(args, kwargs):
             return proceed()  # inside a built-in layer, or Keras building/inferring symbolically
         frame = self._frame_for(layer, parent)
+        if parent is not None and parent.kind == "container":
+            # A weight handed to a sublayer (``self.pos(self.position_ids)``): read by a recorded call.
+            parent.ops.weights.update(id(v) for v in kg.flatten((args, kwargs)) if kg.is_variable(v))
         if frame.kind == "container":
             frame.slot = len(self.maker.rows)
             self.maker.add(None)  # the container row goes first; it is filled when the call returns
