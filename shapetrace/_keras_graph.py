@@ -594,7 +594,9 @@ def required_call_arguments(layer: Operation) -> list[str]:
         parameters = inspect.signature(layer.call).parameters
     except (TypeError, ValueError):
         return []
-    return [name for name in call_argument_names(layer) if parameters[name].default is inspect.Parameter.empty]
+    return [
+        name for name in call_argument_names(layer) if parameters[name].default is inspect.Parameter.empty
+    ]
 
 
 def built_call_inputs(layer: Layer) -> dict[str, Any] | None:

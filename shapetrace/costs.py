@@ -324,8 +324,9 @@ def op_macs(name: str, arguments: Mapping[str, Any], out: Dims | None) -> int | 
         inputs = _shape_arg(arguments.get("inputs"))
         return None if kernel is None or inputs is None else _size(inputs) * _size(kernel[:-1])
     if name == "separable_conv":
-        depthwise, pointwise = _shape_arg(arguments.get("depthwise_kernel")), _shape_arg(
-            arguments.get("pointwise_kernel")
+        depthwise, pointwise = (
+            _shape_arg(arguments.get("depthwise_kernel")),
+            _shape_arg(arguments.get("pointwise_kernel")),
         )
         if depthwise is None or pointwise is None:
             return None
@@ -701,7 +702,9 @@ class CostTotals:
     unknown_layers: int = 0
     """Rows whose MACs are unknown (``None``): layers with weights and no counting rule."""
     reached_end: bool = True
-    """False when the probe broke: the costs then cover only the layers up to the break."""
+    """False when the probe broke or the model's input check refused it (a plain call fails)."""
+    broke: bool = False
+    """A layer broke: the costs then cover only the layers up to the break."""
 
     @property
     def estimated_total_bytes(self) -> int:
@@ -766,6 +769,7 @@ def totals_of(trace: Any) -> CostTotals:
         executed_params=trainable + non_trainable,
         unknown_layers=unknown,
         reached_end=reached_end,
+        broke=trace.broken is not None,
     )
 
 

@@ -19,12 +19,12 @@ from shapetrace.explain import explain_block, explain_change
 from shapetrace.messages import one_line
 from shapetrace.recorder import CallRecorder, OpsSeen, RecordingStopped, is_opened
 from shapetrace.records import (
-    break_cause,
     Boundary,
     Break,
     LayerTrace,
     Probe,
     Shape,
+    break_cause,
     channels_of,
     format_shape,
     shapes_compatible,
@@ -247,7 +247,9 @@ class RowMaker:
             self.counted.update(id(w) for w in getattr(operation, "weights", ()))
         declared_inputs = call.declared_inputs if call is not None else ()
         built = kg.built_input_shapes(operation) if call is None else None
-        declared_for_cause = declared_inputs or tuple((None, *s[1:]) if len(s) > 1 else s for s in built or ())
+        declared_for_cause = declared_inputs or tuple(
+            (None, *s[1:]) if len(s) > 1 else s for s in built or ()
+        )
         cost = layer_cost(operation, inputs, None, 0, shared=shared)
         index = len(self.rows)
         self.add(

@@ -307,7 +307,9 @@ def explain_block(layer: Any, inputs: tuple[Shape, ...], out: Shape, inner: Sequ
         changes = [row for row in reversed(inner) if row.channels_changed]
         # The call that took the block's own input there (a patch Conv2D), not one fed by
         # something the block made itself (a position Embedding looked up by ``arange``).
-        from_input = [r for r in changes if r.channels_out == target and r.channels_in == channels_of(inputs[0])]
+        from_input = [
+            r for r in changes if r.channels_out == target and r.channels_in == channels_of(inputs[0])
+        ]
         last_change = from_input[0] if from_input else next(iter(changes), None)
         if (
             last_change is not None
@@ -378,9 +380,7 @@ def verdict_text(trace: Trace) -> str:
             sentences.append(sentence)
     if trace.broken is not None:
         b = trace.broken
-        sentences.append(
-            f"The probe breaks at `{b.layer}` ({b.type}): {b.summary.rstrip('.')}."
-        )
+        sentences.append(f"The probe breaks at `{b.layer}` ({b.type}): {b.summary.rstrip('.')}.")
     elif trace.boundary.accepted:
         last = trace.layers[-1] if trace.layers else None
         if last is not None:

@@ -167,12 +167,20 @@ def _subclassed_slots(model: Any, given: Mapping[str, tuple[int, ...]]) -> list[
         placed = _unbuilt_places(params, given)
     slots = []
     for where, shape in placed:
-        name = where[0] if len(where) == 1 else str(where[-1]) if isinstance(where[-1], str) else f"{where[0]}_{where[-1]}"
+        name = (
+            where[0]
+            if len(where) == 1
+            else str(where[-1])
+            if isinstance(where[-1], str)
+            else f"{where[0]}_{where[-1]}"
+        )
         full = None if shape is None else (None, *tuple(shape)[1:])
         dims = full if full is not None else (None, *given.get(name, given.get("", ())))
         # No graph says what the input feeds: a (batch, length) input of a model holding an
         # Embedding (and no convolution) is taken for token ids.
-        kind, limit = _kind(len(dims), dtype, every if len(dims) == 2 else [], every)
+        # With several inputs, which one the Embedding takes is unknown: none is assumed to.
+        takers = every if len(dims) == 2 and len(placed) == 1 else []
+        kind, limit = _kind(len(dims), dtype, takers, every)
         slots.append(InputSlot(name, name, full, dtype, kind, limit, where))
     return slots
 
@@ -190,7 +198,9 @@ def _places(built: Mapping[str, Any]) -> list[tuple[tuple[Any, ...], Any]]:
     return placed
 
 
-def _unbuilt_places(params: list[str], given: Mapping[str, tuple[int, ...]]) -> list[tuple[tuple[Any, ...], Any]]:
+def _unbuilt_places(
+    params: list[str], given: Mapping[str, tuple[int, ...]]
+) -> list[tuple[tuple[Any, ...], Any]]:
     """Where the shapes ``given`` for a model never built go: one per ``call`` argument when they
     name its arguments, else the keys of a dict passed as its first argument."""
     if not given:
@@ -202,7 +212,9 @@ def _unbuilt_places(params: list[str], given: Mapping[str, tuple[int, ...]]) -> 
     return [((params[0], name), None) for name in given]
 
 
-def feed_arguments(model: Any, probes: Sequence[Probe], tensors: Sequence[Any]) -> tuple[tuple[Any, ...], dict[str, Any]]:
+def feed_arguments(
+    model: Any, probes: Sequence[Probe], tensors: Sequence[Any]
+) -> tuple[tuple[Any, ...], dict[str, Any]]:
     """The probe tensors as a user passes them to ``model(...)``: positional and keyword arguments.
 
     A functional model takes one argument in the structure it declares (a dict by key, a
@@ -213,7 +225,7 @@ def feed_arguments(model: Any, probes: Sequence[Probe], tensors: Sequence[Any]) 
 
     if kg.model_inputs(model):
         return (kg.pack_inputs(model, list(tensors)),), {}
-    slots = describe_inputs(model, {p.name: tuple(p.shape[1:]) for p in probes})
+    slots = describe_inputs(model, {p.name: tuple(int(d or 0) for d in p.shape[1:]) for p in probes})
     by_name = dict(zip((p.name for p in probes), tensors))
     values: dict[str, Any] = {}
     for slot in slots:

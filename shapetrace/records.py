@@ -14,7 +14,6 @@ The summary prose and cost totals of the published JSON are functions of a trace
 from __future__ import annotations
 
 import re
-
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any

@@ -231,7 +231,8 @@ def _register():
             self.mix = self.add_weight(shape=(input_shape[-1], self.units), initializer="glorot_uniform")
 
         def call(self, x):
-            return keras.ops.tanh(keras.ops.matmul(x, self.mix))
+            # The ``@`` operator: a product shapetrace cannot see (``keras.ops.matmul`` is counted).
+            return keras.ops.tanh(x @ self.mix)
 
     return LearnedMix
 

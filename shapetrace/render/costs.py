@@ -31,7 +31,8 @@ def cost_footer(totals: CostTotals) -> Table:
     grid.add_column()
     grid.add_column(justify="right", no_wrap=True)
     grid.add_column(style="dim")
-    partial = "" if totals.reached_end else " (layers up to the break)"
+    # Only a break leaves layers unrun; a refused input check is walked past, every layer included.
+    partial = " (layers up to the break)" if totals.broke else ""
     rows = [
         ("Total params", format_count(totals.total_params), _exact(totals.total_params)),
         (

@@ -173,11 +173,19 @@ def _table_rows(trace: Trace, rows: tuple[LayerTrace, ...], depth: int | None) -
 
 
 def _new_table(trace: Trace, edge: bool = True) -> Table:
-    probe = format_shape(trace.probe.shape)
+    shapes = [
+        format_shape(p.shape) if edge else compact_shape_text(format_shape(p.shape)) for p in trace.probes
+    ]
+    # Every input's probe by name when there are several (the first alone would hide the others).
+    probes = (
+        "probe " + shapes[0]
+        if len(shapes) == 1
+        else "probes " + ", ".join(f"{p.name} {s}" for p, s in zip(trace.probes, shapes))
+    )
     return Table(
         show_edge=edge,
         pad_edge=edge,
-        title=f"{trace.model} · probe {probe if edge else compact_shape_text(probe)}",
+        title=f"{trace.model} · {probes}",
         title_justify="left",
         caption=(
             f"{MARK_DIFFERS} actual differs from declared   "
