@@ -84,7 +84,7 @@ def test_bert_cli_exit_0_and_header_names_every_probe(cli):
     code, out, err = cli("trace", f"{HUB_MODELS}:bert", *args, "--format", "json")
     assert code == 0, err
     data = json.loads(out)
-    assert data["verdict"] == "ok" and data["totals"]["complete"] is True
+    assert data["verdict"] == "ok" and data["costs"]["complete"] is True
     code, out, err = cli("trace", f"{HUB_MODELS}:bert", *args)
     assert code == 0
     title = out.splitlines()[0]
