@@ -4,8 +4,10 @@ Checked against Keras 3.13 – 3.15 on TensorFlow, and Keras 3.15 on JAX and PyT
 A Keras upgrade that renames any of ``_nodes_by_depth``, ``node.arguments.fill_in``,
 ``Functional._standardize_inputs``, ``Layer._assert_input_compatibility``,
 ``Sequential._functional``, ``keras.src.models.functional.operation_fn``,
-``Layer._build_shapes_dict``, ``Layer._flatten_layers``, ``in_symbolic_scope`` or the ``Layer.__call__``
-entry point that :func:`recording_layer_calls` wraps should need changes here and
+``Layer._build_shapes_dict``, ``Layer._flatten_layers``, ``in_symbolic_scope``,
+``Functional._inputs_struct``, ``keras.src.backend.compute_output_spec``, the ``Layer.__call__``
+entry point that :func:`recording_layer_calls` wraps or the ``keras.ops`` / ``keras.src.ops``
+module attributes that :func:`recording_op_calls` wraps should need changes here and
 nowhere else.
 """
 
@@ -45,6 +47,18 @@ __all__ = [
     "call_argument_names",
     "model_inputs",
     "input_consumers",
+    "input_structure",
+    "input_paths",
+    "pack_inputs",
+    "required_call_arguments",
+    "built_call_inputs",
+    "argument_shapes_from_sublayers",
+    "recording_op_calls",
+    "CONTRACTION_OPS",
+    "LOOKUP_OPS",
+    "ALIAS_OPS",
+    "is_variable",
+    "shape_of",
     "backend_name",
     "versions",
 ]
