@@ -298,6 +298,8 @@ def flatten(structure: Any) -> list[Any]:
 
 
 def convert(array: Any, dtype: Any) -> Any:
+    if getattr(dtype, "kind", None) in ("O", "U", "S"):  # a text probe: a string tensor (TensorFlow)
+        return keras.ops.convert_to_tensor(array, dtype="string")
     return keras.ops.convert_to_tensor(array, dtype=dtype)
 
 

@@ -39,7 +39,7 @@ __all__ = [
 ]
 
 PROBE_SEED = 0
-KINDS = ("image", "signal", "sequence", "features", "tokens")
+KINDS = ("image", "signal", "sequence", "features", "tokens", "text")
 CHANNEL_KINDS = ("image", "signal")
 """Kinds whose last axis is called channels (they feed convolutions)."""
 UNNAMED = ""
@@ -104,6 +104,8 @@ def _token_consumers(direct: Iterable[Any]) -> list[Any]:
 def _kind(rank: int, dtype: str, direct: Iterable[Any], reachable: Iterable[Any]) -> tuple[str, int | None]:
     """``rank`` counts the batch axis; ``direct`` are the layers that take the input as it is."""
     direct = list(direct)
+    if dtype == "string":  # raw strings for a StringLookup or a TextVectorization inside the model
+        return "text", None
     integer = "int" in dtype or dtype == "bool"
     if not integer and rank >= 4:  # spatial axes and a channel axis, whatever consumes them
         return "image", None
@@ -458,10 +460,13 @@ def _article(kind: str) -> str:
         "sequence": "a sequence",
         "signal": "a signal",
         "image": "an image",
+        "text": "a text input",
     }[kind]
 
 
 def _values(rng: np.random.Generator, slot: InputSlot, shape: tuple[int, ...]) -> np.ndarray:
+    if slot.kind == "text":  # any word will do: an unknown one is looked up as out-of-vocabulary
+        return np.full(shape, "shapetrace", dtype=object)
     if slot.kind == "tokens":
         ids = rng.integers(0, slot.token_limit or 2, size=shape, dtype=np.int32)
         return ids if slot.dtype == "int32" else ids.astype(_numpy_dtype(slot.dtype))

@@ -286,3 +286,18 @@ class DictInputs(ImageAndMeta):
 
     def call(self, inputs: Any) -> Any:
         return super().call(inputs["image"], inputs["meta"])
+
+
+def structured_strings() -> keras.Model:
+    """keras.io's FeatureSpace inference model: raw strings and integers looked up inside the model."""
+    inputs = {
+        "thal": keras.Input((1,), name="thal", dtype="string"),
+        "age": keras.Input((1,), name="age"),
+        "sex": keras.Input((1,), name="sex", dtype="int64"),
+    }
+    thal = layers.StringLookup(vocabulary=["fixed", "normal", "reversible"], output_mode="one_hot")(
+        inputs["thal"]
+    )
+    sex = layers.IntegerLookup(vocabulary=[0, 1], output_mode="one_hot")(inputs["sex"])
+    x = layers.Concatenate(name="features")([thal, sex, inputs["age"]])
+    return keras.Model(inputs, layers.Dense(1, name="out")(x), name="structured_strings")

@@ -268,3 +268,18 @@ def test_macs_equal_the_operations_jax_runs():
         assert macs == jax_macs, name
         # XLA counts 2 flops per MAC plus element-wise work (biases, softmax, norms).
         assert flops >= 2 * macs * 0.9, name
+
+
+@pytest.mark.skipif(kg.backend_name() != "tensorflow", reason="string tensors are TensorFlow's")
+def test_string_inputs_get_text_probes():
+    model = hm.structured_strings()
+    t = trace(model)
+    assert t.verdict == "ok"
+    assert {p.name: (p.kind, p.dtype) for p in t.probes} == {
+        "thal": ("text", "string"),
+        "age": ("features", "float32"),
+        "sex": ("tokens", "int64"),
+    }
+    # thal one-hot: 3 words + out-of-vocabulary = 4; sex: 2 + 1 = 3; age 1: (4 + 3 + 1) × 1 = 8.
+    assert totals_of(t).macs == 8 and totals_of(t).complete
+    assert t.layers[-1].output == (1, 1)
