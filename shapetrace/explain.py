@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -358,9 +359,24 @@ def _axis_sentence(trace: Trace, first: LayerTrace | None) -> str | None:
     )
 
 
+def _leading_probe_first(trace: Trace) -> Trace:
+    """With several inputs, the story follows the input on whose path the last axis first changes
+    (Whisper's audio frames into its Conv1D, not its decoder's padding mask listed first)."""
+    if len(trace.probes) < 2:
+        return trace
+    for row in trace.changes:
+        on_path = [p for p in trace.probes if p.name in row.sources]
+        if row.index == 0 or not on_path:
+            continue
+        lead = next((p for p in on_path if channels_of(p.shape) == row.channels_in), on_path[0])
+        return replace(trace, probes=(lead, *(p for p in trace.probes if p is not lead)))
+    return trace
+
+
 def verdict_text(trace: Trace) -> str:
     """The trace's verdict in plain words ("channels" only for inputs that feed convolutions)."""
     sentences: list[str] = []
+    trace = _leading_probe_first(trace)
     probe = trace.probe
     if not trace.boundary.accepted:
         sentences.append(

@@ -283,3 +283,13 @@ def test_string_inputs_get_text_probes():
     # thal one-hot: 3 words + out-of-vocabulary = 4; sex: 2 + 1 = 3; age 1: (4 + 3 + 1) × 1 = 8.
     assert totals_of(t).macs == 8 and totals_of(t).complete
     assert t.layers[-1].output == (1, 1)
+
+
+def test_the_story_follows_the_input_whose_axis_changes_first():
+    factory, inputs = hm.HUB_MODELS["whisper"]
+    t = trace(factory(), inputs=inputs)
+    story = verdict_text(t)
+    # Whisper's first probe (sorted keys) is the decoder's padding mask; the first change is the
+    # audio frames' Conv1D: 16 mel channels become 32.
+    assert "token ids" not in story and "`encoder_token_embedding_conv_layer_1`" in story, story
+    assert "16 channels" in story
