@@ -20,7 +20,7 @@ from typing import Any
 
 from shapetrace import __version__
 from shapetrace.errors import UsageError
-from shapetrace.fileio import atomic_write
+from shapetrace.fileio import atomic_write, validate_writable
 from shapetrace.loading import parse_model_spec
 from shapetrace.paths import local_path, relative_path
 from shapetrace.records import SCHEMA as TRACE_SCHEMA
@@ -113,8 +113,7 @@ def snapshot(model: Any, path: str | Path, **trace_options: Any) -> Trace:
         raise UsageError(
             f"Baseline {str(path)!r} must be a .json file, e.g. -o shapes/{path.stem or 'model'}.json."
         )
-    if not (path.parent if str(path.parent) else Path(".")).is_dir():
-        raise UsageError(f"Cannot write {str(path)!r}: the folder {str(path.parent)!r} does not exist.")
+    validate_writable(path)  # before the trace, which may take minutes
     result = run_trace(model, **trace_options)
     write_baseline(result, path)
     return result

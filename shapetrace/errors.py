@@ -36,6 +36,7 @@ __all__ = [
     "ProbeBroken",
     "AdaptRefused",
     "TrainingDiverged",
+    "OutputFailed",
     "ShapesDiffer",
     "UnsafeLoadWarning",
 ]
@@ -103,6 +104,12 @@ class ProbeBroken(ShapetraceError):
 
 class TrainingDiverged(ShapetraceError):
     """The loss became NaN/inf; the last good checkpoint is kept (exit 1)."""
+
+    exit_code = EXIT_FAILED
+
+
+class OutputFailed(ShapetraceError):
+    """The report could not be written to stdout: closed, full, a broken pipe (exit 1)."""
 
     exit_code = EXIT_FAILED
 

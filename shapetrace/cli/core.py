@@ -17,6 +17,7 @@ from typer.core import TyperGroup
 
 from shapetrace.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_USAGE, ShapetraceError
 from shapetrace.messages import clip_message, one_line
+from shapetrace.render.text import VisibleConsole
 
 if TYPE_CHECKING:
     from shapetrace.cli.status import WorkStatus
@@ -138,7 +139,8 @@ WideOption = Annotated[
     ),
 ]
 
-stderr_console = Console(stderr=True, highlight=False, soft_wrap=True)
+# Visible: names in error lines and warnings show their control characters escaped.
+stderr_console = VisibleConsole(stderr=True, highlight=False, soft_wrap=True)
 
 
 def stdout_is_terminal() -> bool:
@@ -149,7 +151,7 @@ def stdout_console() -> Console:
     """Colour on a terminal; plain text (no control codes) when piped or with NO_COLOR."""
     tty = stdout_is_terminal()
     plain = not tty or "NO_COLOR" in os.environ
-    return Console(
+    return VisibleConsole(
         color_system=None if plain else "auto",
         no_color=plain,
         highlight=False,
@@ -268,8 +270,11 @@ def reporting(debug: bool) -> Iterator[None]:
         if debug:
             traceback.print_exc()
         fail(_escape(flag_message(error)), error.exit_code)
-    except KeyboardInterrupt:
-        fail("interrupted.", EXIT_INTERRUPTED)
+    except KeyboardInterrupt:  # Ctrl-C, or SIGTERM (shapetrace.interrupts.Terminated)
+        from shapetrace.interrupts import interrupted_code
+
+        code = interrupted_code() or EXIT_INTERRUPTED
+        fail("interrupted." if code == EXIT_INTERRUPTED else "terminated.", code)
     except SystemExit as error:
         # shapetrace itself never calls sys.exit here: this is the user's code (a custom
         # layer's call(), a factory's helper) stopping the process. Exiting with its code
