@@ -19,6 +19,7 @@ library's checks are no-ops when nothing was recorded.
 from __future__ import annotations
 
 import signal
+import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -68,14 +69,26 @@ def handling_signals() -> Iterator[None]:
         return
     _pending = None
     saved: dict[int, Any] = {}
-    for signum in (signal.SIGINT, signal.SIGTERM):
+    signals: tuple[int, ...] = (signal.SIGINT, signal.SIGTERM)
+    for signum in signals:
         try:
             saved[signum] = signal.signal(signum, _handle)
         except (OSError, ValueError):  # a platform without it, or an embedding that owns it
             continue
+    previous_hook = sys.unraisablehook
+
+    def quiet_when_recorded(unraisable: Any) -> None:
+        # "Exception ignored in …" with a traceback, for the interrupt this module recorded
+        # and will act on: noise on stderr, where one line says "interrupted".
+        if isinstance(unraisable.exc_value, KeyboardInterrupt) and _pending is not None:
+            return
+        previous_hook(unraisable)
+
+    sys.unraisablehook = quiet_when_recorded
     try:
         yield
     finally:
+        sys.unraisablehook = previous_hook
         for signum, handler in saved.items():
             signal.signal(signum, handler)
         _pending = None

@@ -99,7 +99,8 @@ def main(argv: list[str] | None = None) -> None:
 
     quiet_tensorflow_logs()
     core.install_warning_format()
-    with handling_signals(), private_document():
+    # Called without arguments, main is the console script and owns the process (see document).
+    with handling_signals(), private_document(for_good=argv is None):
         code = _run(argv)
         signalled = interrupted_code()
         if signalled is not None and code != signalled:

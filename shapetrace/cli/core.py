@@ -288,6 +288,12 @@ def reporting(debug: bool) -> Iterator[None]:
             ),
             EXIT_USAGE,
         )
+    except OSError as error:
+        # The file system refused something the user named (a name past its limit, a folder
+        # that vanished, the working directory deleted under us): input, not a bug.
+        if debug:
+            traceback.print_exc()
+        fail(_escape(os_error_message(error)), EXIT_USAGE)
     except Exception as error:  # a bug: still one line, with the way to see more
         if debug:
             traceback.print_exc()
@@ -299,6 +305,18 @@ def reporting(debug: bool) -> Iterator[None]:
             ),
             EXIT_INTERNAL,
         )
+
+
+def os_error_message(error: OSError) -> str:
+    """An ``OSError`` as one line naming the path it is about."""
+    reason = error.strerror or one_line(error)
+    if error.filename is not None:
+        return f"Cannot use {str(error.filename)!r}: {reason}."
+    try:
+        os.getcwd()
+    except OSError:
+        return f"The working directory no longer exists ({reason}): cd to a folder that does."
+    return f"{reason}."
 
 
 def escape_message(text: str) -> str:

@@ -103,11 +103,29 @@ def _fd_is_open(fd: int) -> bool:
     return True
 
 
+class _ToStderr(io.TextIOBase):
+    """``sys.stdout`` after the report is complete: everything goes to stderr."""
+
+    def write(self, text: str) -> int:
+        if sys.stderr is not None:
+            sys.stderr.write(text)
+        return len(text)
+
+    def writable(self) -> bool:
+        return True
+
+
 @contextmanager
-def private_document() -> Iterator[None]:
+def private_document(*, for_good: bool = False) -> Iterator[None]:
     """While the block runs: the report to the real stdout through a private descriptor,
     file descriptor 1 to stderr. A ``sys.stdout`` that is not descriptor 1 (a test's
-    ``StringIO``) is left as it is."""
+    ``StringIO``) is left as it is.
+
+    ``for_good``: when the block ends, close the report (its reader sees the end) and leave
+    descriptor 1 on stderr for the rest of the process — for the console script, which owns
+    the process: a thread of the user's that prints late, or a native library flushing its
+    buffer at exit (``ONEDNN_VERBOSE``), must not reach the report either.
+    """
     original = sys.stdout
     try:
         fd = original.fileno() if original is not None else None
@@ -153,5 +171,8 @@ def private_document() -> Iterator[None]:
             document.close()
         except OSError:
             pass
-        os.dup2(private, 1)
+        if for_good:
+            sys.stdout = _ToStderr()
+        else:
+            os.dup2(private, 1)
         os.close(private)
