@@ -58,6 +58,7 @@ def snapshot_command(
     """
     from shapetrace.baseline import snapshot
 
+    replacing = output.is_file()  # said in the result line: a snapshot never replaces a file silently
     with reporting(debug), stdout_to_stderr(), work_status() as status:
         status.making(model)
         result = snapshot(
@@ -70,7 +71,7 @@ def snapshot_command(
     probes = ", ".join(str(tuple(p.shape)) for p in result.probes)
     note = "" if result.ok else " (the probe breaks: the baseline records where)"
     typer.echo(
-        f"Wrote {output}: {result.model}, probe {probes}, {len(result.layers)} layers, verdict {result.verdict}{note}."
+        f"{'Replaced' if replacing else 'Wrote'} {output}: {result.model}, probe {probes}, {len(result.layers)} layers, verdict {result.verdict}{note}."
     )
 
 
