@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import traceback
 from pathlib import Path
 from typing import Annotated
@@ -58,7 +59,7 @@ def snapshot_command(
     """
     from shapetrace.baseline import snapshot
 
-    replacing = output.is_file()  # said in the result line: a snapshot never replaces a file silently
+    replacing = os.path.isfile(output)  # said in the result line: a snapshot never replaces a file silently
     with reporting(debug), stdout_to_stderr(), work_status() as status:
         status.making(model)
         result = snapshot(
