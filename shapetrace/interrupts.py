@@ -26,7 +26,13 @@ from contextlib import contextmanager
 from types import FrameType
 from typing import Any
 
-__all__ = ["Terminated", "handling_signals", "raise_if_interrupted", "interrupted_code", "interrupt_exit_code"]
+__all__ = [
+    "Terminated",
+    "handling_signals",
+    "raise_if_interrupted",
+    "interrupted_code",
+    "interrupt_exit_code",
+]
 
 _pending: int | None = None  # the number of the signal received and not yet acted on
 

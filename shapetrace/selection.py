@@ -126,7 +126,6 @@ class LayerFilter:
             )
         return rows[first : last + 1]
 
-
     def _matching(self, rows: tuple[LayerTrace, ...]) -> tuple[LayerTrace, ...]:
         deadline = time.monotonic() + PATTERN_SECONDS
         kept = []

@@ -106,7 +106,9 @@ def _render(result: CheckResult, max_rows: int) -> str:
     from shapetrace.render.text import VisibleConsole
 
     buffer = io.StringIO()
-    console = VisibleConsole(file=buffer, width=240, color_system=None, no_color=True, highlight=False, emoji=False)
+    console = VisibleConsole(
+        file=buffer, width=240, color_system=None, no_color=True, highlight=False, emoji=False
+    )
     console.print(check_report(result, max_rows=max_rows))
     lines = [line.rstrip() for line in buffer.getvalue().splitlines()]
     return "shapes differ from the baseline:\n" + "\n".join(lines)

@@ -306,7 +306,10 @@ def test_stdout_full_or_closed_is_one_line_exit_1(redirect):
     try:
         if redirect == "closed":
             done = subprocess.run(
-                ["bash", "-c", 'exec "$@" >&-', "_", *command], capture_output=False, stderr=subprocess.PIPE, text=True
+                ["bash", "-c", 'exec "$@" >&-', "_", *command],
+                capture_output=False,
+                stderr=subprocess.PIPE,
+                text=True,
             )
         else:
             done = subprocess.run(command, stdout=stdout, stderr=subprocess.PIPE, text=True)

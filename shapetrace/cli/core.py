@@ -139,8 +139,10 @@ WideOption = Annotated[
     ),
 ]
 
-# Visible: names in error lines and warnings show their control characters escaped.
-stderr_console = VisibleConsole(stderr=True, highlight=False, soft_wrap=True)
+# Visible: names in error lines and warnings show their control characters escaped. No markup
+# unless a call asks (markup=True, with the user's text escaped): a baseline path or a layer
+# name holding "[/bold]" is text, never a tag (a stray closing tag would raise MarkupError).
+stderr_console = VisibleConsole(stderr=True, highlight=False, soft_wrap=True, markup=False)
 
 
 def stdout_is_terminal() -> bool:
@@ -212,7 +214,8 @@ def install_warning_format() -> None:
         file: Any = None,
         line: str | None = None,
     ) -> None:
-        stderr_console.print(f"[yellow]warning:[/] {_escape(str(message).splitlines()[0])}")
+        lines = str(message).splitlines() or [""]
+        stderr_console.print(f"[yellow]warning:[/] {_escape(lines[0])}", markup=True)
 
     warnings.showwarning = show
 
