@@ -35,6 +35,7 @@ from shapetrace.cli.options import (
 )
 from shapetrace.cli.status import backend_loaded, importing_message
 from shapetrace.errors import EXIT_FAILED, EXIT_OK, ShapetraceError
+from shapetrace.messages import visible
 from shapetrace.options import OutputFormat, TraceOptions
 
 
@@ -72,7 +73,10 @@ def snapshot_command(
     probes = ", ".join(str(tuple(p.shape)) for p in result.probes)
     note = "" if result.ok else " (the probe breaks: the baseline records where)"
     typer.echo(
-        f"{'Replaced' if replacing else 'Wrote'} {output}: {result.model}, probe {probes}, {len(result.layers)} layers, verdict {result.verdict}{note}."
+        visible(  # the model's name and the path are the user's: shown, never acted on
+            f"{'Replaced' if replacing else 'Wrote'} {output}: {result.model}, probe {probes}, "
+            f"{len(result.layers)} layers, verdict {result.verdict}{note}."
+        )
     )
 
 
