@@ -52,7 +52,7 @@ _KEPT_BITS = 0o777  # permission bits a replaced file keeps: never setuid, setgi
 _TOKEN_CHARS = 8
 
 _KINDS = (
-    (stat.S_ISDIR, "a folder: expected a file name"),
+    (stat.S_ISDIR, "a directory: expected a file name"),
     (stat.S_ISFIFO, "a named pipe (FIFO): shapetrace writes only regular files"),
     (stat.S_ISCHR, "a character device: shapetrace writes only regular files"),
     (stat.S_ISBLK, "a block device: shapetrace writes only regular files"),

@@ -26,6 +26,8 @@ from contextlib import contextmanager
 from types import FrameType
 from typing import Any
 
+from shapetrace.errors import Terminated
+
 __all__ = [
     "Terminated",
     "handling_signals",
@@ -35,10 +37,6 @@ __all__ = [
 ]
 
 _pending: int | None = None  # the number of the signal received and not yet acted on
-
-
-class Terminated(KeyboardInterrupt):
-    """SIGTERM, raised where SIGINT would raise ``KeyboardInterrupt`` (so the same cleanup runs)."""
 
 
 def interrupt_exit_code(signum: int) -> int:
