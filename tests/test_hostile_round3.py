@@ -163,6 +163,25 @@ def test_a_stale_obtained_file_in_a_read_only_folder_is_left_not_an_error(tmp_pa
         os.chmod(tmp_path, 0o755)
 
 
+def test_check_in_a_read_only_checkout_passes_with_a_matching_baseline(cli, tmp_path, factories, monkeypatch):
+    import errno
+
+    baseline = tmp_path / "net.json"
+    assert cli("snapshot", f"{factories}:plain", "-o", str(baseline))[0] == 0
+    stale = tmp_path / "net.obtained.json"
+    stale.write_text("{}")
+    real_unlink = os.unlink
+
+    def read_only(path, *args, **kwargs):  # what a read-only file system answers (root included)
+        if str(path).endswith(".obtained.json"):
+            raise OSError(errno.EROFS, "Read-only file system", str(path))
+        return real_unlink(path, *args, **kwargs)
+
+    monkeypatch.setattr(os, "unlink", read_only)
+    code, out, err = cli("check", str(baseline))
+    assert code == 0 and "matches" in out, err
+
+
 def test_snapshot_output_problems_are_found_before_the_trace_and_replacing_is_said(cli, tmp_path, factories):
     target = tmp_path / "real.json"
     target.write_text("{}\n")
@@ -319,6 +338,7 @@ def test_stdout_full_or_closed_is_one_line_exit_1(redirect):
     one_line(done.returncode, done.stderr, "stdout", exit_code=1)
 
 
+@pytest.mark.slow  # passed before issue 22 too: a guard, in CI's second step
 def test_ascii_stdout_and_zero_columns_are_not_errors():
     code, out, err = fresh("list", PYTHONIOENCODING="ascii", COLUMNS="0")
     assert code == 0 and "resnet50" in out, err
