@@ -154,6 +154,10 @@ def stdout_console() -> Console:
     tty = stdout_is_terminal()
     plain = not tty or "NO_COLOR" in os.environ
     return VisibleConsole(
+        # On a terminal, the report's stream itself, not sys.stdout: a live progress bar
+        # refreshes from a thread, and sys.stdout sends other threads' writes to stderr
+        # (cli/document.py). Piped, there is no live display and sys.stdout reports failures.
+        file=getattr(sys.stdout, "document", None) if tty else None,
         color_system=None if plain else "auto",
         no_color=plain,
         highlight=False,

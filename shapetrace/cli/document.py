@@ -52,6 +52,12 @@ class DocumentStream(io.TextIOBase):
     def __init__(self, document: TextIO) -> None:
         self._document = document
 
+    @property
+    def document(self) -> TextIO:
+        """The report's own stream, for a console of the CLI's that draws from a thread
+        (rich's live progress refreshes the bar from one)."""
+        return self._document
+
     @staticmethod
     def _elsewhere() -> bool:
         return threading.current_thread() is not threading.main_thread()
