@@ -415,3 +415,39 @@ def _saved(tmp_path: Path) -> Path:
     path = tmp_path / "m.keras"
     model.save(path)
     return path
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("model", "f.py:pl\x00ain"),
+        ("model", "f.py:pl\ud800ain"),
+        ("imports", ["x\x00.py"]),
+        ("weights", "w\ud800.h5"),
+    ],
+)
+def test_nul_and_lone_surrogates_in_a_baseline_request_are_one_line(cli, tmp_path, field, value):
+    (tmp_path / "pyproject.toml").write_text("[project]\nname = 'demo'\n")
+    document = {
+        "schema": "shapetrace.baseline/1",
+        "request": {"model": "f.py:plain", field: value},
+        "verdict": "ok",
+        "probes": [{"name": "x", "shape": [1, 4]}],
+        "layers": [{"path": "net/d", "name": "d", "type": "Dense", "output": [1, 3]}],
+    }
+    path = tmp_path / "b.json"
+    path.write_text(json.dumps(document))  # ASCII JSON: the NUL and the surrogate as \\u escapes
+    code, _out, err = cli("check", str(path))
+    one_line(code, err)
+
+
+def test_check_update_of_a_linked_baseline_is_refused_and_the_target_kept(cli, tmp_path, factories):
+    real = tmp_path / "real.json"
+    assert cli("snapshot", f"{factories}:plain", "-o", str(real))[0] == 0
+    text = real.read_text().replace('"output": [1, 3]', '"output": [1, 5]')
+    real.write_text(text)
+    link = tmp_path / "net.json"
+    link.symlink_to("real.json")
+    code, out, err = cli("check", str(link), "--update")
+    assert code in (1, 2) and "symbolic link" in out + err, err  # one line, or the baseline's own row
+    assert link.is_symlink() and real.read_text() == text
