@@ -31,6 +31,9 @@ FACTORIES = textwrap.dedent(
     def plain():
         return _net()
 
+    def labelled(label="x"):
+        return _net()
+
     def hostile_name():
         return _net("bad\\x1b[2J\\x1b[31mred\\u202eexe")
 
@@ -451,3 +454,19 @@ def test_check_update_of_a_linked_baseline_is_refused_and_the_target_kept(cli, t
     code, out, err = cli("check", str(link), "--update")
     assert code in (1, 2) and "symbolic link" in out + err, err  # one line, or the baseline's own row
     assert link.is_symlink() and real.read_text() == text
+
+
+def test_a_lone_surrogate_in_a_request_is_written_back_into_the_obtained_file(cli, tmp_path, factories):
+    (tmp_path / "pyproject.toml").write_text("[project]\nname = 'demo'\n")
+    path = tmp_path / "lab.json"
+    assert cli("snapshot", f"{factories}:labelled", "-o", str(path), "--factory-arg", "label=abc")[0] == 0
+    document = json.loads(path.read_text())
+    document["request"]["factory_args"] = {"label": "a\ud800b"}
+    for layer in document["layers"]:
+        if layer.get("output") == [1, 3]:
+            layer["output"] = [1, 5]
+    path.write_text(json.dumps(document))
+    code, out, err = cli("check", str(path))
+    assert code == 1 and "differ" in out + err, err  # a failed check, not an internal error
+    obtained = json.loads((tmp_path / "lab.obtained.json").read_text())
+    assert obtained["request"]["factory_args"] == {"label": "a\ud800b"}
