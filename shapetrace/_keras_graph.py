@@ -128,7 +128,12 @@ def _replay_real_errors(captured: str) -> None:
             sys.stderr.write(line + "\n")
 
 
-keras = _import_keras_quietly()
+try:
+    keras = _import_keras_quietly()
+except (ImportError, ValueError) as _error:  # KERAS_BACKEND=bogus, or a backend not installed
+    from shapetrace.backends import backend_unavailable
+
+    raise backend_unavailable(_error) from None
 
 from keras import tree  # noqa: E402
 from keras.src.models.functional import Functional, operation_fn  # noqa: E402

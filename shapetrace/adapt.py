@@ -21,7 +21,6 @@ Both front layers are plain Keras layers, so the file loads in safe mode without
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from shapetrace.errors import ProbeBroken, UsageError, VerificationFailed
-from shapetrace.fileio import atomic_path
+from shapetrace.fileio import atomic_path, refusal
 from shapetrace.options import AdaptMethod
 from shapetrace.stem import Stem, StemFold, find_stem, fold_stem, timm_map
 
@@ -502,13 +501,9 @@ def validate_output_path(output: str | Path) -> Path:
         raise UsageError(
             f"-o {str(output)!r}: the adapted model is written as a .keras file; give a path ending in .keras."
         )
-    if path.is_dir():
-        raise UsageError(f"-o {str(output)!r} is a directory: give the path of a .keras file.")
-    parent = path.parent if str(path.parent) else Path(".")
-    if not parent.is_dir():
-        raise UsageError(f"-o {str(output)!r}: the folder {str(parent)!r} does not exist.")
-    if not os.access(parent, os.W_OK | os.X_OK):
-        raise UsageError(f"-o {str(output)!r}: the folder {str(parent)!r} is not writable.")
+    reason = refusal(path)
+    if reason is not None:
+        raise UsageError(f"-o {str(output)!r}: {reason}.")
     return path
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -76,8 +77,12 @@ def trace(
     opts = TraceOptions.merged(options, keywords)
     size, batch, weights, pooling = opts.size, opts.batch, opts.weights, opts.pooling
     native, top, imports = opts.native, opts.top, opts.imports
+    if isinstance(model, os.PathLike):  # a pathlib.Path to a saved model or a factory file
+        model = os.fspath(model)
     if isinstance(size, str):
         size = parse_size(size)
+    elif size is not None:
+        size = _size_pair(size)
     if channels is not None:
         validate_channels(channels)
     if not isinstance(batch, int) or batch < 1 or batch > 4096:
@@ -177,6 +182,21 @@ def trace(
         on_layer=on_layer,
         on_walk_start=on_walk_start,
     )
+
+
+def _size_pair(size: Any) -> tuple[int, int]:
+    """``size`` given as a sequence: two whole numbers of at least 1, else one line."""
+    try:
+        pair = tuple(size)
+    except TypeError:
+        pair = ()
+    if len(pair) != 2 or not all(isinstance(n, int) and not isinstance(n, bool) and n >= 1 for n in pair):
+        raise UsageError(
+            f"Invalid size={size!r}: expected (height, width), two whole numbers of at least 1, "
+            "like (224, 224), or a string like '224x224'.",
+            param="size",
+        )
+    return (pair[0], pair[1])
 
 
 def _validate_application_probe(

@@ -13,7 +13,10 @@ import os
 import sys
 from pathlib import Path
 
-__all__ = ["configured_backend", "BACKEND_TITLES", "BACKEND_PACKAGES"]
+from shapetrace.errors import UsageError
+from shapetrace.messages import one_line
+
+__all__ = ["configured_backend", "backend_unavailable", "BACKEND_TITLES", "BACKEND_PACKAGES"]
 
 BACKEND_TITLES = {
     "tensorflow": "TensorFlow",
@@ -43,3 +46,21 @@ def configured_backend() -> str:
         return "tensorflow"
     backend = config.get("backend") if isinstance(config, dict) else None
     return backend if isinstance(backend, str) and backend else "tensorflow"
+
+
+def backend_unavailable(error: BaseException) -> UsageError:
+    """The one line for a Keras that cannot import its backend: unknown, or not installed."""
+    backend = configured_backend()
+    where = "KERAS_BACKEND" if os.environ.get("KERAS_BACKEND") else "the Keras configuration (keras.json)"
+    if backend not in BACKEND_TITLES:
+        return UsageError(
+            f"Keras backend {backend!r} (from {where}) is not a backend Keras knows: expected one of "
+            f"{', '.join(BACKEND_TITLES)}; set KERAS_BACKEND to one of them or unset it."
+        )
+    if isinstance(error, ImportError):
+        package = BACKEND_PACKAGES.get(backend, backend)
+        return UsageError(
+            f"Keras backend {backend!r} (from {where}) is not installed ({one_line(error, 120)}): "
+            f"install it with `pip install {package}`, or choose another with KERAS_BACKEND."
+        )
+    return UsageError(f"Keras cannot load its backend {backend!r} (from {where}): {one_line(error, 200)}.")

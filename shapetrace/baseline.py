@@ -14,19 +14,20 @@ only project code: :mod:`shapetrace.project`) and diffs the records (:mod:`shape
 from __future__ import annotations
 
 import json
+import os
 import re
 from pathlib import Path
 from typing import Any
 
 from shapetrace import __version__
 from shapetrace.errors import UsageError
-from shapetrace.fileio import atomic_write
+from shapetrace.fileio import atomic_write, validate_writable
 from shapetrace.loading import parse_model_spec
 from shapetrace.paths import local_path, relative_path
 from shapetrace.records import SCHEMA as TRACE_SCHEMA
 from shapetrace.records import Trace
 from shapetrace.report import trace_document
-from shapetrace.untrusted import MEMBER_LIMIT, not_a_file_reason, parse_json, read_capped, user_path
+from shapetrace.untrusted import not_a_file_reason, parse_json, read_capped, too_large, user_path
 
 __all__ = [
     "BASELINE_SCHEMA",
@@ -41,6 +42,9 @@ __all__ = [
 ]
 
 BASELINE_SCHEMA = "shapetrace.baseline/1"
+BASELINE_LIMIT = 8 * 1024 * 1024
+"""Bytes a baseline may have. The largest keras.applications model's baseline is well under
+1 MB; parsed JSON takes ~40 times its size in memory, so a 60 MB file would need 2.5 GB."""
 _BASELINE_FIX = "restore it from version control or write it again with `shapetrace snapshot`."
 # A multi-line JSON array of numbers/nulls as json.dumps(indent=2) writes it. JSON strings
 # never hold a raw newline, so "[" followed by a newline cannot be inside a string.
@@ -113,8 +117,7 @@ def snapshot(model: Any, path: str | Path, **trace_options: Any) -> Trace:
         raise UsageError(
             f"Baseline {str(path)!r} must be a .json file, e.g. -o shapes/{path.stem or 'model'}.json."
         )
-    if not (path.parent if str(path.parent) else Path(".")).is_dir():
-        raise UsageError(f"Cannot write {str(path)!r}: the folder {str(path.parent)!r} does not exist.")
+    validate_writable(path)  # before the trace, which may take minutes
     result = run_trace(model, **trace_options)
     write_baseline(result, path)
     return result
@@ -151,7 +154,9 @@ def load_baseline(path: str | Path) -> Trace:
         )
     try:
         with open(path, "rb") as stream:
-            raw = read_capped(stream, MEMBER_LIMIT, f"Baseline {str(path)!r}")
+            if os.fstat(stream.fileno()).st_size > BASELINE_LIMIT:  # before reading a byte
+                raise too_large(f"Baseline {str(path)!r}", BASELINE_LIMIT)
+            raw = read_capped(stream, BASELINE_LIMIT, f"Baseline {str(path)!r}")
     except OSError as error:
         raise UsageError(f"Baseline {str(path)!r} cannot be read: {error.strerror or error}.") from None
     try:

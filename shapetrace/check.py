@@ -19,6 +19,7 @@ from shapetrace.baseline import load_baseline, obtained_path, write_baseline
 from shapetrace.diff import ShapeDiff, diff_traces
 from shapetrace.display import Displayable
 from shapetrace.errors import UsageError
+from shapetrace.fileio import remove_stale
 from shapetrace.records import Trace
 from shapetrace.rerun import rerun
 
@@ -135,11 +136,11 @@ def _settle(
     diff = diff_traces(baseline, now)
     obtained = obtained_path(path)
     if not diff.differs:
-        obtained.unlink(missing_ok=True)  # a stale artifact of an earlier failure would mislead
+        remove_stale(obtained)  # a stale artifact of an earlier failure would mislead
         return CheckResult(path, "match", diff)
     if update:
         write_baseline(now, path)
-        obtained.unlink(missing_ok=True)
+        remove_stale(obtained)
         return CheckResult(path, "updated", diff)
     write_baseline(now, obtained)
     return CheckResult(path, "differs", diff, obtained, accept_command)

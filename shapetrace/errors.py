@@ -28,6 +28,7 @@ __all__ = [
     "EXIT_USAGE",
     "EXIT_INTERNAL",
     "EXIT_INTERRUPTED",
+    "EXIT_TERMINATED",
     "ShapetraceError",
     "UsageError",
     "ModelNotFoundError",
@@ -36,6 +37,8 @@ __all__ = [
     "ProbeBroken",
     "AdaptRefused",
     "TrainingDiverged",
+    "OutputFailed",
+    "Terminated",
     "ShapesDiffer",
     "UnsafeLoadWarning",
 ]
@@ -45,6 +48,7 @@ EXIT_FAILED = 1  # a failed check, a broken probe, a diverged training run
 EXIT_USAGE = 2  # bad usage or bad input
 EXIT_INTERNAL = 3  # a bug in shapetrace (or an unexpected Keras failure), not the user's fault
 EXIT_INTERRUPTED = 130  # Ctrl-C, as a shell reports SIGINT
+EXIT_TERMINATED = 143  # SIGTERM, as a shell reports it
 
 
 class ShapetraceError(Exception):
@@ -105,6 +109,19 @@ class TrainingDiverged(ShapetraceError):
     """The loss became NaN/inf; the last good checkpoint is kept (exit 1)."""
 
     exit_code = EXIT_FAILED
+
+
+class OutputFailed(ShapetraceError):
+    """The report could not be written to stdout: closed, full, a broken pipe (exit 1)."""
+
+    exit_code = EXIT_FAILED
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where Ctrl-C raises ``KeyboardInterrupt`` so the same cleanup runs
+    (:mod:`shapetrace.interrupts`)."""
+
+    exit_code = EXIT_TERMINATED
 
 
 class UnsafeLoadWarning(UserWarning):

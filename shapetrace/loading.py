@@ -36,7 +36,15 @@ from typing import TYPE_CHECKING, Any
 from shapetrace.errors import UnsafeLoadWarning, UsageError, WeightsError
 from shapetrace.messages import one_line
 from shapetrace.paths import relative_path
-from shapetrace.untrusted import MEMBER_LIMIT, parse_json, read_capped, require_file, too_large, user_path
+from shapetrace.untrusted import (
+    MEMBER_LIMIT,
+    not_a_file_reason,
+    parse_json,
+    read_capped,
+    require_file,
+    too_large,
+    user_path,
+)
 
 if TYPE_CHECKING:
     from keras import Model
@@ -274,7 +282,7 @@ def read_saved_config(path: Path) -> dict[str, Any]:
 
 
 def _validate_file(path: Path) -> None:
-    if path.is_dir():
+    if not_a_file_reason(path) == "is a folder":
         raise UsageError(
             f"Model file {str(path)!r} is a folder: expected a .keras or .h5 model file (TensorFlow SavedModel "
             "folders are not Keras 3 models; re-save with model.save('model.keras'))."

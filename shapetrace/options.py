@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields, replace
 from enum import Enum
@@ -117,7 +118,11 @@ class TraceOptions:
             except ValueError:
                 words = ", ".join(member.value for member in kind)
                 raise UsageError(f"{name}={value!r} is not one of {words}.", param=name) from None
-        object.__setattr__(self, "imports", tuple(self.imports or ()))
+        # One file or module given as a plain string (or a Path) is one item, never its characters.
+        imports = self.imports
+        if isinstance(imports, (str, os.PathLike)):
+            imports = (os.fspath(imports),)
+        object.__setattr__(self, "imports", tuple(os.fspath(item) for item in imports or ()))
 
     @classmethod
     def merged(cls, options: TraceOptions | None, keywords: Mapping[str, Any]) -> TraceOptions:

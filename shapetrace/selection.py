@@ -6,9 +6,11 @@ One :class:`View` applies equally to the table and to JSON, so ``--columns``,
 
 from __future__ import annotations
 
-import re
+import time
 from dataclasses import dataclass, replace
 from typing import Any
+
+import regex
 
 from shapetrace.costs import sum_macs
 from shapetrace.errors import UsageError
@@ -90,20 +92,23 @@ def _valid_names() -> str:
     return ", ".join(COLUMNS) + " (or all, default)"
 
 
+PATTERN_SECONDS = 2.0
+"""How long a `layers` expression may search one trace's layer names, all of them together."""
+
+
 @dataclass(frozen=True)
 class LayerFilter:
     """``--layers``: a regular expression searched in each layer's name and path, or a ``FROM..TO`` range."""
 
     text: str
-    pattern: re.Pattern[str] | None = None
+    pattern: Any = None
+    """The compiled expression (a ``regex`` pattern, searched with a time bound), or ``None``."""
     start: str | None = None
     stop: str | None = None
 
     def apply(self, rows: tuple[LayerTrace, ...]) -> tuple[LayerTrace, ...]:
         if self.pattern is not None:
-            kept = tuple(
-                row for row in rows if self.pattern.search(row.path) or self.pattern.search(row.name)
-            )
+            kept = self._matching(rows)
             if not kept:
                 raise UsageError(
                     f"layers={self.text!r} matches none of the {len(rows)} layer calls of this trace; "
@@ -120,6 +125,24 @@ class LayerFilter:
                 param="layers",
             )
         return rows[first : last + 1]
+
+    def _matching(self, rows: tuple[LayerTrace, ...]) -> tuple[LayerTrace, ...]:
+        deadline = time.monotonic() + PATTERN_SECONDS
+        kept = []
+        try:
+            for row in rows:
+                for text in (row.path, row.name):
+                    if self.pattern.search(text, timeout=max(deadline - time.monotonic(), 0.001)):
+                        kept.append(row)
+                        break
+        except TimeoutError:
+            raise UsageError(
+                f"layers={self.text!r} took more than {PATTERN_SECONDS:g} s to search {len(rows)} layer "
+                "names: the expression backtracks (like '(a|aa)+$'); expected a simpler one, e.g. "
+                "'block[12]' or a range FROM..TO.",
+                param="layers",
+            ) from None
+        return tuple(kept)
 
 
 def _find(rows: tuple[LayerTrace, ...], name: str | None, which: str, text: str) -> int:
@@ -156,8 +179,10 @@ def parse_layers(text: str | None) -> LayerFilter | None:
             )
         return LayerFilter(text=text, start=start.strip() or None, stop=stop.strip() or None)
     try:
-        pattern = re.compile(text)
-    except re.error as error:
+        # The `regex` engine, not `re`: its searches take a timeout, so a pattern that
+        # backtracks exponentially on a long layer name ends in one line, not minutes of CPU.
+        pattern = regex.compile(text)
+    except (regex.error, ValueError, OverflowError) as error:
         raise UsageError(f"Invalid `layers` regular expression {text!r}: {error}.", param="layers") from None
     return LayerFilter(text=text, pattern=pattern)
 

@@ -102,12 +102,13 @@ def _accept_command() -> str:
 
 
 def _render(result: CheckResult, max_rows: int) -> str:
-    from rich.console import Console
-
     from shapetrace.render.diff import check_report
+    from shapetrace.render.text import VisibleConsole
 
     buffer = io.StringIO()
-    console = Console(file=buffer, width=240, color_system=None, no_color=True, highlight=False, emoji=False)
+    console = VisibleConsole(
+        file=buffer, width=240, color_system=None, no_color=True, highlight=False, emoji=False
+    )
     console.print(check_report(result, max_rows=max_rows))
     lines = [line.rstrip() for line in buffer.getvalue().splitlines()]
     return "shapes differ from the baseline:\n" + "\n".join(lines)

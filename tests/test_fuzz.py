@@ -8,6 +8,7 @@ a few seconds, and none of it needs TensorFlow.
 from __future__ import annotations
 
 import json
+import re
 import string
 from pathlib import Path
 
@@ -167,3 +168,58 @@ def test_cli_options_never_exit_3(fuzz_project, capsys, size, inputs, factory_ar
     _, err = capsys.readouterr()
     assert info.value.code == 2, err
     assert err.startswith("error: ") and err.count("\n") == 1 and "Traceback" not in err
+
+
+# --------------------------------------------------------------------------- issue 22's families
+
+# Any character at all, with the ones terminals and file systems treat specially over-represented.
+hostile_text = st.text(
+    alphabet=st.one_of(
+        st.characters(),
+        st.sampled_from(["\x00", "\x1b", "\x9b", "\u202e", "\u2066", "\ud800", "/", "[", "]", "\n", "."]),
+    ),
+    max_size=40,
+)
+
+
+@FUZZ
+@given(hostile_text)
+def test_visible_leaves_nothing_a_terminal_acts_on(text):
+    from shapetrace.messages import visible
+
+    shown = visible(text)
+    assert not re.search("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]", shown)
+    assert visible(shown) == shown  # escaping twice changes nothing
+
+
+@FUZZ
+@given(hostile_text)
+def test_output_paths_are_refused_in_one_line_or_accepted(tmp_path_factory, text):
+    from shapetrace.fileio import validate_writable
+
+    folder = tmp_path_factory.mktemp("out")
+    result = ends_in_value_or_usage_error(validate_writable, str(folder / text) if text else text, "svg")
+    assert result is None or not result.exists() or result.is_file()
+
+
+@FUZZ
+@given(hostile_text)
+def test_layers_patterns_end_in_a_filter_or_one_line(text):
+    from shapetrace.selection import parse_layers
+
+    ends_in_value_or_usage_error(parse_layers, text)
+
+
+@FUZZ
+@given(
+    st.one_of(
+        st.tuples(st.integers(), st.integers()), st.lists(st.integers(), max_size=3), st.text(max_size=8)
+    )
+)
+def test_api_size_values_are_checked_before_anything_is_built(size):
+    from shapetrace.api import _size_pair
+    from shapetrace.applications import parse_size
+
+    parse = parse_size if isinstance(size, str) else _size_pair
+    result = ends_in_value_or_usage_error(parse, size)
+    assert result is None or (len(result) == 2 and min(result) >= 1)

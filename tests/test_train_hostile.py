@@ -196,3 +196,87 @@ def test_a_full_disk_is_one_line_and_the_run_stays_resumable(cli, tmp_path, monk
     assert code == 0, stderr
     assert "1 of 2 epochs already done" in stdout
     assert json.loads((out / "state.json").read_text())["finished"] is True
+
+
+# --------------------------------------------------------------------------- issue 22: run folders
+
+
+def _run_folder_with(tmp_path: Path, state: object, history: str | None = None) -> RunFolder:
+    folder = RunFolder(tmp_path / "run")
+    folder.checkpoints.mkdir(parents=True)
+    (folder.checkpoints / "epoch-0001.keras").write_bytes(b"x")
+    folder.path("config").write_text(json.dumps({"schema": "shapetrace.train/1", "config": {}}))
+    folder.path("state").write_text(json.dumps(state))
+    if history is not None:
+        folder.path("history").write_text(history)
+    return folder
+
+
+@pytest.mark.parametrize(
+    ("state", "needle"),
+    [
+        ([1, 2], "expected a JSON object"),
+        ({"epochs_completed": "3"}, "epochs_completed is '3'"),
+        ({"epochs_completed": -1}, "epochs_completed is -1"),
+        ({"epochs_completed": True}, "epochs_completed is True"),
+        ({"finished": "no"}, "finished is 'no'"),
+        ({"checkpoint": ["x"]}, "checkpoint is"),
+        ({"checkpoint": "/etc/passwd"}, "not a file of this run"),
+        ({"checkpoint": "checkpoints/../../evil.keras"}, "not a file of this run"),
+        ({"checkpoint": "checkpoints/epoch-0009.keras"}, "missing"),
+    ],
+)
+def test_a_hand_edited_state_is_refused_before_anything_loads(tmp_path, state, needle):
+    from shapetrace.errors import UsageError
+
+    folder = _run_folder_with(tmp_path, state)
+    with pytest.raises(UsageError, match="is damaged") as caught:
+        folder.stored()
+    assert needle in str(caught.value)
+
+
+def test_a_checkpoint_that_is_a_link_out_of_the_folder_is_refused(tmp_path):
+    from shapetrace.errors import UsageError
+
+    folder = _run_folder_with(tmp_path, {"epochs_completed": 1, "checkpoint": "checkpoints/epoch-0002.keras"})
+    outside = tmp_path / "outside.keras"
+    outside.write_bytes(b"x")
+    (folder.checkpoints / "epoch-0002.keras").symlink_to(outside)
+    with pytest.raises(UsageError, match="not a regular file"):
+        folder.stored()
+    good = _run_folder_with(
+        tmp_path / "b", {"epochs_completed": 1, "checkpoint": "checkpoints/epoch-0001.keras"}
+    )
+    assert good.stored()[1] == {"epochs_completed": 1, "checkpoint": "checkpoints/epoch-0001.keras"}
+
+
+@pytest.mark.parametrize(
+    "history",
+    [
+        "epoch,phase,loss\nnot-a-number,train,1\n",
+        "epoch,phase,loss\n1,train,lots\n",
+        "epoch,loss\n1,0.5\n",
+        "\x00\x00\n1\n",
+    ],
+)
+def test_a_hand_edited_history_is_one_line(tmp_path, history):
+    from shapetrace.errors import UsageError
+
+    folder = _run_folder_with(tmp_path, {"epochs_completed": 1}, history)
+    with pytest.raises(UsageError, match="history.csv.*is damaged"):
+        folder.read_history()
+
+
+def test_a_second_train_on_the_same_folder_is_refused_while_the_first_holds_it(tmp_path):
+    from shapetrace.errors import UsageError
+    from shapetrace.train.outputs import LOCK
+
+    folder = RunFolder(tmp_path / "run")
+    with folder.locked():
+        assert folder.is_empty()  # the lock alone is no run
+        with pytest.raises(UsageError, match="in use by another `shapetrace train`"):
+            with RunFolder(tmp_path / "run").locked():
+                pass
+    assert not (folder.root / LOCK).exists()
+    with folder.locked():  # released: the next run takes it
+        pass

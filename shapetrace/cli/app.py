@@ -25,7 +25,7 @@ from shapetrace.cli import (
     trace_cmd,  # noqa: F401  (registers trace, list)
     train_cmd,  # noqa: F401  (registers train)
 )
-from shapetrace.errors import EXIT_USAGE
+from shapetrace.errors import EXIT_INTERRUPTED, EXIT_USAGE
 
 app = core.app
 
@@ -88,9 +88,46 @@ def quiet_tensorflow_logs() -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Run the CLI; click usage errors become one line and exit code 2."""
+    """Run the CLI; click usage errors become one line and exit code 2.
+
+    Around the whole run: stdout carries only the report (:mod:`shapetrace.cli.document`), and
+    Ctrl-C and SIGTERM are recorded and end the run even where a library swallowed them
+    (:mod:`shapetrace.interrupts`): 130 for Ctrl-C, 143 for SIGTERM, temporaries removed.
+    """
+    from shapetrace.cli.document import private_document
+    from shapetrace.interrupts import handling_signals, interrupted_code
+
     quiet_tensorflow_logs()
     core.install_warning_format()
+    # Called without arguments, main is the console script and owns the process (see document).
+    with handling_signals(), private_document(for_good=argv is None):
+        code = _run(argv)
+        signalled = interrupted_code()
+        if signalled is not None and code != signalled:
+            # Ctrl-C landed where a library swallowed it (a garbage-collector callback): the
+            # work went on, but the user asked to stop, and the writer refused to commit.
+            core.print_error("interrupted." if signalled == EXIT_INTERRUPTED else "terminated.")
+            code = signalled
+        elif code == 0:
+            code = _flush_report()
+    sys.exit(code)
+
+
+def _flush_report() -> int:
+    from shapetrace.errors import OutputFailed
+
+    try:
+        sys.stdout.flush()
+    except OutputFailed as error:
+        core.print_error(core.escape_message(str(error)))
+        return error.exit_code
+    return 0
+
+
+def _run(argv: list[str] | None) -> int:
+    from shapetrace.errors import ShapetraceError
+    from shapetrace.interrupts import interrupted_code
+
     try:
         # Without standalone mode click returns the exit code instead of exiting.
         code = app(args=argv, prog_name="shapetrace", standalone_mode=False)
@@ -98,11 +135,15 @@ def main(argv: list[str] | None = None) -> None:
         hint = ""
         if error.ctx is not None:
             hint = f" (see `{error.ctx.command_path} --help`)"
-        core.stderr_console.print(f"[bold red]error:[/] {core.escape_message(error.format_message())}{hint}")
-        sys.exit(EXIT_USAGE)
-    except typer.Abort:
-        core.stderr_console.print("[bold red]error:[/] interrupted.")
-        sys.exit(core.EXIT_INTERRUPTED)
+        core.print_error(f"{core.escape_message(error.format_message())}{hint}")
+        return EXIT_USAGE
+    except (typer.Abort, KeyboardInterrupt):
+        signalled = interrupted_code() or EXIT_INTERRUPTED
+        core.print_error("interrupted." if signalled == EXIT_INTERRUPTED else "terminated.")
+        return signalled
     except typer.Exit as exit_:
-        sys.exit(exit_.exit_code)
-    sys.exit(code if isinstance(code, int) else 0)
+        return exit_.exit_code
+    except ShapetraceError as error:  # outside a command's own reporting: stdout failed (list, --help)
+        core.print_error(core.escape_message(core.flag_message(error)))
+        return error.exit_code
+    return code if isinstance(code, int) else 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import traceback
 from pathlib import Path
 from typing import Annotated
@@ -34,6 +35,7 @@ from shapetrace.cli.options import (
 )
 from shapetrace.cli.status import backend_loaded, importing_message
 from shapetrace.errors import EXIT_FAILED, EXIT_OK, ShapetraceError
+from shapetrace.messages import visible
 from shapetrace.options import OutputFormat, TraceOptions
 
 
@@ -58,6 +60,7 @@ def snapshot_command(
     """
     from shapetrace.baseline import snapshot
 
+    replacing = os.path.isfile(output)  # said in the result line: a snapshot never replaces a file silently
     with reporting(debug), stdout_to_stderr(), work_status() as status:
         status.making(model)
         result = snapshot(
@@ -70,7 +73,10 @@ def snapshot_command(
     probes = ", ".join(str(tuple(p.shape)) for p in result.probes)
     note = "" if result.ok else " (the probe breaks: the baseline records where)"
     typer.echo(
-        f"Wrote {output}: {result.model}, probe {probes}, {len(result.layers)} layers, verdict {result.verdict}{note}."
+        visible(  # the model's name and the path are the user's: shown, never acted on
+            f"{'Replaced' if replacing else 'Wrote'} {output}: {result.model}, probe {probes}, "
+            f"{len(result.layers)} layers, verdict {result.verdict}{note}."
+        )
     )
 
 

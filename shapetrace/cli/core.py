@@ -17,6 +17,7 @@ from typer.core import TyperGroup
 
 from shapetrace.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_USAGE, ShapetraceError
 from shapetrace.messages import clip_message, one_line
+from shapetrace.render.text import VisibleConsole
 
 if TYPE_CHECKING:
     from shapetrace.cli.status import WorkStatus
@@ -138,7 +139,10 @@ WideOption = Annotated[
     ),
 ]
 
-stderr_console = Console(stderr=True, highlight=False, soft_wrap=True)
+# Visible: names in error lines and warnings show their control characters escaped. No markup
+# unless a call asks (markup=True, with the user's text escaped): a baseline path or a layer
+# name holding "[/bold]" is text, never a tag (a stray closing tag would raise MarkupError).
+stderr_console = VisibleConsole(stderr=True, highlight=False, soft_wrap=True, markup=False)
 
 
 def stdout_is_terminal() -> bool:
@@ -149,7 +153,11 @@ def stdout_console() -> Console:
     """Colour on a terminal; plain text (no control codes) when piped or with NO_COLOR."""
     tty = stdout_is_terminal()
     plain = not tty or "NO_COLOR" in os.environ
-    return Console(
+    return VisibleConsole(
+        # On a terminal, the report's stream itself, not sys.stdout: a live progress bar
+        # refreshes from a thread, and sys.stdout sends other threads' writes to stderr
+        # (cli/document.py). Piped, there is no live display and sys.stdout reports failures.
+        file=getattr(sys.stdout, "document", None) if tty else None,
         color_system=None if plain else "auto",
         no_color=plain,
         highlight=False,
@@ -210,7 +218,8 @@ def install_warning_format() -> None:
         file: Any = None,
         line: str | None = None,
     ) -> None:
-        stderr_console.print(f"[yellow]warning:[/] {_escape(str(message).splitlines()[0])}")
+        lines = str(message).splitlines() or [""]
+        stderr_console.print(f"[yellow]warning:[/] {_escape(lines[0])}", markup=True)
 
     warnings.showwarning = show
 
@@ -268,8 +277,11 @@ def reporting(debug: bool) -> Iterator[None]:
         if debug:
             traceback.print_exc()
         fail(_escape(flag_message(error)), error.exit_code)
-    except KeyboardInterrupt:
-        fail("interrupted.", EXIT_INTERRUPTED)
+    except KeyboardInterrupt:  # Ctrl-C, or SIGTERM (shapetrace.interrupts.Terminated)
+        from shapetrace.interrupts import interrupted_code
+
+        code = interrupted_code() or EXIT_INTERRUPTED
+        fail("interrupted." if code == EXIT_INTERRUPTED else "terminated.", code)
     except SystemExit as error:
         # shapetrace itself never calls sys.exit here: this is the user's code (a custom
         # layer's call(), a factory's helper) stopping the process. Exiting with its code
@@ -283,6 +295,12 @@ def reporting(debug: bool) -> Iterator[None]:
             ),
             EXIT_USAGE,
         )
+    except OSError as error:
+        # The file system refused something the user named (a name past its limit, a folder
+        # that vanished, the working directory deleted under us): input, not a bug.
+        if debug:
+            traceback.print_exc()
+        fail(_escape(os_error_message(error)), EXIT_USAGE)
     except Exception as error:  # a bug: still one line, with the way to see more
         if debug:
             traceback.print_exc()
@@ -294,6 +312,18 @@ def reporting(debug: bool) -> Iterator[None]:
             ),
             EXIT_INTERNAL,
         )
+
+
+def os_error_message(error: OSError) -> str:
+    """An ``OSError`` as one line naming the path it is about."""
+    reason = error.strerror or one_line(error)
+    if error.filename is not None:
+        return f"Cannot use {str(error.filename)!r}: {reason}."
+    try:
+        os.getcwd()
+    except OSError:
+        return f"The working directory no longer exists ({reason}): cd to a folder that does."
+    return f"{reason}."
 
 
 def escape_message(text: str) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
-from rich.console import Console, RenderableType
+from rich.console import RenderableType
 from rich.measure import Measurement
 
 __all__ = ["validate_export_paths", "export_rendered"]
@@ -33,8 +33,9 @@ def export_rendered(
     if svg is None and html is None:
         return
     from shapetrace.fileio import atomic_write
+    from shapetrace.render.text import VisibleConsole
 
-    console = Console(
+    console = VisibleConsole(
         record=True,
         file=io.StringIO(),
         force_terminal=True,

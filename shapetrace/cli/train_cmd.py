@@ -181,7 +181,8 @@ def train_command(
             done = reporter.completed
             stderr_console.print(
                 f"[bold red]error:[/] interrupted{f' after epoch {done}' if done else ''}; rerun the same "
-                "command to resume from the last completed epoch."
+                "command to resume from the last completed epoch.",
+                markup=True,
             )
             raise typer.Exit(EXIT_INTERRUPTED) from None
         finally:

@@ -14,7 +14,7 @@ import io
 from collections.abc import Callable
 from typing import Any
 
-from rich.console import Console, Group, RenderableType
+from rich.console import Group, RenderableType
 from rich.table import Table
 
 from shapetrace.check import CheckResult
@@ -25,7 +25,7 @@ from shapetrace.render.compare import compare_report
 from shapetrace.render.diff import check_report, diff_table
 from shapetrace.render.survey import survey_report
 from shapetrace.render.table import trace_report, trace_table
-from shapetrace.render.text import MIN_WIDTH, needed_width
+from shapetrace.render.text import MIN_WIDTH, VisibleConsole, needed_width
 from shapetrace.survey import Survey
 
 __all__ = ["html_of", "renderable_of", "summary_line", "LONG_TRACE"]
@@ -109,7 +109,7 @@ def _div(inner: str) -> str:
 def _html(renderable: RenderableType) -> str:
     """Inline-styled HTML, as wide as the renderable's first table needs (never cut)."""
     # force_jupyter=False: inside a notebook rich would otherwise display what it records.
-    console = Console(
+    console = VisibleConsole(
         record=True,
         file=io.StringIO(),
         force_terminal=True,

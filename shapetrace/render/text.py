@@ -2,14 +2,36 @@
 
 from __future__ import annotations
 
-from rich.console import Console, RenderableType
-from rich.measure import Measurement
+from collections.abc import Iterable
 
-__all__ = ["needed_width", "render_text"]
+from rich.console import Console, ConsoleOptions, RenderableType
+from rich.measure import Measurement
+from rich.segment import Segment
+
+from shapetrace.messages import visible
+
+__all__ = ["VisibleConsole", "needed_width", "render_text"]
 
 MIN_WIDTH = 80
 PROSE_MIN_WIDTH = 16
 _UNBOUNDED = 100_000
+
+
+class VisibleConsole(Console):
+    """A rich ``Console`` that shows control characters in what it renders as escapes.
+
+    Every console shapetrace prints, captures or exports through is one of these, so names
+    from models, baselines and files reach a terminal, a log or an SVG escaped
+    (:func:`shapetrace.messages.visible`) whichever renderer placed them. Escaping happens on
+    the rendered segments, the one point all renderers pass; rich's own control segments
+    (cursor moves of a live status line) are left alone. A name that holds controls renders a
+    few characters wider than its column was measured: the table shifts, the terminal is safe.
+    """
+
+    def render(self, renderable: RenderableType, options: ConsoleOptions | None = None) -> Iterable[Segment]:
+        for segment in super().render(renderable, options):
+            text = segment.text if segment.control else visible(segment.text)
+            yield segment if text is segment.text else Segment(text, segment.style)
 
 
 def needed_width(console: Console, renderable: RenderableType, *, wrap: bool = False) -> int:
@@ -33,7 +55,7 @@ def render_text(
     renderable: RenderableType, *, measure: RenderableType | None = None, width: int | None = None
 ) -> str:
     """Plain text (no control codes), as wide as ``measure`` needs, trailing spaces stripped."""
-    console = Console(
+    console = VisibleConsole(
         width=width or MIN_WIDTH,
         color_system=None,
         no_color=True,

@@ -13,7 +13,10 @@ import json
 import os
 import re
 import shutil
+import stat
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,6 +24,7 @@ from typing import Any
 from shapetrace import fileio
 from shapetrace.errors import UsageError
 from shapetrace.fileio import atomic_path
+from shapetrace.messages import one_line
 
 __all__ = ["RunFolder", "atomic_write", "FILES", "SCHEMA"]
 
@@ -37,6 +41,15 @@ FILES = {
 }
 """Everything a run writes at the top of its folder (plus ``checkpoints/``)."""
 CHECKPOINTS = "checkpoints"
+LOCK = ".train.lock"
+"""Held (``flock``) by the ``train`` process writing the folder; removed when it ends."""
+_CHECKPOINT_NAME = re.compile(r"checkpoints/epoch-\d{4,}\.keras")
+_STATE_TYPES: dict[str, tuple[type, ...]] = {
+    "epochs_completed": (int,),
+    "finished": (bool,),
+    "checkpoint": (str,),
+    "best": (dict,),
+}
 # fileio names a temporary ``.<name>.<random><suffix>`` (``.state.json.1a2b3c4d.tmp``,
 # ``.model.keras.1a2b3c4d.keras``); runs of earlier releases left ``.model.x1y2.keras``.
 _TEMPORARY = re.compile(
@@ -123,18 +136,78 @@ class RunFolder:
             if not path.exists():
                 return None
             try:
-                return json.loads(path.read_text(encoding="utf-8"))
+                data = json.loads(path.read_text(encoding="utf-8"))
             except (OSError, ValueError) as error:
-                raise UsageError(
-                    f"{str(path)!r} is unreadable ({error}): the run folder is damaged; use overwrite=True "
-                    "or another `output`.",
-                    param=("overwrite", "output"),
-                ) from None
+                raise self.damaged(path, str(error)) from None
+            if not isinstance(data, dict):
+                raise self.damaged(path, f"expected a JSON object, got {type(data).__name__}")
+            return data
 
-        return read("config"), read("state")
+        config, state = read("config"), read("state")
+        if state is not None:
+            self._check_state(state)
+        return config, state
+
+    def damaged(self, path: Path, reason: str) -> UsageError:
+        """The one line for a run folder file that was edited into something else."""
+        return UsageError(
+            f"{str(path)!r} is damaged ({reason}): the run folder was edited or corrupted; use "
+            "overwrite=True or another `output`.",
+            param=("overwrite", "output"),
+        )
+
+    def _check_state(self, state: dict) -> None:
+        """Every field of ``state.json`` of the type training writes; the checkpoint a file of
+        this run's ``checkpoints/`` (never a path elsewhere: it is loaded with Keras)."""
+        path = self.path("state")
+        for key, kinds in _STATE_TYPES.items():
+            value = state.get(key)
+            if value is None:
+                continue
+            if not isinstance(value, kinds) or (
+                isinstance(value, int) and kinds == (int,) and (isinstance(value, bool) or value < 0)
+            ):
+                raise self.damaged(path, f"{key} is {value!r}")
+        checkpoint = state.get("checkpoint")
+        if checkpoint is None:
+            return
+        if not _CHECKPOINT_NAME.fullmatch(checkpoint):
+            raise self.damaged(path, f"checkpoint {checkpoint!r} is not a file of this run's checkpoints/")
+        mode = None
+        try:
+            mode = os.lstat(self.root / checkpoint).st_mode
+        except OSError:
+            pass
+        if mode is None or not stat.S_ISREG(mode):
+            raise self.damaged(path, f"checkpoint {checkpoint!r} is missing or not a regular file")
+
+    @contextmanager
+    def locked(self) -> Iterator[None]:
+        """Hold the folder while this process trains in it: a second ``train`` on the same
+        folder is refused with one line instead of interleaving two runs' checkpoints."""
+        import fcntl
+
+        self.root.mkdir(parents=True, exist_ok=True)
+        lock_path = self.root / LOCK
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o666)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                raise UsageError(
+                    f"output={str(self.root)!r} is in use by another `shapetrace train` (its lock "
+                    f"{LOCK!r} is held): wait for it to end, or choose another `output`.",
+                    param="output",
+                ) from None
+            try:
+                yield
+            finally:
+                lock_path.unlink(missing_ok=True)
+        finally:
+            os.close(fd)
 
     def is_empty(self) -> bool:
-        return not self.root.exists() or not any(self.root.iterdir())
+        return not self.root.exists() or not any(p.name != LOCK for p in self.root.iterdir())
 
     def clear(self) -> None:
         """Remove this run's own files (and only those) for ``--overwrite``."""
@@ -182,12 +255,19 @@ class RunFolder:
         path = self.path("history")
         if not path.exists():
             return []
-        with path.open(encoding="utf-8", newline="") as handle:
-            rows = list(csv.DictReader(handle))
-        out = []
-        for row in rows:
-            parsed: dict[str, Any] = {"epoch": int(row["epoch"]), "phase": row["phase"]}
-            for key in HISTORY_COLUMNS[2:]:
-                parsed[key] = float(row[key]) if row.get(key) not in (None, "") else None
-            out.append(parsed)
+        try:
+            with path.open(encoding="utf-8", newline="") as handle:
+                rows = list(csv.DictReader(handle))
+            out: list[dict[str, Any]] = []
+            for row in rows:
+                phase = row.get("phase")
+                if not isinstance(phase, str):
+                    raise ValueError(f"row {len(out) + 1} has no phase")
+                parsed: dict[str, Any] = {"epoch": int(row["epoch"] or ""), "phase": phase}
+                for key in HISTORY_COLUMNS[2:]:
+                    value = row.get(key)
+                    parsed[key] = float(value) if value not in (None, "") else None
+                out.append(parsed)
+        except (OSError, ValueError, TypeError, KeyError, csv.Error) as error:
+            raise self.damaged(path, one_line(error, 120)) from None
         return out

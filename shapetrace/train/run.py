@@ -7,6 +7,7 @@ byte is written or an old run is cleared.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -189,6 +190,17 @@ def train(
         UsageError: bad options, data, weights or output folder (nothing written or cleared).
         TrainingDiverged: the loss became NaN (the last good checkpoint is kept).
     """
+    with contextlib.ExitStack() as held:  # the run folder's lock, released however training ends
+        return _train(config, reporter, callbacks, held)
+
+
+def _train(
+    config: TrainConfig,
+    reporter: Reporter | None,
+    callbacks: Sequence[Any],
+    held: contextlib.ExitStack,
+) -> TrainResult:
+    """The body of :func:`train`; ``held`` keeps the run folder's lock until it ends."""
     require_tensorflow_backend()
     require_train()  # scikit-learn, Pillow, matplotlib: the [train] extra
     started = time.perf_counter()
@@ -229,6 +241,7 @@ def train(
         with strategy.scope():
             model = _clone_in_scope(model)
     fed = trace_model(model, channels=config.channels, size=config.size)
+    held.enter_context(folder.locked())  # before the first change to the folder
     if completed == 0 and folder.root.exists():
         folder.clear()  # only now: every check passed (an --overwrite or a stale unfinished run)
     elif completed:
