@@ -47,6 +47,9 @@ __all__ = [
     "input_consumers",
     "backend_name",
     "versions",
+    "is_tensor_like",
+    "replaced_backend_random",
+    "jax_seed",
 ]
 
 
@@ -247,6 +250,33 @@ def static_output_shapes(operation: Operation, args: tuple[Any, ...], kwargs: di
 
 def _is_tensor(value: Any) -> bool:
     return hasattr(value, "shape") and hasattr(value, "dtype") and not isinstance(value, keras.KerasTensor)
+
+
+def is_tensor_like(value: Any) -> bool:
+    """A real (or, on JAX, abstract ``ShapeDtypeStruct``) tensor, not a symbolic Keras one."""
+    return _is_tensor(value)
+
+
+@contextmanager
+def replaced_backend_random(**functions: Callable[..., Any]) -> Iterator[None]:
+    """Replace functions of the backend's random module (what initializers call) for the block."""
+    from keras.src.backend import random as backend_random
+
+    saved = {name: getattr(backend_random, name) for name in functions}
+    try:
+        for name, function in functions.items():
+            setattr(backend_random, name, function)
+        yield
+    finally:
+        for name, function in saved.items():
+            setattr(backend_random, name, function)
+
+
+def jax_seed(seed: Any) -> Any:
+    """The JAX key Keras's JAX backend draws for ``seed`` (an int, a SeedGenerator or None)."""
+    from keras.src.backend.jax.random import jax_draw_seed
+
+    return jax_draw_seed(seed)
 
 
 def flatten_tensors(structure: Any) -> list[Any]:

@@ -367,16 +367,28 @@ class _Walker:
 
 
 def walk_stream(
-    model: Model, probes: list[Probe], arrays: list[Any], on_layer: Callable[[int], None] | None = None
+    model: Model,
+    probes: list[Probe],
+    arrays: list[Any],
+    on_layer: Callable[[int], None] | None = None,
+    *,
+    walker: _Walker | None = None,
 ) -> WalkResult:
     """Run ``arrays`` (one per model input) through ``model`` layer by layer.
 
     ``on_layer`` (progress) is called after each layer call with the number of rows so far.
+    ``walker``: the walker to use (the JAX fast path passes its own; see :mod:`shapetrace.jax_trace`).
 
     Returns:
         The boundary verdict, one row per executed call, and the break if any.
     """
-    walker = _Walker(on_layer)
+    if walker is None:
+        from shapetrace import jax_trace
+
+        fast = jax_trace.walk(model, probes, arrays, on_layer)  # None: not JAX, or it gave up
+        if fast is not None:
+            return fast
+        walker = _Walker(on_layer)
     tensors = [kg.convert(a, a.dtype) for a in arrays]
     start = time.perf_counter()
     accepted, reason, adjusted = kg.admit_inputs(model, tensors)
