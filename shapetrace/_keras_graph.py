@@ -50,6 +50,7 @@ __all__ = [
     "is_tensor_like",
     "replaced_backend_random",
     "jax_seed",
+    "tensorflow_left_unloaded",
 ]
 
 
@@ -270,6 +271,25 @@ def replaced_backend_random(**functions: Callable[..., Any]) -> Iterator[None]:
     finally:
         for name, function in saved.items():
             setattr(backend_random, name, function)
+
+
+@contextmanager
+def tensorflow_left_unloaded() -> Iterator[None]:
+    """While the block runs, Keras treats TensorFlow as not installed, unless it is the backend or
+    already loaded: Keras probes ``tf.available`` (importing TensorFlow, seconds) in
+    ``set_random_seed`` and on every ``model.save``, only to recognise TensorFlow objects that
+    cannot exist in a process that never imported it."""
+    from keras.src.utils import module_utils
+
+    lazy = module_utils.tensorflow
+    if backend_name() == "tensorflow" or "tensorflow" in sys.modules or lazy._available is not None:
+        yield
+        return
+    lazy._available = False
+    try:
+        yield
+    finally:
+        lazy._available = None
 
 
 def jax_seed(seed: Any) -> Any:
