@@ -68,9 +68,13 @@ def main() -> None:
 
     assert_same_rows(documents["tensorflow"], documents["jax"])
     rows = len(documents["jax"]["layers"])
-    print(f"EfficientNetB0 64x64, 1 channel, whole process (median of {options.repeats}, fresh process each):")
+    print(
+        f"EfficientNetB0 64x64, 1 channel, whole process (median of {options.repeats}, fresh process each):"
+    )
     print(f"  TensorFlow trace          {tf:6.2f} s")
-    print(f"  JAX trace                 {jax:6.2f} s   ratio {jax / tf:.2f}x   (target <= 1.5x, goal <= 1.0x)")
+    print(
+        f"  JAX trace                 {jax:6.2f} s   ratio {jax / tf:.2f}x   (target <= 1.5x, goal <= 1.0x)"
+    )
     print(f"  JAX build + model(x)      {eager:6.2f} s   trace / plain {jax / eager:.2f}x   (target < 1.0x)")
     print(f"  rows equal field by field on both backends: {rows} rows")
     print("  all runs:", {k: [round(v, 1) for v in vs] for k, vs in times.items()})

@@ -64,7 +64,7 @@ print("\n" + json.dumps({"code": code, "seconds": time.perf_counter() - started,
 """
 
 SUBCLASSED = textwrap.dedent(
-    '''
+    """
     import keras
     from keras import layers
 
@@ -101,7 +101,7 @@ SUBCLASSED = textwrap.dedent(
         model = Net(blocks=blocks, name="subclassed")
         model(np.zeros((1, size, size, 3), "float32"))
         return model
-    '''
+    """
 )
 
 
@@ -115,7 +115,17 @@ def cases(work: Path, quick: bool) -> list[tuple[str, list[str]]]:
             ("trace subclassed", [f"{model_file}:net", "--size", "32x32"]),
             (
                 "train mobilenetv3small (quick)",
-                ["train", "--model", "mobilenetv3small", "--limit", "96", "--epochs", "1", "--batch-size", "16"],
+                [
+                    "train",
+                    "--model",
+                    "mobilenetv3small",
+                    "--limit",
+                    "96",
+                    "--epochs",
+                    "1",
+                    "--batch-size",
+                    "16",
+                ],
             ),
         ]
     return [
@@ -178,7 +188,9 @@ def device_line(backend: str) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--backends", default="jax,torch")
-    parser.add_argument("--quick", action="store_true", help="small sizes (minutes on a CPU): the script's own test")
+    parser.add_argument(
+        "--quick", action="store_true", help="small sizes (minutes on a CPU): the script's own test"
+    )
     options = parser.parse_args()
     backends = [b for b in options.backends.split(",") if b]
     missing = [b for b in backends if importlib.util.find_spec(b) is None]
@@ -209,7 +221,9 @@ def main() -> None:
                     if "accuracy" in result
                     else f"walk {result['walk']:.2f} s, {len(result['rows'])} rows"
                 )
-                print(f"  {backend:<6} {result['wall']:7.1f} s whole process   {detail}   (ran on {result['ran_on']})")
+                print(
+                    f"  {backend:<6} {result['wall']:7.1f} s whole process   {detail}   (ran on {result['ran_on']})"
+                )
             traced = [r["rows"] for r in results.values() if "rows" in r]
             if len(traced) > 1:
                 same = all(rows == traced[0] for rows in traced[1:])

@@ -199,7 +199,9 @@ def main() -> None:
     )
     parser.add_argument("--default-rounds", type=int, default=1, help="rounds of the backend comparison")
     parser.add_argument(
-        "--train-args", default="", help="extra `shapetrace train` arguments for the comparison (quick trials)"
+        "--train-args",
+        default="",
+        help="extra `shapetrace train` arguments for the comparison (quick trials)",
     )
     args = parser.parse_args()
     print(f"machine: {os.cpu_count()} CPU cores, load average {os.getloadavg()[0]:.2f} at start")
@@ -207,7 +209,9 @@ def main() -> None:
         work = Path(tmp)
         ok = True
         if args.backends:
-            ok &= compare_backends(work, args.backends.split(","), args.default_rounds, args.train_args.split())
+            ok &= compare_backends(
+                work, args.backends.split(","), args.default_rounds, args.train_args.split()
+            )
         elif not args.skip_default:
             result = bench_default(work)
             print(result.pop("stdout"))

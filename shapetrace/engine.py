@@ -367,28 +367,23 @@ class _Walker:
 
 
 def walk_stream(
-    model: Model,
-    probes: list[Probe],
-    arrays: list[Any],
-    on_layer: Callable[[int], None] | None = None,
-    *,
-    walker: _Walker | None = None,
+    model: Model, probes: list[Probe], arrays: list[Any], on_layer: Callable[[int], None] | None = None
 ) -> WalkResult:
     """Run ``arrays`` (one per model input) through ``model`` layer by layer.
 
     ``on_layer`` (progress) is called after each layer call with the number of rows so far.
-    ``walker``: the walker to use (the JAX fast path passes its own; see :mod:`shapetrace.jax_trace`).
 
     Returns:
         The boundary verdict, one row per executed call, and the break if any.
     """
-    if walker is None:
-        from shapetrace import jax_trace
+    from shapetrace import jax_trace
 
-        fast = jax_trace.walk(model, probes, arrays, on_layer)  # None: not JAX, or it gave up
-        if fast is not None:
-            return fast
-        walker = _Walker(on_layer)
+    fast = jax_trace.walk(model, probes, arrays, on_layer)  # None: not JAX, or it stepped aside
+    return fast if fast is not None else walk_with(_Walker(on_layer), model, probes, arrays)
+
+
+def walk_with(walker: _Walker, model: Model, probes: list[Probe], arrays: list[Any]) -> WalkResult:
+    """:func:`walk_stream` with a given walker (the JAX fast path passes its own)."""
     tensors = [kg.convert(a, a.dtype) for a in arrays]
     start = time.perf_counter()
     accepted, reason, adjusted = kg.admit_inputs(model, tensors)

@@ -92,10 +92,10 @@ def walk(
     """
     if not active() or kg.graph_of(model) is None:
         return None  # a subclassed model: its real call is recorded
-    from shapetrace.engine import walk_stream
+    from shapetrace.engine import walk_with
 
     try:
-        return walk_stream(model, probes, arrays, on_layer, walker=_abstract_walker(on_layer))
+        return walk_with(_abstract_walker(on_layer), model, probes, arrays)
     except Abandon:
         return None
 
@@ -152,7 +152,9 @@ def _eval_shape(function: Callable[..., Any], tensors: list[Any]) -> Any:
 @contextmanager
 def fast_initializers() -> Iterator[None]:
     """On JAX: Keras's truncated-normal initializer sampled with NumPy while the block runs."""
-    context = kg.replaced_backend_random(truncated_normal=_numpy_truncated_normal) if active() else nullcontext()
+    context = (
+        kg.replaced_backend_random(truncated_normal=_numpy_truncated_normal) if active() else nullcontext()
+    )
     with context:
         yield
 
@@ -174,4 +176,6 @@ def _numpy_truncated_normal(
         sample[outside] = rng.standard_normal(int(outside.sum()))
         outside = np.abs(sample) > 2.0
     values = sample.reshape(tuple(int(d) for d in shape)) * stddev + mean
-    return jax.numpy.asarray(values.astype(kg.keras.backend.standardize_dtype(dtype or kg.keras.config.floatx())))
+    return jax.numpy.asarray(
+        values.astype(kg.keras.backend.standardize_dtype(dtype or kg.keras.config.floatx()))
+    )

@@ -22,7 +22,7 @@ import numpy as np
 from dataclasses import asdict
 from shapetrace import _keras_graph as kg, jax_trace
 from shapetrace.api import make_probes
-from shapetrace.engine import _Walker, walk_stream
+from shapetrace.engine import _Walker, walk_stream, walk_with
 keras = kg.keras
 layers = keras.layers
 
@@ -64,7 +64,7 @@ for name, build, channels in (("plain", plain, 3), ("broadcast", plain, 1), ("re
     calls["abstract"] = 0
     fast = walk_stream(model, probes, arrays)
     used = calls["abstract"]
-    real = walk_stream(model, probes, arrays, walker=_Walker(None))
+    real = walk_with(_Walker(None), model, probes, arrays)
     report[name] = {"same": rows(fast) == rows(real), "abstract_calls": used, "rows": len(real.rows),
                     "fast_path": jax_trace.walk(model, probes, arrays) is not None, "broken": real.broken is not None}
 print(json.dumps(report))

@@ -49,7 +49,9 @@ def env_for(backend: str, **extra: str) -> dict[str, str]:
 
 
 def run_on(backend: str, script: str, **extra: str):
-    return run_fresh([BLOCK_TENSORFLOW + textwrap.dedent(script)], module=False, env=env_for(backend, **extra))
+    return run_fresh(
+        [BLOCK_TENSORFLOW + textwrap.dedent(script)], module=False, env=env_for(backend, **extra)
+    )
 
 
 def cli_on(backend: str, *args: str, **extra: str):
@@ -164,9 +166,7 @@ print(json.dumps({"backend": result.backend, "loaded_tensorflow": "tensorflow" i
 def test_interrupted_run_resumes_on(backend, tmp_path):
     """tests/test_train_resume.py's first test, on another backend, with TensorFlow unimportable."""
     out = tmp_path / "run"
-    done = run_fresh(
-        [BLOCK_TENSORFLOW + RESUME, str(out)], module=False, env=env_for(backend), timeout=1200
-    )
+    done = run_fresh([BLOCK_TENSORFLOW + RESUME, str(out)], module=False, env=env_for(backend), timeout=1200)
     assert done.code == 0, done.err[-3000:]
     report = json.loads(done.out.strip().splitlines()[-1])
     assert report == {"backend": backend, "loaded_tensorflow": False}
@@ -180,7 +180,15 @@ def test_interrupted_run_resumes_on(backend, tmp_path):
 def test_adaptation_tests_pass_on(backend):
     """tests/test_train_adapt.py (every --adapt choice's numerical claim), run on another backend."""
     done = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(ROOT / "tests" / "test_train_adapt.py")],
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            str(ROOT / "tests" / "test_train_adapt.py"),
+        ],
         capture_output=True,
         text=True,
         env=env_for(backend),
@@ -202,8 +210,21 @@ def test_a_run_started_on_tensorflow_resumes_on_jax(tmp_path):
             raise KeyboardInterrupt
 
     out = tmp_path / "run"
-    args = ["--model", "mobilenetv3small", "--size", "32x32", "--limit", "40", "--epochs", "2", "--batch-size", "16"]
-    config = TrainConfig(model="mobilenetv3small", size=(32, 32), limit=40, epochs=2, batch_size=16, output=str(out))
+    args = [
+        "--model",
+        "mobilenetv3small",
+        "--size",
+        "32x32",
+        "--limit",
+        "40",
+        "--epochs",
+        "2",
+        "--batch-size",
+        "16",
+    ]
+    config = TrainConfig(
+        model="mobilenetv3small", size=(32, 32), limit=40, epochs=2, batch_size=16, output=str(out)
+    )
     with pytest.raises(KeyboardInterrupt):
         train(config, callbacks=[InterruptAfterFirst()])
     done = cli_on("jax", "train", *args, "--output", out)

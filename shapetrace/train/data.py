@@ -382,9 +382,7 @@ def decode_images(paths: Sequence[str], size: tuple[int, int], channels: int) ->
     return np.stack(decoded)
 
 
-def make_batches(
-    images: np.ndarray, labels: np.ndarray, *, batch_size: int, shuffle: bool, seed: int
-) -> Any:
+def make_batches(images: np.ndarray, labels: np.ndarray, *, batch_size: int, shuffle: bool, seed: int) -> Any:
     """A ``keras.utils.PyDataset`` of ``(float32 images, int32 labels)`` batches over uint8 images
     in memory, reshuffled (seeded) after every epoch: the pipeline on JAX and PyTorch.
 
@@ -394,7 +392,7 @@ def make_batches(
     """
     from shapetrace._keras_graph import keras
 
-    class ArrayBatches(keras.utils.PyDataset):  # type: ignore[misc,name-defined]
+    class ArrayBatches(keras.utils.PyDataset):
         def __init__(self) -> None:
             super().__init__()  # one worker, no processes: the data is in memory already
             self.images = images

@@ -645,7 +645,13 @@ class _Recorder(keras.callbacks.Callback):
     """
 
     def __init__(
-        self, folder: RunFolder, history: list[dict], state: dict, reporter: Reporter, steps: int, backend: str
+        self,
+        folder: RunFolder,
+        history: list[dict],
+        state: dict,
+        reporter: Reporter,
+        steps: int,
+        backend: str,
     ):
         super().__init__()
         self.folder = folder
