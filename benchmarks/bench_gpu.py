@@ -15,11 +15,13 @@ Setting up a machine without TensorFlow (the wheels are built or downloaded else
 
     pip install --no-deps keras typer shapetrace        # wheels or a source checkout
     pip install --no-deps absl-py namex optree ml-dtypes h5py rich shellingham annotated-doc \\
+        pydantic pydantic-core annotated-types typing-inspection \\
         scikit-learn pillow matplotlib                  # what is missing of these
     python benchmarks/bench_gpu.py                      # --quick: small sizes, a few minutes
 
-typer declares pydantic (and pydantic-core, annotated-types, typing-inspection) but shapetrace
-never imports them: this script blocks those imports too, so a machine without them is fine.
+shapetrace itself never imports pydantic, but typer (0.29) does when it builds the command line
+(``typer/_adapters.py``): pydantic and its dependencies must come along, pydantic-core as a
+binary wheel for the GPU machine's Python and platform.
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ import textwrap
 import time
 from pathlib import Path
 
-BLOCKED = ("tensorflow", "pydantic", "pydantic_core", "annotated_types", "typing_inspection")
+BLOCKED = ("tensorflow",)
 CPU_RATIOS = {
     # docs/benchmarks.md (issue 18): 2 shared CPU cores, whole process, JAX time / TensorFlow time.
     "trace efficientnetb0 64x64 ch1": "JAX / TensorFlow 0.42-0.68x (3.8x before the JAX fast path)",

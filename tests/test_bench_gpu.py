@@ -1,9 +1,9 @@
 """benchmarks/bench_gpu.py runs end to end where TensorFlow is not installed (issue 18).
 
-The GPU machine it is written for has JAX, PyTorch and CUDA but no TensorFlow, nor pydantic (which
-typer declares and shapetrace never imports). Here, on the CPU with JAX, a ``sitecustomize`` on
-``PYTHONPATH`` makes those imports fail in the script and in every process it starts, as if
-they were not installed; ``--quick`` keeps the models small.
+The GPU machine it is written for has JAX, PyTorch and CUDA but no TensorFlow. Here, on the CPU
+with JAX, a ``sitecustomize`` on ``PYTHONPATH`` makes ``import tensorflow`` fail in the script and
+in every process it starts, as if it were not installed; ``--quick`` keeps the models small.
+(pydantic cannot be left out the same way: typer imports it to build the command line.)
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 NOT_INSTALLED = """
 import importlib.abc, sys
-_GONE = ("tensorflow", "pydantic", "pydantic_core", "annotated_types", "typing_inspection")
+_GONE = ("tensorflow",)
 class _NotInstalled(importlib.abc.MetaPathFinder):
     def find_spec(self, name, path=None, target=None):
         if name.split(".")[0] in _GONE:
