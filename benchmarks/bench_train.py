@@ -2,7 +2,9 @@
 
 1. ``shapetrace train`` with every default (digits, EfficientNetB0 at 32×32 from scratch, 8
    epochs): held-out accuracy and wall time of the whole command (start-up included).
-   Bar: ≥ 93% in ≤ 180 s.
+   Bar: ≥ 93% in ≤ 180 s. With ``--backends tensorflow,jax`` (issue 18) the same command runs
+   on each backend, alternating, and the wall times are compared: JAX ≤ 1.3× TensorFlow's,
+   ≥ 95% held-out accuracy, and its config.json says it ran on JAX.
 2. Training throughput (images/s) of ``shapetrace train DATA_DIR`` (the digits written out as
    PNGs, through the tf.data pipeline) against a plain ``model.fit`` on the same images
    preloaded as in-memory float32 tensors: same model, batch size, split and epochs, runs
@@ -13,6 +15,7 @@
    decode + cache fill) is reported separately. Bar: wall-clock ratio ≥ 0.9.
 
     python benchmarks/bench_train.py [--skip-default] [--skip-throughput] [--epochs 4] [--rounds 3]
+    python benchmarks/bench_train.py --skip-throughput --backends tensorflow,jax [--default-rounds 1]
 """
 
 from __future__ import annotations
@@ -30,22 +33,29 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 
-def bench_default(work: Path) -> dict:
+def bench_default(work: Path, backend: str | None = None, extra: tuple[str, ...] = ()) -> dict:
     from shapetrace.train.config import TrainConfig
 
+    work.mkdir(parents=True, exist_ok=True)
     out = work / TrainConfig().resolved().output  # runs/digits-efficientnetb0-32x32-repeat
+    env = dict(os.environ)
+    if backend:
+        env["KERAS_BACKEND"] = backend
     started = time.perf_counter()
     proc = subprocess.run(  # literally `shapetrace train`, run from an empty folder
-        [sys.executable, "-m", "shapetrace", "train"],
+        [sys.executable, "-m", "shapetrace", "train", *extra, "--output", str(out)],
         capture_output=True,
         text=True,
         cwd=work,
+        env=env,
     )
     wall = time.perf_counter() - started
     if proc.returncode != 0:
         raise SystemExit(f"default run failed ({proc.returncode}): {proc.stderr.strip()}")
     metrics = json.loads((out / "metrics.json").read_text())
+    config = json.loads((out / "config.json").read_text())
     return {
+        "backend": config.get("backend", "tensorflow"),
         "wall_seconds": round(wall, 1),
         "final_val_accuracy": metrics["final"]["val_accuracy"],
         "best_val_accuracy": metrics["best"]["val_accuracy"],
@@ -147,18 +157,62 @@ def bench_throughput(work: Path, epochs: int, rounds: int) -> dict:
     }
 
 
+def compare_backends(work: Path, backends: list[str], rounds: int, extra: list[str]) -> bool:
+    """The default run on each backend, alternating; wall-time ratios against the first backend."""
+    walls: dict[str, list[float]] = {b: [] for b in backends}
+    accuracy: dict[str, list[float]] = {b: [] for b in backends}
+    for round_ in range(rounds):
+        for backend in backends:
+            result = bench_default(work / f"{backend}-{round_}", backend, tuple(extra))
+            assert result["backend"] == backend, result["backend"]  # its files say where it ran
+            walls[backend].append(result["wall_seconds"])
+            accuracy[backend].append(result["final_val_accuracy"])
+            print(
+                f"  {backend:<10} round {round_ + 1}: {result['wall_seconds']:.1f} s, held-out accuracy "
+                f"{result['final_val_accuracy']:.2%} (best {result['best_val_accuracy']:.2%})",
+                flush=True,
+            )
+    reference = backends[0]
+    base = statistics.median(walls[reference])
+    ok = True
+    print(f"`shapetrace train {' '.join(extra)}` (median of {rounds}, whole command):")
+    for backend in backends:
+        wall = statistics.median(walls[backend])
+        acc = statistics.median(accuracy[backend])
+        line = f"  {backend:<10} {wall:7.1f} s   ratio {wall / base:.2f}x   held-out accuracy {acc:.2%}"
+        if backend != reference:
+            passed = wall <= 1.3 * base and acc >= 0.95
+            ok &= passed
+            line += f"   {'PASS' if passed else 'FAIL'} (bar: ≤ 1.3× {reference}, ≥ 95%)"
+        print(line)
+    return ok
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--skip-default", action="store_true")
     parser.add_argument("--skip-throughput", action="store_true")
     parser.add_argument("--epochs", type=int, default=4)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument(
+        "--backends", default="", help="comma-separated Keras backends to compare the default run on"
+    )
+    parser.add_argument("--default-rounds", type=int, default=1, help="rounds of the backend comparison")
+    parser.add_argument(
+        "--train-args",
+        default="",
+        help="extra `shapetrace train` arguments for the comparison (quick trials)",
+    )
     args = parser.parse_args()
     print(f"machine: {os.cpu_count()} CPU cores, load average {os.getloadavg()[0]:.2f} at start")
     with tempfile.TemporaryDirectory(prefix="shapetrace-bench-") as tmp:
         work = Path(tmp)
         ok = True
-        if not args.skip_default:
+        if args.backends:
+            ok &= compare_backends(
+                work, args.backends.split(","), args.default_rounds, args.train_args.split()
+            )
+        elif not args.skip_default:
             result = bench_default(work)
             print(result.pop("stdout"))
             passed = result["final_val_accuracy"] >= 0.93 and result["wall_seconds"] <= 180

@@ -61,6 +61,10 @@ __all__ = [
     "shape_of",
     "backend_name",
     "versions",
+    "is_tensor_like",
+    "replaced_backend_random",
+    "jax_seed",
+    "tensorflow_left_unloaded",
 ]
 
 
@@ -292,6 +296,52 @@ def static_output_shapes(operation: Operation, args: tuple[Any, ...], kwargs: di
 
 def _is_tensor(value: Any) -> bool:
     return hasattr(value, "shape") and hasattr(value, "dtype") and not isinstance(value, keras.KerasTensor)
+
+
+def is_tensor_like(value: Any) -> bool:
+    """A real (or, on JAX, abstract ``ShapeDtypeStruct``) tensor, not a symbolic Keras one."""
+    return _is_tensor(value)
+
+
+@contextmanager
+def replaced_backend_random(**functions: Callable[..., Any]) -> Iterator[None]:
+    """Replace functions of the backend's random module (what initializers call) for the block."""
+    from keras.src.backend import random as backend_random
+
+    saved = {name: getattr(backend_random, name) for name in functions}
+    try:
+        for name, function in functions.items():
+            setattr(backend_random, name, function)
+        yield
+    finally:
+        for name, function in saved.items():
+            setattr(backend_random, name, function)
+
+
+@contextmanager
+def tensorflow_left_unloaded() -> Iterator[None]:
+    """While the block runs, Keras treats TensorFlow as not installed, unless it is the backend or
+    already loaded: Keras probes ``tf.available`` (importing TensorFlow, seconds) in
+    ``set_random_seed`` and on every ``model.save``, only to recognise TensorFlow objects that
+    cannot exist in a process that never imported it."""
+    from keras.src.utils import module_utils
+
+    lazy = module_utils.tensorflow
+    if backend_name() == "tensorflow" or "tensorflow" in sys.modules or lazy._available is not None:
+        yield
+        return
+    lazy._available = False
+    try:
+        yield
+    finally:
+        lazy._available = None
+
+
+def jax_seed(seed: Any) -> Any:
+    """The JAX key Keras's JAX backend draws for ``seed`` (an int, a SeedGenerator or None)."""
+    from keras.src.backend.jax.random import jax_draw_seed
+
+    return jax_draw_seed(seed)
 
 
 def flatten_tensors(structure: Any) -> list[Any]:

@@ -186,8 +186,11 @@ def build_application(
             param="top",
         )
     _keras_graph.reset_naming()
+    from shapetrace.jax_trace import fast_initializers
+
     try:
-        model = constructor(**kwargs)
+        with fast_initializers():  # on JAX: no XLA compile per kernel shape
+            model = constructor(**kwargs)
     except ValueError as error:
         raise UsageError(f"Keras refused to build {app.name}: {one_line(error)}") from error
     except Exception as error:  # download failures surface as many exception types

@@ -390,7 +390,14 @@ def walk_stream(
     Returns:
         The boundary verdict, one row per executed call, and the break if any.
     """
-    walker = _Walker(on_layer)
+    from shapetrace import jax_trace
+
+    fast = jax_trace.walk(model, probes, arrays, on_layer)  # None: not JAX, or it stepped aside
+    return fast if fast is not None else walk_with(_Walker(on_layer), model, probes, arrays)
+
+
+def walk_with(walker: _Walker, model: Model, probes: list[Probe], arrays: list[Any]) -> WalkResult:
+    """:func:`walk_stream` with a given walker (the JAX fast path passes its own)."""
     tensors = [kg.convert(a, a.dtype) for a in arrays]
     start = time.perf_counter()
     accepted, reason, adjusted = kg.admit_inputs(model, tensors)

@@ -41,7 +41,7 @@ def plan_report(plan: Plan, *, compact: bool = False) -> RenderableType:
             ("run    ", "bold"),
             f"{plan.total_epochs} epochs × {plan.steps_per_epoch} steps (batch {config.batch_size}"
             + (f" over {plan.replicas} replicas" if plan.replicas > 1 else "")
-            + f") → {config.output}",
+            + f") on {_title(plan.backend)} → {config.output}",
         ),
         Text.assemble(("trace  ", "bold"), compact_shape_text(plan.verdict) if compact else plan.verdict),
     ]
@@ -49,11 +49,18 @@ def plan_report(plan: Plan, *, compact: bool = False) -> RenderableType:
         lines.append(
             Text.assemble(
                 ("resume ", "bold yellow"),
-                f"{plan.resumed_from} of {plan.total_epochs} epochs already done; continuing with epoch "
-                f"{plan.resumed_from + 1}",
+                f"{plan.resumed_from} of {plan.total_epochs} epochs already done"
+                + (f" (on {_title(plan.started_on)})" if plan.started_on else "")
+                + f"; continuing with epoch {plan.resumed_from + 1}",
             )
         )
     return Group(*lines)
+
+
+def _title(backend: str) -> str:
+    from shapetrace.backends import BACKEND_TITLES
+
+    return BACKEND_TITLES.get(backend, backend)
 
 
 def _data_notes(data: DataInfo) -> str:
@@ -110,7 +117,7 @@ def summary_table(result: TrainResult) -> Table:
     table.add_row("final train", f"loss {final['loss']:.4f}  acc {final['accuracy']:.2%}")
     table.add_row("final validation", f"loss {final['val_loss']:.4f}  acc {final['val_accuracy']:.2%}")
     resumed = f" (resumed after epoch {result.resumed_from})" if result.resumed_from else ""
-    table.add_row("time", f"{result.seconds:.1f}s{resumed}")
+    table.add_row("time", f"{result.seconds:.1f}s on {_title(result.backend)}{resumed}")
     table.add_row("outputs", result.output)
     for key in ("model", "best", "history", "metrics", "curves", "config", "trace"):
         path = result.files.get(key)

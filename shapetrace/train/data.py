@@ -1,4 +1,11 @@
-"""Training data: the bundled digits or a class-per-folder tree, as fast tf.data pipelines.
+"""Training data: the bundled digits or a class-per-folder tree, as batches for ``model.fit``.
+
+On TensorFlow the batches come from tf.data pipelines; on JAX and PyTorch from a
+``keras.utils.PyDataset`` over images decoded once into memory (Pillow and NumPy: nothing
+imports TensorFlow). Both read the same files the same way: decoded to RGB, converted to
+grayscale with TensorFlow's weights for ``channels=1``, resized bilinearly with half-pixel
+centres (TensorFlow's ``tf.image.resize``), rounded to 0–255, cast to float32 per batch, shuffled
+with ``seed`` every epoch.
 
 Folder policy (documented in docs/train.md):
 
@@ -43,6 +50,9 @@ __all__ = [
     "load_digits_images",
     "stratified_split",
     "make_pipeline",
+    "make_batches",
+    "resize_bilinear",
+    "decode_images",
     "Datasets",
     "load_datasets",
 ]
@@ -234,16 +244,37 @@ def load_digits_images(
     size: tuple[int, int], channels: int
 ) -> tuple[np.ndarray, np.ndarray, tuple[str, ...]]:
     """scikit-learn's 1,797 bundled 8×8 digits as uint8 images of ``size`` (0–255, like a photo)."""
-    import tensorflow as tf
     from sklearn.datasets import load_digits
 
     digits = load_digits()
     gray = digits.images.astype("float32")[..., None] * (255.0 / 16.0)
-    resized = tf.image.resize(gray, size, method="bilinear").numpy()
+    resized = resize_bilinear(gray, size)
     images = np.clip(np.rint(resized), 0, 255).astype("uint8")
     if channels == 3:
         images = np.repeat(images, 3, axis=-1)
     return images, digits.target.astype("int32"), tuple(str(n) for n in digits.target_names)
+
+
+def resize_bilinear(images: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """``tf.image.resize(images, size, "bilinear")`` in NumPy (half-pixel centres, edges clamped,
+    no antialiasing), float32, on ``(N, H, W, C)`` or ``(H, W, C)`` arrays."""
+    array = np.asarray(images, dtype="float32")
+    single = array.ndim == 3
+    if single:
+        array = array[None]
+    for axis, out in ((1, size[0]), (2, size[1])):
+        n = array.shape[axis]
+        position = (np.arange(out, dtype="float64") + 0.5) * (n / out) - 0.5
+        floor = np.floor(position)
+        lower = np.clip(floor, 0, n - 1).astype(int)
+        upper = np.clip(np.ceil(position), 0, n - 1).astype(int)
+        weight = (position - floor).astype("float32")
+        shape = [1] * array.ndim
+        shape[axis] = out
+        weight = weight.reshape(shape)
+        low, high = np.take(array, lower, axis=axis), np.take(array, upper, axis=axis)
+        array = low + (high - low) * weight
+    return array[0] if single else array
 
 
 def stratified_split(labels: np.ndarray, val_split: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -317,6 +348,74 @@ def make_pipeline(
     return ds.prefetch(autotune)
 
 
+_GRAY = np.array([0.2989, 0.5870, 0.1140], dtype="float32")
+"""``tf.image.rgb_to_grayscale``'s weights."""
+
+
+def decode_image(path: str, size: tuple[int, int], channels: int) -> np.ndarray:
+    """One image file as ``(H, W, channels)`` uint8, the way the tf.data pipeline reads it."""
+    from PIL import Image
+
+    with Image.open(path) as image:
+        image.seek(0)  # the first frame of an animated GIF, as tf.io.decode_image(expand_animations=False)
+        if image.mode in ("I;16", "I;16B", "I;16L", "I"):
+            # 16-bit to 8-bit by scaling (Pillow's convert would clip at 255)
+            wide = np.asarray(image, dtype="float64")
+            rgb = np.repeat(np.clip(np.rint(wide / 257.0), 0, 255).astype("uint8")[..., None], 3, axis=-1)
+        else:
+            rgb = np.asarray(image.convert("RGB"), dtype="uint8")
+    pixels = rgb.astype("float32")
+    if channels == 1:
+        # TensorFlow converts to [0, 1], weighs the channels and converts back (x * 255.5, truncated)
+        gray = (pixels / 255.0) @ _GRAY
+        pixels = np.clip(np.floor(gray * 255.5), 0, 255)[..., None]
+    resized = resize_bilinear(pixels, size)
+    return np.clip(np.rint(resized), 0, 255).astype("uint8")
+
+
+def decode_images(paths: Sequence[str], size: tuple[int, int], channels: int) -> np.ndarray:
+    """Every file decoded once, on a few threads (Pillow releases the GIL), as ``(N, H, W, C)`` uint8."""
+    with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:
+        decoded = list(pool.map(lambda p: decode_image(p, size, channels), paths))
+    if not decoded:
+        return np.zeros((0, size[0], size[1], channels), dtype="uint8")
+    return np.stack(decoded)
+
+
+def make_batches(images: np.ndarray, labels: np.ndarray, *, batch_size: int, shuffle: bool, seed: int) -> Any:
+    """A ``keras.utils.PyDataset`` of ``(float32 images, int32 labels)`` batches over uint8 images
+    in memory, reshuffled (seeded) after every epoch: the pipeline on JAX and PyTorch.
+
+    Shuffled (training) batches are all full: the last one is completed with the first images of
+    the epoch's order, so one compiled train step serves every batch (a partial batch would
+    compile the whole training step anew on JAX). Unshuffled (validation) batches are exact.
+    """
+    from shapetrace._keras_graph import keras
+
+    class ArrayBatches(keras.utils.PyDataset):
+        def __init__(self) -> None:
+            super().__init__()  # one worker, no processes: the data is in memory already
+            self.images = images
+            self.labels = np.asarray(labels, dtype="int32")
+            self.random = np.random.default_rng(seed)
+            self.order = self.random.permutation(len(self.labels)) if shuffle else np.arange(len(self.labels))
+
+        def __len__(self) -> int:
+            return -(-len(self.labels) // batch_size)
+
+        def __getitem__(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+            chosen = self.order[index * batch_size : (index + 1) * batch_size]
+            if shuffle and len(chosen) < batch_size:
+                chosen = np.concatenate([chosen, self.order[: batch_size - len(chosen)]])
+            return self.images[chosen].astype("float32"), self.labels[chosen]
+
+        def on_epoch_end(self) -> None:
+            if shuffle:
+                self.order = self.random.permutation(len(self.labels))
+
+    return ArrayBatches()
+
+
 @dataclass(frozen=True)
 class Datasets:
     train: Any
@@ -353,11 +452,22 @@ def load_datasets(config: TrainConfig) -> Datasets:
         }
         origin = config.data
     train_idx, val_idx = stratified_split(labels, config.val_split, config.seed)
-    common: dict[str, Any] = dict(
-        size=config.size, channels=config.channels, batch_size=config.batch_size, from_files=from_files
-    )
-    train = make_pipeline(source[train_idx], labels[train_idx], shuffle=True, seed=config.seed, **common)
-    val = make_pipeline(source[val_idx], labels[val_idx], shuffle=False, seed=config.seed, **common)
+    from shapetrace._keras_graph import backend_name
+
+    if backend_name() == "tensorflow":
+        common: dict[str, Any] = dict(
+            size=config.size, channels=config.channels, batch_size=config.batch_size, from_files=from_files
+        )
+        train = make_pipeline(source[train_idx], labels[train_idx], shuffle=True, seed=config.seed, **common)
+        val = make_pipeline(source[val_idx], labels[val_idx], shuffle=False, seed=config.seed, **common)
+    else:
+        images = decode_images(list(source), config.size, config.channels) if from_files else source
+        train = make_batches(
+            images[train_idx], labels[train_idx], batch_size=config.batch_size, shuffle=True, seed=config.seed
+        )
+        val = make_batches(
+            images[val_idx], labels[val_idx], batch_size=config.batch_size, shuffle=False, seed=config.seed
+        )
     info = DataInfo(
         source=origin,
         images=len(labels),

@@ -19,10 +19,11 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
-from shapetrace._keras_graph import keras
+from shapetrace._keras_graph import keras, tensorflow_left_unloaded, versions
 from shapetrace.errors import TrainingDiverged, UsageError
 from shapetrace.extras import require_train
 from shapetrace.train.config import Distribute, TrainConfig
+from shapetrace.train.devices import make_strategy, require_training_backend
 from shapetrace.train.outputs import FILES, SCHEMA, RunFolder, atomic_copy, atomic_save_model, atomic_write
 
 if TYPE_CHECKING:
@@ -38,7 +39,7 @@ __all__ = [
     "Reporter",
     "TrainingDiverged",
     "make_strategy",
-    "require_tensorflow_backend",
+    "require_training_backend",
 ]
 
 
@@ -67,6 +68,10 @@ class Plan:
     """Completed epochs found in the folder (0 for a fresh run)."""
     total_epochs: int
     steps_per_epoch: int
+    backend: str = "tensorflow"
+    """The Keras backend this invocation trains on."""
+    started_on: str | None = None
+    """The backend the run's first epochs were trained on, when it resumes on another one."""
 
 
 @dataclass(frozen=True)
@@ -83,10 +88,13 @@ class TrainResult:
     """Wall time of this invocation."""
     files: dict[str, str]
     history: tuple[dict, ...] = field(default=())
+    backend: str = "tensorflow"
+    """The Keras backend this invocation trained on."""
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "output": self.output,
+            "backend": self.backend,
             "epochs": self.epochs,
             "resumed_from": self.resumed_from,
             "best_epoch": self.best_epoch,
@@ -126,37 +134,6 @@ class _Quiet(Reporter):
     """No progress shown: the library's default."""
 
 
-def make_strategy(kind: Distribute) -> tf.distribute.Strategy:
-    """The ``tf.distribute`` strategy for ``--distribute`` (created before any other TF work)."""
-    import tensorflow as tf
-
-    kind = Distribute(kind)
-    if kind is Distribute.none:
-        return tf.distribute.get_strategy()
-    if kind is Distribute.mirrored:
-        devices = tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("CPU")
-        return tf.distribute.MirroredStrategy([d.name for d in devices])
-    if not os.environ.get("TF_CONFIG"):
-        raise UsageError(
-            "distribute=multi-worker needs TF_CONFIG (the cluster and this worker's task) in the "
-            "environment: see docs/train.md for a two-worker launch.",
-            param="distribute",
-        )
-    return tf.distribute.MultiWorkerMirroredStrategy()
-
-
-def require_tensorflow_backend() -> None:
-    """Refuse to train on another Keras backend: the pipeline is tf.data and tf.distribute."""
-    from shapetrace._keras_graph import backend_name
-
-    backend = backend_name()
-    if backend != "tensorflow":
-        raise UsageError(
-            f"shapetrace train runs on the TensorFlow backend (tf.data, tf.distribute), but Keras is "
-            f"set to {backend}: run it with KERAS_BACKEND=tensorflow."
-        )
-
-
 def _is_chief() -> bool:
     spec = json.loads(os.environ.get("TF_CONFIG") or "{}")
     task = spec.get("task") or {}
@@ -190,7 +167,9 @@ def train(
         UsageError: bad options, data, weights or output folder (nothing written or cleared).
         TrainingDiverged: the loss became NaN (the last good checkpoint is kept).
     """
-    with contextlib.ExitStack() as held:  # the run folder's lock, released however training ends
+    # The run folder's lock is held until training ends, however it ends; on JAX or PyTorch
+    # TensorFlow is never loaded (nothing needs it).
+    with contextlib.ExitStack() as held, tensorflow_left_unloaded():
         return _train(config, reporter, callbacks, held)
 
 
@@ -201,7 +180,7 @@ def _train(
     held: contextlib.ExitStack,
 ) -> TrainResult:
     """The body of :func:`train`; ``held`` keeps the run folder's lock until it ends."""
-    require_tensorflow_backend()
+    backend = require_training_backend()
     require_train()  # scikit-learn, Pillow, matplotlib: the [train] extra
     started = time.perf_counter()
     reporter = reporter or _Quiet()
@@ -209,7 +188,7 @@ def _train(
     from shapetrace.applications import resolve_application
 
     app = resolve_application(config.model)
-    strategy = make_strategy(config.distribute)  # before any other TensorFlow work
+    strategy = make_strategy(config.distribute)  # before any other TensorFlow (or JAX) work
     chief = config.distribute is not Distribute.multi_worker or _is_chief()
     assert isinstance(config.size, tuple) and config.output is not None  # resolved
     folder = RunFolder(Path(config.output))
@@ -219,6 +198,7 @@ def _train(
         completed, history, state = _agreed_folder(strategy, folder, config)
     else:
         completed, history, state = _validate_folder(folder, config)
+    started_on = _started_on(folder) if completed else None
 
     from shapetrace.api import trace_model
     from shapetrace.explain import verdict_text
@@ -247,8 +227,7 @@ def _train(
     elif completed:
         folder.remove_temporaries()  # left by a process killed mid-write; only this run owns them
         assert state is not None  # a folder with completed epochs has its state
-        with strategy.scope():
-            model = keras.models.load_model(folder.root / state["checkpoint"])
+        model = _load_checkpoint(strategy, folder.root / state["checkpoint"], started_on, backend)
     try:
         folder.checkpoints.mkdir(parents=True, exist_ok=True)
     except OSError as error:
@@ -257,6 +236,8 @@ def _train(
         ) from None
     resolved = {
         "schema": SCHEMA,
+        "backend": backend,
+        "versions": versions(),
         "config": config.to_dict(),
         "application": app.name,
         "base": assembly.base.name,
@@ -283,10 +264,12 @@ def _train(
         resumed_from=completed,
         total_epochs=total,
         steps_per_epoch=steps,
+        backend=backend,
+        started_on=started_on if started_on != backend else None,
     )
     reporter.plan(plan)
 
-    recorder = _Recorder(folder, history, state or {}, reporter, steps)
+    recorder = _Recorder(folder, history, state or {}, reporter, steps, backend)
     try:
         for phase in phases:
             if completed >= phase.last_epoch:
@@ -308,15 +291,16 @@ def _train(
                     callbacks=[recorder, *callbacks],
                 )
             else:
-                model.fit(
-                    datasets.train,
-                    validation_data=datasets.val,
-                    initial_epoch=completed,
-                    epochs=phase.last_epoch,
-                    verbose=0,
-                    shuffle=False,  # the pipeline shuffles (seeded, every epoch)
-                    callbacks=[recorder, *callbacks],
-                )
+                with strategy.scope():  # JAX's data parallelism applies inside its scope
+                    model.fit(
+                        datasets.train,
+                        validation_data=datasets.val,
+                        initial_epoch=completed,
+                        epochs=phase.last_epoch,
+                        verbose=0,
+                        shuffle=False,  # the pipeline shuffles (seeded, every epoch)
+                        callbacks=[recorder, *callbacks],
+                    )
             if recorder.diverged is not None:
                 epoch, step = recorder.diverged
                 kept = recorder.state.get("checkpoint")
@@ -340,18 +324,21 @@ def _train(
         if config.distribute is Distribute.multi_worker:
             # predict/trace need no collective: each worker evaluates a local copy of what it saved
             model = keras.models.load_model(folder.path("model"))
-        best_model = keras.models.load_model(folder.path("best"))
-        metrics = {
-            "schema": SCHEMA,
-            "classes": list(datasets.info.class_names),
-            "final": _evaluate(model, datasets, rows[-1]),
-            "best": {"epoch": best["epoch"], **_evaluate(best_model, datasets, best)},
-        }
-        folder.write_json("metrics", metrics)
-        atomic_write(folder.path("curves"), _curves_png(rows, phases))
         folder.write_json(
             "trace", trace_document(trace_model(model, channels=config.channels, size=config.size))
         )
+        final = _evaluate(model, datasets, rows[-1])
+        # The best epoch's weights into the same model: its compiled predict step serves again
+        # (on JAX a second model would compile anew).
+        model.load_weights(folder.path("best"))
+        metrics = {
+            "schema": SCHEMA,
+            "classes": list(datasets.info.class_names),
+            "final": final,
+            "best": {"epoch": best["epoch"], **_evaluate(model, datasets, best)},
+        }
+        folder.write_json("metrics", metrics)
+        atomic_write(folder.path("curves"), _curves_png(rows, phases))
         state = {**recorder.state, "finished": True}
         folder.write_json("state", state)
     except OSError as error:  # a full disk, a quota, a vanished mount: the run stays resumable
@@ -368,7 +355,37 @@ def _train(
         seconds=time.perf_counter() - started,
         files=files,
         history=tuple(rows),
+        backend=backend,
     )
+
+
+def _started_on(folder: RunFolder) -> str | None:
+    """The backend an interrupted run was started on (runs of earlier releases: TensorFlow)."""
+    stored, _ = folder.stored()
+    backend = (stored or {}).get("backend", "tensorflow")
+    return backend if isinstance(backend, str) else None
+
+
+def _load_checkpoint(strategy: Any, path: Path, started_on: str | None, backend: str) -> Any:
+    """The last checkpoint, loaded on this backend (a ``.keras`` file is backend-neutral)."""
+    from shapetrace.backends import BACKEND_TITLES
+    from shapetrace.messages import one_line
+
+    try:
+        with strategy.scope():
+            return keras.models.load_model(path)
+    except Exception as error:  # a checkpoint this backend cannot read: say so, keep the run
+        written = f" (written on {BACKEND_TITLES.get(started_on or '', started_on)})" if started_on else ""
+        again = (
+            f"resume it with KERAS_BACKEND={started_on}"
+            if started_on and started_on != backend
+            else "pass overwrite=True to start afresh"
+        )
+        raise UsageError(
+            f"Cannot resume from {str(path)!r}{written} on {BACKEND_TITLES.get(backend, backend)} "
+            f"({one_line(error)}): {again}, or pass overwrite=True to start afresh.",
+            param="overwrite",
+        ) from None
 
 
 def _write_failed(error: OSError, folder: RunFolder, state: dict, total: int) -> UsageError:
@@ -637,7 +654,15 @@ class _Recorder(keras.callbacks.Callback):
     resumes from the epoch the state names, and history rows beyond it are dropped.
     """
 
-    def __init__(self, folder: RunFolder, history: list[dict], state: dict, reporter: Reporter, steps: int):
+    def __init__(
+        self,
+        folder: RunFolder,
+        history: list[dict],
+        state: dict,
+        reporter: Reporter,
+        steps: int,
+        backend: str,
+    ):
         super().__init__()
         self.folder = folder
         self.history = list(history)
@@ -645,6 +670,7 @@ class _Recorder(keras.callbacks.Callback):
         self.reporter = reporter
         self.steps = steps
         self.phase = ""
+        self.backend = backend
         self.diverged: tuple[int, int] | None = None
         self._epoch = 0
         self._started = 0.0
@@ -691,6 +717,7 @@ class _Recorder(keras.callbacks.Callback):
         previous = self.state.get("checkpoint")
         self.state = {
             "schema": SCHEMA,
+            "backend": self.backend,
             "epochs_completed": epoch + 1,
             "phase": self.phase,
             "checkpoint": str(checkpoint.relative_to(folder.root)),
@@ -714,7 +741,7 @@ def _current_lr(model: Any) -> float:
 
 def _evaluate(model: Any, datasets: Datasets, row: dict) -> dict:
     """Accuracy/loss from the epoch's row, plus per-class accuracy and the confusion matrix."""
-    probabilities = model.predict(datasets.val, verbose=0)
+    probabilities = _predict(model, datasets.val)
     predicted = np.argmax(probabilities, axis=-1)
     truth = np.asarray(datasets.val_labels)
     n = len(datasets.info.class_names)
@@ -732,6 +759,24 @@ def _evaluate(model: Any, datasets: Datasets, row: dict) -> dict:
         "confusion_matrix": confusion.tolist(),
         "confusion_matrix_axes": "rows = true class, columns = predicted class",
     }
+
+
+def _predict(model: Any, batches: Any) -> np.ndarray:
+    """``model.predict`` over the validation batches; on JAX and PyTorch the last, partial batch
+    is padded to the full batch size (inference is per image: the padding changes nothing) so
+    that one compiled predict step serves every batch."""
+    if not isinstance(batches, keras.utils.PyDataset):  # tf.data
+        return np.asarray(model.predict(batches, verbose=0))
+    parts = []
+    full = None
+    for index in range(len(batches)):
+        x, _ = batches[index]
+        n = len(x)
+        full = full or n
+        if n < full:
+            x = np.concatenate([x, np.zeros((full - n, *x.shape[1:]), dtype=x.dtype)])
+        parts.append(np.asarray(model.predict_on_batch(x))[:n])
+    return np.concatenate(parts)
 
 
 def _curves_png(rows: list[dict], phases: Sequence[Phase]) -> bytes:
