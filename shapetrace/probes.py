@@ -137,12 +137,6 @@ def describe_inputs(model: Any, given: Mapping[str, tuple[int, ...]] | None = No
         slots = []
         for i, ref in enumerate(inputs):
             dtype = kg.keras.backend.standardize_dtype(ref.dtype)
-            if dtype == "string":  # a probe is numbers; a text input has no probe tensor to make
-                raise UsageError(
-                    f"Input {names[i]!r} takes strings (dtype 'string'): shapetrace's probe is a "
-                    "numeric tensor; trace the model that follows the text preprocessing (the "
-                    "StringLookup/TextVectorization output) instead."
-                )
             kind, limit = _kind(len(ref.shape), dtype, direct[i], reachable[i])
             path = paths[i] if i < len(paths) else ()
             # A dict's key is the name a user feeds the input by (KerasHub: ``token_ids``).

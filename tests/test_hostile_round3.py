@@ -291,8 +291,10 @@ def test_names_past_the_limit_are_one_line(cli, tmp_path):
 
 
 def test_string_input_and_unprintable_exception_are_one_line(cli, factories):
-    code, _out, err = cli("trace", f"{factories}:string_input")
-    one_line(code, err, "takes strings")
+    # A string Input once crashed (exit 3); it now gets a text probe and traces (issue 17).
+    code, out, err = cli("trace", f"{factories}:string_input")
+    assert code == 0 and "Traceback" not in err, err
+    assert "string_lookup" in out and "passes every layer" in out, out
     code, _out, err = cli("trace", f"{factories}:unprintable")
     one_line(code, err, "Unprintable")
 
