@@ -176,6 +176,13 @@ class CallRecorder:
         self.stack.append(frame)
         try:
             output = proceed()
+            if not kg.flatten_tensors(output):
+                # Eager code lets a call return None or a number; the next layer would then have
+                # nothing to take, so a row showing "-" and a verdict of ok would be false.
+                raise TypeError(
+                    f"{type(layer).__name__}.call returned {type(output).__name__}, not a tensor "
+                    "(a layer must return tensors)"
+                )
         except Exception as error:
             if self.broken is None:
                 self._break(frame, args, kwargs, error)

@@ -67,6 +67,29 @@ FACTORIES = textwrap.dedent(
         inp = keras.Input((1,), dtype="string")
         return keras.Model(inp, keras.layers.StringLookup(vocabulary=["a", "b"])(inp))
 
+    class _Returns(keras.layers.Layer):
+        def __init__(self, value, **kwargs):
+            super().__init__(**kwargs)
+            self.value = value
+
+        def call(self, x):
+            return self.value
+
+    class _Holder(keras.Model):
+        def __init__(self, value):
+            super().__init__(name="holder")
+            self.dense = keras.layers.Dense(4)
+            self.returns = _Returns(value, name="returns")
+
+        def call(self, x):
+            return self.returns(self.dense(x))
+
+    def returns_none():
+        return _Holder(None)
+
+    def returns_int():
+        return _Holder(3)
+
     class Unprintable(Exception):
         def __str__(self):
             raise RuntimeError("no message")
@@ -472,3 +495,14 @@ def test_a_lone_surrogate_in_a_request_is_written_back_into_the_obtained_file(cl
     assert code == 1 and "differ" in out + err, err  # a failed check, not an internal error
     obtained = json.loads((tmp_path / "lab.obtained.json").read_text())
     assert obtained["request"]["factory_args"] == {"label": "a\ud800b"}
+
+
+@pytest.mark.parametrize("factory, kind", [("returns_none", "NoneType"), ("returns_int", "int")])
+def test_a_layer_returning_no_tensor_is_a_break_not_ok(cli, factories, factory, kind):
+    # Eager Keras lets a custom layer's call return None or an int; the trace must not call that
+    # "ok" with an output of "-": it is a break at that layer, in its own words, exit 1.
+    code, out, err = cli("trace", f"{factories}:{factory}", "--input", "8")
+    assert code == 1, out + err
+    assert "Traceback" not in err
+    assert "Verdict: broken" in out and "holder/returns" in out, out
+    assert f"returned {kind}, not a tensor" in " ".join(out.split()), out
