@@ -38,6 +38,7 @@ __all__ = [
     "TrainingDiverged",
     "ShapesDiffer",
     "UnsafeLoadWarning",
+    "OutsideProjectWarning",
 ]
 
 EXIT_OK = 0
@@ -109,6 +110,10 @@ class TrainingDiverged(ShapetraceError):
 
 class UnsafeLoadWarning(UserWarning):
     """A model file was loaded with ``unsafe_load``: the code it carries ran (a warning, not an error)."""
+
+
+class OutsideProjectWarning(UserWarning):
+    """``snapshot`` wrote a baseline that ``check`` will refuse: it names code outside its project."""
 
 
 class ShapesDiffer(AssertionError):
