@@ -179,7 +179,9 @@ def outside_project(request: Mapping[str, Any], path: str | Path) -> str | None:
     path = Path(path)
     base = path.resolve().parent
     root = project_root(base)
-    named: list[tuple[str, str]] = [(f"imports item {item!r}", item.strip()) for item in request.get("imports") or ()]
+    named: list[tuple[str, str]] = [
+        (f"imports item {item!r}", item.strip()) for item in request.get("imports") or ()
+    ]
     model = request.get("model")
     if isinstance(model, str):
         try:
@@ -187,7 +189,9 @@ def outside_project(request: Mapping[str, Any], path: str | Path) -> str | None:
         except UsageError:
             spec = None
         if spec is not None and spec.kind == "factory":
-            named.append((f"factory {model!r}", str(spec.path) if spec.path is not None else spec.module or ""))
+            named.append(
+                (f"factory {model!r}", str(spec.path) if spec.path is not None else spec.module or "")
+            )
     for what, target in named:
         files = _code_files(target, base)
         if isinstance(files, str):

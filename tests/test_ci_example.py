@@ -37,7 +37,9 @@ def test_the_project_marker_marks_the_root(tmp_path):
     from shapetrace.project import project_root
 
     (tmp_path / "a" / "tests" / "shapes").mkdir(parents=True)
-    assert project_root(tmp_path / "a" / "tests" / "shapes") == (tmp_path / "a" / "tests" / "shapes").resolve()
+    assert (
+        project_root(tmp_path / "a" / "tests" / "shapes") == (tmp_path / "a" / "tests" / "shapes").resolve()
+    )
     (tmp_path / "a" / ".shapetrace-project").write_text("")
     assert project_root(tmp_path / "a" / "tests" / "shapes") == (tmp_path / "a").resolve()
 

@@ -60,7 +60,9 @@ def test_python_snippets_run(doc, tmp_path):
     env = regen_docs._env()
     for i, block in enumerate(_python_blocks(doc)):
         if "resnet50.weights.h5" in block and not (sandbox / "resnet50.weights.h5").exists():
-            made = "import keras; keras.applications.ResNet50(weights=None).save_weights('resnet50.weights.h5')"
+            made = (
+                "import keras; keras.applications.ResNet50(weights=None).save_weights('resnet50.weights.h5')"
+            )
             subprocess.run([sys.executable, "-c", made], cwd=sandbox, env=env, check=True, timeout=1200)
         if "def test_" in block:  # a pytest test: collected and run as one
             (sandbox / "tests" / f"test_doc_{i}.py").write_text(block)

@@ -55,7 +55,9 @@ class Quote:
 
 
 def _env() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("SHAPETRACE_UPDATE", "CI", "COLUMNS", "FORCE_COLOR")}
+    env = {
+        k: v for k, v in os.environ.items() if k not in ("SHAPETRACE_UPDATE", "CI", "COLUMNS", "FORCE_COLOR")
+    }
     env.update(NO_COLOR="1", PYTHONUNBUFFERED="1", TF_CPP_MIN_LOG_LEVEL="3", PYTHONHASHSEED="0")
     return env
 
@@ -157,7 +159,9 @@ def _check_match(sandbox: Path) -> str:
 
 def _copied_fresh(sandbox: Path) -> str:
     text = run("shapetrace check tests/shapes/*.json", sandbox)
-    return text.replace("$ shapetrace check", "$ cp -r examples/ci/. fresh/ && cd fresh && shapetrace check", 1)
+    return text.replace(
+        "$ shapetrace check", "$ cp -r examples/ci/. fresh/ && cd fresh && shapetrace check", 1
+    )
 
 
 _EDITED_MODEL = (

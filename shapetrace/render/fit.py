@@ -146,7 +146,8 @@ def spec_of(
     natural = max((cell_len(line) for text in texts for line in text.splitlines() or [""]), default=0)
     if not wraps:
         return ColumnSpec(name, natural, natural, required, floor=min(natural, NAME_FLOOR) if folds else None)
-    longest_word = max((cell_len(word) for text in texts for word in text.split()), default=0)
+    # A shape is one word even with its spaces: prose wraps around it (ShapeSafeText)
+    longest_word = max((cell_len(m.group(0)) for text in texts for m in _WORD.finditer(text)), default=0)
     lengths = sorted(cell_len(text) for text in cells if text.strip())
     most = lengths[max(0, math.ceil(len(lengths) * 0.9) - 1)] if lengths else 0
     minimum = min(natural, max(longest_word, prose_min, min(most, PROSE_COMFORT_MAX)))
@@ -231,8 +232,7 @@ class ShapeSafeText:
         self.text = Text(text) if isinstance(text, str) else text
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
-        for line in self.lines(options.max_width):
-            yield line
+        yield from self.lines(options.max_width)
 
     def __rich_measure__(self, console: Console, options: ConsoleOptions) -> Measurement:
         plain = self.text.plain
