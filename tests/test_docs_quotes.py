@@ -19,7 +19,7 @@ sys.path.insert(0, str(ROOT / "tools"))
 import regen_docs  # noqa: E402
 
 # Each quote costs fresh processes that import TensorFlow: the default run keeps the cheapest.
-FAST = {"ci-snapshot", "ci-bad-input", "security-not-allowed"}
+FAST = {"ci-snapshot", "ci-bad-input", "security-not-allowed", "backends-train"}
 
 
 def _param(quote):
