@@ -10,8 +10,8 @@ the fenced block that follows a ``<!-- regen: NAME -->`` line in a Markdown file
 running the real commands — ``python -m shapetrace`` in a fresh process, piped, in a scratch copy
 of ``examples/ci`` shown as ``/src/demo`` — so the docs say what shapetrace says. Comparing
 ignores only timing figures (``walked in 0.21 s``) and the versions a baseline records.
-``tests/test_docs_quotes.py`` runs the check: the fast quotes in the default suite, the rest
-(EfficientNetB5 and B0) marked slow.
+``tests/test_docs_quotes.py`` runs the check: the cheapest quotes in the default suite, the rest
+marked slow (``slow=True`` here marks the ones ``--fast`` leaves out: large models).
 """
 
 from __future__ import annotations
