@@ -19,6 +19,7 @@ sys.path.insert(0, str(ROOT / "tools"))
 import regen_docs  # noqa: E402
 
 # Each quote costs fresh processes that import TensorFlow: the default run keeps the cheapest.
+# (security-custom-objects saves two models and runs three processes: ~40 s here, so slow.)
 FAST = {"ci-snapshot", "ci-bad-input", "security-not-allowed", "backends-train"}
 
 
@@ -45,6 +46,9 @@ def test_normalized_ignores_only_timings_and_versions():
     b = '17 layer calls · walked in 1.50 s (stream engine)\n"keras": "3.16.0"'
     assert regen_docs.normalized(a) == regen_docs.normalized(b)
     assert regen_docs.normalized("(1, 32, 32, 8)") != regen_docs.normalized("(1, 30, 30, 8)")
+    # a survey CSV's last two columns are trace_seconds and build_seconds
+    assert regen_docs.normalized("r,True,0.004,0.766\n") == regen_docs.normalized("r,True,0.010,1.200\n")
+    assert regen_docs.normalized("r,23587712,0,False\n") != regen_docs.normalized("r,23587711,0,False\n")
 
 
 def _python_blocks(doc: str) -> list[str]:

@@ -12,6 +12,13 @@ of ``examples/ci`` shown as ``/src/demo`` — so the docs say what shapetrace sa
 ignores only timing figures (``walked in 0.21 s``) and the versions a baseline records.
 ``tests/test_docs_quotes.py`` runs the check: the cheapest quotes in the default suite, the rest
 marked slow (``slow=True`` here marks the ones ``--fast`` leaves out: large models).
+
+Not generated, on purpose: the figures of docs/benchmarks.md and ``benchmarks/`` (measurements
+of one machine on one day, re-measured by the benchmark scripts, not outputs to keep equal);
+the training runs quoted in docs/train.md (minutes of training whose losses, accuracies and
+timings are measurements of that run); the spinner of docs/terminal.md (it lives on a terminal
+and is erased); synopses written by hand (docs/cli.md, docs/survey.md's usage lines) and the
+CSV column list of docs/json.md, which are prose, not output.
 """
 
 from __future__ import annotations
@@ -37,6 +44,7 @@ EXAMPLE = ROOT / "examples" / "ci"
 SHOWN_SANDBOX = "/src/demo"  # what a scratch folder's path reads as in the docs
 MARKER = re.compile(r"^<!-- regen: (?P<name>[\w.-]+) -->\n```[^\n]*\n(?P<body>.*?)^```\n", re.M | re.S)
 _TIMING = re.compile(r"(walked in |in )\d+(\.\d+)? ?(s|ms|min)\b")
+_CSV_TIMING = re.compile(r",\d+\.\d+,\d+\.\d+$", re.M)  # a survey CSV's trace_seconds,build_seconds
 
 
 @dataclass(frozen=True)
@@ -117,6 +125,7 @@ def _shown(text: str, cwd: Path) -> str:
 def normalized(text: str) -> str:
     """What is compared: timing figures and recorded versions do not count as drift."""
     text = _TIMING.sub(r"\1T", text)
+    text = _CSV_TIMING.sub(",T,T", text)
     return re.sub(r'("(keras|tensorflow|shapetrace)": )"[^"]*"', r'\1"V"', text)
 
 
@@ -279,6 +288,60 @@ def _outside_project(sandbox: Path) -> str:
     )
 
 
+def _custom_objects(sandbox: Path) -> str:
+    """The two refusals of a saved model whose code is missing, and the run that gives the code.
+
+    The models are tests/user_models.py's text Transformer (custom layers) and Siamese network
+    (a named-function Lambda), saved from a copy of that file as the user's ``models/my_layers.py``
+    (registered package ``demo``), each command in a fresh process so no class is registered.
+    """
+    code = (ROOT / "tests" / "user_models.py").read_text()
+    code = code.replace('PACKAGE = "shapetrace_tests"', 'PACKAGE = "demo"')
+    assert 'PACKAGE = "demo"' in code, (
+        "tests/user_models.py no longer sets PACKAGE: update tools/regen_docs.py"
+    )
+    (sandbox / "models").mkdir()
+    (sandbox / "models" / "my_layers.py").write_text(code)
+    done = python(
+        """
+        import sys
+        sys.path.insert(0, "models")
+        import my_layers
+        my_layers.text_transformer(maxlen=40, vocab_size=500).save("text.keras")
+        my_layers.siamese().save("siamese.keras")
+        """,
+        sandbox,
+    )
+    assert done.returncode == 0, done.stdout
+    return (
+        run("shapetrace text.keras", sandbox)
+        + run("shapetrace siamese.keras --unsafe-load", sandbox)
+        + run("shapetrace siamese.keras --import models/my_layers.py --unsafe-load > /dev/null", sandbox)
+    )
+
+
+_TWO_INPUTS = """
+import keras
+
+
+def two_inputs():
+    image = keras.Input((None, None, 3), name="image")
+    meta = keras.Input((4,), name="meta")
+    x = keras.layers.Conv2D(8, 3, activation="relu")(image)
+    x = keras.layers.GlobalAveragePooling2D()(keras.layers.Conv2D(8, 3)(x))
+    return keras.Model([image, meta], keras.layers.Concatenate()([x, keras.layers.Dense(4)(meta)]))
+"""
+
+
+def _inputs_legend(sandbox: Path) -> str:
+    """The legend under the table of a model with two inputs, one probe of which breaks."""
+    (sandbox / "two_inputs.py").write_text(_TWO_INPUTS)
+    text = run("shapetrace two_inputs.py:two_inputs --input image=16x16x3 --input meta=7", sandbox)
+    lines = text.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("Inputs: "))
+    return "\n".join(lines[start : start + 2]) + "\n"
+
+
 def terminal(args: list[str], cwd: Path, width: int = 100) -> str:
     """What ``shapetrace ARGS`` prints on a terminal ``width`` columns wide (colour off)."""
     done = subprocess.run(
@@ -302,6 +365,44 @@ def terminal(args: list[str], cwd: Path, width: int = 100) -> str:
     return "\n".join(line.rstrip() for line in done.stdout.splitlines()) + "\n"
 
 
+def _other_backend(sandbox: Path) -> str:
+    """A baseline written on TensorFlow, checked on JAX (tests/user_models.py's subclassed ResNet)."""
+    shutil.copy(ROOT / "tests" / "user_models.py", sandbox / "user_models.py")
+    run("shapetrace snapshot user_models.py:resnetish_called -o tests/shapes/resnetish.json", sandbox)
+    done = subprocess.run(
+        [sys.executable, "-m", "shapetrace", "check", "tests/shapes/resnetish.json"],
+        cwd=sandbox,
+        env={**_env(), "KERAS_BACKEND": "jax"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        timeout=900,
+    )
+    assert done.returncode == 0, done.stdout
+    return _shown(done.stdout, sandbox)
+
+
+def _survey_csv(_: Path) -> str:
+    args = [
+        "survey",
+        "--channels",
+        "1",
+        "--size",
+        "32x32",
+        "--models",
+        "^(convnexttiny|efficientnetb0|resnet50)$",
+    ]
+    done = subprocess.run(
+        [sys.executable, "-m", "shapetrace", *args, "--format", "csv"],
+        cwd=ROOT,
+        env=_env(),
+        stdout=subprocess.PIPE,
+        text=True,
+        timeout=1800,
+    )
+    return done.stdout
+
+
 def _backend_train(sandbox: Path) -> str:
     return error_line("KERAS_BACKEND=jax shapetrace train", sandbox)
 
@@ -321,6 +422,34 @@ def _flagship(_: Path) -> str:
     kept = [*lines[: first + 1], f"  … {cut} more rows …", *lines[last:]]
     return "$ shapetrace efficientnetb5 --channels 1\n" + "\n".join(kept) + "\n"
 
+
+def _on_terminal(shown: str, args: list[str], *, start: str = "", stop: str = "") -> Callable[[Path], str]:
+    """``$ SHOWN`` and what ``shapetrace ARGS`` prints 100 columns wide, maybe cut to an excerpt.
+
+    The excerpt runs from the first line starting with ``start`` (then the command is not shown)
+    up to, not including, the first line after it starting with ``stop``.
+    """
+
+    def make(_: Path) -> str:
+        lines = terminal(args, ROOT).splitlines()
+        if start:
+            lines = lines[next(i for i, line in enumerate(lines) if line.startswith(start)) :]
+        if stop:
+            lines = lines[: next(i for i, line in enumerate(lines) if i and line.startswith(stop))]
+            while lines and not lines[-1].strip():
+                lines.pop()
+        return ("" if start else f"$ {shown}\n") + "\n".join(lines) + "\n"
+
+    return make
+
+
+_COSTS = [
+    "index,layer,actual,params,trainable,non_trainable,macs,memory",
+    "--layers",
+    "Conv1..block_1_project_BN",
+]
+
+_TEN = "^(convnexttiny|densenet121|efficientnetb0|efficientnetb5|efficientnetv2b0|efficientnetv2s|inceptionv3|mobilenetv3small|resnet50|vgg16)$"
 
 _SUBCLASSED = [
     "examples/subclassed_model.py:build",
@@ -345,12 +474,60 @@ QUOTES: tuple[Quote, ...] = (
     Quote("ci-copied", "docs/ci.md#ci-copied", _copied_fresh),
     Quote("ci-differs", "docs/ci.md#ci-differs", _check_differs),
     Quote("ci-pytest", "docs/ci.md#ci-pytest", _pytest_differs),
+    Quote("ci-inputs-legend", "docs/ci.md#ci-inputs-legend", _inputs_legend),
     Quote("ci-unsafe-load", "docs/ci.md#ci-unsafe-load", _unsafe_load),
     Quote("ci-bad-input", "docs/ci.md#ci-bad-input", _bad_input),
     Quote("security-not-allowed", "docs/security.md#security-not-allowed", _not_allowed),
+    Quote("security-custom-objects", "docs/security.md#security-custom-objects", _custom_objects),
     Quote("security-outside-project", "docs/security.md#security-outside-project", _outside_project),
     Quote("backends-train", "docs/backends.md#backends-train", _backend_train),
+    Quote("backends-check", "docs/backends.md#backends-check", _other_backend, slow=True),
+    Quote("survey-csv", "docs/survey.md#survey-csv", _survey_csv, slow=True),
     Quote("train-broadcast", "docs/train.md#train-broadcast", _train_broadcast, slow=True),
+    Quote(
+        "survey-ten",
+        "docs/survey.md#survey-ten",
+        _on_terminal(
+            f"shapetrace survey --channels 1 --size 128x128 \\\n    --models '{_TEN}'",
+            ["survey", "--channels", "1", "--size", "128x128", "--models", _TEN],
+        ),
+        slow=True,
+    ),
+    Quote(
+        "survey-compare",
+        "docs/survey.md#survey-compare",
+        _on_terminal(
+            "shapetrace efficientnetb0 --channels 1 --compare 3",
+            ["efficientnetb0", "--channels", "1", "--compare", "3"],
+        ),
+        slow=True,
+    ),
+    Quote(
+        "survey-costs",
+        "docs/survey.md#survey-costs",
+        _on_terminal(
+            "shapetrace mobilenetv2 --top --columns " + _COSTS[0] + " \\\n    --layers '" + _COSTS[2] + "'",
+            ["mobilenetv2", "--top", "--columns", *_COSTS],
+        ),
+        slow=True,
+    ),
+    Quote(
+        "survey-broken-footer",
+        "docs/survey.md#survey-broken-footer",
+        _on_terminal("", ["resnet50", "--channels", "1"], start="Total params"),
+        slow=True,
+    ),
+    Quote(
+        "survey-depth",
+        "docs/survey.md#survey-depth",
+        # the costs, verdict and last line are cut (the docs say so)
+        _on_terminal(
+            "shapetrace tests/toy_models.py:story_model --channels 1 --depth 0",
+            ["tests/toy_models.py:story_model", "--channels", "1", "--depth", "0"],
+            stop="Total params",
+        ),
+        slow=True,
+    ),
     Quote("story", "examples/story_output.txt", _story, slow=True),
     Quote("flagship", "README.md#flagship", _flagship, slow=True),
 )
