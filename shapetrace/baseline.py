@@ -16,14 +16,16 @@ from __future__ import annotations
 import json
 import os
 import re
+import warnings
 from pathlib import Path
 from typing import Any
 
 from shapetrace import __version__
-from shapetrace.errors import UsageError
+from shapetrace.errors import OutsideProjectWarning, UsageError
 from shapetrace.fileio import atomic_write, validate_writable
 from shapetrace.loading import parse_model_spec
 from shapetrace.paths import local_path, relative_path
+from shapetrace.project import outside_project
 from shapetrace.records import SCHEMA as TRACE_SCHEMA
 from shapetrace.records import Trace
 from shapetrace.report import trace_document
@@ -120,7 +122,23 @@ def snapshot(model: Any, path: str | Path, **trace_options: Any) -> Trace:
     validate_writable(path)  # before the trace, which may take minutes
     result = run_trace(model, **trace_options)
     write_baseline(result, path)
+    _warn_if_outside_project(result, path)
     return result
+
+
+def _warn_if_outside_project(trace: Trace, path: Path) -> None:
+    """Say now, not in CI, when ``check`` will refuse this baseline (the file is still written:
+    a ``git init`` at the right folder makes it acceptable as it is)."""
+    why = outside_project(baseline_document(trace, path)["request"], path)
+    if why is not None:
+        warnings.warn(
+            OutsideProjectWarning(
+                f"`shapetrace check` will refuse {str(path)!r}: {why}. Mark your project's root, the folder "
+                "holding the baseline and the code: it is a git repository, has a pyproject.toml, or holds "
+                "an empty .shapetrace-project file."
+            ),
+            stacklevel=3,
+        )
 
 
 def obtained_path(path: str | Path) -> Path:

@@ -41,6 +41,7 @@ __all__ = [
     "Terminated",
     "ShapesDiffer",
     "UnsafeLoadWarning",
+    "OutsideProjectWarning",
 ]
 
 EXIT_OK = 0
@@ -126,6 +127,10 @@ class Terminated(KeyboardInterrupt):
 
 class UnsafeLoadWarning(UserWarning):
     """A model file was loaded with ``unsafe_load``: the code it carries ran (a warning, not an error)."""
+
+
+class OutsideProjectWarning(UserWarning):
+    """``snapshot`` wrote a baseline that ``check`` will refuse: it names code outside its project."""
 
 
 class ShapesDiffer(AssertionError):

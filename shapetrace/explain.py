@@ -468,10 +468,12 @@ def break_hint(trace: Trace) -> str | None:
         if probe.channels == declared_c:
             return None
         name = trace.request.get("model") or trace.model
+        # `train` reads 1- or 3-channel images, and its --adapt meets 1 channel only
+        train = " (or shapetrace train --adapt repeat)" if probe.channels == 1 and declared_c == 3 else ""
         return (
             f"Try --channels {declared_c} (what the model declares), --native (build the model for "
             f"{_count(probe.channels)}), or adapt the model with its weights: shapetrace adapt {name} "
-            f"--channels {probe.channels} -o {name}_{probe.channels}ch.keras (or shapetrace train --adapt repeat)."
+            f"--channels {probe.channels} -o {name}_{probe.channels}ch.keras{train}."
         )
     misfits = [p for p in trace.probes if not shapes_compatible(p.declared, (None, *p.shape[1:]))]
     if not misfits:

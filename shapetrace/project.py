@@ -7,8 +7,14 @@ command line is the user's choice; code named by a baseline is allowed only when
 its source file lies inside the *project*:
 
     the nearest folder, starting at the baseline's own folder and going up, that
-    holds ``.git`` or ``pyproject.toml`` (the repository root); the baseline's
-    folder itself when no ancestor does.
+    holds ``.git``, ``pyproject.toml`` or ``.shapetrace-project`` (the repository
+    root); the baseline's folder itself when no ancestor does.
+
+``.shapetrace-project`` (an empty file) marks a project that has neither, such as
+``examples/ci`` copied into a plain folder. Like a nested ``pyproject.toml`` it can
+only mark a folder at or above the baseline, inside what was copied or checked out
+with it: whoever can add it could add a ``pyproject.toml`` just as well.
+:func:`outside_project` tells ``snapshot`` that ``check`` will refuse what it writes.
 
 Everything is decided from the file system, *before* anything is imported: a
 ``pkg.module`` is located with :class:`importlib.machinery.PathFinder`, which reads
@@ -42,15 +48,16 @@ __all__ = [
     "ALLOWED",
     "AllowedCode",
     "allowed_code",
+    "outside_project",
 ]
 
-PROJECT_MARKERS = (".git", "pyproject.toml")
+PROJECT_MARKERS = (".git", "pyproject.toml", ".shapetrace-project")
 
 ALLOWED = (
     "a baseline may name only a keras.applications model, a .keras/.h5 model file (inside the project "
     "when checked with unsafe_load=True), or a factory (file.py:function or module:function) and `imports` "
-    "code whose source lies inside the project (the nearest folder above the baseline holding .git or "
-    "pyproject.toml)"
+    "code whose source lies inside the project (the nearest folder above the baseline holding .git, "
+    "pyproject.toml or .shapetrace-project)"
 )
 
 
@@ -160,6 +167,42 @@ def allowed_code(request: Mapping[str, Any], path: str | Path, *, unsafe_load: b
         where = "it has no Python source" if source is None else f"it is defined in {str(source)!r}"
         raise _not_allowed(path, f"factory {model!r}", f"{where}, outside the project {str(root)!r}")
     return AllowedCode(factory, tuple(imports))
+
+
+def outside_project(request: Mapping[str, Any], path: str | Path) -> str | None:
+    """Why ``check`` will refuse the baseline ``path`` with this ``request``, or None.
+
+    The location checks of :func:`allowed_code`, run when a baseline is written: the code it
+    names (a factory, ``imports``) must lie inside the project of the baseline's folder. Nothing
+    is imported.
+    """
+    path = Path(path)
+    base = path.resolve().parent
+    root = project_root(base)
+    named: list[tuple[str, str]] = [
+        (f"imports item {item!r}", item.strip()) for item in request.get("imports") or ()
+    ]
+    model = request.get("model")
+    if isinstance(model, str):
+        try:
+            spec = parse_model_spec(model)
+        except UsageError:
+            spec = None
+        if spec is not None and spec.kind == "factory":
+            named.append(
+                (f"factory {model!r}", str(spec.path) if spec.path is not None else spec.module or "")
+            )
+    for what, target in named:
+        files = _code_files(target, base)
+        if isinstance(files, str):
+            continue  # not found at all: check says so itself
+        outside = [file for file in files if not inside(file, root)]
+        if outside:
+            return (
+                f"it names {what}, and {os.path.realpath(outside[0])!r} is outside its project {str(root)!r} (the nearest "
+                f"folder above the baseline holding {', '.join(PROJECT_MARKERS[:-1])} or {PROJECT_MARKERS[-1]})"
+            )
+    return None
 
 
 def _code_files(target: str, base: Path) -> list[Path] | str:

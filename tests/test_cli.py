@@ -223,10 +223,12 @@ def test_typer_floor_ships_the_vendored_click_we_use():
     import tomllib
     from pathlib import Path
 
-    from typer._click.exceptions import UsageError
+    from typer._click.exceptions import NoArgsIsHelpError, NoSuchOption, UsageError
     from typer._click.shell_completion import CompletionItem
+    from typer.core import TyperCommand, TyperGroup
 
-    assert UsageError and CompletionItem
+    assert UsageError and NoArgsIsHelpError and NoSuchOption and CompletionItem
+    assert TyperCommand and TyperGroup  # cli/core.py's ConventionalHelp builds on both
     project = tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text())["project"]
     assert "typer>=0.26" in project["dependencies"]
 

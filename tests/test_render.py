@@ -66,4 +66,4 @@ def test_narrow_terminal_wraps_prose_but_never_a_shape():
     assert sum(1 for w in why_lines if w) > 1  # the break's explanation wrapped onto two lines
     for shape in re.findall(r"\([\dNone, ]+\)", "".join(why_lines)):
         assert shape.count("(") == shape.count(")") == 1
-    assert "(None,38,38,3)" in text and "(1,38,38,1)" in text
+    assert "(None, 38, 38, 3)" in text and "(1, 38, 38, 1)" in text  # one style: the table's

@@ -275,7 +275,7 @@ def test_break_inside_a_subclassed_model_is_the_innermost_call(cli, project):
     spec = f"{project / 'user_models.py'}:vae_called"
     code, out, err = cli("trace", spec, "--input", "100")
     assert code == 1
-    assert "autoencoder/encoder/dense" in out and "expected (None,784), received (1,100)" in out
+    assert "autoencoder/encoder/dense" in out and "expected (None, 784), received (1, 100)" in out
     assert "Hint: The model declares (None, 784): try --input 784." in out
 
 

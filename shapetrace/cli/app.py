@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import difflib
 import logging
 import os
 import sys
+from collections.abc import Iterable
 from typing import Annotated
 
 import typer
@@ -87,6 +89,16 @@ def quiet_tensorflow_logs() -> None:
     logging.getLogger("tensorflow").setLevel(logging.ERROR)
 
 
+def close_options(typed: str, options: Iterable[str]) -> list[str]:
+    """The options ``typed`` may be a typo of, compared without their dashes.
+
+    click compares with the dashes, which share so much that ``--bogus`` "resembles"
+    ``--columns``; a suggestion that is not a likely typo only misleads.
+    """
+    bare = {option.lstrip("-"): option for option in options}
+    return [bare[m] for m in difflib.get_close_matches(typed.lstrip("-"), list(bare), n=3, cutoff=0.75)]
+
+
 def main(argv: list[str] | None = None) -> None:
     """Run the CLI; click usage errors become one line and exit code 2.
 
@@ -131,7 +143,14 @@ def _run(argv: list[str] | None) -> int:
     try:
         # Without standalone mode click returns the exit code instead of exiting.
         code = app(args=argv, prog_name="shapetrace", standalone_mode=False)
+    except click.exceptions.NoArgsIsHelpError as error:
+        # `shapetrace` alone: the help (rich already printed it; plain click returns it) and 0
+        if error.format_message().strip():
+            typer.echo(error.format_message())
+        sys.exit(0)
     except click.exceptions.UsageError as error:
+        if isinstance(error, click.exceptions.NoSuchOption):
+            error.possibilities = close_options(error.option_name, error.possibilities or ())
         hint = ""
         if error.ctx is not None:
             hint = f" (see `{error.ctx.command_path} --help`)"

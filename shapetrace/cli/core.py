@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console, RenderableType
-from typer.core import TyperGroup
+from typer.core import TyperCommand, TyperGroup
 
 from shapetrace.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_USAGE, ShapetraceError
 from shapetrace.messages import clip_message, one_line
@@ -90,7 +90,120 @@ _TOKEN_START = r"(?<![\w.\-/\\'\"\[=])"
 _GROUP_FLAGS = {"--help", "-h", "--version", "--install-completion", "--show-completion"}
 
 
-class DefaultToTrace(TyperGroup):
+# What goes after each option in --help and usage, named as git, pip and ruff name it: a flag
+# shows nothing, a value shows what to type. An option missing here gets one from its type (see
+# `_metavar_for`); one declared with ``metavar=`` keeps its own. Choices are named (ENGINE), not
+# listed: the help text lists them, and a long list would be folded mid-word at 80 columns.
+METAVARS: dict[str, str] = {
+    "--adapt": "MODE",
+    "--batch": "N",
+    "--batch-size": "N",
+    "--channels": "N",
+    "--columns": "COLUMNS",
+    "--compare": "N",
+    "--depth": "N",
+    "--distribute": "STRATEGY",
+    "--engine": "ENGINE",
+    "--epochs": "N",
+    "--factory-arg": "KEY=VALUE",
+    "--fine-tune-epochs": "N",
+    "--fine-tune-lr": "RATE",
+    "--format": "FORMAT",
+    "--html": "FILE",
+    "--import": "FILE|MODULE",
+    "--input": "[NAME=]SHAPE",
+    "--layers": "REGEX",
+    "--limit": "N",
+    "--lr": "RATE",
+    "--max-rows": "N",
+    "--method": "METHOD",
+    "--model": "NAME",
+    "--models": "REGEX",
+    "--output": "FILE",
+    "--plot": "FILE",
+    "--pooling": "POOLING",
+    "--seed": "N",
+    "--size": "HxW",
+    "--svg": "FILE",
+    "--val-split": "FRACTION",
+    "--weights": "WEIGHTS",
+    # arguments, by name
+    "baselines": "BASELINE",
+}
+# Where one command's option takes another kind of value than the table says.
+COMMAND_METAVARS: dict[tuple[str, str], str] = {
+    ("train", "--output"): "DIR",
+}
+
+
+def _metavar_for(command: str, param: Any) -> str:
+    """The metavar for ``param`` of ``command``: the tables above, else one from its type."""
+    long = next((o for o in param.opts if o.startswith("--")), "")
+    if (command, long) in COMMAND_METAVARS:
+        return COMMAND_METAVARS[command, long]
+    if long in METAVARS:
+        return METAVARS[long]
+    if param.param_type_name == "argument":
+        return METAVARS.get(str(param.name), str(param.name).upper())
+    # typer >= 0.29 knows the annotation; 0.26 only click's type name ("integer", "path", …)
+    descriptor = getattr(param, "type_descriptor", None)
+    annotation = getattr(descriptor, "annotation", None)
+    type_name = getattr(getattr(param, "type", None), "name", "")
+    if annotation is int or type_name.startswith("integer"):
+        return "N"
+    if getattr(descriptor, "is_path", False) or type_name == "path":
+        return "FILE"
+    return long.lstrip("-").replace("-", "_").upper() or str(param.name).upper()
+
+
+class ConventionalHelp:
+    """Help and usage in the conventions of git, pip and ruff, for every command and the group.
+
+    Flags show no metavar (typer 0.29 would print ``<bool>``), values show what to type
+    (``N``, ``HxW``, ``[NAME=]SHAPE``; never ``<list[str]>``), and the usage line names
+    arguments in capitals (``MODEL``, ``[DATA_DIR]``, ``BASELINE...``), not ``{model}``.
+    """
+
+    options_metavar: str | None
+    name: str | None
+
+    def get_params(self, ctx: Any) -> list[Any]:
+        params: list[Any] = super().get_params(ctx)  # type: ignore[misc]
+        for param in params:
+            _set_metavar(str(self.name or ""), param)
+        return params
+
+
+def _set_metavar(command: str, param: Any) -> None:
+    if getattr(param, "_shapetrace_metavar", False):
+        return
+    if param.param_type_name == "option" and (param.is_flag or param.count):
+        param.metavar = ""
+    elif param.metavar is None:
+        param.metavar = _metavar_for(command, param)
+    if param.param_type_name == "argument":
+        usage = f"{param.metavar}..." if param.nargs != 1 else str(param.metavar)
+        usage = usage if param.required else f"[{usage}]"
+        # typer 0.29 writes `{model}` in the usage line, and `<str>` beside the name in --help
+        param.get_usage_pieces = lambda ctx: [usage]
+        if hasattr(param, "display_type_rich"):
+            param.display_type_rich = lambda ctx: None
+    param._shapetrace_metavar = True
+
+
+class ShapetraceCommand(ConventionalHelp, TyperCommand):
+    """Every ``shapetrace`` subcommand (see :class:`ConventionalHelp`)."""
+
+
+class ShapetraceTyper(typer.Typer):
+    """A Typer app whose commands are :class:`ShapetraceCommand` unless they ask otherwise."""
+
+    def command(self, *args: Any, **kwargs: Any) -> Any:
+        kwargs.setdefault("cls", ShapetraceCommand)
+        return super().command(*args, **kwargs)
+
+
+class DefaultToTrace(ConventionalHelp, TyperGroup):
     """``shapetrace MODEL …`` means ``shapetrace trace MODEL …``; subcommands stay as they are."""
 
     default_command = "trace"
@@ -114,12 +227,12 @@ class DefaultToTrace(TyperGroup):
         return results
 
 
-app = typer.Typer(
+app = ShapetraceTyper(
     cls=DefaultToTrace,
     name="shapetrace",
     help=(
         "Show what really happens to a tensor's shape inside a Keras model.\n\n"
-        "Run `shapetrace MODEL --channels N` (same as `shapetrace trace MODEL …`) to feed a "
+        "Run `shapetrace MODEL --channels N` (short for `shapetrace trace MODEL --channels N`) to feed a "
         "real probe through any keras.applications model and see every layer's actual shapes."
     ),
     no_args_is_help=True,

@@ -39,7 +39,7 @@ ModelArg = Annotated[
     str,
     typer.Argument(
         help=(
-            "A keras.applications name (efficientnetb5, ResNet50…; see `shapetrace list`), a saved "
+            "A keras.applications name (efficientnetb5, ResNet50; see `shapetrace list`), a saved "
             "model (model.keras, legacy.h5; loaded in Keras's safe mode), or a factory that returns a "
             "keras.Model (package.module:function or path/to/file.py:function; Python code you choose to run)."
         ),
@@ -70,7 +70,9 @@ WeightsOption = Annotated[
 ]
 PoolingOption = Annotated[
     Pooling | None,
-    typer.Option("--pooling", help="Global pooling after the features.", show_default=False),
+    typer.Option(
+        "--pooling", help="Global pooling after the features: avg or max (default: none).", show_default=False
+    ),
 ]
 NativeOption = Annotated[
     bool,

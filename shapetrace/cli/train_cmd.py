@@ -109,7 +109,7 @@ def train_command(
         typer.Option(
             "--output",
             "-o",
-            help="Run folder (default runs/DATA-MODEL-HxW-ADAPT, e.g. runs/digits-efficientnetb0-32x32-repeat).",
+            help="Run folder (default: runs/DATA-MODEL-HxW-ADAPT, as in runs/digits-resnet50-32x32-repeat).",
             show_default=False,
         ),
     ] = None,

@@ -16,6 +16,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from rich.cells import cell_len
+from rich.console import Console, ConsoleOptions, RenderResult
+from rich.measure import Measurement
+from rich.text import Text
 
 __all__ = [
     "ColumnSpec",
@@ -23,6 +26,7 @@ __all__ = [
     "NAME_FLOOR",
     "PROSE_MIN_WIDTH",
     "SHAPE_IN_TEXT",
+    "ShapeSafeText",
     "choose_columns",
     "compact_shape_text",
     "spec_of",
@@ -31,6 +35,9 @@ __all__ = [
 
 SHAPE_IN_TEXT = re.compile(r"\((?:None|\d+)(?:, (?:None|\d+))*,?\)")
 """A shape as :func:`shapetrace.records.format_shape` writes it, inside any text."""
+
+# A word for wrapping: a run of non-spaces, where a shape counts as one even with its spaces.
+_WORD = re.compile(r"(?:" + SHAPE_IN_TEXT.pattern + r"|\S)+")
 
 PROSE_MIN_WIDTH = 20
 """A wrapping column narrower than this reads as a list of words, not a sentence."""
@@ -139,7 +146,8 @@ def spec_of(
     natural = max((cell_len(line) for text in texts for line in text.splitlines() or [""]), default=0)
     if not wraps:
         return ColumnSpec(name, natural, natural, required, floor=min(natural, NAME_FLOOR) if folds else None)
-    longest_word = max((cell_len(word) for text in texts for word in text.split()), default=0)
+    # A shape is one word even with its spaces: prose wraps around it (ShapeSafeText)
+    longest_word = max((cell_len(m.group(0)) for text in texts for m in _WORD.finditer(text)), default=0)
     lengths = sorted(cell_len(text) for text in cells if text.strip())
     most = lengths[max(0, math.ceil(len(lengths) * 0.9) - 1)] if lengths else 0
     minimum = min(natural, max(longest_word, prose_min, min(most, PROSE_COMFORT_MAX)))
@@ -209,3 +217,38 @@ def choose_columns(
 def compact_shape_text(text: str) -> str:
     """``(1, 64, 64, 3)`` → ``(1,64,64,3)``: a shape without spaces is one word, never split."""
     return SHAPE_IN_TEXT.sub(lambda m: m.group(0).replace(", ", ","), text)
+
+
+class ShapeSafeText:
+    """Prose that wraps between words and never inside a shape, at whatever width it is given.
+
+    rich wraps a :class:`~rich.text.Text` at any space, so ``(1, 15, 15, 2048)`` could end one
+    line with ``(1,`` (piped output, a wrapped table cell). Here a shape is one word: a line
+    breaks only at a space outside shapes, and a word wider than the line is folded as rich
+    would. Styles are kept (the text is divided, not rebuilt).
+    """
+
+    def __init__(self, text: Text | str) -> None:
+        self.text = Text(text) if isinstance(text, str) else text
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        yield from self.lines(options.max_width)
+
+    def __rich_measure__(self, console: Console, options: ConsoleOptions) -> Measurement:
+        plain = self.text.plain
+        longest = max((cell_len(m.group(0)) for m in _WORD.finditer(plain)), default=1)
+        return Measurement(min(longest, options.max_width), min(cell_len(plain), options.max_width))
+
+    def lines(self, width: int) -> list[Text]:
+        """The text as lines at most ``width`` cells wide (a longer word folded)."""
+        plain, breaks, start = self.text.plain, [], 0
+        for word in _WORD.finditer(plain):
+            if word.start() > start and cell_len(plain[start : word.end()]) > width:
+                breaks.append(word.start())
+                start = word.start()
+        lines = []
+        for line in self.text.divide(breaks):
+            line.rstrip()
+            line.no_wrap, line.overflow = False, "fold"
+            lines.append(line)
+        return lines

@@ -15,7 +15,7 @@ from shapetrace.explain import break_hint, verdict_text
 from shapetrace.options import Layout
 from shapetrace.records import LayerTrace, Trace, format_shape
 from shapetrace.render.costs import cost_footer
-from shapetrace.render.fit import Fit, choose_columns, compact_shape_text, spec_of
+from shapetrace.render.fit import Fit, ShapeSafeText, choose_columns, compact_shape_text, spec_of
 from shapetrace.selection import View, collapse_depth
 
 if TYPE_CHECKING:
@@ -84,8 +84,9 @@ def _why_cell(row: LayerTrace, trace: Trace) -> str:
         if row.shared:
             parts.append("shared layer, params counted once")
         text = "; ".join(parts)
-    # This column wraps on a narrow terminal, at spaces: shapes lose theirs so none is cut.
-    return compact_shape_text(text)
+    # Shapes as everywhere else; on a terminal the column wraps between words, never inside
+    # a shape (ShapeSafeText in _fitted_table), and the compact form drops every shape's spaces.
+    return text
 
 
 def _cost_cell(n: int | None, formatter: Callable[[int | None], str] = format_count) -> str:
@@ -149,7 +150,7 @@ def _fitted_cell(name: str, row: LayerTrace, trace: Trace, compact: bool) -> str
     cell = _cell_text(COLUMN_CELLS[name][2](row, trace))  # plain text: "actual" was the Text one
     if compact and name == "ch":
         return cell.replace(" → ", "→")
-    if compact and name in SHAPE_COLUMNS:
+    if compact and (name in SHAPE_COLUMNS or name == "why"):
         return compact_shape_text(cell)
     return cell
 
@@ -218,7 +219,8 @@ def _full_table(trace: Trace, rows: tuple[LayerTrace, ...], view: View) -> Table
         if row is None:
             table.add_row(*gap, style="dim")
         else:
-            table.add_row(*[cell(row, trace) for _, _, cell in cells], style=_row_style(row))
+            shown = [(name, cell(row, trace)) for name, (_, _, cell) in zip(view.columns, cells)]
+            table.add_row(*[_wrapping(name, text) for name, text in shown], style=_row_style(row))
     return table
 
 
@@ -279,8 +281,14 @@ def _fitted_table(trace: Trace, rows: tuple[LayerTrace, ...], view: View, width:
         if row is None or row_cells is None:  # both or neither
             table.add_row("⋮", *[""] * (len(keep) - 1), style="dim")
         else:
-            table.add_row(*[row_cells[k] for k in keep], style=_row_style(row))
+            shown = [(view.columns[k], row_cells[k]) for k in keep]
+            table.add_row(*[_wrapping(name, cell) for name, cell in shown], style=_row_style(row))
     return table, fit
+
+
+def _wrapping(name: str, cell: str | Text) -> str | Text | ShapeSafeText:
+    """A prose cell wraps between words, never inside a shape."""
+    return ShapeSafeText(cell) if name in WRAPPING_COLUMNS else cell
 
 
 def trace_table(
@@ -361,9 +369,9 @@ def trace_report(
     under it names the columns left out).
     """
     table, fit = _trace_table(trace, changes_only=changes_only, view=view, layout=layout)
-    # Prose wraps at the window's width on a terminal: its shapes lose their spaces there,
-    # so that none is split across two lines.
-    prose = compact_shape_text if fit is not None else str
+    # Prose is written like the table above it: in the compact form (no outer edge) its shapes
+    # lose their spaces too. Piped or not, it wraps between words, never inside a shape.
+    prose = compact_shape_text if fit is not None and not fit.edge else str
     parts: list[RenderableType] = [table]
     note = left_out_note(fit)
     if note is not None:
@@ -382,14 +390,14 @@ def trace_report(
     else:
         line = Text("Model boundary: ", style="bold").append("rejected", style=STYLE_BREAK)
         line.append(prose(f" — {boundary.reason}"))
-    parts.append(line)
+    parts.append(ShapeSafeText(line))
     verdict = Text("Verdict: ", style="bold")
     verdict.append("ok" if trace.ok else "broken", style="green" if trace.ok else STYLE_BREAK)
     verdict.append(prose(". " + verdict_text(trace)))
-    parts.append(verdict)
+    parts.append(ShapeSafeText(verdict))
     hint = break_hint(trace)
     if hint:
-        parts.append(Text("Hint: ", style="bold").append(prose(hint)))
+        parts.append(ShapeSafeText(Text("Hint: ", style="bold").append(prose(hint))))
     if show_timing:
         parts.append(totals_text(trace))
     else:

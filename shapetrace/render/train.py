@@ -39,7 +39,7 @@ def plan_report(plan: Plan, *, compact: bool = False) -> RenderableType:
         ),
         Text.assemble(
             ("run    ", "bold"),
-            f"{plan.total_epochs} epochs × {plan.steps_per_epoch} steps (batch {config.batch_size}"
+            f"{_epochs(plan.total_epochs)} × {plan.steps_per_epoch} steps (batch {config.batch_size}"
             + (f" over {plan.replicas} replicas" if plan.replicas > 1 else "")
             + f") on {_title(plan.backend)} → {config.output}",
         ),
@@ -49,7 +49,7 @@ def plan_report(plan: Plan, *, compact: bool = False) -> RenderableType:
         lines.append(
             Text.assemble(
                 ("resume ", "bold yellow"),
-                f"{plan.resumed_from} of {plan.total_epochs} epochs already done"
+                f"{plan.resumed_from} of {_epochs(plan.total_epochs)} already done"
                 + (f" (on {_title(plan.started_on)})" if plan.started_on else "")
                 + f"; continuing with epoch {plan.resumed_from + 1}",
             )
@@ -124,3 +124,7 @@ def summary_table(result: TrainResult) -> Table:
         if path:
             table.add_row("", path.rsplit("/", 1)[-1])
     return table
+
+
+def _epochs(count: int) -> str:
+    return f"{count} epoch" + ("" if count == 1 else "s")
