@@ -122,6 +122,17 @@ def check_command(
     from shapetrace.check_jobs import CheckError, check_all, parse_shard, resolve_jobs, select_shard
     from shapetrace.render.diff import check_report
 
+    # A glob like tests/shapes/*.json also matches what an earlier failing run left beside
+    # the baselines: a NAME.obtained.json is that run's output, not a baseline to check.
+    obtained = [path for path in baselines if path.name.endswith(".obtained.json")]
+    if obtained and len(obtained) < len(baselines):
+        baselines = [path for path in baselines if path not in obtained]
+        stderr_console.print(
+            f"Skipped {len(obtained)} .obtained.json file{'s' if len(obtained) != 1 else ''} "
+            f"(new traces of an earlier run, not baselines): {', '.join(map(str, obtained))}",
+            highlight=False,
+            markup=False,
+        )
     with reporting(debug):
         chosen = list(baselines)
         if shard is not None:
