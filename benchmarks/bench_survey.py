@@ -57,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     from shapetrace.survey import select_applications
 
     apps = select_applications(args.models)
-    build_total = survey_total = walks = 0.0
+    build_total = survey_total = walks = own_builds = 0.0
     passed = 0
     for i, app in enumerate(apps):
         if i % 2 == 0:
@@ -69,6 +69,7 @@ def main(argv: list[str] | None = None) -> int:
         build_total += build
         survey_total += seconds
         walks += row.trace_seconds
+        own_builds += row.build_seconds
         passed += row.verdict == "ok"
         print(f"{app.name:<18} build {build:6.2f} s   survey {seconds:6.2f} s   ({row.verdict})", flush=True)
     kg.reset_naming()
@@ -78,6 +79,9 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"survey (build+trace): {survey_total:8.2f} s  (layer walks {walks:.2f} s, {passed} of {len(apps)} pass)"
     )
+    # What the survey adds beyond its own builds and layer walks: shapetrace's bookkeeping.
+    rest = survey_total - own_builds - walks
+    print(f"beyond its builds and layer walks: {rest:.2f} s ({1000 * rest / len(apps):.0f} ms per model)")
     print(f"ratio:                {ratio:8.3f}  (target <= {TARGET})", flush=True)
     if not args.no_jobs:
         from shapetrace.survey import survey
