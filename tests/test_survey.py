@@ -167,9 +167,9 @@ def test_a_grid_renders_as_one_table_and_csv(grid):
     from shapetrace.render.survey import survey_csv, survey_report
 
     text = render_plain(survey_report(grid), width=200)
-    assert "with 1, 3-channel probes · sizes 32x32, 48x48" in text
+    assert "with probes of 1, 3 channels · sizes 32x32, 48x48" in text
     assert sum(1 for line in text.splitlines() if line.lstrip("│ ").startswith(("MobileNet", "VGG16"))) == 12
-    assert "1 channels at 32x32: 0 of 3" in text and "3 channels at 48x48: 3 of 3" in text
+    assert "1-channel probe at 32x32: 0 of 3" in text and "3-channel probe at 48x48: 3 of 3" in text
     rows = list(csv.DictReader(io.StringIO(survey_csv(grid))))
     assert len(rows) == 12 and {r["channels"] for r in rows} == {"1", "3"}
 

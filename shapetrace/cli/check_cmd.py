@@ -117,7 +117,8 @@ def check_command(
 
     Exit code 0 when all match, 1 when any differs (a FILE.obtained.json with the new
     trace is written beside it) or cannot be re-run, 2 for an unreadable or invalid
-    baseline. Each baseline's result is reported, whatever happened to the others.
+    baseline, 3 for an internal error. Each baseline's result is reported, whatever
+    happened to the others.
     """
     from shapetrace.check_jobs import CheckError, check_all, parse_shard, resolve_jobs, select_shard
     from shapetrace.render.diff import check_report
@@ -140,7 +141,9 @@ def check_command(
         workers = resolve_jobs(jobs, len(chosen))
     if shard is not None and not chosen:
         stderr_console.print(
-            f"Shard {shard} holds none of the {len(baselines)} baselines given.", highlight=False
+            f"Shard {shard.strip()} holds none of the {len(baselines)} baselines given.",
+            highlight=False,
+            markup=False,
         )
 
     codes, results = [EXIT_OK], []

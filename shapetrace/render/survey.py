@@ -73,7 +73,7 @@ def _title(result: Survey) -> str:
     if result.grid:
         counts = ", ".join(map(str, result.channel_counts or (result.channels,)))
         sizes = ", ".join(result.sizes or (result.size,))
-        return f"keras.applications with {counts}-channel probes · sizes {sizes}" + (
+        return f"keras.applications with probes of {counts} channels · sizes {sizes}" + (
             " · native" if result.native else ""
         )
     return f"keras.applications with a {result.channels}-channel probe · size {result.size}" + (
@@ -243,7 +243,7 @@ def survey_report(
             for size in result.sizes or (result.size,):
                 probe_rows = [r for r in result.rows if r.channels == count and _size_of(r, size)]
                 ok = [r.model for r in probe_rows if r.verdict == "ok"]
-                summary.append(f"\n  {count} channels at {size}: {len(ok)} of {len(probe_rows)}: ")
+                summary.append(f"\n  {count}-channel probe at {size}: {len(ok)} of {len(probe_rows)}: ")
                 summary.append(", ".join(ok) or "none", style="green" if ok else "red")
     else:
         summary = Text(
