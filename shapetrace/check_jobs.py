@@ -175,7 +175,8 @@ def parse_shard(text: str) -> tuple[int, int]:
         k = n = 0
     if len(parts) != 2 or not 1 <= k <= n:
         raise UsageError(
-            f"shard={text.strip() or repr(text)} is not a shard: expected K/N with 1 <= K <= N, e.g. shard=1/4.", param="shard"
+            f"shard={text.strip() or repr(text)} is not a shard: expected K/N with 1 <= K <= N, e.g. shard=1/4.",
+            param="shard",
         )
     return k, n
 
