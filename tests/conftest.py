@@ -20,6 +20,8 @@ covers the same behaviour, module by module:
   its reading without importing Keras, and train's refusal of another backend.
 - test_cli_check: examples/ci's own test run by pytest in a fresh process; the default run
   checks the same committed baseline through `shapetrace check`.
+- test_check_jobs: `check --jobs 2` printing in order and `--update` with workers; the default
+  run compares `--jobs 2` and both `--shard`s with the serial run.
 - test_baseline: `pytest --shapetrace-update` in a fresh pytest process (the plugin's option
   as registered by the entry point), and `assert_shapes` under `pytest -n 2` (pytest-xdist);
   the default run updates baselines through `assert_shapes` and `SHAPETRACE_UPDATE` in-process.

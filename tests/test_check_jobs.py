@@ -61,7 +61,8 @@ def _statuses(out: str) -> dict[str, str]:
 
 
 def test_jobs_and_shards_give_the_serial_run(project, cli):
-    """The issue's acceptance: --jobs 2 and the union of both shards equal the serial run."""
+    """The issue's acceptance: --jobs 2 and the union of both shards equal the serial run
+    (statuses, exit codes, the JSON and the .obtained.json file)."""
     paths = [_snapshot(cli, project, name, width) for name, width in (("a", 8), ("b", 4), ("stale", 6))]
     _with_request(paths[2], factory_args={"width": 5})  # the model changed since: one stale baseline
     serial_code, serial_out, _ = cli("check", *paths, "--format", "json")
@@ -86,11 +87,24 @@ def test_jobs_and_shards_give_the_serial_run(project, cli):
         codes.append(code)
     assert union == serial and max(codes) == serial_code
 
+
+@pytest.mark.slow  # six more child processes; the default run checks the same statuses above
+def test_jobs_table_order_and_update(project, cli):
+    paths = [_snapshot(cli, project, name, width) for name, width in (("a", 8), ("b", 4), ("stale", 6))]
+    _with_request(paths[2], factory_args={"width": 5})
+    assert cli("check", paths[2])[0] == 1  # leaves stale.obtained.json, as a failing CI run does
+
     # The table says the same, in the order given; a glob's stale.obtained.json is not a baseline.
     code, out, err = cli("check", *paths, project / "shapes" / "stale.obtained.json", "--jobs", "2")
     assert code == 1 and "Skipped 1 .obtained.json file" in err
     assert out.index("a.json") < out.index("b.json") < out.index("stale.json")
     assert "✗" in out and out.count("✓") == 2
+
+    # --update with workers: the stale baseline rewritten, as the serial run would.
+    code, out, err = cli("check", *paths, "--jobs", "2", "--update", "--format", "json")
+    assert code == 0 and _statuses(out)["stale.json"] == "updated", err
+    assert not (project / "shapes" / "stale.obtained.json").exists()
+    assert json.loads(paths[2].read_text())["request"]["factory_args"] == {"width": 5}
 
 
 def test_a_rerun_that_ends_the_process_fails_and_the_others_are_still_checked(project, cli):
