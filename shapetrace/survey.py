@@ -1,9 +1,11 @@
-"""Trace every ``keras.applications`` model (or the matching ones) with one probe, in one process.
+"""Trace every ``keras.applications`` model (or the matching ones) with one probe, or a grid of them.
 
 Each model is traced exactly as ``shapetrace.trace(name, ...)`` would trace it
 alone: :func:`~shapetrace.applications.build_application` starts layer naming
-afresh, and the model and Keras's session are released before the next one is
-built, so memory does not grow with the number of models.
+afresh, and the survey drops its references to a model before the next one is
+built, so memory does not grow with the number of models. A grid (several channel
+counts and sizes) builds each model once per size and traces it with every channel
+count; ``jobs`` spreads whole models over spawned worker processes.
 """
 
 from __future__ import annotations
