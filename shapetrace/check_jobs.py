@@ -299,8 +299,8 @@ def _error_of(path: Path, error: BaseException) -> CheckError:
         text = "(its message cannot be shown)"
     return CheckError(
         path,
-        f"{path}: internal error ({type(error).__name__}: {text}); rerun with --debug for the "
-        "traceback and please report it.",
+        f"{path}: internal error ({type(error).__name__}: {text}); rerun with "
+        "`shapetrace check --debug` for the traceback and please report it.",
         EXIT_INTERNAL,
         (),
         details,

@@ -67,6 +67,8 @@ PARAM_FLAGS: dict[str, str] = {
     "models": "--models",
     "method": "--method",
     "update": "--update",
+    "jobs": "--jobs",
+    "shard": "--shard",
     # train
     "adapt": "--adapt",
     "output": "--output",
