@@ -1,9 +1,11 @@
-"""Trace every ``keras.applications`` model (or the matching ones) with one probe, in one process.
+"""Trace every ``keras.applications`` model (or the matching ones) with one probe, or a grid of them.
 
 Each model is traced exactly as ``shapetrace.trace(name, ...)`` would trace it
 alone: :func:`~shapetrace.applications.build_application` starts layer naming
-afresh, and the model and Keras's session are released before the next one is
-built, so memory does not grow with the number of models.
+afresh, and the survey drops its references to a model before the next one is
+built, so memory does not grow with the number of models. A grid (several channel
+counts and sizes) builds each model once per size and traces it with every channel
+count; ``jobs`` spreads whole models over spawned worker processes.
 """
 
 from __future__ import annotations
@@ -100,6 +102,15 @@ class Survey(Displayable):
     seconds: float
     versions: dict[str, str] = field(default_factory=dict)
     """Keras, its backend and the backend's version (as in a trace's ``versions``)."""
+    channel_counts: tuple[int, ...] = ()
+    """Every probe's channels, for a grid (``--channels 1,3,4``); ``channels`` is the first."""
+    sizes: tuple[str, ...] = ()
+    """Every size, for a grid (``--size 64x64,128x128``); ``size`` is the first."""
+
+    @property
+    def grid(self) -> bool:
+        """More than one probe per model: one row per model × probe."""
+        return len(self.channel_counts) > 1 or len(self.sizes) > 1
 
     @property
     def passed(self) -> tuple[SurveyRow, ...]:
@@ -111,10 +122,14 @@ class Survey(Displayable):
             "channels": self.channels,
             "size": self.size,
             "native": self.native,
-            "models": len(self.rows),
+            "models": len({r.key for r in self.rows}),
             "passed": len(self.passed),
             "seconds": round(self.seconds, 3),
             "versions": dict(self.versions),
+            "grid": {
+                "channels": list(self.channel_counts or (self.channels,)),
+                "sizes": list(self.sizes or (self.size,)),
+            },
             "rows": [r.to_dict() for r in self.rows],
         }
 
@@ -203,17 +218,63 @@ def survey_row(app: Application, trace: Trace, size: tuple[int, int], build_seco
     )
 
 
+def parse_channel_grid(text: str | int | tuple[int, ...] | list[int]) -> tuple[int, ...]:
+    """``"1,3,4"`` → ``(1, 3, 4)`` (each validated; duplicates dropped, order kept).
+
+    Raises:
+        UsageError: an item that is not a channel count.
+    """
+    items: list[Any] = list(text) if isinstance(text, (tuple, list)) else str(text).split(",")
+    counts: list[int] = []
+    for item in items:
+        try:
+            value = int(str(item).strip())
+        except ValueError:
+            raise UsageError(
+                f"channels={str(item).strip()!r} is not a channel count: expected whole numbers like channels=1,3,4.",
+                param="channels",
+            ) from None
+        validate_channels(value)
+        if value not in counts:
+            counts.append(value)
+    return tuple(counts)
+
+
+def parse_size_grid(text: str | tuple[int, int] | None) -> tuple[str | tuple[int, int] | None, ...]:
+    """``"64x64,128x128"`` → ``("64x64", "128x128")``; one size (or ``None``) as a 1-tuple."""
+    if text is None or not isinstance(text, str):
+        return (text,)
+    items: list[str] = []
+    for item in (part.strip() for part in text.split(",")):
+        if item not in items:
+            items.append(item)
+    for item in items:
+        if item not in SIZE_WORDS:
+            parse_size(item)  # raises for a bad one
+    return tuple(items)
+
+
+def _size_label(size: str | tuple[int, int] | None) -> str:
+    if isinstance(size, str) and size in SIZE_WORDS:
+        return size
+    if size is None:
+        return "default"
+    return "x".join(map(str, parse_size(size) if isinstance(size, str) else size))
+
+
 def validate_survey_options(
-    *, channels: int, size: str | tuple[int, int] | None, models: str | None
+    *, channels: int | str | tuple[int, ...], size: str | tuple[int, int] | None, models: str | None
 ) -> tuple[Application, ...]:
     """Validate the survey's options without building anything; returns the chosen applications.
 
     Raises:
         UsageError: bad channels, size or pattern (exit code 2 in the CLI).
     """
-    validate_channels(channels)
+    for count in parse_channel_grid(channels):
+        validate_channels(count)
     apps = select_applications(models)
-    _validate_sizes(apps, size)
+    for one in parse_size_grid(size):
+        _validate_sizes(apps, one)
     return apps
 
 
@@ -228,72 +289,161 @@ class Progress:
 
 def survey(
     *,
-    channels: int = 3,
+    channels: int | str | tuple[int, ...] = 3,
     size: str | tuple[int, int] | None = None,
     models: str | None = None,
     batch: int = 1,
     native: bool = False,
+    jobs: int = 1,
+    imports: list[str] | None = None,
     on_progress: Callable[[Progress], None] | None = None,
 ) -> Survey:
-    """Trace each matching application with the same probe, each as if it were alone.
+    """Trace each matching application with the same probe(s), each as if it were alone.
 
     Args:
-        channels: probe channels.
-        size: ``"HxW"``, ``(h, w)``, ``"default"`` (each model's own, the default) or ``"min"``.
+        channels: probe channels, or several (``(1, 3, 4)`` or ``"1,3,4"``): a grid.
+        size: ``"HxW"``, ``(h, w)``, ``"default"`` (each model's own, the default), ``"min"``,
+            or several sizes ``"64x64,128x128"``: a grid.
         models: a regular expression selecting applications by name (default: all 40).
         batch: probe batch size.
-        native: build each model for ``channels`` instead of 3.
+        native: build each model for the probe's channels instead of 3 (then once per
+            channel count; otherwise each model is built once per size and traced with
+            every channel count).
+        jobs: worker processes (``spawn``ed, each surveying whole models); 1 surveys here.
+        imports: the user's ``--import`` code, imported in each worker (already imported
+            here by the caller).
         on_progress: called before each model and once at the end (for a progress bar).
 
     Returns:
-        A frozen :class:`Survey`, rows in ``shapetrace list`` order.
+        A frozen :class:`Survey`: one row per model × size × channel count, in ``shapetrace
+        list`` order, then by size and channels as given.
     """
     apps = validate_survey_options(channels=channels, size=size, models=models)
+    counts = parse_channel_grid(channels)
+    sizes = parse_size_grid(size)
     from shapetrace import _keras_graph as kg  # TensorFlow loads only once the options are sound
-    from shapetrace.api import trace_model
-    from shapetrace.applications import build_application
 
-    label = (
-        size
-        if isinstance(size, str) and size in SIZE_WORDS
-        else (
-            "default"
-            if size is None
-            else "x".join(map(str, parse_size(size) if isinstance(size, str) else size))
-        )
-    )
-    rows = []
+    rows: list[SurveyRow] = []
     start = time.perf_counter()
-    for done, app in enumerate(apps):
-        if on_progress is not None:
-            on_progress(Progress(model=app.name, done=done, total=len(apps)))
-        app_size = resolve_size(app, size)
-        built = time.perf_counter()
-        model = build_application(app, size=app_size, channels=channels, native=native)
-        build_seconds = time.perf_counter() - built
-        request = {
-            "model": app.key,
-            "channels": channels,
-            "size": list(app_size),
-            "batch": batch,
-            "native": native,
-            "top": False,
-            "weights": None,
-            "pooling": None,
-        }
-        result = trace_model(model, channels=channels, size=app_size, batch=batch, request=request)
-        rows.append(survey_row(app, result, app_size, build_seconds))
-        # Drop our references so the next build_application's clear_session (free_memory=True)
-        # can release this model: memory stays that of one model, not of all of them.
-        del model, result
-    kg.reset_naming()  # and release the last one
+    if jobs > 1 and len(apps) > 1:
+        rows = _survey_in_workers(apps, sizes, counts, batch, native, jobs, imports, on_progress)
+    else:
+        for done, app in enumerate(apps):
+            if on_progress is not None:
+                on_progress(Progress(model=app.name, done=done, total=len(apps)))
+            rows += survey_model(app, sizes, counts, batch=batch, native=native)
+        kg.reset_naming()  # and release the last model
     if on_progress is not None:
         on_progress(Progress(model="", done=len(apps), total=len(apps)))
+    labels = tuple(_size_label(one) for one in sizes)
     return Survey(
-        channels=channels,
-        size=str(label),
+        channels=counts[0],
+        size=labels[0],
         native=native,
         rows=tuple(rows),
         seconds=time.perf_counter() - start,
         versions=kg.versions(),
+        channel_counts=counts,
+        sizes=labels,
     )
+
+
+def survey_model(
+    app: Application,
+    sizes: tuple[str | tuple[int, int] | None, ...],
+    counts: tuple[int, ...],
+    *,
+    batch: int = 1,
+    native: bool = False,
+) -> list[SurveyRow]:
+    """One model's rows: built once per size (once per size and channel count with
+    ``native``), traced with each channel count, each exactly as ``shapetrace.trace`` alone."""
+    from shapetrace.api import trace_model
+    from shapetrace.applications import build_application
+
+    rows = []
+    for one in sizes:
+        app_size = resolve_size(app, one)
+        model = None
+        for channels in counts:
+            if model is None or native:
+                del model  # the next build's clear_session can then release it
+                built = time.perf_counter()
+                model = build_application(app, size=app_size, channels=channels, native=native)
+                build_seconds = time.perf_counter() - built
+            request = {
+                "model": app.key,
+                "channels": channels,
+                "size": list(app_size),
+                "batch": batch,
+                "native": native,
+                "top": False,
+                "weights": None,
+                "pooling": None,
+            }
+            result = trace_model(model, channels=channels, size=app_size, batch=batch, request=request)
+            rows.append(survey_row(app, result, app_size, build_seconds))
+            build_seconds = 0.0  # the build counts once, with the first probe
+        # Drop our references so the next build_application's clear_session (free_memory=True)
+        # can release this model: memory stays that of one model, not of all of them.
+        del model
+    return rows
+
+
+def _worker_start(imports: list[str] | None) -> None:
+    """A survey worker: stdout belongs to the parent's document; the user's code imported."""
+    import os
+    import sys
+
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
+    if imports:
+        from shapetrace.loading import import_user_code
+
+        import_user_code(imports)
+
+
+def _worker_survey(
+    key: str,
+    sizes: tuple[str | tuple[int, int] | None, ...],
+    counts: tuple[int, ...],
+    batch: int,
+    native: bool,
+) -> list[SurveyRow]:
+    return survey_model(APPLICATIONS[key], sizes, counts, batch=batch, native=native)
+
+
+def _survey_in_workers(
+    apps: tuple[Application, ...],
+    sizes: tuple[str | tuple[int, int] | None, ...],
+    counts: tuple[int, ...],
+    batch: int,
+    native: bool,
+    jobs: int,
+    imports: list[str] | None,
+    on_progress: Callable[[Progress], None] | None,
+) -> list[SurveyRow]:
+    """Whole models surveyed by ``jobs`` spawned processes (never forked: TensorFlow is loaded
+    here); the rows in the serial order. Only keras.applications run there, so a worker
+    surveys model after model, each built with fresh naming as in the serial survey."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    context = multiprocessing.get_context("spawn")
+    by_key: dict[str, list[SurveyRow]] = {}
+    if on_progress is not None:
+        on_progress(Progress(model=f"{min(jobs, len(apps))} processes", done=0, total=len(apps)))
+    with ProcessPoolExecutor(
+        max_workers=min(jobs, len(apps)), mp_context=context, initializer=_worker_start, initargs=(imports,)
+    ) as pool:
+        futures = {pool.submit(_worker_survey, app.key, sizes, counts, batch, native): app for app in apps}
+        try:
+            for future in as_completed(futures):
+                by_key[futures[future].key] = future.result()
+                if on_progress is not None:
+                    on_progress(Progress(model=futures[future].name, done=len(by_key), total=len(apps)))
+        except BaseException:
+            for future in futures:
+                future.cancel()
+            raise
+    return [row for app in apps for row in by_key[app.key]]

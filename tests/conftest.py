@@ -20,9 +20,11 @@ covers the same behaviour, module by module:
   its reading without importing Keras, and train's refusal of another backend.
 - test_cli_check: examples/ci's own test run by pytest in a fresh process; the default run
   checks the same committed baseline through `shapetrace check`.
+- test_check_jobs: `check --jobs 2` printing in order and `--update` with workers; the default
+  run compares `--jobs 2` and both `--shard`s with the serial run.
 - test_baseline: `pytest --shapetrace-update` in a fresh pytest process (the plugin's option
-  as registered by the entry point); the default run updates baselines through
-  `assert_shapes` and `SHAPETRACE_UPDATE` in-process.
+  as registered by the entry point), and `assert_shapes` under `pytest -n 2` (pytest-xdist);
+  the default run updates baselines through `assert_shapes` and `SHAPETRACE_UPDATE` in-process.
 - test_browser, test_example_notebook: a real Chromium, a real kernel; the default run checks the
   same HTML (test_notebook).
 - test_terminal_cli: pseudo-terminal runs at every width; the default run keeps 80 columns.

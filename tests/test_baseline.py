@@ -478,6 +478,68 @@ def test_pytest_plugin_option(tmp_path):
     assert "SHAPETRACE_UPDATE=1 python -m pytest test_net.py::test_net" in failed.stdout
 
 
+@pytest.mark.slow  # a pytest-xdist session of two workers, three times (~2.5 min on a loaded machine)
+def test_assert_shapes_under_pytest_xdist(tmp_path):
+    """`pytest -n 2`: the plugin loads in each worker, --shapetrace-update reaches them, and
+    the baselines the workers write at once are each whole."""
+    import os
+    import subprocess
+    import sys
+
+    pytest.importorskip("xdist")
+    (tmp_path / "net.py").write_text(FACTORY)
+    (tmp_path / "test_nets.py").write_text(
+        "import pytest\n"
+        "from shapetrace.testing import assert_shapes\n\n"
+        "@pytest.mark.parametrize('width', [4, 5, 6, 7])\n"
+        "def test_net(width):\n"
+        "    assert_shapes('net.py:build', f'net{width}.json', factory_args={'width': width})\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k not in ("CI", "SHAPETRACE_UPDATE")}
+
+    def pytest_n2(*args):
+        return subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "pytest",
+                "-q",
+                "-n",
+                "2",
+                "-p",
+                "no:cacheprovider",
+                "--rootdir",
+                str(tmp_path),
+                *args,
+            ],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+
+    created = pytest_n2("--shapetrace-update")
+    assert created.returncode == 0, created.stdout + created.stderr
+    assert "4 passed" in created.stdout
+    assert [load_baseline(tmp_path / f"net{w}.json").layers[1].output[-1] for w in (4, 5, 6, 7)] == [
+        4,
+        5,
+        6,
+        7,
+    ]
+    assert pytest_n2().returncode == 0
+    (tmp_path / "net.py").write_text(
+        (tmp_path / "net.py").read_text().replace('name="stem")', 'name="stem", padding="same")')
+    )
+    failed = pytest_n2()
+    assert failed.returncode == 1, failed.stdout + failed.stderr
+    assert "4 failed" in failed.stdout and "shapes differ from the baseline" in failed.stdout
+    assert sorted(p.name for p in tmp_path.glob("*.obtained.json")) == [
+        f"net{w}.obtained.json" for w in (4, 5, 6, 7)
+    ]
+
+
 # --------------------------------------------------------------------------- this project's own baselines
 
 # Small applications at small sizes: a Keras upgrade that changes their shapes fails here.

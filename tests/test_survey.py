@@ -120,3 +120,85 @@ def test_full_survey_of_all_40_models_at_minimum_size():
         assert row.verdict in ("ok", "broken")
         assert (row.break_layer is None) == (row.verdict == "ok" and row.boundary_accepted)
         assert row.params > 0
+
+
+# --------------------------------------------------------------------------- a grid, and --jobs
+
+GRID_MODELS = "^(vgg16|mobilenet|mobilenetv3small)$"
+
+
+def _without_timings(row) -> dict:
+    return {
+        k: v
+        for k, v in (row if isinstance(row, dict) else row.to_dict()).items()
+        if not k.endswith("seconds")
+    }
+
+
+@pytest.fixture(scope="module")
+def grid():
+    return survey(channels="1,3", size="32x32,48x48", models=GRID_MODELS)
+
+
+def test_a_grid_has_one_row_per_model_and_probe_equal_to_single_traces(grid):
+    import shapetrace
+    from shapetrace.applications import APPLICATIONS
+
+    assert len(grid.rows) == 12 and grid.grid
+    assert [(r.key, r.size, r.channels) for r in grid.rows[:4]] == [
+        ("mobilenet", (32, 32), 1),
+        ("mobilenet", (32, 32), 3),
+        ("mobilenet", (48, 48), 1),
+        ("mobilenet", (48, 48), 3),
+    ]
+    for row in grid.rows:
+        alone = shapetrace.trace(row.key, channels=row.channels, size=row.size)
+        expected = survey_row(APPLICATIONS[row.key], alone, row.size, build_seconds=0.0)
+        assert _without_timings(row) == _without_timings(expected), (row.model, row.size, row.channels)
+    # Each model built once per size: the build time is on its first probe only.
+    assert [r.build_seconds > 0 for r in grid.rows[:2]] == [True, False]
+    data = grid.to_dict()
+    assert data["grid"] == {"channels": [1, 3], "sizes": ["32x32", "48x48"]} and data["models"] == 3
+
+
+def test_a_grid_renders_as_one_table_and_csv(grid):
+    from conftest import render_plain
+
+    from shapetrace.render.survey import survey_csv, survey_report
+
+    text = render_plain(survey_report(grid), width=200)
+    assert "with probes of 1, 3 channels · sizes 32x32, 48x48" in text
+    assert sum(1 for line in text.splitlines() if line.lstrip("│ ").startswith(("MobileNet", "VGG16"))) == 12
+    assert "1-channel probe at 32x32: 0 of 3" in text and "3-channel probe at 48x48: 3 of 3" in text
+    rows = list(csv.DictReader(io.StringIO(survey_csv(grid))))
+    assert len(rows) == 12 and {r["channels"] for r in rows} == {"1", "3"}
+
+
+def test_survey_jobs_2_equals_the_serial_survey(grid, cli):
+    code, out, err = cli(
+        "survey",
+        "-c",
+        "1,3",
+        "--size",
+        "32x32,48x48",
+        "--models",
+        GRID_MODELS,
+        "--jobs",
+        "2",
+        "--format",
+        "json",
+    )
+    assert code == 0, err
+    data = json.loads(out)
+    assert [_without_timings(r) for r in data["rows"]] == [
+        _without_timings(r) for r in grid.to_dict()["rows"]
+    ]
+
+
+def test_grid_options_are_checked_up_front(cli):
+    code, out, err = cli("survey", "-c", "1,x")
+    assert code == 2 and "--channels 'x' is not a channel count" in err, err
+    code, out, err = cli("survey", "--size", "64x64,wide")
+    assert code == 2 and "Invalid --size 'wide'" in err, err
+    code, out, err = cli("survey", "-c", "1,3", "--plot", "x.svg")
+    assert code == 2 and "one probe per model" in err, err

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import json
 import os
-import traceback
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -17,6 +16,7 @@ from shapetrace.cli.core import (
     clip_message,
     emit,
     escape_message,
+    fail,
     flag_message,
     output_layout,
     print_error,
@@ -33,8 +33,8 @@ from shapetrace.cli.options import (
     UnsafeLoadOption,
     trace_options,
 )
-from shapetrace.cli.status import backend_loaded, importing_message
-from shapetrace.errors import EXIT_FAILED, EXIT_OK, ShapetraceError
+from shapetrace.cli.status import WorkStatus, backend_loaded, importing_message
+from shapetrace.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, ShapetraceError
 from shapetrace.messages import visible
 from shapetrace.options import OutputFormat, TraceOptions
 
@@ -99,6 +99,22 @@ def check_command(
             min=1,
         ),
     ] = 40,
+    jobs: Annotated[
+        str,
+        typer.Option(
+            "--jobs",
+            "-j",
+            help="Check with N worker processes at once (about 1 GiB of memory each), or 'auto' for the cores available.",
+        ),
+    ] = "1",
+    shard: Annotated[
+        str | None,
+        typer.Option(
+            "--shard",
+            help="Check only shard K of N (e.g. 2/4): a stable split by path, for a CI matrix of N jobs.",
+            show_default=False,
+        ),
+    ] = None,
     output_format: FormatOption = OutputFormat.table,
     wide: WideOption = False,
     debug: DebugOption = False,
@@ -106,53 +122,97 @@ def check_command(
     """Re-run each baseline's trace and compare shapes layer by layer.
 
     Exit code 0 when all match, 1 when any differs (a FILE.obtained.json with the new
-    trace is written beside it), 2 for an unreadable or invalid baseline.
+    trace is written beside it) or cannot be re-run, 2 for an unreadable or invalid
+    baseline, 3 for an internal error. Each baseline's result is reported, whatever
+    happened to the others.
     """
-    from shapetrace.check import check_baseline
+    from shapetrace.check_jobs import CheckError, check_all, parse_shard, resolve_jobs, select_shard
     from shapetrace.render.diff import check_report
+
+    # A glob like tests/shapes/*.json also matches what an earlier failing run left beside
+    # the baselines: a NAME.obtained.json is that run's output, not a baseline to check.
+    obtained = [path for path in baselines if path.name.endswith(".obtained.json")]
+    if obtained and len(obtained) < len(baselines):
+        baselines = [path for path in baselines if path not in obtained]
+        stderr_console.print(
+            f"Skipped {len(obtained)} .obtained.json file{'s' if len(obtained) != 1 else ''} "
+            f"(new traces of an earlier run, not baselines): {', '.join(map(str, obtained))}",
+            highlight=False,
+            markup=False,
+        )
+    with reporting(debug):
+        chosen = list(baselines)
+        if shard is not None:
+            chosen = select_shard(chosen, parse_shard(shard))
+        workers = resolve_jobs(jobs, len(chosen))
+    if shard is not None and not chosen:
+        stderr_console.print(
+            f"Shard {shard.strip()} holds none of the {len(baselines)} baselines given.",
+            highlight=False,
+            markup=False,
+        )
 
     codes, results = [EXIT_OK], []
     layout = output_layout(wide)
-    for n, path in enumerate(baselines):
-        # A bad baseline is reported and the others are still checked; anything
-        # unexpected goes through reporting() (internal error, exit 3).
-        counter = f" ({n + 1} of {len(baselines)})" if len(baselines) > 1 else ""
-        with reporting(debug), stdout_to_stderr(), work_status(f"checking {path}{counter}: ") as status:
-            # TensorFlow is not imported up front: an invalid baseline must fail without it.
-            status.say(
-                "re-running its trace…"
-                if backend_loaded()
-                else importing_message() + ", then re-running its trace…",
-                now=True,
-            )
-            try:
-                result = check_baseline(
-                    path, update=update, unsafe_load=unsafe_load, imports=imports, **status.trace_callbacks()
-                )
-            except ShapetraceError as error:
-                if debug:
-                    traceback.print_exc()
-                message = clip_message(flag_message(error))
+    done = 0
+    # One status line while waiting for each outcome, erased before the outcome prints.
+    current: list[WorkStatus] = []
+
+    def started(path: Path, child: bool) -> None:
+        status = current[-1]
+        if workers > 1:
+            status.say(f"checking {len(chosen)} baselines with {workers} processes: {done} done…", now=True)
+            return
+        counter = f" ({done + 1} of {len(chosen)})" if len(chosen) > 1 else ""
+        status.prefix = f"checking {path}{counter}: "
+        if child or not backend_loaded():
+            # A child imports TensorFlow afresh; here it loads only when needed (an invalid
+            # baseline fails without it).
+            status.say(importing_message() + ", then re-running its trace…", now=True)
+        else:
+            status.say("re-running its trace…", now=True)
+
+    callbacks: dict[str, Any] = {}
+    if stderr_console.is_terminal:
+        callbacks = {
+            "on_walk_start": lambda total: current[-1].walk_start(total),
+            "on_layer": lambda n: current[-1].layer_done(n),
+        }
+    outcomes = check_all(
+        chosen,
+        jobs=workers,
+        update=update,
+        unsafe_load=unsafe_load,
+        imports=imports,
+        on_start=started,
+        trace_callbacks=callbacks,
+    )
+    try:
+        while True:
+            with work_status() as status, stdout_to_stderr():
+                current[:] = [status]
+                if workers > 1 and done:
+                    status.say(f"checking {len(chosen)} baselines with {workers} processes: {done} done…")
+                outcome = next(outcomes, None)
+            if outcome is None:
+                break
+            done += 1
+            if isinstance(outcome, CheckError):
+                if debug and outcome.details:
+                    stderr_console.print(outcome.details, markup=False, highlight=False)
+                message = clip_message(flag_message(ShapetraceError(outcome.message, param=outcome.params)))
                 print_error(escape_message(message))
-                codes.append(error.exit_code)
-                # The layout of CheckResult.to_dict(), whatever happened to this baseline.
-                results.append(
-                    {
-                        "baseline": str(path),
-                        "status": "error",
-                        "failed": True,
-                        "diff": None,
-                        "obtained": None,
-                        "accept_command": None,
-                        "error": message,
-                    }
-                )
+                codes.append(outcome.exit_code)
+                results.append({**outcome.to_dict(), "error": message})
                 continue
-        results.append(result.to_dict())
-        codes.append(EXIT_FAILED if result.failed else EXIT_OK)
-        if output_format is OutputFormat.table:
-            report = check_report(result, max_rows=max_rows)
-            emit(check_report(result, max_rows=max_rows, layout=layout), measure=report, layout=layout)
+            results.append(outcome.to_dict())
+            codes.append(EXIT_FAILED if outcome.failed else EXIT_OK)
+            if output_format is OutputFormat.table:
+                report = check_report(outcome, max_rows=max_rows)
+                emit(check_report(outcome, max_rows=max_rows, layout=layout), measure=report, layout=layout)
+    except KeyboardInterrupt:
+        outcomes.close()  # ends the children
+        fail("interrupted.", EXIT_INTERRUPTED)
     updated = [str(r["baseline"]) for r in results if r.get("status") == "updated"]
     if output_format is OutputFormat.json:
         typer.echo(json.dumps(results, indent=2, sort_keys=True))

@@ -68,6 +68,8 @@ PARAM_FLAGS: dict[str, str] = {
     "models": "--models",
     "method": "--method",
     "update": "--update",
+    "jobs": "--jobs",
+    "shard": "--shard",
     # train
     "adapt": "--adapt",
     "output": "--output",
@@ -112,6 +114,7 @@ METAVARS: dict[str, str] = {
     "--html": "FILE",
     "--import": "FILE|MODULE",
     "--input": "[NAME=]SHAPE",
+    "--jobs": "N|auto",
     "--layers": "REGEX",
     "--limit": "N",
     "--lr": "RATE",
@@ -123,6 +126,7 @@ METAVARS: dict[str, str] = {
     "--plot": "FILE",
     "--pooling": "POOLING",
     "--seed": "N",
+    "--shard": "K/N",
     "--size": "HxW",
     "--svg": "FILE",
     "--val-split": "FRACTION",
@@ -133,6 +137,9 @@ METAVARS: dict[str, str] = {
 # Where one command's option takes another kind of value than the table says.
 COMMAND_METAVARS: dict[tuple[str, str], str] = {
     ("train", "--output"): "DIR",
+    # survey takes a grid: every combination of the channel counts and sizes listed
+    ("survey", "--channels"): "N[,N...]",
+    ("survey", "--size"): "HxW[,HxW...]",
 }
 
 

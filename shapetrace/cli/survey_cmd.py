@@ -50,13 +50,20 @@ def _progress_bar() -> Progress:
 
 @app.command("survey")
 def survey_command(
-    channels: Annotated[int, typer.Option("--channels", "-c", help="Channels of the probe tensor.")] = 3,
+    channels: Annotated[
+        str,
+        typer.Option(
+            "--channels",
+            "-c",
+            help="Channels of the probe tensor; several (1,3,4) survey each, one row per model and probe.",
+        ),
+    ] = "3",
     size: Annotated[
         str,
         typer.Option(
             "--size",
             "-s",
-            help="HxW for every model, 'default' (each model's own) or 'min' (each model's minimum).",
+            help="HxW for every model, 'default' (each model's own) or 'min' (each model's minimum); several (64x64,128x128) survey each.",
         ),
     ] = "default",
     models: Annotated[
@@ -91,6 +98,14 @@ def survey_command(
             show_default=False,
         ),
     ] = None,
+    jobs: Annotated[
+        str,
+        typer.Option(
+            "--jobs",
+            "-j",
+            help="Survey with N worker processes at once (about 1 GiB of memory each), or 'auto' for the cores available.",
+        ),
+    ] = "1",
     wide: WideOption = False,
     debug: DebugOption = False,
 ) -> None:
@@ -99,10 +114,19 @@ def survey_command(
     Each model is built and traced as if it were alone. Exit code 0 whatever the
     verdicts (it is a report), 2 for bad usage.
     """
-    from shapetrace.survey import survey, validate_survey_options
+    from shapetrace.check_jobs import resolve_jobs
+    from shapetrace.errors import UsageError
+    from shapetrace.survey import parse_channel_grid, parse_size_grid, survey, validate_survey_options
 
     with reporting(debug):
-        validate_survey_options(channels=channels, size=size, models=models)  # before TensorFlow loads
+        apps = validate_survey_options(channels=channels, size=size, models=models)  # before TensorFlow loads
+        workers = resolve_jobs(jobs, len(apps))
+        counts = parse_channel_grid(channels)
+        if plot is not None and (len(counts) > 1 or len(parse_size_grid(size)) > 1):
+            raise UsageError(
+                "plot draws one probe per model: give one `channels` and one `size` with it.",
+                param=("plot", "channels", "size"),
+            )
         if plot is not None:
             from shapetrace.extras import require
             from shapetrace.plot import validate_plot_path
@@ -128,12 +152,19 @@ def survey_command(
                 )
 
             result = survey(
-                channels=channels, size=size, models=models, batch=batch, native=native, on_progress=advance
+                channels=counts,
+                size=size,
+                models=models,
+                batch=batch,
+                native=native,
+                jobs=workers,
+                imports=imports,
+                on_progress=advance,
             )
         if plot is not None:
             from shapetrace.plot import plot_survey
 
-            plot_survey(result.rows, plot, channels=channels)
+            plot_survey(result.rows, plot, channels=counts[0])
         if output_format is SurveyFormat.json:
             typer.echo(json.dumps(result.to_dict(), indent=2))
         elif output_format is SurveyFormat.csv:

@@ -70,6 +70,12 @@ def _macs(row: SurveyRow) -> str:
 
 
 def _title(result: Survey) -> str:
+    if result.grid:
+        counts = ", ".join(map(str, result.channel_counts or (result.channels,)))
+        sizes = ", ".join(result.sizes or (result.size,))
+        return f"keras.applications with probes of {counts} channels · sizes {sizes}" + (
+            " · native" if result.native else ""
+        )
     return f"keras.applications with a {result.channels}-channel probe · size {result.size}" + (
         " · native" if result.native else ""
     )
@@ -104,6 +110,8 @@ def _full_table(result: Survey, *, show_timing: bool, reasons: bool) -> Table:
     )
     table.add_column("model", no_wrap=True)
     table.add_column("size", justify="right", no_wrap=True)
+    if result.grid:
+        table.add_column("channels", justify="right", no_wrap=True)
     table.add_column("input", no_wrap=True)
     table.add_column("verdict", no_wrap=True)
     table.add_column("first channel change", no_wrap=True)
@@ -118,6 +126,7 @@ def _full_table(result: Survey, *, show_timing: bool, reasons: bool) -> Table:
         cells: list[str | Text] = [
             row.model,
             f"{row.size[0]}x{row.size[1]}",
+            *([str(row.channels)] if result.grid else []),
             _input_cell(row),
             _verdict_cell(row),
             _first_change(row),
@@ -157,6 +166,7 @@ def _what_happens(row: SurveyRow, reasons: bool) -> str:
 _FITTED: tuple[tuple[str, str, JustifyMethod], ...] = (
     ("model", "model", "left"),
     ("size", "size", "right"),
+    ("channels", "channels", "right"),
     ("input", "input", "left"),
     ("verdict", "verdict", "left"),
     ("what", "first channel change · break", "left"),
@@ -165,7 +175,7 @@ _FITTED: tuple[tuple[str, str, JustifyMethod], ...] = (
     ("seconds", "trace s", "right"),
 )
 _FITTED_REQUIRED = {"model", "verdict", "what"}
-_FITTED_PRIORITY = ("params", "macs", "input", "size", "seconds")
+_FITTED_PRIORITY = ("channels", "params", "macs", "input", "size", "seconds")
 
 
 def _fitted_table(
@@ -175,12 +185,15 @@ def _fitted_table(
     wrapping column and the others join by priority."""
     if _natural_width(full) <= width:
         return full, None
-    columns = [c for c in _FITTED if show_timing or c[0] != "seconds"]
+    columns = [
+        c for c in _FITTED if (show_timing or c[0] != "seconds") and (result.grid or c[0] != "channels")
+    ]
     rows: list[dict[str, str | Text]] = []
     for row in result.rows:
         cells: dict[str, str | Text] = {
             "model": row.model,
             "size": f"{row.size[0]}x{row.size[1]}",
+            "channels": str(row.channels),
             "input": _input_cell(row),
             "verdict": _verdict_cell(row),
             "what": _what_happens(row, reasons),
@@ -224,11 +237,20 @@ def survey_report(
     """The table and a one-line summary beneath it (``layout``: see :func:`survey_table`)."""
     passed = result.passed
     names = ", ".join(r.model for r in passed) or "none"
-    summary = Text(
-        f"{len(passed)} of {len(result.rows)} models take a {result.channels}-channel probe as-is: ",
-        style="bold",
-    )
-    summary.append(names, style="green" if passed else "red")
+    if result.grid:
+        summary = Text(f"{len(passed)} of {len(result.rows)} model × probe rows pass as-is", style="bold")
+        for count in result.channel_counts or (result.channels,):
+            for size in result.sizes or (result.size,):
+                probe_rows = [r for r in result.rows if r.channels == count and _size_of(r, size)]
+                ok = [r.model for r in probe_rows if r.verdict == "ok"]
+                summary.append(f"\n  {count}-channel probe at {size}: {len(ok)} of {len(probe_rows)}: ")
+                summary.append(", ".join(ok) or "none", style="green" if ok else "red")
+    else:
+        summary = Text(
+            f"{len(passed)} of {len(result.rows)} models take a {result.channels}-channel probe as-is: ",
+            style="bold",
+        )
+        summary.append(names, style="green" if passed else "red")
     table, fit = _full_table(result, show_timing=show_timing, reasons=reasons), None
     if layout is not None and layout.width is not None:
         table, fit = _fitted_table(result, table, layout.width, show_timing=show_timing, reasons=reasons)
@@ -240,6 +262,18 @@ def survey_report(
     if show_timing:
         parts.append(Text(f"surveyed in {result.seconds:.1f} s{_backend_note(result)}", style="dim"))
     return Group(*parts)
+
+
+def _size_of(row: SurveyRow, size: str) -> bool:
+    """Whether ``row`` was traced at the grid's ``size`` (a word means each model's own)."""
+    if size in ("default", "min"):
+        from shapetrace.applications import APPLICATIONS
+
+        app = APPLICATIONS[row.key]
+        side = app.default_size if size == "default" else app.min_size
+        return row.size == (side, side)
+    h, _, w = size.partition("x")
+    return row.size == (int(h), int(w or h))
 
 
 def _backend_note(result: Survey) -> str:
