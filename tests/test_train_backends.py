@@ -85,6 +85,46 @@ def test_mirrored_on_torch_says_there_is_no_such_path(tmp_path):
     assert done.code == 2 and "no supported multi-device path on PyTorch" in done.err, done.err
 
 
+@needs_jax
+def test_depthwise_conv_by_slices_equals_keras_on_jax():
+    """Training on JAX runs depthwise convolutions by slices (XLA:CPU's grouped-convolution gradient
+    is slow): the outputs and both gradients must equal Keras's own, for strides, dilation, a depth
+    multiplier, even kernels and both paddings; and Keras's function is back after the block."""
+    script = """
+    import numpy as np, jax, jax.numpy as jnp, keras
+    from keras.src.backend.jax import nn as jax_nn
+    from shapetrace._keras_graph import depthwise_conv_by_slices
+    original = jax_nn.depthwise_conv
+    cases = [  # (input NHWC, kernel (kh, kw, C, M), strides, padding, dilation)
+        ((2, 9, 9, 4), (3, 3, 4, 1), 1, "same", 1),
+        ((2, 11, 11, 4), (5, 5, 4, 1), 2, "same", 1),
+        ((1, 10, 8, 3), (3, 3, 3, 2), 1, "valid", 2),
+        ((1, 8, 8, 2), (2, 4, 2, 3), (2, 1), "same", 1),
+        ((2, 7, 7, 5), (3, 3, 5, 1), 2, "valid", 1),
+    ]
+    rng = np.random.default_rng(0)
+    worst = 0.0
+    for xs, ks, strides, padding, dilation in cases:
+        x = jnp.asarray(rng.normal(size=xs), "float32")
+        k = jnp.asarray(rng.normal(size=ks), "float32")
+        def loss(x, k):
+            y = keras.ops.depthwise_conv(x, k, strides, padding, "channels_last", dilation)
+            return jnp.sum(jnp.sin(y)), y
+        (_, want), (want_dx, want_dk) = jax.value_and_grad(loss, argnums=(0, 1), has_aux=True)(x, k)
+        with depthwise_conv_by_slices():
+            assert jax_nn.depthwise_conv is not original
+            (_, got), (got_dx, got_dk) = jax.value_and_grad(loss, argnums=(0, 1), has_aux=True)(x, k)
+        assert got.shape == want.shape, (got.shape, want.shape)
+        for a, b in ((got, want), (got_dx, want_dx), (got_dk, want_dk)):
+            worst = max(worst, float(jnp.max(jnp.abs(a - b))))
+    assert jax_nn.depthwise_conv is original
+    assert worst < 1e-4, worst
+    print("ok", worst)
+    """
+    done = run_on("jax", script)
+    assert done.code == 0 and "ok" in done.out, done.out + done.err
+
+
 def test_digits_resize_is_tensorflows_bilinear():
     import tensorflow as tf
 

@@ -404,7 +404,7 @@ def _survey_csv(_: Path) -> str:
 
 
 def _backend_train(sandbox: Path) -> str:
-    return error_line("KERAS_BACKEND=jax shapetrace train", sandbox)
+    return error_line("KERAS_BACKEND=numpy shapetrace train", sandbox)
 
 
 def _train_broadcast(sandbox: Path) -> str:
