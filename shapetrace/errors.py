@@ -10,9 +10,10 @@ count``, ``use native=True``, ``in `columns```) and list the parameters they nam
 ``--native``), in one place: :func:`shapetrace.cli.core.flag_message`.
 
 :class:`ShapesDiffer` is an ``AssertionError`` (pytest reports it as a failed assertion),
-not a ``ShapetraceError``; :class:`UnsafeLoadWarning` is a warning category. Two exceptions stay private where they are raised, because they
+not a ``ShapetraceError``; :class:`UnsafeLoadWarning` is a warning category. Three exceptions stay private where they are raised, because they
 are control flow that never reaches a user: ``shapetrace.engine._Stop`` (ends the walk at
-the first break) and ``shapetrace.recorder.RecordingStopped`` (unwinds a recording).
+the first break), ``shapetrace.recorder.RecordingStopped`` (unwinds a recording) and
+``shapetrace.jax_trace.Abandon`` (the abstract JAX walk hands over to the real one).
 """
 
 from __future__ import annotations

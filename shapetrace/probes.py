@@ -431,7 +431,7 @@ def _never_built(model: Any) -> str:
     return (
         f"Model {model.name!r} was never built, so its input shape is unknown: pass inputs=SHAPE "
         "(without the batch axis, e.g. inputs=32x32x3 or inputs=200) to build it with the probe; "
-        "a call that takes a dict: inputs[KEY]=SHAPE for each key."
+        "a call that takes a dict: inputs['KEY']=SHAPE for each key."
     )
 
 

@@ -24,7 +24,11 @@ from shapetrace.errors import ShapetraceError, UsageError
 PACKAGE = Path(shapetrace.__file__).resolve().parent
 
 # Control flow that never reaches a user: private where it is raised (see errors.py).
-PRIVATE_CONTROL_FLOW = {"shapetrace.engine._Stop", "shapetrace.recorder.RecordingStopped"}
+PRIVATE_CONTROL_FLOW = {
+    "shapetrace.engine._Stop",
+    "shapetrace.recorder.RecordingStopped",
+    "shapetrace.jax_trace.Abandon",
+}
 
 _FLAG = re.compile(r"(?<![\w-])--[a-z]")
 

@@ -165,6 +165,8 @@ def _example_baseline(sandbox: Path) -> str:
 
 
 def _snapshot(sandbox: Path) -> str:
+    # The docs tell of the first snapshot: the copied example's own baseline is not there yet.
+    (sandbox / "tests" / "shapes" / "digits_cnn.json").unlink()
     return run("shapetrace snapshot model.py:build_model -o tests/shapes/digits_cnn.json", sandbox)
 
 
@@ -282,6 +284,7 @@ def _not_allowed(sandbox: Path) -> str:
 
 def _outside_project(sandbox: Path) -> str:
     (sandbox / ".shapetrace-project").unlink()
+    (sandbox / "tests" / "shapes" / "digits_cnn.json").unlink()  # a first snapshot, as in the docs
     text = run("shapetrace snapshot model.py:build_model -o tests/shapes/digits_cnn.json", sandbox)
     return text.replace(
         "digits_cnn.json\n", "digits_cnn.json   # no .git, pyproject.toml or .shapetrace-project\n", 1

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -217,6 +218,7 @@ def check_command(
     if output_format is OutputFormat.json:
         typer.echo(json.dumps(results, indent=2, sort_keys=True))
     elif updated:
+        sys.stdout.flush()  # the tables first, then the line that sums them up, also on one terminal
         stderr_console.print(
             f"Updated {len(updated)} baseline{'s' if len(updated) != 1 else ''}: {', '.join(updated)}",
             highlight=False,
