@@ -54,6 +54,7 @@ __all__ = [
     "built_call_inputs",
     "argument_shapes_from_sublayers",
     "recording_op_calls",
+    "grouped_conv_without_xla",
     "CONTRACTION_OPS",
     "LOOKUP_OPS",
     "ALIAS_OPS",
@@ -400,6 +401,67 @@ def depthwise_conv_by_slices() -> Iterator[None]:
         yield
     finally:
         jax_nn.depthwise_conv = original
+
+
+def _grouped_conv_without_xla(original: Callable[..., Any]) -> Callable[..., Any]:
+    """Keras's TensorFlow ``conv`` for a grouped convolution, without XLA. TensorFlow cannot run a
+    grouped convolution on CPU, so Keras compiles each such call with XLA, afresh for every call
+    (a new ``tf.function`` each time): a probe through ConvNeXtTiny paid 18 compilations, more
+    time than building the model. A depthwise grouping (one input channel per group) runs as
+    Keras's own ``depthwise_conv``; any other as one ordinary convolution per group, concatenated.
+    The same numbers (float32 rounding), another route; anything else is left to ``original``."""
+    import tensorflow as tf
+    from keras.src.backend import standardize_data_format
+    from keras.src.backend.tensorflow import nn as tf_nn
+
+    def conv(
+        inputs: Any,
+        kernel: Any,
+        strides: Any = 1,
+        padding: str = "valid",
+        data_format: str | None = None,
+        dilation_rate: Any = 1,
+    ) -> Any:
+        args = (strides, padding, data_format, dilation_rate)
+        inputs, kernel = tf.convert_to_tensor(inputs), tf.convert_to_tensor(kernel)
+        channels, per_group, filters = inputs.shape[-1], kernel.shape[-2], kernel.shape[-1]
+        if (
+            standardize_data_format(data_format) != "channels_last"
+            or not isinstance(channels, int)
+            or channels == per_group
+            or channels % per_group
+            or filters % (channels // per_group)
+        ):
+            return original(inputs, kernel, *args)  # not a grouping Keras sends to XLA, or a misfit
+        groups = channels // per_group
+        if per_group == 1 and inputs.shape.rank in (3, 4):
+            # Output channel g·M+m comes from input channel g in both layouts.
+            depthwise = tf.reshape(kernel, (*kernel.shape[:-2], channels, filters // channels))
+            as_tuple = [tuple(a) if isinstance(a, list) else a for a in (strides, dilation_rate)]
+            return tf_nn.depthwise_conv(inputs, depthwise, as_tuple[0], padding, data_format, as_tuple[1])
+        pieces = zip(tf.split(inputs, groups, axis=-1), tf.split(kernel, groups, axis=-1), strict=True)
+        return tf.concat([original(x, k, *args) for x, k in pieces], axis=-1)
+
+    return conv
+
+
+@contextmanager
+def grouped_conv_without_xla() -> Iterator[None]:
+    """On TensorFlow, for the block, Keras's grouped convolutions (``Conv*D(groups=…)``) run as
+    :func:`_grouped_conv_without_xla`; elsewhere nothing changes. Used by the trace's real pass.
+    Checked against Keras 3.15 (``keras.src.backend.tensorflow.nn.conv``, looked up at call time
+    by ``keras.ops.conv``)."""
+    if backend_name() != "tensorflow":
+        yield
+        return
+    from keras.src.backend.tensorflow import nn as tf_nn
+
+    original = tf_nn.conv
+    tf_nn.conv = _grouped_conv_without_xla(original)
+    try:
+        yield
+    finally:
+        tf_nn.conv = original
 
 
 def jax_seed(seed: Any) -> Any:

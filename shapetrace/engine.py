@@ -393,7 +393,10 @@ def walk_stream(
     from shapetrace import jax_trace
 
     fast = jax_trace.walk(model, probes, arrays, on_layer)  # None: not JAX, or it stepped aside
-    return fast if fast is not None else walk_with(_Walker(on_layer), model, probes, arrays)
+    if fast is not None:
+        return fast
+    with kg.grouped_conv_without_xla():  # TensorFlow: no XLA compilation per grouped conv
+        return walk_with(_Walker(on_layer), model, probes, arrays)
 
 
 def walk_with(walker: _Walker, model: Model, probes: list[Probe], arrays: list[Any]) -> WalkResult:
