@@ -4,7 +4,7 @@
 
 For each of the (40) models, in one process, it times (a) building the model
 exactly as the survey does, then throwing it away, and (b) surveying that model
-(``shapetrace.survey.survey`` on just that model: build, trace, condense). The
+(``shapetrace.explore.survey.survey`` on just that model: build, trace, condense). The
 two are interleaved, and their order alternates from one model to the next, so
 the load of other processes on the machine and any warm-up hit both sides
 alike. The sums of (b) and (a) are the whole survey and the plain build of all
@@ -27,8 +27,8 @@ TARGET = 1.1
 
 
 def build_once(app, size: str) -> float:
-    from shapetrace.applications import build_application
-    from shapetrace.survey import resolve_size
+    from shapetrace.explore.survey import resolve_size
+    from shapetrace.models.applications import build_application
 
     start = time.perf_counter()
     model = build_application(app, size=resolve_size(app, size))  # clears the session first
@@ -37,7 +37,7 @@ def build_once(app, size: str) -> float:
 
 
 def survey_once(app, channels: int, size: str):
-    from shapetrace.survey import survey
+    from shapetrace.explore.survey import survey
 
     start = time.perf_counter()
     result = survey(channels=channels, size=size, models=f"^{re.escape(app.key)}$")
@@ -53,8 +53,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     print(f"machine: {len(os.sched_getaffinity(0))} cores, load average {os.getloadavg()[0]:.1f}", flush=True)
 
-    from shapetrace import _keras_graph as kg
-    from shapetrace.survey import select_applications
+    from shapetrace.explore.survey import select_applications
+    from shapetrace.tracing import _keras_graph as kg
 
     apps = select_applications(args.models)
     build_total = survey_total = walks = own_builds = 0.0
@@ -84,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"beyond its builds and layer walks: {rest:.2f} s ({1000 * rest / len(apps):.0f} ms per model)")
     print(f"ratio:                {ratio:8.3f}  (target <= {TARGET})", flush=True)
     if not args.no_jobs:
-        from shapetrace.survey import survey
+        from shapetrace.explore.survey import survey
 
         start = time.perf_counter()
         serial = survey(channels=args.channels, size=args.size, models=args.models)

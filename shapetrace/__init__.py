@@ -19,7 +19,7 @@ from shapetrace.options import Engine, OutputFormat, Pooling, TraceOptions
 from shapetrace.records import SCHEMA, Boundary, Break, LayerTrace, Probe, Trace
 
 if TYPE_CHECKING:
-    from shapetrace.applications import Application
+    from shapetrace.models.applications import Application
 
 __version__ = "0.1.0"  # the one place the version is written; pyproject.toml reads it from here
 
@@ -66,6 +66,6 @@ def trace_model(model: Any, **options: Any) -> Trace:
 
 def list_applications() -> list[Application]:
     """The 40 ``keras.applications`` models with their default and minimum input sizes."""
-    from shapetrace.applications import APPLICATIONS
+    from shapetrace.models.applications import APPLICATIONS
 
     return list(APPLICATIONS.values())

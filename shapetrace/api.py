@@ -7,7 +7,8 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from shapetrace.applications import (
+from shapetrace.errors import UsageError, WeightsError
+from shapetrace.models.applications import (
     Application,
     build_application,
     parse_size,
@@ -15,7 +16,6 @@ from shapetrace.applications import (
     validate_channels,
     validate_size,
 )
-from shapetrace.errors import UsageError, WeightsError
 from shapetrace.options import Engine, TraceOptions
 from shapetrace.records import Break, LayerTrace, Probe, Trace
 
@@ -96,7 +96,7 @@ def trace(
         "weights": None if weights is None else str(weights),
         "pooling": None if pooling is None else pooling.value,
     }
-    from shapetrace.loading import (
+    from shapetrace.models.loading import (
         parse_factory_args,
         parse_input_shapes,
         parse_model_spec,
@@ -135,7 +135,7 @@ def trace(
         )
         request = {"model": app.key, **request}
     else:
-        from shapetrace.loading import import_user_code, load_model, spec_of_callable
+        from shapetrace.models.loading import import_user_code, load_model, spec_of_callable
 
         if native or top or pooling is not None:
             raise UsageError(
@@ -144,7 +144,7 @@ def trace(
                 param=("native", "top", "pooling"),
             )
         if spec is not None and spec.kind == "file" and spec.path is not None:
-            from shapetrace.loading import read_saved_config
+            from shapetrace.models.loading import read_saved_config
 
             assert spec.path is not None  # a file spec has its path
             read_saved_config(spec.path)  # a bad file is refused before user code or TensorFlow runs
@@ -153,7 +153,7 @@ def trace(
             spec or model, factory_args=factory_args, unsafe_load=opts.unsafe_load, user_code=user_code
         )
         if weights is not None and str(weights).lower() not in ("none", ""):
-            from shapetrace.applications import load_weights_file
+            from shapetrace.models.applications import load_weights_file
 
             path = Path(weights).expanduser()
             if not path.is_file():
@@ -203,7 +203,7 @@ def _validate_application_probe(
     app: Application, size: tuple[int, int] | None, channels: int, batch: int
 ) -> None:
     """Refuse an absurd probe before the model is built for it (the figure in one line)."""
-    from shapetrace.probes import MAX_DIM, available_memory, probe_bytes, validate_probe_memory
+    from shapetrace.tracing.probes import MAX_DIM, available_memory, probe_bytes, validate_probe_memory
 
     height, width = size if size is not None else (app.default_size, app.default_size)
     if max(height, width) > MAX_DIM:
@@ -222,8 +222,8 @@ def make_probes(
     batch: int,
     inputs: Mapping[str, tuple[int, ...]] | None = None,
 ) -> tuple[list[Probe], list[np.ndarray]]:
-    """One probe per model input (the rules: :mod:`shapetrace.probes`)."""
-    from shapetrace.probes import make_probes as _make_probes
+    """One probe per model input (the rules: :mod:`shapetrace.tracing.probes`)."""
+    from shapetrace.tracing.probes import make_probes as _make_probes
 
     return _make_probes(model, channels=channels, size=size, batch=batch, inputs=inputs)
 
@@ -241,15 +241,15 @@ def trace_model(
     on_walk_start: Callable[[int | None], None] | None = None,
 ) -> Trace:
     """Trace an already-built ``keras.Model`` (see :func:`trace` for the arguments)."""
-    from shapetrace import _keras_graph as kg
+    from shapetrace.tracing import _keras_graph as kg
 
     engine = Engine(engine)
     # A subclassed model never called is built by the probe itself (``inputs`` says its shape).
     probes, arrays = make_probes(model, channels=channels, size=size, batch=batch, inputs=inputs)
     if engine is Engine.stream:
-        from shapetrace.engine import walk_stream as walk
+        from shapetrace.tracing.engine import walk_stream as walk
     else:
-        from shapetrace.submodels import walk_submodels as walk
+        from shapetrace.tracing.submodels import walk_submodels as walk
     if on_walk_start is not None:
         on_walk_start(_expected_calls(model))
     result = walk(model, probes, arrays, on_layer=on_layer)
@@ -273,7 +273,7 @@ def trace_model(
 
 def _expected_calls(model: Any) -> int | None:
     """How many rows a full walk records (for progress only; ``None`` when unknown)."""
-    from shapetrace import _keras_graph as kg
+    from shapetrace.tracing import _keras_graph as kg
 
     def calls(graph: Any) -> int:
         return sum(
@@ -294,7 +294,7 @@ def _with_sources(
     """Name, on every row and on the break, the model inputs (probes) that reach that call."""
     from dataclasses import replace
 
-    from shapetrace import _keras_graph as kg
+    from shapetrace.tracing import _keras_graph as kg
 
     pending: dict[str, list[tuple[str, ...]]] = {}
     for path, sources in kg.input_lineage(model, names):

@@ -8,7 +8,7 @@ goes (:mod:`shapetrace._fields`): anything that does not fit raises one :class:`
 (``layers[3].output: expected a shape (a list of whole numbers and nulls) or null, got 'x'``).
 Fields a reader can compute (``channels_in``, ``verdict``, ``changes``, …) are not read back.
 The summary prose and cost totals of the published JSON are functions of a trace, assembled by
-:func:`shapetrace.report.trace_document`: this module imports nothing that computes or writes prose.
+:func:`shapetrace.tracing.report.trace_document`: this module imports nothing that computes or writes prose.
 """
 
 from __future__ import annotations
@@ -261,18 +261,18 @@ class LayerTrace:
     why: str | None = None
     """Why the channel count changed, when it did: the mechanism that was detected."""
     mechanism: str | None = None
-    """One of :data:`shapetrace.explain.MECHANISMS`: ``conv``, ``depthwise``, ``dense``, ``recurrent``,
+    """One of :data:`shapetrace.tracing.explain.MECHANISMS`: ``conv``, ``depthwise``, ``dense``, ``recurrent``,
     ``embedding``, ``attention``, ``concat``, ``broadcast``, ``reshape`` or ``other``."""
     shared: bool = False
     """A second or later call of a layer already seen (its params count once)."""
     failed: bool = False
     """The call raised: this is the break row."""
     trainable_params: int = 0
-    """The part of ``params`` that training updates (see :mod:`shapetrace.costs`)."""
+    """The part of ``params`` that training updates (see :mod:`shapetrace.tracing.costs`)."""
     non_trainable_params: int = 0
     """The rest of ``params``: moving statistics, frozen layers."""
     macs: int | None = 0
-    """Multiply-accumulates of this call for the probe's batch (what is counted: :mod:`shapetrace.costs`);
+    """Multiply-accumulates of this call for the probe's batch (what is counted: :mod:`shapetrace.tracing.costs`);
     ``None`` when unknown (a layer with weights and no counting rule), never guessed as 0."""
     activation_bytes: int = 0
     """Bytes of the tensors this call output (0 on the row that broke)."""
@@ -281,7 +281,7 @@ class LayerTrace:
     container: bool = False
     """An opened user-defined layer or subclassed model: the rows under its path are the calls
     made inside it; this row shows the block's real input → output and carries only the
-    weights none of those rows counts (see :mod:`shapetrace.recorder`)."""
+    weights none of those rows counts (see :mod:`shapetrace.tracing.recorder`)."""
 
     @property
     def channels_in(self) -> int | None:
@@ -449,7 +449,7 @@ class Trace(Displayable):
 
         ``Trace.from_dict(t.to_dict()).to_dict() == t.to_dict()``. What a reader can compute
         (``verdict``, ``probe``, ``changes``, ``channels_in``…) and what
-        :func:`shapetrace.report.trace_document` adds (``summary``, ``costs``) is not read back;
+        :func:`shapetrace.tracing.report.trace_document` adds (``summary``, ``costs``) is not read back;
         a field that is absent takes its default (hand-written baselines carry only what the
         comparison needs).
 

@@ -26,7 +26,7 @@ import shlex
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from shapetrace.check import CheckResult
+from shapetrace.baselines.check import CheckResult
 from shapetrace.errors import ShapesDiffer
 
 if TYPE_CHECKING:
@@ -68,7 +68,7 @@ def assert_shapes(
         **trace_options: options of :func:`shapetrace.trace` (``channels=1``, ``size="64x64"``…).
 
     Returns:
-        The :class:`~shapetrace.check.CheckResult` (``match``, ``updated`` or ``created``).
+        The :class:`~shapetrace.baselines.check.CheckResult` (``match``, ``updated`` or ``created``).
 
     Raises:
         ShapesDiffer: the shapes differ (an ``AssertionError`` with the rendered diff).
@@ -77,7 +77,7 @@ def assert_shapes(
     """
     __tracebackhide__ = True  # pytest: show the failure, not this helper's frames
     from shapetrace.api import trace as run_trace
-    from shapetrace.check import check_trace
+    from shapetrace.baselines.check import check_trace
 
     update = update_requested() if update is None else update
     trace = run_trace(model_or_name, **trace_options)

@@ -13,10 +13,10 @@ import errno
 import numpy as np
 import pytest
 
-from shapetrace._keras_graph import keras
-from shapetrace.adapt import Method, adapt, adapt_model, probe_map, save_adapted
-from shapetrace.applications import build_application, resolve_application
+from shapetrace.adapt.fold import Method, adapt, adapt_model, probe_map, save_adapted
 from shapetrace.errors import UsageError, VerificationFailed
+from shapetrace.models.applications import build_application, resolve_application
+from shapetrace.tracing._keras_graph import keras
 
 SIZE = (32, 32)
 MEAN = np.array([0.485, 0.456, 0.406])
@@ -367,7 +367,7 @@ def test_a_user_model_keeps_its_declared_size(tmp_path):
 
 def test_report_renders_as_in_the_readme(golden):
     """The rendered report, from a report built whole (the figures of the README's real run)."""
-    from shapetrace.adapt import AdaptReport, StemFold
+    from shapetrace.adapt.fold import AdaptReport, StemFold
     from shapetrace.render.adapt import adapt_report
     from shapetrace.render.text import render_text
 

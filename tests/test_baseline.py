@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from shapetrace.baseline import BASELINE_SCHEMA, load_baseline, obtained_path, snapshot
-from shapetrace.check import check_baseline, check_trace
-from shapetrace.diff import diff_traces, structural_path
+from shapetrace.baselines.baseline import BASELINE_SCHEMA, load_baseline, obtained_path, snapshot
+from shapetrace.baselines.check import check_baseline, check_trace
+from shapetrace.baselines.diff import diff_traces, structural_path
 from shapetrace.errors import UsageError
 from shapetrace.records import Boundary, LayerTrace, Probe, Trace
 from shapetrace.testing import ShapesDiffer, assert_shapes
@@ -221,7 +221,7 @@ def test_update_rewrites_and_clears_obtained(factory, tmp_path):
 
 
 def test_other_models_built_first_do_not_change_the_result(factory, tmp_path):
-    from shapetrace._keras_graph import keras
+    from shapetrace.tracing._keras_graph import keras
 
     path = tmp_path / "net.json"
     snapshot(factory, path)
@@ -389,7 +389,7 @@ def test_invalid_baselines_are_one_line(good_baseline, edit, expected):
 
 
 def test_baseline_from_a_model_object_cannot_be_rerun(tmp_path):
-    from shapetrace._keras_graph import keras
+    from shapetrace.tracing._keras_graph import keras
 
     inputs = keras.Input((4,))
     path = tmp_path / "object.json"

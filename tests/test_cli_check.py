@@ -207,7 +207,7 @@ def test_missing_baseline(tmp_path, cli, monkeypatch):
 
 def _bad_models(tmp_path: Path, factories: Path) -> dict[str, tuple[str, str]]:
     truncated = tmp_path / "truncated.keras"
-    from shapetrace._keras_graph import keras
+    from shapetrace.tracing._keras_graph import keras
 
     inputs = keras.Input((4,))
     good = tmp_path / "good.keras"
@@ -254,7 +254,7 @@ def test_factory_import_error_names_the_module(tmp_path, cli, monkeypatch):
 @pytest.fixture
 def trojan(tmp_path) -> tuple[Path, Path]:
     """A .keras file whose Lambda writes ``pwned.txt`` whenever it is called (on load, too)."""
-    from shapetrace._keras_graph import keras
+    from shapetrace.tracing._keras_graph import keras
 
     marker = tmp_path / "pwned.txt"
     payload = eval(f"lambda t: (open({str(marker)!r}, 'w').write('pwned'), t)[1]")

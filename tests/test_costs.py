@@ -7,12 +7,12 @@ import json
 import pytest
 from conftest import render_plain, stable_json
 
-from shapetrace.costs import format_bytes, format_count, totals_of
-from shapetrace.report import trace_document
+from shapetrace.tracing.costs import format_bytes, format_count, totals_of
+from shapetrace.tracing.report import trace_document
 
 
 def _keras():
-    from shapetrace._keras_graph import keras
+    from shapetrace.tracing._keras_graph import keras
 
     return keras
 
@@ -204,7 +204,7 @@ def _golden_model():
 def test_golden_cost_columns_and_footer(golden):
     import shapetrace
     from shapetrace.render.table import trace_report
-    from shapetrace.selection import View
+    from shapetrace.tracing.selection import View
 
     trace = shapetrace.trace_model(_golden_model())
     view = View.parse(columns="index,layer,type,actual,params,trainable,non_trainable,macs,memory")

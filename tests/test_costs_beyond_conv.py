@@ -22,12 +22,12 @@ import json
 import pytest
 from conftest import render_plain, stable_json
 
-from shapetrace.costs import totals_of
-from shapetrace.report import trace_document
+from shapetrace.tracing.costs import totals_of
+from shapetrace.tracing.report import trace_document
 
 
 def _keras():
-    from shapetrace._keras_graph import keras
+    from shapetrace.tracing._keras_graph import keras
 
     return keras
 
@@ -251,7 +251,7 @@ def _model_with_unknown_layer():
 def test_a_layer_with_weights_and_no_rule_is_unknown_never_zero(golden):
     from shapetrace.render.costs import cost_footer
     from shapetrace.render.table import trace_table
-    from shapetrace.selection import View
+    from shapetrace.tracing.selection import View
 
     trace = _trace(_model_with_unknown_layer())
     mix = next(row for row in trace.layers if row.name == "mix")
@@ -274,7 +274,7 @@ def test_a_layer_with_weights_and_no_rule_is_unknown_never_zero(golden):
 
 
 def test_a_collapsed_block_with_an_unknown_row_stays_unknown():
-    from shapetrace.selection import collapse_depth
+    from shapetrace.tracing.selection import collapse_depth
 
     keras = _keras()
     inner = _model_with_unknown_layer()
@@ -363,7 +363,7 @@ def test_text_transformer_counts_attention_and_its_feed_forward():
 
 
 def test_a_collapsed_block_costs_the_sum_of_its_sublayers():
-    from shapetrace.selection import collapse_depth
+    from shapetrace.tracing.selection import collapse_depth
 
     keras = _keras()
     keras.backend.clear_session()
@@ -379,7 +379,7 @@ def test_a_collapsed_block_costs_the_sum_of_its_sublayers():
 
 def test_an_opened_layer_counts_only_what_its_sublayers_do_not():
     """The call recorder's container rows: ``own_params`` are the weights no sublayer row owns."""
-    from shapetrace.costs import count_macs, layer_cost
+    from shapetrace.tracing.costs import count_macs, layer_cost
 
     keras = _keras()
 

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import pytest
 
-from shapetrace.explain import explain_block, explain_change
+from shapetrace.tracing.explain import explain_block, explain_change
 
 
 def _keras():
-    from shapetrace._keras_graph import keras
+    from shapetrace.tracing._keras_graph import keras
 
     return keras
 

@@ -169,7 +169,7 @@ def test_baseline_model_file_outside_the_project_is_not_loaded_unsafely(project,
 
 
 def test_project_root_is_the_nearest_folder_with_git_or_pyproject(tmp_path):
-    from shapetrace.project import project_root
+    from shapetrace.baselines.project import project_root
 
     (tmp_path / "repo" / ".git").mkdir(parents=True)
     (tmp_path / "repo" / "tests" / "shapes").mkdir(parents=True)
@@ -238,7 +238,7 @@ def test_keras_config_with_a_lying_size_header_is_still_bounded(tmp_path, cli):
 def test_reading_is_capped_whatever_the_header_says():
     import io
 
-    from shapetrace.untrusted import read_capped
+    from shapetrace.models.untrusted import read_capped
 
     assert read_capped(io.BytesIO(b"x" * 10), 10, "doc") == b"x" * 10
     with pytest.raises(UsageError, match="doc is larger than"):
@@ -369,8 +369,8 @@ def test_weights_of_another_model_report_one_line_not_one_warning_per_layer(tmp_
     ``load_weights`` and then fails as Keras does; the CLI must print the error line alone."""
     import keras
 
-    from shapetrace.applications import load_weights_file
     from shapetrace.errors import WeightsError
+    from shapetrace.models.applications import load_weights_file
 
     class OlderFileModel(keras.Model):
         def load_weights(self, filepath, *args, **kwargs):

@@ -281,7 +281,7 @@ def test_a_backtracking_layers_pattern_ends_in_one_line(cli, factories):
 
 
 def test_layer_filter_bound_is_a_usage_error():
-    from shapetrace.selection import parse_layers
+    from shapetrace.tracing.selection import parse_layers
 
     with pytest.raises(UsageError, match="Invalid `layers`"):
         parse_layers("(")
@@ -413,7 +413,7 @@ def test_rich_markup_in_names_is_text(cli):
 
 
 def test_a_huge_baseline_is_refused_before_it_is_read(tmp_path, cli):
-    from shapetrace.baseline import BASELINE_LIMIT
+    from shapetrace.baselines.baseline import BASELINE_LIMIT
 
     big = tmp_path / "big.json"
     with open(big, "wb") as handle:

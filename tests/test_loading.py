@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from shapetrace.errors import UsageError
-from shapetrace.loading import (
+from shapetrace.models.loading import (
     UnsafeLoadWarning,
     load_model,
     parse_factory_args,
@@ -58,7 +58,7 @@ def factory_file(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def saved(tmp_path_factory) -> dict[str, Path]:
     """A tiny model saved as .keras and legacy .h5, plus a weights-only file."""
-    from shapetrace._keras_graph import keras
+    from shapetrace.tracing._keras_graph import keras
 
     folder = tmp_path_factory.mktemp("saved")
     inputs = keras.Input((12, 12, 2), name="pixels")
@@ -75,7 +75,7 @@ def saved(tmp_path_factory) -> dict[str, Path]:
 
 def _lambda_model(marker: Path):
     """A model whose Lambda writes ``marker`` whenever Keras calls it (on load, too)."""
-    from shapetrace._keras_graph import keras
+    from shapetrace.tracing._keras_graph import keras
 
     payload = eval(f"lambda t: (open({str(marker)!r}, 'w').write('pwned'), t)[1]")
     inputs = keras.Input((4,), name="x")
@@ -207,7 +207,7 @@ def test_scan_names_what_is_unsafe():
 
 
 def test_scan_passes_real_application_configs(saved):
-    from shapetrace.applications import APPLICATIONS, build_application
+    from shapetrace.models.applications import APPLICATIONS, build_application
 
     model = build_application(APPLICATIONS["mobilenetv3small"], size=(32, 32))
     config = json.loads(json.dumps(model.get_config(), default=str))
@@ -251,7 +251,7 @@ def test_unsafe_load_runs_the_code_and_warns(trojan):
 
 
 def test_safe_mode_is_never_switched_on_globally(trojan):
-    from shapetrace._keras_graph import keras
+    from shapetrace.tracing._keras_graph import keras
 
     with pytest.warns(UnsafeLoadWarning):
         load_model(str(trojan["keras"]), unsafe_load=True)
@@ -322,7 +322,7 @@ def test_factory_module_from_working_directory(factory_file, monkeypatch):
 
 
 def test_factory_gets_fresh_names(factory_file):
-    from shapetrace._keras_graph import keras
+    from shapetrace.tracing._keras_graph import keras
 
     for _ in range(3):  # what else the process built must not leak into the names
         keras.layers.Conv2D(2, 3)(keras.Input((8, 8, 1)))

@@ -9,14 +9,14 @@ import pytest
 from conftest import render_plain
 
 from shapetrace.errors import UsageError
-from shapetrace.selection import View, parse_columns, parse_layers
+from shapetrace.tracing.selection import View, parse_columns, parse_layers
 
 
 @pytest.fixture(scope="module")
 def nested_trace():
     """A Sequential around EfficientNetB0 (the story's nesting), 1 channel, small."""
     import shapetrace
-    from shapetrace._keras_graph import keras
+    from shapetrace.tracing._keras_graph import keras
 
     keras.backend.clear_session()
     base = keras.applications.EfficientNetB0(include_top=False, weights=None, input_shape=(32, 32, 3))
@@ -30,7 +30,7 @@ def nested_trace():
 def test_plot_trace_writes_a_png(tmp_path, nested_trace):
     from PIL import Image
 
-    from shapetrace.plot import plot_trace
+    from shapetrace.render.plot import plot_trace
 
     path = plot_trace(nested_trace, tmp_path / "trace.png")
     with Image.open(path) as image:
@@ -39,9 +39,9 @@ def test_plot_trace_writes_a_png(tmp_path, nested_trace):
 
 
 def test_plot_compare_and_survey_write_svg(tmp_path):
-    from shapetrace.compare import compare_channels
-    from shapetrace.plot import plot_compare, plot_survey
-    from shapetrace.survey import survey
+    from shapetrace.explore.compare import compare_channels
+    from shapetrace.explore.survey import survey
+    from shapetrace.render.plot import plot_compare, plot_survey
 
     comparison = compare_channels("efficientnetb0", channels=1, other=3, size=(32, 32))
     svg = plot_compare(comparison, tmp_path / "compare.svg").read_text()
@@ -187,7 +187,7 @@ def test_bad_input_is_one_line_exit_2_and_writes_nothing(extra, words, tmp_path,
 
 def test_unwritable_folder_is_refused(monkeypatch, tmp_path):
     # Root writes anywhere, so the permission answer is simulated: the check must ask os.access.
-    from shapetrace.plot import validate_writable
+    from shapetrace.render.plot import validate_writable
 
     monkeypatch.setattr(os, "access", lambda path, mode: False)
     with pytest.raises(UsageError, match="is not writable"):

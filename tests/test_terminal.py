@@ -21,7 +21,7 @@ import shapetrace
 from shapetrace.options import Layout
 from shapetrace.render.fit import ColumnSpec, choose_columns, compact_shape_text, spec_of, table_width
 from shapetrace.render.table import trace_report
-from shapetrace.selection import View
+from shapetrace.tracing.selection import View
 
 WIDTHS = (80, 100, 120, 200)
 SHAPE = re.compile(r"\((?:None|\d+)(?:, ?(?:None|\d+))*,?\)")
@@ -138,7 +138,7 @@ def test_compact_shapes_lose_only_their_spaces():
 @pytest.fixture(scope="module")
 def story():
     """EfficientNetB0 takes a 1-channel probe; ResNet50 breaks on it."""
-    from shapetrace._keras_graph import keras
+    from shapetrace.tracing._keras_graph import keras
 
     keras.backend.clear_session()
     efficientnet = shapetrace.trace("efficientnetb0", channels=1, size=(64, 64))
@@ -225,7 +225,7 @@ def rgb():
 @pytest.fixture(scope="module")
 def comparison(story, rgb):
     """1 channel vs 3 through EfficientNetB0: where the two probes' shapes meet."""
-    from shapetrace.compare import compare_traces
+    from shapetrace.explore.compare import compare_traces
 
     return compare_traces(story[0], rgb)
 
@@ -243,9 +243,9 @@ def test_compare_fits_every_window(comparison, width):
 
 @pytest.mark.parametrize("width", WIDTHS)
 def test_survey_fits_every_window(story, rgb, width):
-    from shapetrace.applications import resolve_application
+    from shapetrace.explore.survey import Survey, survey_row
+    from shapetrace.models.applications import resolve_application
     from shapetrace.render.survey import survey_report
-    from shapetrace.survey import Survey, survey_row
 
     efficientnet, resnet = story
     rows = tuple(survey_row(resolve_application(t.model), t, (64, 64), 1.0) for t in (efficientnet, resnet))
@@ -264,8 +264,8 @@ def test_survey_fits_every_window(story, rgb, width):
 @pytest.mark.parametrize("width", WIDTHS)
 def test_check_diff_fits_every_window(story, rgb, width, tmp_path):
     """A baseline taken with the 3 channels the model declares, checked against a 1-channel run."""
-    from shapetrace.check import CheckResult
-    from shapetrace.diff import diff_traces
+    from shapetrace.baselines.check import CheckResult
+    from shapetrace.baselines.diff import diff_traces
     from shapetrace.render.diff import check_report
 
     path = tmp_path / "efficientnetb0.json"

@@ -8,10 +8,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from shapetrace._keras_graph import keras
-from shapetrace.applications import resolve_application
 from shapetrace.errors import UsageError
-from shapetrace.train.adapt import AdaptRefused, assemble, build_base, find_stem
+from shapetrace.models.applications import resolve_application
+from shapetrace.tracing._keras_graph import keras
+from shapetrace.train.channels import AdaptRefused, assemble, build_base, find_stem
 from shapetrace.train.config import TrainConfig
 
 SIZE = (32, 32)

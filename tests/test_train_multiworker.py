@@ -172,7 +172,7 @@ def test_two_workers_on_loopback_train_in_step_and_only_the_chief_writes_the_run
     # worker 1 trained in step: its private copy has exactly the chief's weights
     [other] = list((tmp_path / "tmp-1").glob("shapetrace-worker-*"))
     assert not list((tmp_path / "tmp-0").glob("shapetrace-worker-*"))
-    from shapetrace._keras_graph import keras
+    from shapetrace.tracing._keras_graph import keras
 
     chief = keras.models.load_model(out / "model.keras")
     worker = keras.models.load_model(other / "model.keras")

@@ -17,14 +17,14 @@ import pytest
 import user_models as um
 from conftest import render_plain
 
-from shapetrace import _keras_graph as kg
 from shapetrace.api import trace, trace_model
 from shapetrace.errors import UsageError
-from shapetrace.loading import parse_input_shapes
-from shapetrace.probes import make_probes, probe_bytes, validate_probe_memory
-from shapetrace.recorder import is_user_defined
-from shapetrace.report import trace_document
-from shapetrace.selection import collapse_depth
+from shapetrace.models.loading import parse_input_shapes
+from shapetrace.tracing import _keras_graph as kg
+from shapetrace.tracing.probes import make_probes, probe_bytes, validate_probe_memory
+from shapetrace.tracing.recorder import is_user_defined
+from shapetrace.tracing.report import trace_document
+from shapetrace.tracing.selection import collapse_depth
 
 keras = kg.keras
 USER_MODELS = Path(__file__).parent / "user_models.py"

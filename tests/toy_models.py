@@ -5,7 +5,7 @@ from __future__ import annotations
 
 def toy_model():
     """Declared for 3 channels; a 1-channel probe broadcasts at ``norm``."""
-    from shapetrace._keras_graph import keras
+    from shapetrace.tracing._keras_graph import keras
 
     layers = keras.layers
     inputs = keras.Input((8, 8, 3), name="image")
@@ -23,7 +23,7 @@ def toy_model():
 
 def story_model(size=(84, 112)):
     """The story's own model: EfficientNetB5 on Input((84, 112, 3)), max pooling, in a Sequential."""
-    from shapetrace._keras_graph import keras
+    from shapetrace.tracing._keras_graph import keras
 
     keras.backend.clear_session()
     base = keras.applications.EfficientNetB5(

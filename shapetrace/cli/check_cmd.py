@@ -59,7 +59,7 @@ def snapshot_command(
     The file holds the trace and everything needed to run it again (model spec, probe
     options, Keras/TensorFlow versions): sorted keys, 2-space indent, written atomically.
     """
-    from shapetrace.baseline import snapshot
+    from shapetrace.baselines.baseline import snapshot
 
     replacing = os.path.isfile(output)  # said in the result line: a snapshot never replaces a file silently
     with reporting(debug), stdout_to_stderr(), work_status() as status:
@@ -127,7 +127,7 @@ def check_command(
     baseline, 3 for an internal error. Each baseline's result is reported, whatever
     happened to the others.
     """
-    from shapetrace.check_jobs import CheckError, check_all, parse_shard, resolve_jobs, select_shard
+    from shapetrace.baselines.jobs import CheckError, check_all, parse_shard, resolve_jobs, select_shard
     from shapetrace.render.diff import check_report
 
     # A glob like tests/shapes/*.json also matches what an earlier failing run left beside

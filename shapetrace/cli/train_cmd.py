@@ -139,7 +139,7 @@ def train_command(
     trace) go to --output. Exit 0 on success, 1 when the loss diverges, 2 for bad usage or input.
     """
     from shapetrace.extras import require_train
-    from shapetrace.train.adapt import AdaptRefused
+    from shapetrace.train.channels import AdaptRefused
 
     with reporting(debug):
         require_train(for_="shapetrace train")  # before the options: installing comes first

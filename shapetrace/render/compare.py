@@ -7,7 +7,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from shapetrace.compare import AlignedRow, Comparison
+from shapetrace.explore.compare import AlignedRow, Comparison
 from shapetrace.options import Layout
 from shapetrace.records import LayerTrace, format_shape
 from shapetrace.render.fit import Fit, choose_columns, compact_shape_text, spec_of

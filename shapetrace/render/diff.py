@@ -11,8 +11,8 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from shapetrace.check import CheckResult
-from shapetrace.diff import FieldChange, ShapeDiff
+from shapetrace.baselines.check import CheckResult
+from shapetrace.baselines.diff import FieldChange, ShapeDiff
 from shapetrace.options import Layout
 from shapetrace.records import format_shape
 from shapetrace.render.fit import ColumnSpec, Fit, choose_columns, compact_shape_text, spec_of, table_width

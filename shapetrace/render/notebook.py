@@ -17,16 +17,16 @@ from typing import Any
 from rich.console import Group, RenderableType
 from rich.table import Table
 
-from shapetrace.check import CheckResult
-from shapetrace.compare import Comparison
-from shapetrace.diff import ShapeDiff
+from shapetrace.baselines.check import CheckResult
+from shapetrace.baselines.diff import ShapeDiff
+from shapetrace.explore.compare import Comparison
+from shapetrace.explore.survey import Survey
 from shapetrace.records import Trace
 from shapetrace.render.compare import compare_report
 from shapetrace.render.diff import check_report, diff_table
 from shapetrace.render.survey import survey_report
 from shapetrace.render.table import trace_report, trace_table
 from shapetrace.render.text import MIN_WIDTH, VisibleConsole, needed_width
-from shapetrace.survey import Survey
 
 __all__ = ["html_of", "renderable_of", "summary_line", "LONG_TRACE"]
 

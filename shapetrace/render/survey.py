@@ -10,11 +10,11 @@ from rich.measure import Measurement
 from rich.table import Table
 from rich.text import Text
 
-from shapetrace.costs import format_count
+from shapetrace.explore.survey import Survey, SurveyRow
 from shapetrace.options import Layout
 from shapetrace.render.fit import Fit, choose_columns, compact_shape_text, spec_of
 from shapetrace.render.table import left_out_note
-from shapetrace.survey import Survey, SurveyRow
+from shapetrace.tracing.costs import format_count
 
 
 def _natural_width(table: Table) -> int:
@@ -267,7 +267,7 @@ def survey_report(
 def _size_of(row: SurveyRow, size: str) -> bool:
     """Whether ``row`` was traced at the grid's ``size`` (a word means each model's own)."""
     if size in ("default", "min"):
-        from shapetrace.applications import APPLICATIONS
+        from shapetrace.models.applications import APPLICATIONS
 
         app = APPLICATIONS[row.key]
         side = app.default_size if size == "default" else app.min_size

@@ -10,16 +10,16 @@ from rich.console import Group, JustifyMethod, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from shapetrace.costs import format_bytes, format_count, format_macs, totals_of
-from shapetrace.explain import break_hint, verdict_text
 from shapetrace.options import Layout
 from shapetrace.records import LayerTrace, Trace, format_shape
 from shapetrace.render.costs import cost_footer
 from shapetrace.render.fit import Fit, ShapeSafeText, choose_columns, compact_shape_text, spec_of
-from shapetrace.selection import View, collapse_depth
+from shapetrace.tracing.costs import format_bytes, format_count, format_macs, totals_of
+from shapetrace.tracing.explain import break_hint, verdict_text
+from shapetrace.tracing.selection import View, collapse_depth
 
 if TYPE_CHECKING:
-    from shapetrace.applications import Application
+    from shapetrace.models.applications import Application
 
 __all__ = [
     "trace_table",
@@ -115,7 +115,7 @@ COLUMN_PRIORITY = (
 )
 """The other columns, most wanted first: they join the table while the window has room."""
 
-# Column name (see shapetrace.selection.COLUMNS) → header, justification, cell.
+# Column name (see shapetrace.tracing.selection.COLUMNS) → header, justification, cell.
 COLUMN_CELLS: dict[str, tuple[str, JustifyMethod, Callable[[LayerTrace, Trace], str | Text]]] = {
     "index": ("#", "right", lambda row, trace: str(row.index)),
     "layer": ("layer", "left", lambda row, trace: row.path),

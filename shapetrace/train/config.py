@@ -8,8 +8,8 @@ from enum import Enum
 from pathlib import Path
 from typing import Any, cast
 
-from shapetrace.applications import parse_size, resolve_application, validate_channels, validate_size
 from shapetrace.errors import UsageError
+from shapetrace.models.applications import parse_size, resolve_application, validate_channels, validate_size
 
 __all__ = [
     "Adapt",

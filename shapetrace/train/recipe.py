@@ -45,7 +45,7 @@ def phases(config: TrainConfig) -> tuple[Phase, ...]:
 
 def compile_for(model: Any, phase: Phase, steps_per_epoch: int) -> None:
     """Compile ``model`` for ``phase``: Adam with a cosine decay over the phase's steps."""
-    from shapetrace._keras_graph import keras
+    from shapetrace.tracing._keras_graph import keras
 
     steps = max(1, (phase.last_epoch - phase.first_epoch) * steps_per_epoch)
     schedule = keras.optimizers.schedules.CosineDecay(phase.lr, decay_steps=steps, alpha=0.01)

@@ -19,9 +19,14 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
-from shapetrace._keras_graph import depthwise_conv_by_slices, keras, tensorflow_left_unloaded, versions
 from shapetrace.errors import TrainingDiverged, UsageError
 from shapetrace.extras import require_train
+from shapetrace.tracing._keras_graph import (
+    depthwise_conv_by_slices,
+    keras,
+    tensorflow_left_unloaded,
+    versions,
+)
 from shapetrace.train.config import Distribute, TrainConfig
 from shapetrace.train.devices import make_strategy, require_training_backend
 from shapetrace.train.outputs import FILES, SCHEMA, RunFolder, atomic_copy, atomic_save_model, atomic_write
@@ -186,7 +191,7 @@ def _train(
     started = time.perf_counter()
     reporter = reporter or _Quiet()
     config = config.resolved()
-    from shapetrace.applications import resolve_application
+    from shapetrace.models.applications import resolve_application
 
     app = resolve_application(config.model)
     strategy = make_strategy(config.distribute)  # before any other TensorFlow (or JAX) work
@@ -202,9 +207,9 @@ def _train(
     started_on = _started_on(folder) if completed else None
 
     from shapetrace.api import trace_model
-    from shapetrace.explain import verdict_text
-    from shapetrace.report import trace_document
-    from shapetrace.train import adapt as adapt_mod
+    from shapetrace.tracing.explain import verdict_text
+    from shapetrace.tracing.report import trace_document
+    from shapetrace.train import channels as adapt_mod
     from shapetrace.train import recipe
     from shapetrace.train.data import load_datasets
 

@@ -166,7 +166,7 @@ def build_application(
     Returns:
         A built ``keras.Model``.
     """
-    from shapetrace import _keras_graph  # imports keras (and TensorFlow)
+    from shapetrace.tracing import _keras_graph  # imports keras (and TensorFlow)
 
     keras = _keras_graph.keras
     size = validate_size(app, size or (app.default_size, app.default_size))
@@ -186,7 +186,7 @@ def build_application(
             param="top",
         )
     _keras_graph.reset_naming()
-    from shapetrace.jax_trace import fast_initializers
+    from shapetrace.tracing.jax_trace import fast_initializers
 
     try:
         with fast_initializers():  # on JAX: no XLA compile per kernel shape

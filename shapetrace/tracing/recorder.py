@@ -33,13 +33,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
-from shapetrace import _keras_graph as kg
-from shapetrace.costs import op_macs
 from shapetrace.messages import one_line
 from shapetrace.records import Break, Shape, format_shape
+from shapetrace.tracing import _keras_graph as kg
+from shapetrace.tracing.costs import op_macs
 
 if TYPE_CHECKING:
-    from shapetrace.engine import RowMaker
+    from shapetrace.tracing.engine import RowMaker
 
 __all__ = ["CallRecorder", "OpsSeen", "RecordingStopped", "is_opened", "is_user_defined"]
 

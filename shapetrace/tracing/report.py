@@ -3,8 +3,8 @@
 :meth:`Trace.to_dict <shapetrace.records.Trace.to_dict>` is the record's own data, which
 :meth:`Trace.from_dict <shapetrace.records.Trace.from_dict>` reads back. The document that
 ``shapetrace trace --format json``, baselines and training outputs publish adds two things
-computed from it — the verdict in plain words (:mod:`shapetrace.explain`) and the cost totals
-(:mod:`shapetrace.costs`) — in the same place the layout has always had them. Records stay
+computed from it — the verdict in plain words (:mod:`shapetrace.tracing.explain`) and the cost totals
+(:mod:`shapetrace.tracing.costs`) — in the same place the layout has always had them. Records stay
 pure data; this is where data meets the modules that compute and explain.
 """
 
@@ -12,9 +12,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from shapetrace.costs import totals_of
-from shapetrace.explain import verdict_text
 from shapetrace.records import Trace
+from shapetrace.tracing.costs import totals_of
+from shapetrace.tracing.explain import verdict_text
 
 __all__ = ["trace_document"]
 

@@ -2,7 +2,7 @@
 
 A baseline's ``request`` says how its trace was made: the model spec, the probe options
 and the code to import, with paths relative to the baseline's folder. Only code inside the
-project runs (:func:`shapetrace.project.allowed_code`, decided before anything is imported).
+project runs (:func:`shapetrace.baselines.project.allowed_code`, decided before anything is imported).
 """
 
 from __future__ import annotations
@@ -12,10 +12,10 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from shapetrace.baseline import local_spec
+from shapetrace.baselines.baseline import local_spec
+from shapetrace.baselines.project import allowed_code
 from shapetrace.errors import UsageError
-from shapetrace.paths import local_path
-from shapetrace.project import allowed_code
+from shapetrace.models.paths import local_path
 from shapetrace.records import Trace
 
 __all__ = ["TRACE_OPTIONS", "rerun"]
@@ -46,7 +46,7 @@ def rerun(
     """Run the trace a baseline describes again (paths resolved against the baseline's folder).
 
     Args:
-        baseline: the trace the baseline ``path`` recorded (:func:`shapetrace.baseline.load_baseline`).
+        baseline: the trace the baseline ``path`` recorded (:func:`shapetrace.baselines.baseline.load_baseline`).
         path: the baseline file, whose folder its relative paths start from.
         unsafe_load: allow a saved model file to run the code it carries.
         imports: extra ``--import`` items from the command line, the user's own choice.

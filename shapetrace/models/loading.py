@@ -35,8 +35,8 @@ from typing import TYPE_CHECKING, Any
 
 from shapetrace.errors import UnsafeLoadWarning, UsageError, WeightsError
 from shapetrace.messages import one_line
-from shapetrace.paths import relative_path
-from shapetrace.untrusted import (
+from shapetrace.models.paths import relative_path
+from shapetrace.models.untrusted import (
     MEMBER_LIMIT,
     not_a_file_reason,
     parse_json,
@@ -479,7 +479,9 @@ def import_user_code(items: Sequence[str] | None) -> UserCode:
     items = tuple(str(item) for item in items or ())
     if not items:
         return UserCode()
-    from shapetrace import _keras_graph as kg  # TensorFlow first, quietly, before user code imports it
+    from shapetrace.tracing import (
+        _keras_graph as kg,  # TensorFlow first, quietly, before user code imports it
+    )
 
     objects: dict[str, Any] = {}
     for item in items:
@@ -601,7 +603,7 @@ def load_model(
         raise UsageError(
             f"{spec.text!r} names an application: build it with shapetrace.trace or build_application."
         )
-    from shapetrace import _keras_graph as kg
+    from shapetrace.tracing import _keras_graph as kg
 
     if isinstance(model, kg.keras.Model):
         if factory_args:
@@ -639,7 +641,7 @@ def load_model_file(path: Path, *, unsafe_load: bool = False, user_code: UserCod
             "from the file; if you trust it, pass unsafe_load=True.",
             param="unsafe_load",
         )
-    from shapetrace import _keras_graph as kg
+    from shapetrace.tracing import _keras_graph as kg
 
     if unsafe_load:
         detail = "; ".join(item.describe() for item in unsafe) or "nothing unsafe was found in its config"
@@ -735,7 +737,7 @@ def _what_user_code_did(error: BaseException) -> str:
 
 
 def _import_module(spec: ModelSpec, label: str = "factory") -> ModuleType:
-    from shapetrace import _keras_graph  # noqa: F401  (TensorFlow first, quietly, before user code imports it)
+    from shapetrace.tracing import _keras_graph  # noqa: F401  (TensorFlow first, quietly, before user code imports it)
 
     for_what = f"for {label} {spec.text!r}" if label == "factory" else f"given to {label}"
     param = () if label == "factory" else "imports"
@@ -760,7 +762,7 @@ def _import_module(spec: ModelSpec, label: str = "factory") -> ModuleType:
 
 
 def _import_file(spec: ModelSpec, label: str = "factory") -> ModuleType:
-    from shapetrace import _keras_graph  # noqa: F401  (TensorFlow first, quietly, before user code imports it)
+    from shapetrace.tracing import _keras_graph  # noqa: F401  (TensorFlow first, quietly, before user code imports it)
 
     what = "Factory file" if label == "factory" else f"{label} file"
     param = () if label == "factory" else "imports"
@@ -793,7 +795,7 @@ def _import_file(spec: ModelSpec, label: str = "factory") -> ModuleType:
 
 
 def _call_factory(function: Callable[..., Any], label: str, kwargs: dict[str, Any]) -> Any:
-    from shapetrace import _keras_graph as kg
+    from shapetrace.tracing import _keras_graph as kg
 
     # Fresh auto-generated names (conv2d, not conv2d_7), whatever this process built before.
     kg.reset_naming()

@@ -1,7 +1,7 @@
 """Trace every ``keras.applications`` model (or the matching ones) with one probe, or a grid of them.
 
 Each model is traced exactly as ``shapetrace.trace(name, ...)`` would trace it
-alone: :func:`~shapetrace.applications.build_application` starts layer naming
+alone: :func:`~shapetrace.models.applications.build_application` starts layer naming
 afresh, and the survey drops its references to a model before the next one is
 built, so memory does not grow with the number of models. A grid (several channel
 counts and sizes) builds each model once per size and traces it with every channel
@@ -17,11 +17,11 @@ from dataclasses import asdict, dataclass, field
 from enum import Enum
 from typing import Any
 
-from shapetrace.applications import APPLICATIONS, Application, parse_size, validate_channels
-from shapetrace.costs import totals_of
 from shapetrace.display import Displayable
 from shapetrace.errors import UsageError
+from shapetrace.models.applications import APPLICATIONS, Application, parse_size, validate_channels
 from shapetrace.records import Trace
+from shapetrace.tracing.costs import totals_of
 
 __all__ = [
     "SurveyRow",
@@ -321,7 +321,7 @@ def survey(
     apps = validate_survey_options(channels=channels, size=size, models=models)
     counts = parse_channel_grid(channels)
     sizes = parse_size_grid(size)
-    from shapetrace import _keras_graph as kg  # TensorFlow loads only once the options are sound
+    from shapetrace.tracing import _keras_graph as kg  # TensorFlow loads only once the options are sound
 
     rows: list[SurveyRow] = []
     start = time.perf_counter()
@@ -359,7 +359,7 @@ def survey_model(
     """One model's rows: built once per size (once per size and channel count with
     ``native``), traced with each channel count, each exactly as ``shapetrace.trace`` alone."""
     from shapetrace.api import trace_model
-    from shapetrace.applications import build_application
+    from shapetrace.models.applications import build_application
 
     rows = []
     for one in sizes:
@@ -398,7 +398,7 @@ def _worker_start(imports: list[str] | None) -> None:
     os.dup2(2, 1)
     sys.stdout = sys.stderr
     if imports:
-        from shapetrace.loading import import_user_code
+        from shapetrace.models.loading import import_user_code
 
         import_user_code(imports)
 

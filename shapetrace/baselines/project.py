@@ -37,8 +37,8 @@ from pathlib import Path
 from typing import Any
 
 from shapetrace.errors import UsageError
-from shapetrace.loading import import_factory, parse_model_spec
-from shapetrace.paths import local_path
+from shapetrace.models.loading import import_factory, parse_model_spec
+from shapetrace.models.paths import local_path
 
 __all__ = [
     "PROJECT_MARKERS",

@@ -10,7 +10,7 @@ is written.
   input channels (``P`` = ones, i.e. the gray image repeated); for other N the RGB kernel repeated
   cyclically and scaled by 3/N (``P[c, j] = 3/N`` where ``j mod 3 = c``). Per-channel
   preprocessing in front of it (``Normalization``, per-channel ``Rescaling``) is folded into the
-  kernel and its offsets into the conv's bias or the following BatchNorm (:func:`shapetrace.stem.fold_stem`).
+  kernel and its offsets into the conv's bias or the following BatchNorm (:func:`shapetrace.adapt.stem.fold_stem`).
 * ``repeat`` (N < 3): a built-in layer in front copies the channels cyclically into 3
   (``Concatenate`` of the gray channel for N = 1).
 * ``mean`` (N > 3): a frozen 1×1 ``Conv2D`` in front averages channels ``c, c+3, c+6, …`` into
@@ -28,13 +28,13 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from shapetrace.adapt.stem import Stem, StemFold, find_stem, fold_stem, timm_map
 from shapetrace.errors import ProbeBroken, UsageError, VerificationFailed
 from shapetrace.fileio import atomic_path, refusal
 from shapetrace.options import AdaptMethod
-from shapetrace.stem import Stem, StemFold, find_stem, fold_stem, timm_map
 
 if TYPE_CHECKING:
-    from shapetrace.applications import Application
+    from shapetrace.models.applications import Application
 
 __all__ = [
     "Method",
@@ -184,7 +184,7 @@ def _measured_border(
 ) -> tuple[float, float | None]:
     """The largest stem-level difference on the probe (after the absorbing BatchNorm, if any),
     with the largest value of that output; the analytic bound where the stem is nested."""
-    from shapetrace._keras_graph import keras
+    from shapetrace.tracing._keras_graph import keras
 
     name = _compared_layer(fold)
     try:
@@ -206,7 +206,7 @@ def front_layer(method: Method | str, channels: int, name: str | None = None) ->
     ``Conv2D`` without bias whose kernel is ``P`` (a copy or an average, exact in float32 up to
     rounding). Both load in safe mode without custom objects.
     """
-    from shapetrace._keras_graph import keras
+    from shapetrace.tracing._keras_graph import keras
 
     method = Method(method)
     if method is Method.repeat and channels == 1:
@@ -224,7 +224,7 @@ def front_layer(method: Method | str, channels: int, name: str | None = None) ->
 
 
 def _with_front(original: Any, method: Method, channels: int) -> Any:
-    from shapetrace._keras_graph import keras
+    from shapetrace.tracing._keras_graph import keras
 
     shape = tuple(original.inputs[0].shape[1:-1]) + (channels,)
     inputs = keras.Input(shape, name="image")
@@ -234,7 +234,7 @@ def _with_front(original: Any, method: Method, channels: int) -> Any:
 
 def _native_user_model(original: Any, stem: Stem, channels: int) -> Any:
     """``original`` rebuilt from its config, declared for N channels (weights copied afterwards)."""
-    from shapetrace._keras_graph import keras
+    from shapetrace.tracing._keras_graph import keras
 
     if stem.owner is not original:
         raise UsageError(
@@ -346,7 +346,7 @@ def adapt_model(
         ProbeBroken: the adapted model's trace breaks.
     """
     from shapetrace.api import trace_model
-    from shapetrace.explain import verdict_text
+    from shapetrace.tracing.explain import verdict_text
 
     if len(original.inputs) != 1 or len(original.inputs[0].shape) != 4:
         raise UsageError(
@@ -463,7 +463,7 @@ def _mapped(probe: np.ndarray, method: Method) -> np.ndarray:
 
 
 def _outputs(model: Any, x: np.ndarray) -> list[np.ndarray]:
-    from shapetrace._keras_graph import flatten
+    from shapetrace.tracing._keras_graph import flatten
 
     return [np.asarray(v, dtype="float64") for v in flatten(model(x, training=False))]
 
@@ -534,14 +534,14 @@ def adapt(
     Returns:
         :class:`Adapted`; write it with :func:`save_adapted`.
     """
-    from shapetrace.applications import (
+    from shapetrace.models.applications import (
         build_application,
         parse_size,
         resolve_application,
         validate_channels,
         validate_size,
     )
-    from shapetrace.loading import parse_factory_args, parse_model_spec
+    from shapetrace.models.loading import parse_factory_args, parse_model_spec
 
     if isinstance(size, str):
         size = parse_size(size)
@@ -565,7 +565,7 @@ def adapt(
         # Building an application resets Keras's naming, so keep the original's names first.
         build = lambda n: _build_native(build_application, app, n, options)  # noqa: E731
     else:
-        from shapetrace.loading import load_model
+        from shapetrace.models.loading import load_model
 
         if top or pooling is not None:
             raise UsageError(
@@ -574,8 +574,8 @@ def adapt(
             )
         original = load_model(spec or model, factory_args=factory_args, unsafe_load=unsafe_load)
         if weights is not None:
-            from shapetrace.applications import load_weights_file
             from shapetrace.errors import WeightsError
+            from shapetrace.models.applications import load_weights_file
 
             path = Path(weights).expanduser()
             if not path.is_file():
@@ -609,8 +609,8 @@ def save_adapted(adapted: Adapted, output: str | Path) -> AdaptReport:
     """
     from dataclasses import replace
 
-    from shapetrace._keras_graph import keras
     from shapetrace.messages import one_line
+    from shapetrace.tracing._keras_graph import keras
 
     path = validate_output_path(output)
     with atomic_path(path, suffix=".keras") as tmp:  # any failure below removes it

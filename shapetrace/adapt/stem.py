@@ -77,7 +77,7 @@ def find_stem(model: Any) -> Stem:
         UsageError: when the input does not reach exactly one plain ``Conv2D`` through such
             layers; the message names the layer that stands in the way.
     """
-    from shapetrace._keras_graph import consumers_of, graph_of, is_model
+    from shapetrace.tracing._keras_graph import consumers_of, graph_of, is_model
 
     graph = graph_of(model)
     if graph is None or len(graph.input_layers) != 1:
@@ -122,7 +122,7 @@ def find_stem(model: Any) -> Stem:
 
 def _affine(model: Any, chain: tuple[Any, ...]) -> tuple[np.ndarray, np.ndarray]:
     """Per-channel ``(a, b)`` with ``chain(constant image v) = a·v + b``, measured."""
-    from shapetrace._keras_graph import keras
+    from shapetrace.tracing._keras_graph import keras
 
     pointwise = [l for l in chain if type(l).__name__ in _POINTWISE]
     channels = int(model.inputs[0].shape[-1])
@@ -154,7 +154,7 @@ def _per_channel(layer: Any) -> bool:
 
 def _copy_weights(source: Any, target: Any, skip: tuple[Any, ...]) -> None:
     """Copy weights layer by layer (matched by name, nested models walked), except ``skip``."""
-    from shapetrace._keras_graph import is_model
+    from shapetrace.tracing._keras_graph import is_model
 
     by_name = {l.name: l for l in source.layers}
     for layer in target.layers:
@@ -190,7 +190,7 @@ def fold_stem(rgb_model: Any, native_model: Any, channels: int = 1) -> StemFold:
     taps on zero padding the 3-channel model pads *after* the offsets, so outputs there differ by
     the padded taps' ``r_k`` — zero when every ``r_k`` is (all ``b_c/a_c`` equal, e.g. none).
     """
-    from shapetrace._keras_graph import consumers_of, keras
+    from shapetrace.tracing._keras_graph import consumers_of, keras
 
     rgb, native = find_stem(rgb_model), find_stem(native_model)
     conv3, conv_n = rgb.conv, native.conv

@@ -12,10 +12,10 @@ from typing import Any
 
 import regex
 
-from shapetrace.costs import sum_macs
 from shapetrace.errors import UsageError
 from shapetrace.records import LayerTrace, Trace
-from shapetrace.report import trace_document
+from shapetrace.tracing.costs import sum_macs
+from shapetrace.tracing.report import trace_document
 
 __all__ = [
     "COLUMNS",

@@ -86,12 +86,12 @@ def _token_consumers(direct: Iterable[Any]) -> list[Any]:
     """The Embeddings that take this input as ids: a built-in one taking it directly, or one inside
     a user-defined layer taking it directly that holds no convolution (a ViT patch embedding holds a
     position ``Embedding`` beside the ``Conv2D`` that really takes the image)."""
-    from shapetrace.recorder import is_user_defined
+    from shapetrace.tracing.recorder import is_user_defined
 
     found: list[Any] = []
     for layer in direct:
         if is_user_defined(layer) and hasattr(layer, "_flatten_layers"):
-            from shapetrace import _keras_graph as kg
+            from shapetrace.tracing import _keras_graph as kg
 
             inner = kg.sublayers(layer)
             if not any(_conv_style(sub) for sub in inner):
@@ -127,7 +127,7 @@ def describe_inputs(model: Any, given: Mapping[str, tuple[int, ...]] | None = No
     recorded when it was first called; one never built has a slot per shape ``given``
     (the ``--input`` shapes), and none when nothing is given.
     """
-    from shapetrace import _keras_graph as kg
+    from shapetrace.tracing import _keras_graph as kg
 
     inputs = kg.model_inputs(model)
     if inputs:
@@ -150,7 +150,7 @@ def describe_inputs(model: Any, given: Mapping[str, tuple[int, ...]] | None = No
 
 def _subclassed_slots(model: Any, given: Mapping[str, tuple[int, ...]]) -> list[InputSlot]:
     """A subclassed model (or a Sequential without an Input): no graph says what feeds what."""
-    from shapetrace import _keras_graph as kg
+    from shapetrace.tracing import _keras_graph as kg
 
     every = kg.sublayers(model)
     params = kg.call_argument_names(model) or ["inputs"]
@@ -223,7 +223,7 @@ def feed_arguments(
     list, one tensor); a subclassed model one value per ``call`` argument (a tensor, or the
     dict / list that argument took when it was built).
     """
-    from shapetrace import _keras_graph as kg
+    from shapetrace.tracing import _keras_graph as kg
 
     if kg.model_inputs(model):
         return (kg.pack_inputs(model, list(tensors)),), {}
@@ -418,7 +418,7 @@ def _names(names: Iterable[str]) -> str:
 
 
 def _never_built(model: Any) -> str:
-    from shapetrace import _keras_graph as kg
+    from shapetrace.tracing import _keras_graph as kg
 
     needed = kg.required_call_arguments(model) if not kg.model_inputs(model) else []
     if len(needed) > 1:
@@ -437,7 +437,7 @@ def _never_built(model: Any) -> str:
 
 def _structure_note(model: Any) -> str:
     """What a dict-input model expects, and Keras's trap for a list fed to it (empty otherwise)."""
-    from shapetrace import _keras_graph as kg
+    from shapetrace.tracing import _keras_graph as kg
 
     struct = kg.input_structure(model) if kg.model_inputs(model) else None
     if not isinstance(struct, Mapping) or len(struct) < 2:
@@ -514,7 +514,7 @@ def validate_probe_memory(nbytes: int, available: int | None, what: str = "the p
 
 
 def _bytes_text(n: int) -> str:
-    from shapetrace.costs import format_bytes
+    from shapetrace.tracing.costs import format_bytes
 
     return format_bytes(n) if n < 10**12 else f"{n / 10**12:,.0f} TB"
 

@@ -445,7 +445,7 @@ def _channel_sentences(trace: Trace, first: LayerTrace | None) -> list[str]:
 
 
 def _is_application(trace: Trace) -> bool:
-    from shapetrace.applications import APPLICATIONS  # data only
+    from shapetrace.models.applications import APPLICATIONS  # data only
 
     return trace.request.get("model") in APPLICATIONS
 

@@ -23,8 +23,8 @@ from shapetrace.records import LayerTrace, Trace, format_shape
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-    from shapetrace.compare import Comparison
-    from shapetrace.survey import SurveyRow
+    from shapetrace.explore.compare import Comparison
+    from shapetrace.explore.survey import SurveyRow
 
 __all__ = ["plot_trace", "plot_compare", "plot_survey", "validate_plot_path", "PLOT_FORMATS"]
 

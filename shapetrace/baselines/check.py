@@ -15,13 +15,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from shapetrace.baseline import load_baseline, obtained_path, write_baseline
-from shapetrace.diff import ShapeDiff, diff_traces
+from shapetrace.baselines.baseline import load_baseline, obtained_path, write_baseline
+from shapetrace.baselines.diff import ShapeDiff, diff_traces
+from shapetrace.baselines.rerun import rerun
 from shapetrace.display import Displayable
 from shapetrace.errors import UsageError
 from shapetrace.fileio import remove_stale
 from shapetrace.records import Trace
-from shapetrace.rerun import rerun
 
 __all__ = ["CheckResult", "check_baseline", "check_trace", "in_ci"]
 

@@ -10,7 +10,7 @@ The trained model is ``Input(H, W, C) → [gray preprocessing] → [adapter] →
   the 3-channel kernel summed over its input axis (timm's ``adapt_input_conv``). Where per-channel
   preprocessing (``Normalization``, per-channel ``Rescaling``) sits between the input and that
   convolution, it is folded into the sum. This is the very code ``shapetrace adapt`` uses
-  (:func:`shapetrace.stem.fold_stem`); training keeps a fold that is exact only inside the image
+  (:func:`shapetrace.adapt.stem.fold_stem`); training keeps a fold that is exact only inside the image
   (recorded as ``exact_at_borders: false``), where ``adapt`` refuses it.
 * ``learned``: a trainable 1×1 ``Conv2D`` 1 → 3 initialised to ``repeat``.
 """
@@ -21,12 +21,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from shapetrace.adapt import Method, front_layer
+from shapetrace.adapt.fold import Method, front_layer
+from shapetrace.adapt.stem import StemFold, find_stem, fold_stem
 from shapetrace.errors import AdaptRefused, UsageError
-from shapetrace.stem import StemFold, find_stem, fold_stem
 
 if TYPE_CHECKING:
-    from shapetrace.applications import Application
+    from shapetrace.models.applications import Application
     from shapetrace.train.config import TrainConfig
 
 __all__ = [
@@ -87,7 +87,7 @@ class Assembly:
 
 def build_base(app: Application, size: tuple[int, int], *, channels: int = 3, weights: str = "none") -> Any:
     """The application without its top, global-average pooled, declared for ``channels``."""
-    from shapetrace.applications import build_application
+    from shapetrace.models.applications import build_application
 
     native = channels != 3
     return build_application(
@@ -102,7 +102,7 @@ def build_base(app: Application, size: tuple[int, int], *, channels: int = 3, we
 
 def assemble(config: TrainConfig, app: Application, n_classes: int) -> Assembly:
     """Build the full model for the resolved ``config`` (call inside the strategy's scope)."""
-    from shapetrace._keras_graph import keras
+    from shapetrace.tracing._keras_graph import keras
 
     size, channels = config.size, config.channels
     assert isinstance(size, tuple)  # resolved

@@ -7,8 +7,8 @@ files, factory files, weights) are relative to the baseline's own folder, so the
 check runs from any working directory. The text is stable for a code review: sorted keys,
 shapes on one line, no run-dependent numbers.
 
-Checking a baseline (:mod:`shapetrace.check`) re-runs its request (:mod:`shapetrace.rerun`,
-only project code: :mod:`shapetrace.project`) and diffs the records (:mod:`shapetrace.diff`).
+Checking a baseline (:mod:`shapetrace.baselines.check`) re-runs its request (:mod:`shapetrace.baselines.rerun`,
+only project code: :mod:`shapetrace.baselines.project`) and diffs the records (:mod:`shapetrace.baselines.diff`).
 """
 
 from __future__ import annotations
@@ -21,15 +21,15 @@ from pathlib import Path
 from typing import Any
 
 from shapetrace import __version__
+from shapetrace.baselines.project import outside_project
 from shapetrace.errors import OutsideProjectWarning, UsageError
 from shapetrace.fileio import atomic_write, validate_writable
-from shapetrace.loading import parse_model_spec
-from shapetrace.paths import local_path, relative_path
-from shapetrace.project import outside_project
+from shapetrace.models.loading import parse_model_spec
+from shapetrace.models.paths import local_path, relative_path
+from shapetrace.models.untrusted import not_a_file_reason, parse_json, read_capped, too_large, user_path
 from shapetrace.records import SCHEMA as TRACE_SCHEMA
 from shapetrace.records import Trace
-from shapetrace.report import trace_document
-from shapetrace.untrusted import not_a_file_reason, parse_json, read_capped, too_large, user_path
+from shapetrace.tracing.report import trace_document
 
 __all__ = [
     "BASELINE_SCHEMA",

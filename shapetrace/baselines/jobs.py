@@ -12,7 +12,7 @@ still checked.
 Serially (``jobs=1``) a baseline that runs no user code (an application name, a model file
 in safe mode) is re-run in this process, which saves a TensorFlow import per baseline;
 with ``jobs > 1`` every baseline gets its own child, at most ``jobs`` at a time. Either
-way each child checks exactly as :func:`shapetrace.check.check_baseline` does (it writes
+way each child checks exactly as :func:`shapetrace.baselines.check.check_baseline` does (it writes
 the ``.obtained.json`` file or the update itself), and outcomes come back in the order
 the baselines were given, so the two runs print and exit the same.
 
@@ -37,7 +37,7 @@ from multiprocessing.connection import Connection, wait
 from pathlib import Path
 from typing import Any
 
-from shapetrace.check import CheckResult
+from shapetrace.baselines.check import CheckResult
 from shapetrace.errors import EXIT_FAILED, EXIT_INTERNAL, EXIT_USAGE, ShapetraceError, UsageError
 
 __all__ = [
@@ -183,8 +183,8 @@ def parse_shard(text: str) -> tuple[int, int]:
 
 def portable_name(path: str | Path) -> str:
     """The baseline's path relative to its project root, with ``/``: the same on every
-    machine and from every working directory (see :func:`shapetrace.project.project_root`)."""
-    from shapetrace.project import project_root
+    machine and from every working directory (see :func:`shapetrace.baselines.project.project_root`)."""
+    from shapetrace.baselines.project import project_root
 
     resolved = Path(os.path.abspath(path))
     root = project_root(resolved.parent)
@@ -215,8 +215,8 @@ def runs_user_code(path: Path, *, unsafe_load: bool, imports: Sequence[str] | No
     Keras's own: a factory, ``imports`` (its own or the command line's), or a model file
     loaded with ``unsafe_load``. A baseline that cannot be read counts as not: reading it
     again fails the same way, in this process."""
-    from shapetrace.baseline import load_baseline
-    from shapetrace.loading import parse_model_spec
+    from shapetrace.baselines.baseline import load_baseline
+    from shapetrace.models.loading import parse_model_spec
 
     if imports:
         return True
@@ -244,7 +244,7 @@ def check_all(
     Args:
         paths: baseline files.
         jobs: worker processes (1: one baseline at a time).
-        update, unsafe_load, imports: as for :func:`shapetrace.check.check_baseline`.
+        update, unsafe_load, imports: as for :func:`shapetrace.baselines.check.check_baseline`.
         on_start: called as a baseline starts, with whether it runs in a child process.
         trace_callbacks: progress callbacks for a re-run in this process (``on_layer``…).
 
@@ -266,7 +266,7 @@ def check_all(
 
 
 def _in_process(path: Path, options: dict[str, Any], callbacks: dict[str, Any]) -> Outcome:
-    from shapetrace.check import check_baseline
+    from shapetrace.baselines.check import check_baseline
 
     try:
         return check_baseline(path, **options, **callbacks)

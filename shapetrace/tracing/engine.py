@@ -13,11 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
-from shapetrace import _keras_graph as kg
-from shapetrace.costs import block_macs, layer_cost
-from shapetrace.explain import explain_block, explain_change
 from shapetrace.messages import one_line
-from shapetrace.recorder import CallRecorder, OpsSeen, RecordingStopped, is_opened
 from shapetrace.records import (
     Boundary,
     Break,
@@ -29,6 +25,10 @@ from shapetrace.records import (
     format_shape,
     shapes_compatible,
 )
+from shapetrace.tracing import _keras_graph as kg
+from shapetrace.tracing.costs import block_macs, layer_cost
+from shapetrace.tracing.explain import explain_block, explain_change
+from shapetrace.tracing.recorder import CallRecorder, OpsSeen, RecordingStopped, is_opened
 
 if TYPE_CHECKING:
     from keras import Layer, Model, Operation
@@ -181,7 +181,7 @@ class RowMaker:
         ops: OpsSeen | None = None,
     ) -> LayerTrace:
         """Fill ``slot`` with an opened block's row: its real input → output, and only the
-        weights no row inside it counted (see :mod:`shapetrace.recorder`)."""
+        weights no row inside it counted (see :mod:`shapetrace.tracing.recorder`)."""
         shared = self._seen_before(layer)
         own = [w for w in layer.weights if id(w) not in self.counted]
         self.counted.update(id(w) for w in own)
@@ -390,7 +390,7 @@ def walk_stream(
     Returns:
         The boundary verdict, one row per executed call, and the break if any.
     """
-    from shapetrace import jax_trace
+    from shapetrace.tracing import jax_trace
 
     fast = jax_trace.walk(model, probes, arrays, on_layer)  # None: not JAX, or it stepped aside
     if fast is not None:
@@ -414,7 +414,7 @@ def walk_with(walker: _Walker, model: Model, probes: list[Probe], arrays: list[A
             # recorded. Its row comes first, like a functional model's input row; the
             # layers it calls are its depth-0 rows, as a functional model's own layers are.
             # Called exactly as a user calls it: model(image, meta), model({"image": …}), model(x).
-            from shapetrace.probes import feed_arguments
+            from shapetrace.tracing.probes import feed_arguments
 
             args, kwargs = feed_arguments(model, probes, feed)
             recorder = CallRecorder(walker.maker)

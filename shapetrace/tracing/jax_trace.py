@@ -30,13 +30,13 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from shapetrace import _keras_graph as kg
+from shapetrace.tracing import _keras_graph as kg
 
 if TYPE_CHECKING:
     from keras import Model
 
-    from shapetrace.engine import WalkResult
     from shapetrace.records import Probe
+    from shapetrace.tracing.engine import WalkResult
 
 __all__ = ["active", "walk", "fast_initializers", "abstract_call", "Abandon"]
 
@@ -92,7 +92,7 @@ def walk(
     """
     if not active() or kg.graph_of(model) is None:
         return None  # a subclassed model: its real call is recorded
-    from shapetrace.engine import walk_with
+    from shapetrace.tracing.engine import walk_with
 
     try:
         return walk_with(_abstract_walker(on_layer), model, probes, arrays)
@@ -101,8 +101,8 @@ def walk(
 
 
 def _abstract_walker(on_layer: Callable[[int], None] | None) -> Any:
-    from shapetrace.engine import _Walker
-    from shapetrace.recorder import is_opened
+    from shapetrace.tracing.engine import _Walker
+    from shapetrace.tracing.recorder import is_opened
 
     class AbstractWalker(_Walker):
         """The engine's walker with ``jax.eval_shape`` in place of each layer's eager call."""

@@ -14,12 +14,12 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from shapetrace import _keras_graph as kg
-from shapetrace.engine import RowMaker, WalkResult, _shape
 from shapetrace.errors import ProbeBroken
 from shapetrace.messages import one_line
-from shapetrace.recorder import CallRecorder, is_opened
 from shapetrace.records import Boundary, Probe
+from shapetrace.tracing import _keras_graph as kg
+from shapetrace.tracing.engine import RowMaker, WalkResult, _shape
+from shapetrace.tracing.recorder import CallRecorder, is_opened
 
 if TYPE_CHECKING:
     from keras import Model
