@@ -18,10 +18,7 @@ the first break), ``shapetrace.tracing.recorder.RecordingStopped`` (unwinds a re
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from shapetrace.baselines.check import CheckResult
+from typing import Any
 
 __all__ = [
     "EXIT_OK",
@@ -135,13 +132,15 @@ class OutsideProjectWarning(UserWarning):
 
 
 class ShapesDiffer(AssertionError):
-    """``assert_shapes``: the shapes differ from the baseline; ``result`` holds the structured diff.
+    """``assert_shapes``: the shapes differ from the baseline; ``result`` holds the structured diff
+    (a :class:`shapetrace.baselines.check.CheckResult`; typed loosely so that this module, the
+    bottom of the house, imports nothing from shapetrace).
 
     An ``AssertionError`` so that pytest reports a failed assertion, not an error.
     """
 
     exit_code = EXIT_FAILED
 
-    def __init__(self, message: str, result: CheckResult) -> None:
+    def __init__(self, message: str, result: Any) -> None:
         super().__init__(message)
         self.result = result

@@ -237,6 +237,7 @@ def check_all(
     imports: Sequence[str] | None = None,
     on_start: Callable[[Path, bool], None] | None = None,
     trace_callbacks: dict[str, Any] | None = None,
+    child_setup: Callable[[], None] | None = None,
 ) -> Generator[Outcome, None, None]:
     """Check each baseline; yield its outcome in the order given, as soon as it and those
     before it are known.
@@ -247,6 +248,8 @@ def check_all(
         update, unsafe_load, imports: as for :func:`shapetrace.baselines.check.check_baseline`.
         on_start: called as a baseline starts, with whether it runs in a child process.
         trace_callbacks: progress callbacks for a re-run in this process (``on_layer``…).
+        child_setup: called first in each child process (the CLI's one-line warnings); a
+            module-level function, since a spawned child receives it by name.
 
     An error of one baseline, expected or not, is its :class:`CheckError`; the others are
     still checked. Ctrl-C ends the children and propagates.
@@ -258,11 +261,11 @@ def check_all(
             if on_start is not None:
                 on_start(path, child)
             if child:
-                yield from _children([path], 1, options)
+                yield from _children([path], 1, options, setup=child_setup)
             else:
                 yield _in_process(path, options, trace_callbacks or {})
         return
-    yield from _children(list(paths), jobs, options, on_start)
+    yield from _children(list(paths), jobs, options, on_start, child_setup)
 
 
 def _in_process(path: Path, options: dict[str, Any], callbacks: dict[str, Any]) -> Outcome:
@@ -320,6 +323,7 @@ def _children(
     jobs: int,
     options: dict[str, Any],
     on_start: Callable[[Path, bool], None] | None = None,
+    setup: Callable[[], None] | None = None,
 ) -> Iterator[Outcome]:
     context = multiprocessing.get_context("spawn")  # a fresh interpreter: fork would copy TensorFlow
     waiting = list(enumerate(paths))
@@ -333,7 +337,9 @@ def _children(
                 index, path = waiting.pop()
                 reader, writer = context.Pipe(duplex=False)
                 process = context.Process(
-                    target=_child_main, args=(writer, str(path), options), name=f"shapetrace check {path}"
+                    target=_child_main,
+                    args=(writer, str(path), options, setup),
+                    name=f"shapetrace check {path}",
                 )
                 if on_start is not None:
                     on_start(path, True)
@@ -390,7 +396,9 @@ def _collect(child: _Child) -> Outcome:
     )
 
 
-def _child_main(results: Connection, path: str, options: dict[str, Any]) -> None:
+def _child_main(
+    results: Connection, path: str, options: dict[str, Any], setup: Callable[[], None] | None
+) -> None:
     """A child process: check one baseline and send the outcome back."""
     # Our stdout may carry the parent's JSON document: anything the model's code prints
     # goes to stderr instead, down to file descriptor 1 for native libraries.
@@ -398,9 +406,8 @@ def _child_main(results: Connection, path: str, options: dict[str, Any]) -> None
     sys.stdout = sys.stderr
     signal.signal(signal.SIGINT, signal.SIG_DFL)  # Ctrl-C: the parent reports it, once
     try:
-        from shapetrace.cli.core import install_warning_format
-
-        install_warning_format()
+        if setup is not None:
+            setup()
     except Exception:  # plain Python warnings then
         pass
     results.send(_in_process(Path(path), options, {}))

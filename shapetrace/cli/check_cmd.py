@@ -19,6 +19,7 @@ from shapetrace.cli.core import (
     escape_message,
     fail,
     flag_message,
+    install_warning_format,
     output_layout,
     print_error,
     reporting,
@@ -187,6 +188,7 @@ def check_command(
         imports=imports,
         on_start=started,
         trace_callbacks=callbacks,
+        child_setup=install_warning_format,
     )
     try:
         while True:
