@@ -390,17 +390,8 @@ def depthwise_conv_by_slices() -> Iterator[None]:
     runs as :func:`_depthwise_conv_by_slices`; elsewhere nothing changes. Used while training:
     the model, its weights and saved files are the same, only the compiled step is faster.
     Checked against Keras 3.15 (``keras.src.backend.jax.nn.depthwise_conv``, looked up at call time)."""
-    if backend_name() != "jax":
+    with _backend_op_rerouted("jax", "depthwise_conv", _depthwise_conv_by_slices):
         yield
-        return
-    from keras.src.backend.jax import nn as jax_nn
-
-    original = jax_nn.depthwise_conv
-    jax_nn.depthwise_conv = _depthwise_conv_by_slices(original)
-    try:
-        yield
-    finally:
-        jax_nn.depthwise_conv = original
 
 
 def _grouped_conv_without_xla(original: Callable[..., Any]) -> Callable[..., Any]:
@@ -451,17 +442,28 @@ def grouped_conv_without_xla() -> Iterator[None]:
     :func:`_grouped_conv_without_xla`; elsewhere nothing changes. Used by the trace's real pass.
     Checked against Keras 3.15 (``keras.src.backend.tensorflow.nn.conv``, looked up at call time
     by ``keras.ops.conv``)."""
-    if backend_name() != "tensorflow":
+    with _backend_op_rerouted("tensorflow", "conv", _grouped_conv_without_xla):
+        yield
+
+
+@contextmanager
+def _backend_op_rerouted(
+    backend: str, name: str, reroute: Callable[[Callable[..., Any]], Callable[..., Any]]
+) -> Iterator[None]:
+    """On ``backend`` only, for the block, ``keras.src.backend.<backend>.nn.<name>`` is
+    ``reroute(original)``; Keras's ops look it up at call time. Restored however the block ends."""
+    if backend_name() != backend:
         yield
         return
-    from keras.src.backend.tensorflow import nn as tf_nn
+    import importlib
 
-    original = tf_nn.conv
-    tf_nn.conv = _grouped_conv_without_xla(original)
+    module = importlib.import_module(f"keras.src.backend.{backend}.nn")
+    original = getattr(module, name)
+    setattr(module, name, reroute(original))
     try:
         yield
     finally:
-        tf_nn.conv = original
+        setattr(module, name, original)
 
 
 def jax_seed(seed: Any) -> Any:
