@@ -1,15 +1,24 @@
 """How a result shows itself in Jupyter and to rich, without records importing any rendering.
 
-Records stay pure data: :class:`Displayable` adds only the two display hooks, and each one
-imports :mod:`shapetrace.render.notebook` when a notebook (or rich) first asks for it — so
+Records stay pure data: :class:`Displayable` adds only the display hooks, and they import
+:mod:`shapetrace.render.notebook` when a notebook (or rich) first asks for it — so
 ``import shapetrace`` and building records never load rich or the renderers.
 """
 
 from __future__ import annotations
 
+from types import ModuleType
 from typing import Any
 
 __all__ = ["Displayable"]
+
+
+def _renderers() -> ModuleType:
+    """:mod:`shapetrace.render.notebook`, imported on first use: the one import from here up to the
+    renderers, lazy so that records load no rendering until something shows them."""
+    from shapetrace.render import notebook
+
+    return notebook
 
 
 class Displayable:
@@ -19,9 +28,7 @@ class Displayable:
     __slots__ = ()
 
     def _repr_html_(self) -> str:
-        from shapetrace.render.notebook import html_of
-
-        return html_of(self)
+        return _renderers().html_of(self)
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -31,11 +38,7 @@ class Displayable:
 
     def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
         # IPython's text/plain (kept in a notebook beside the HTML): one line, not the whole record.
-        from shapetrace.render.notebook import summary_line
-
-        printer.text(summary_line(self))
+        printer.text(_renderers().summary_line(self))
 
     def __rich__(self) -> Any:
-        from shapetrace.render.notebook import renderable_of
-
-        return renderable_of(self)
+        return _renderers().renderable_of(self)

@@ -332,7 +332,7 @@ def survey(
             if on_progress is not None:
                 on_progress(Progress(model=app.name, done=done, total=len(apps)))
             rows += survey_model(app, sizes, counts, batch=batch, native=native)
-        kg.reset_naming()  # and release the last model
+        kg.reset_naming()  # the survey's builds leave no mark on names auto-generated after it
     if on_progress is not None:
         on_progress(Progress(model="", done=len(apps), total=len(apps)))
     labels = tuple(_size_label(one) for one in sizes)
@@ -367,7 +367,7 @@ def survey_model(
         model = None
         for channels in counts:
             if model is None or native:
-                del model  # the next build's clear_session can then release it
+                del model  # ours goes before the next build, so the old model can be freed
                 built = time.perf_counter()
                 model = build_application(app, size=app_size, channels=channels, native=native)
                 build_seconds = time.perf_counter() - built
@@ -384,8 +384,8 @@ def survey_model(
             result = trace_model(model, channels=channels, size=app_size, batch=batch, request=request)
             rows.append(survey_row(app, result, app_size, build_seconds))
             build_seconds = 0.0  # the build counts once, with the first probe
-        # Drop our references so the next build_application's clear_session (free_memory=True)
-        # can release this model: memory stays that of one model, not of all of them.
+        # Drop our reference so this model can be collected before the next one is built:
+        # memory stays that of one model, not of all of them.
         del model
     return rows
 

@@ -11,7 +11,7 @@ from shapetrace.explore.compare import AlignedRow, Comparison
 from shapetrace.options import Layout
 from shapetrace.records import LayerTrace, format_shape
 from shapetrace.render.fit import Fit, choose_columns, compact_shape_text, spec_of
-from shapetrace.render.table import left_out_note, relative_path
+from shapetrace.render.table import left_out_note, path_within_model
 
 __all__ = ["compare_table", "compare_report"]
 
@@ -171,7 +171,7 @@ def _rows(
             (
                 [
                     str(position),
-                    relative_path(row.path, comparison.model) if fitted else row.path,
+                    path_within_model(row.path, comparison.model) if fitted else row.path,
                     row.type,
                     _shape_cell(row.first, compact),
                     _shape_cell(row.second, compact),

@@ -28,7 +28,7 @@ __all__ = [
     "inputs_legend",
     "fit_trace_table",
     "left_out_note",
-    "relative_path",
+    "path_within_model",
 ]
 
 STYLE_CHANGE = "bold yellow"
@@ -134,7 +134,7 @@ COLUMN_CELLS: dict[str, tuple[str, JustifyMethod, Callable[[LayerTrace, Trace], 
 }
 
 
-def relative_path(path: str, model: str) -> str:
+def path_within_model(path: str, model: str) -> str:
     """``efficientnetb0/block1a_dwconv`` → ``block1a_dwconv`` (the model's name is in the title);
     nested models keep their prefix below it."""
     prefix = model + "/"
@@ -144,7 +144,7 @@ def relative_path(path: str, model: str) -> str:
 def _fitted_cell(name: str, row: LayerTrace, trace: Trace, compact: bool) -> str | Text:
     """A cell as a terminal shows it: paths relative to the model, shapes maybe compact."""
     if name == "layer":
-        return relative_path(row.path, trace.model)
+        return path_within_model(row.path, trace.model)
     if name == "actual":
         return _actual_cell(row, compact)
     cell = _cell_text(COLUMN_CELLS[name][2](row, trace))  # plain text: "actual" was the Text one

@@ -519,21 +519,13 @@ def layer_params(layer: Operation) -> int:
         return 0
 
 
-def reset_naming(free_memory: bool = False) -> None:
-    """Start auto-generated layer names afresh (``conv2d``, not ``conv2d_7``).
-
-    ``free_memory`` also runs the garbage collector (a quarter second with TensorFlow
-    loaded): worth it between models in a loop, not before a single trace.
-    """
+def reset_naming() -> None:
+    """Start auto-generated layer names afresh (``conv2d``, not ``conv2d_7``)."""
     # Not keras.backend.clear_session(): that also resets the user's global Keras settings
     # (dtype policy, traceback filtering, interactive logging) — a library call must not.
     from keras.src.utils import naming
 
     naming.reset_uids()
-    if free_memory:
-        import gc
-
-        gc.collect()
 
 
 def input_layer_names(model: Model) -> list[str]:

@@ -72,26 +72,8 @@ __all__ = [
     "sum_macs",
     "op_macs",
     "block_macs",
-    "MAC_COUNTED",
     "MAC_FREE",
 ]
-
-MAC_COUNTED = (
-    "Conv1D/2D/3D (grouped too)",
-    "DepthwiseConv1D/2D",
-    "SeparableConv1D/2D",
-    "Conv1D/2D/3DTranspose",
-    "Dense",
-    "EinsumDense",
-    "LSTM, GRU, SimpleRNN, ConvLSTM1D/2D/3D, RNN over their cells",
-    "Bidirectional",
-    "TimeDistributed",
-    "MultiHeadAttention",
-    "GroupQueryAttention",
-    "Attention",
-    "Dot, keras.ops.matmul, keras.ops.einsum",
-)
-"""Layer types with a MAC count."""
 
 MAC_FREE = (
     "Embedding",

@@ -28,16 +28,12 @@ from shapetrace.records import (
 from shapetrace.tracing import _keras_graph as kg
 from shapetrace.tracing.costs import block_macs, layer_cost
 from shapetrace.tracing.explain import explain_block, explain_change
-from shapetrace.tracing.recorder import CallRecorder, OpsSeen, RecordingStopped, is_opened
+from shapetrace.tracing.recorder import CallRecorder, OpsSeen, RecordingStopped, is_opened, tensor_shape
 
 if TYPE_CHECKING:
     from keras import Layer, Model, Operation
 
 __all__ = ["walk_stream", "WalkResult", "RowMaker"]
-
-
-def _shape(tensor: Any) -> Shape:
-    return tuple(int(d) if d is not None else None for d in tensor.shape)
 
 
 def _size(shape: Any) -> int:
@@ -120,9 +116,9 @@ class RowMaker:
         output: Any,
         static: Any = None,
     ) -> LayerTrace:
-        inputs = tuple(_shape(t) for t in kg.flatten_tensors(args))
+        inputs = tuple(tensor_shape(t) for t in kg.flatten_tensors(args))
         outputs = kg.flatten_tensors(output)
-        out = _shape(outputs[0]) if outputs else None
+        out = tensor_shape(outputs[0]) if outputs else None
         shared = self._seen_before(operation)
         if not shared:
             self.counted.update(id(w) for w in getattr(operation, "weights", ()))
@@ -131,7 +127,9 @@ class RowMaker:
             if (inputs[0][-1] if len(inputs[0]) > 1 else None) != (out[-1] if len(out) > 1 else None):
                 mechanism, why = explain_change(operation, inputs, out)
         # Tensors passed by keyword (``mha(query=x, value=y)``) are operands the cost needs too.
-        named = {k: _shape(ts[0]) for k, v in (kwargs or {}).items() if len(ts := kg.flatten_tensors(v)) == 1}
+        named = {
+            k: tensor_shape(ts[0]) for k, v in (kwargs or {}).items() if len(ts := kg.flatten_tensors(v)) == 1
+        }
         cost = layer_cost(
             operation, inputs, out, sum(kg.nbytes(t) for t in outputs), shared=shared, named=named
         )
@@ -188,7 +186,7 @@ class RowMaker:
         trainable_ids = {id(w) for w in layer.trainable_weights}
         trainable = sum(_size(w.shape) for w in own if id(w) in trainable_ids)
         params = sum(_size(w.shape) for w in own)
-        out = _shape(outputs[0]) if outputs else None
+        out = tensor_shape(outputs[0]) if outputs else None
         mechanism = why = None
         if inputs and out is not None and channels_of(inputs[0]) != channels_of(out):
             # Only the calls observed inside are evidence of what the block's call did.
@@ -241,7 +239,7 @@ class RowMaker:
         message: str,
         expected: str | None = None,
     ) -> Break:
-        inputs = tuple(_shape(t) for t in kg.flatten_tensors(args))
+        inputs = tuple(tensor_shape(t) for t in kg.flatten_tensors(args))
         shared = self._seen_before(operation)
         if not shared:
             self.counted.update(id(w) for w in getattr(operation, "weights", ()))
@@ -428,7 +426,7 @@ def walk_with(walker: _Walker, model: Model, probes: list[Probe], arrays: list[A
                     prefix + layer.name,
                     layer,
                     probe.declared,
-                    _shape(tensor),
+                    tensor_shape(tensor),
                     itemsize=kg.itemsize(tensor.dtype),
                 )
             walker.walk_graph(graph, feed, prefix, 0)

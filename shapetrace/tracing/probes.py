@@ -28,7 +28,6 @@ from shapetrace.records import Probe, Shape, format_shape
 __all__ = [
     "InputSlot",
     "CHANNEL_KINDS",
-    "KINDS",
     "UNNAMED",
     "describe_inputs",
     "feed_arguments",
@@ -39,7 +38,6 @@ __all__ = [
 ]
 
 PROBE_SEED = 0
-KINDS = ("image", "signal", "sequence", "features", "tokens", "text")
 CHANNEL_KINDS = ("image", "signal")
 """Kinds whose last axis is called channels (they feed convolutions)."""
 UNNAMED = ""
@@ -334,6 +332,14 @@ def make_probes(
     if not slots:
         raise UsageError(_never_built(model), param="inputs")
     overrides = _match(inputs or {}, slots, _structure_note(model) if inputs else "")
+    _require_recorded_shapes(model, slots, overrides)
+    shapes = _probe_shapes(slots, overrides, channels=channels, size=size, batch=batch)
+    _refuse_oversized(shapes, slots, available)
+    return _seeded_probes(slots, shapes)
+
+
+def _require_recorded_shapes(model: Any, slots: list[InputSlot], overrides: Mapping[int, Any]) -> None:
+    """Refuse a subclassed model's input whose shape Keras did not record and ``inputs`` does not give."""
     unknown = [s.name for i, s in enumerate(slots) if s.declared is None and i not in overrides]
     if unknown:
         raise UsageError(
@@ -343,6 +349,18 @@ def make_probes(
             + " (without the batch axis).",
             param="inputs",
         )
+
+
+def _probe_shapes(
+    slots: list[InputSlot],
+    overrides: Mapping[int, tuple[int, ...]],
+    *,
+    channels: int | None,
+    size: tuple[int, int] | None,
+    batch: int,
+) -> list[tuple[int, ...]]:
+    """Each input's probe shape: the one ``inputs`` gives, else its declared one with ``size`` and
+    ``channels`` applied where they mean something (refused where they apply to no input)."""
     sized = channelled = False
     shapes = []
     for i, slot in enumerate(slots):
@@ -357,37 +375,58 @@ def make_probes(
             dims[-1] = channels
             channelled = True
         if any(d is None for d in dims):
-            template = (
-                "HxWxC"
-                if slot.kind == "image" and len(dims) == 3
-                else "x".join("N" if d is None else str(d) for d in dims)
-            )
-            how = (
-                f"pass inputs[{slot.name!r}]={template} for each input"
-                if len(slots) > 1
-                else "pass size=HxW (and channels=N)"
-                if slot.kind == "image"
-                else f"pass size=LENGTH or inputs={'x'.join('N' if d is None else str(d) for d in dims)}"
-            )
-            raise UsageError(
-                f"Input {slot.name!r} declares {slot.declared} with unknown dimensions: {how} "
-                "to say what to probe it with.",
-                param=("inputs", "size", "channels"),
-            )
+            raise _unknown_dimensions(slot, dims, several=len(slots) > 1)
         shapes.append((batch, *cast("list[int]", dims)))  # every dimension known (checked above)
     unfilled = [s for i, s in enumerate(slots) if i not in overrides]
-    if size is not None and unfilled and not sized:
+    _refuse_unapplied(
+        unfilled, size=size is not None and not sized, channels=channels is not None and not channelled
+    )
+    return shapes
+
+
+def _unknown_dimensions(slot: InputSlot, dims: list[int | None], *, several: bool) -> UsageError:
+    """An input left with an unknown dimension, and the option that fills it in."""
+    template = (
+        "HxWxC"
+        if slot.kind == "image" and len(dims) == 3
+        else "x".join("N" if d is None else str(d) for d in dims)
+    )
+    how = (
+        f"pass inputs[{slot.name!r}]={template} for each input"
+        if several
+        else "pass size=HxW (and channels=N)"
+        if slot.kind == "image"
+        else f"pass size=LENGTH or inputs={'x'.join('N' if d is None else str(d) for d in dims)}"
+    )
+    return UsageError(
+        f"Input {slot.name!r} declares {slot.declared} with unknown dimensions: {how} "
+        "to say what to probe it with.",
+        param=("inputs", "size", "channels"),
+    )
+
+
+def _refuse_unapplied(unfilled: list[InputSlot], *, size: bool, channels: bool) -> None:
+    """Refuse ``size`` / ``channels`` (``True``: given yet applied to no input) when some input
+    takes its declared shape: they mean nothing for its kind."""
+    if not unfilled:
+        return
+    if size:
         raise UsageError(
             f"`size` applies to images and to sequences of open length; {_describe(unfilled)}: "
             "give the whole shape with `inputs` instead.",
             param=("size", "inputs"),
         )
-    if channels is not None and unfilled and not channelled:
+    if channels:
         raise UsageError(
             f"`channels` applies to image-like inputs (feeding convolutions); {_describe(unfilled)}: "
             "give the whole shape with `inputs` instead.",
             param=("channels", "inputs"),
         )
+
+
+def _refuse_oversized(shapes: list[tuple[int, ...]], slots: list[InputSlot], available: int | None) -> None:
+    """Refuse a dimension TensorFlow cannot index, or probes too large for ``available`` memory
+    (``None``: read from the system)."""
     for shape in shapes:
         if any(d > MAX_DIM for d in shape):
             raise UsageError(
@@ -398,6 +437,12 @@ def make_probes(
         available_memory() if available is None else available,
         ", ".join(f"{format_shape(shape)} {slot.dtype}" for shape, slot in zip(shapes, slots)),
     )
+
+
+def _seeded_probes(
+    slots: list[InputSlot], shapes: list[tuple[int, ...]]
+) -> tuple[list[Probe], list[np.ndarray]]:
+    """The probe records and their values, drawn from one seeded generator in input order."""
     rng = np.random.default_rng(PROBE_SEED)
     probes = [
         Probe(

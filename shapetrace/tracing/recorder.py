@@ -41,7 +41,7 @@ from shapetrace.tracing.costs import op_macs
 if TYPE_CHECKING:
     from shapetrace.tracing.engine import RowMaker
 
-__all__ = ["CallRecorder", "OpsSeen", "RecordingStopped", "is_opened", "is_user_defined"]
+__all__ = ["CallRecorder", "OpsSeen", "RecordingStopped", "is_opened", "is_user_defined", "tensor_shape"]
 
 # A class defined in one of these packages is part of Keras: one leaf row.
 _KERAS_PACKAGES = ("keras", "tf_keras", "tensorflow")
@@ -96,7 +96,8 @@ class OpsSeen:
     the tensor, held so its id is not reused)."""
 
 
-def _shape(tensor: Any) -> Shape:
+def tensor_shape(tensor: Any) -> Shape:
+    """A tensor's shape as the records hold it: integers, ``None`` for an unknown dimension."""
     return tuple(int(d) if d is not None else None for d in tensor.shape)
 
 
@@ -269,7 +270,7 @@ class CallRecorder:
                 frame.path,
                 frame.depth,
                 frame.layer,
-                inputs=tuple(_shape(t) for t in _input_tensors(args, kwargs)),
+                inputs=tuple(tensor_shape(t) for t in _input_tensors(args, kwargs)),
                 outputs=outputs,
                 declared_output=frame.declared_output,
                 declared_inputs=frame.declared_inputs,

@@ -18,8 +18,8 @@ from shapetrace.errors import ProbeBroken
 from shapetrace.messages import one_line
 from shapetrace.records import Boundary, Probe
 from shapetrace.tracing import _keras_graph as kg
-from shapetrace.tracing.engine import RowMaker, WalkResult, _shape
-from shapetrace.tracing.recorder import CallRecorder, is_opened
+from shapetrace.tracing.engine import RowMaker, WalkResult
+from shapetrace.tracing.recorder import CallRecorder, is_opened, tensor_shape
 
 if TYPE_CHECKING:
     from keras import Model
@@ -94,7 +94,7 @@ def walk_submodels(
         )
     maker = RowMaker()
     for layer, probe, tensor in zip(graph.input_layers, probes, adjusted):
-        maker.input_row(model.name + "/" + layer.name, layer, probe.declared, _shape(tensor))
+        maker.input_row(model.name + "/" + layer.name, layer, probe.declared, tensor_shape(tensor))
     try:
         _expand(graph, adjusted, maker, model.name + "/", 0)
     except Exception as error:
