@@ -27,6 +27,7 @@ from shapetrace.fileio import atomic_write, validate_writable
 from shapetrace.models.loading import parse_model_spec
 from shapetrace.models.paths import local_path, relative_path
 from shapetrace.models.untrusted import not_a_file_reason, parse_json, read_capped, too_large, user_path
+from shapetrace.models.weights import weights_choice
 from shapetrace.records import SCHEMA as TRACE_SCHEMA
 from shapetrace.records import Trace
 from shapetrace.tracing.report import trace_document
@@ -75,8 +76,9 @@ def baseline_document(trace: Trace, path: str | Path) -> dict[str, Any]:
     request = dict(data.get("request") or {})
     base = Path(path).resolve().parent
     request["model"] = _portable_spec(request.get("model"), base)
-    if isinstance(request.get("weights"), str) and request["weights"].lower() not in ("none", "imagenet"):
-        request["weights"] = relative_path(user_path(request["weights"]).resolve(), base)
+    weights = request.get("weights")
+    if isinstance(weights, str) and isinstance(choice := weights_choice(weights), Path):
+        request["weights"] = relative_path(choice.resolve(), base)
     if request.get("imports"):
         request["imports"] = [_portable_import(item, base) for item in request["imports"]]
     request["engine"] = data.get("engine", "stream")
