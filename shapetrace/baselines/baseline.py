@@ -17,6 +17,7 @@ import json
 import os
 import re
 import warnings
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -73,16 +74,18 @@ def baseline_document(trace: Trace, path: str | Path) -> dict[str, Any]:
     data["trace_schema"] = TRACE_SCHEMA
     data.get("totals", {}).pop("seconds", None)  # differs on every run: noise in a review diff
     data["versions"] = {**data.get("versions", {}), "shapetrace": __version__}
-    request = dict(data.get("request") or {})
-    base = Path(path).resolve().parent
-    request["model"] = _portable_spec(request.get("model"), base)
-    weights = request.get("weights")
-    if isinstance(weights, str) and isinstance(choice := weights_choice(weights), Path):
-        request["weights"] = relative_path(choice.resolve(), base)
-    if request.get("imports"):
-        request["imports"] = [_portable_import(item, base) for item in request["imports"]]
-    request["engine"] = data.get("engine", "stream")
-    data["request"] = request
+    request, base = trace.request, Path(path).resolve().parent
+    weights = request.weights
+    if weights is not None and isinstance(choice := weights_choice(weights), Path):
+        weights = relative_path(choice.resolve(), base)
+    data["request"] = replace(
+        request,
+        model=_portable_spec(request.model, base),
+        weights=weights,
+        imports=request.imports and tuple(_portable_import(item, base) for item in request.imports),
+        engine=trace.engine,
+        omitted=request.omitted - {"model"},  # always written: null for a model object
+    ).to_dict()
     return data
 
 
