@@ -107,13 +107,7 @@ def model_from_spec(
             )
         app = resolve_application(model)
         channels = 3 if channels is None else channels
-        if size is not None:
-            validate_size(app, size)
-        if batch is not None:
-            _validate_application_probe(app, size, channels, batch)
-        built = build_application(
-            app, size=size, channels=channels, native=native, top=top, weights=weights, pooling=pooling
-        )
+        built = _application(app, channels, size, weights, native, top, pooling, batch)
         return BuiltModel(built, app.key, channels, application=app)
     if native or top or pooling is not None:
         names = [f"`{name}`" for name in offered]
@@ -123,6 +117,26 @@ def model_from_spec(
             param=offered,
         )
     return _user_model(model, spec, channels, weights, factory_args, unsafe_load, imports)
+
+
+def _application(
+    app: Application,
+    channels: int,
+    size: tuple[int, int] | None,
+    weights: str | Path | None,
+    native: bool,
+    top: bool,
+    pooling: Pooling | str | None,
+    batch: int | None,
+) -> Model:
+    """``app`` built as asked, once its size and its probe are known to be sound."""
+    if size is not None:
+        validate_size(app, size)
+    if batch is not None:
+        _validate_application_probe(app, size, channels, batch)
+    return build_application(
+        app, size=size, channels=channels, native=native, top=top, weights=weights, pooling=pooling
+    )
 
 
 def _user_model(
