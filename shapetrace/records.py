@@ -14,7 +14,7 @@ The summary prose and cost totals of the published JSON are functions of a trace
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,6 +28,7 @@ __all__ = [
     "Boundary",
     "Break",
     "LayerTrace",
+    "Request",
     "Trace",
     "SCHEMA",
     "channels_of",
@@ -375,6 +376,93 @@ class LayerTrace:
         )
 
 
+# Keys every request made by ``trace`` writes, in this order; the others follow only when given.
+_ALWAYS = ("model", "channels", "size", "batch", "native", "top", "weights", "pooling")
+
+
+@dataclass(frozen=True, eq=False)
+class Request(Mapping[str, Any]):
+    """How a trace's model was built and probed: enough to run the same trace again.
+
+    It reads as the JSON object it writes (``trace.request["size"] == [224, 224]``,
+    ``trace.request.get("model")``), and compares equal to that object; the fields hold the
+    typed values (``trace.request.size == (224, 224)``).
+    """
+
+    model: str | None = None
+    """An application key, a saved file or a factory spec (``None``: a model object was traced)."""
+    channels: int | None = None
+    """Probe channels as asked (``None``: the default)."""
+    size: tuple[int, int] | None = None
+    batch: int = 1
+    native: bool = False
+    top: bool = False
+    weights: str | None = None
+    """As given: ``"none"``, ``"imagenet"`` or a weights file."""
+    pooling: str | None = None
+    factory_args: dict[str, Any] | None = None
+    """The factory's keyword arguments (``None``: none given, not written)."""
+    imports: tuple[str, ...] | None = None
+    """The user's code imported first (``None``: none, not written)."""
+    inputs: dict[str, tuple[int, ...]] | None = None
+    """Probe shapes by input name, without the batch axis (``None``: the model's own, not written)."""
+    engine: str | None = None
+    """The engine, as a baseline records it (``None``: not written)."""
+    omitted: frozenset[str] = frozenset()
+    """Keys of the first eight fields that are not written: those a hand-written baseline leaves
+    out, or all of them for a model traced without a request (:meth:`empty`)."""
+
+    @classmethod
+    def empty(cls) -> Request:
+        """The request of a trace that records none (``{}``)."""
+        return cls(omitted=frozenset(_ALWAYS))
+
+    @classmethod
+    def of(cls, request: Request | Mapping[str, Any] | None) -> Request:
+        """``request`` as a :class:`Request`: a mapping is read as JSON is, ``None`` is :meth:`empty`."""
+        if request is None:
+            return cls.empty()
+        return request if isinstance(request, Request) else cls.from_dict(request)
+
+    def to_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {key: getattr(self, key) for key in _ALWAYS if key not in self.omitted}
+        if data.get("size") is not None:
+            data["size"] = list(data["size"])
+        if self.factory_args is not None:
+            data["factory_args"] = dict(self.factory_args)
+        if self.imports is not None:
+            data["imports"] = list(self.imports)
+        if self.inputs is not None:
+            data["inputs"] = {name: list(dims) for name, dims in self.inputs.items()}
+        if self.engine is not None:
+            data["engine"] = self.engine
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Any, where: str = "request") -> Request:
+        """Read a request back, validating each key it holds (keys it does not know are dropped).
+
+        Raises:
+            UsageError: one line naming the key (``request.size: expected [height, width], got [32]``).
+        """
+        fields = F.Fields(data, where)
+        given = {
+            key: fields.get(key, kind)
+            for key, kind in F.REQUEST_FIELDS.items()
+            if fields.raw(key) is not F.MISSING
+        }
+        return cls(**given, omitted=frozenset(key for key in _ALWAYS if key not in given))
+
+    def __getitem__(self, key: str) -> Any:
+        return self.to_dict()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.to_dict())
+
+    def __len__(self) -> int:
+        return len(self.to_dict())
+
+
 @dataclass(frozen=True)
 class Trace(Displayable):
     """A whole trace: the probe, the boundary verdict, every layer call, the break."""
@@ -392,9 +480,14 @@ class Trace(Displayable):
     engine: str = "stream"
     peak_live_bytes: int = 0
     """Largest total size of tensors the engine held alive at once."""
-    request: dict[str, Any] = field(default_factory=dict)
-    """How the model was built and probed: enough to run the same trace again."""
+    request: Request = field(default_factory=Request.empty)
+    """How the model was built and probed: enough to run the same trace again (a mapping given
+    here is read as :meth:`Request.from_dict` reads JSON)."""
     versions: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.request, Request):  # a plain dict, as before Request existed
+            object.__setattr__(self, "request", Request.of(self.request))
 
     @property
     def verdict(self) -> str:
@@ -420,7 +513,7 @@ class Trace(Displayable):
         return {
             "schema": SCHEMA,
             "model": self.model,
-            "request": dict(self.request),
+            "request": self.request.to_dict(),
             "versions": dict(self.versions),
             "engine": self.engine,
             "probe": {
@@ -479,7 +572,7 @@ class Trace(Displayable):
             seconds=totals.get("seconds", F.SECONDS, 0.0),
             engine=fields.get("engine", F.ENGINE, "stream"),
             peak_live_bytes=totals.get("peak_live_bytes", F.WHOLE, 0),
-            request=F.read_request(fields.get("request", F.OBJECT, {})),
+            request=Request.from_dict(fields.get("request", F.OBJECT, {})),
             versions=fields.get("versions", F.VERSIONS, {}),
         )
 

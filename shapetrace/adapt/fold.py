@@ -348,54 +348,14 @@ def adapt_model(
     from shapetrace.api import trace_model
     from shapetrace.tracing.explain import verdict_text
 
-    if len(original.inputs) != 1 or len(original.inputs[0].shape) != 4:
-        raise UsageError(
-            f"adapt needs a model with one image input (batch, H, W, C); {original.name} has "
-            + ", ".join(str(tuple(t.shape)) for t in original.inputs)
-            + "."
-        )
-    declared_channels = original.inputs[0].shape[-1]
-    if declared_channels != 3:
-        raise UsageError(
-            f"adapt maps N channels onto a model declared for 3; {original.name} is declared for {declared_channels}."
-        )
+    _validate_original(original)
     wanted = None if method is None else Method(method)
     if wanted is not None:
         _validate_method(wanted, channels)
     elif channels == 3:
         _validate_method(Method.sum_stem, channels)
     probe = _probe(original, channels, size)
-
-    fold, fallback = None, None
-    chosen = wanted or Method.sum_stem
-    if chosen is Method.sum_stem:
-        try:
-            adapted, fold = _sum_stem(original, channels, build)
-        except UsageError as refused:
-            if wanted is not None:
-                raise
-            # The reason only: its advice (use method=repeat) is what the fallback already does.
-            fallback = str(refused).removeprefix("sum-stem: ").removesuffix("; use method=repeat.")
-        if fold is not None and not fold.exact_at_borders:
-            mapped = _mapped(probe, Method.sum_stem)
-            measured, scale = _measured_border(original, adapted, fold, probe, mapped)
-            of_scale = f" (its values reach {scale:.3g})" if scale is not None else ""
-            reason = (
-                f"`{fold.stem}` zero-pads after the per-channel offsets of {', '.join(f'`{n}`' for n in fold.folded) or 'its preprocessing'}, "
-                f"so at the image border the output of `{_compared_layer(fold)}`{of_scale} differs from the "
-                f"original's on the mapped probe by up to {measured:.3g}; it is exact inside the image"
-            )
-            if wanted is not None:
-                raise UsageError(
-                    f"sum-stem is not exact for {original.name}: {reason}; use method="
-                    f"{'repeat' if channels < 3 else 'mean'} (exact everywhere).",
-                    param="method",
-                )
-            fold, fallback = None, reason
-        if fold is None:
-            chosen = Method.repeat if channels < 3 else Method.mean
-    if chosen is not Method.sum_stem:
-        adapted = _with_front(original, chosen, channels)
+    adapted, chosen, fold, fallback = _adapted(original, channels, wanted, probe, build)
 
     mapped = _mapped(probe, chosen)
     want = _outputs(original, mapped)
@@ -434,6 +394,67 @@ def adapt_model(
             f"(tolerance {allowed:.3g}, outputs up to {reference:.3g}): nothing written."
         )
     return Adapted(model=adapted, report=report, probe=probe)
+
+
+def _validate_original(original: Any) -> None:
+    """``original`` has one image input declared for 3 channels."""
+    if len(original.inputs) != 1 or len(original.inputs[0].shape) != 4:
+        raise UsageError(
+            f"adapt needs a model with one image input (batch, H, W, C); {original.name} has "
+            + ", ".join(str(tuple(t.shape)) for t in original.inputs)
+            + "."
+        )
+    declared_channels = original.inputs[0].shape[-1]
+    if declared_channels != 3:
+        raise UsageError(
+            f"adapt maps N channels onto a model declared for 3; {original.name} is declared for {declared_channels}."
+        )
+
+
+def _adapted(
+    original: Any, channels: int, wanted: Method | None, probe: np.ndarray, build: Callable[[int], Any] | None
+) -> tuple[Any, Method, StemFold | None, str | None]:
+    """The adapted model, its method, the stem fold and why sum-stem fell back (when it did).
+
+    Without a wanted method, sum-stem is tried first and repeat/mean taken where it is refused
+    or not exact at the image border.
+    """
+    fold, fallback = None, None
+    chosen = wanted or Method.sum_stem
+    if chosen is Method.sum_stem:
+        try:
+            adapted, fold = _sum_stem(original, channels, build)
+        except UsageError as refused:
+            if wanted is not None:
+                raise
+            # The reason only: its advice (use method=repeat) is what the fallback already does.
+            fallback = str(refused).removeprefix("sum-stem: ").removesuffix("; use method=repeat.")
+        if fold is not None and not fold.exact_at_borders:
+            reason = _border_reason(original, adapted, fold, probe)
+            if wanted is not None:
+                raise UsageError(
+                    f"sum-stem is not exact for {original.name}: {reason}; use method="
+                    f"{'repeat' if channels < 3 else 'mean'} (exact everywhere).",
+                    param="method",
+                )
+            fold, fallback = None, reason
+        if fold is None:
+            chosen = Method.repeat if channels < 3 else Method.mean
+    if chosen is not Method.sum_stem:
+        adapted = _with_front(original, chosen, channels)
+    return adapted, chosen, fold, fallback
+
+
+def _border_reason(original: Any, adapted: Any, fold: StemFold, probe: np.ndarray) -> str:
+    """Why a sum-stem fold is not exact at the image border, with the difference measured."""
+    mapped = _mapped(probe, Method.sum_stem)
+    measured, scale = _measured_border(original, adapted, fold, probe, mapped)
+    of_scale = f" (its values reach {scale:.3g})" if scale is not None else ""
+    return (
+        f"`{fold.stem}` zero-pads after the per-channel offsets of {', '.join(f'`{n}`' for n in fold.folded) or 'its preprocessing'}, "
+        f"so at the image border the output of `{_compared_layer(fold)}`{of_scale} differs from the "
+        f"original's on the mapped probe by up to {measured:.3g}; it is exact inside the image"
+    )
 
 
 def _probe(original: Any, channels: int, size: tuple[int, int] | None) -> np.ndarray:
@@ -534,58 +555,30 @@ def adapt(
     Returns:
         :class:`Adapted`; write it with :func:`save_adapted`.
     """
-    from shapetrace.models.applications import (
-        build_application,
-        parse_size,
-        resolve_application,
-        validate_channels,
-        validate_size,
-    )
-    from shapetrace.models.loading import parse_factory_args, parse_model_spec
+    from shapetrace.models.applications import build_application, parse_size, validate_channels
+    from shapetrace.models.spec import model_from_spec
 
     if isinstance(size, str):
         size = parse_size(size)
     validate_channels(channels)
     _validate_method(Method(method or Method.sum_stem), channels)
-    weights = None if weights is None or str(weights).lower() == "none" else weights
-    factory_args = parse_factory_args(factory_args)
-    spec = parse_model_spec(model) if isinstance(model, str) else None
+    built = model_from_spec(
+        model,
+        size=size,
+        weights=weights,
+        top=top,
+        pooling=pooling,
+        factory_args=factory_args,
+        unsafe_load=unsafe_load,
+        offered=("top", "pooling"),
+    )
     build = None
-    if spec is not None and spec.kind == "application":
-        if factory_args:
-            raise UsageError(
-                f"`factory_args` applies to a factory (module:function); {model!r} is an application name.",
-                param="factory_args",
-            )
-        app = resolve_application(model)
-        if size is not None:
-            validate_size(app, size)
+    if (app := built.application) is not None:
         options: dict[str, Any] = dict(size=size, top=top, pooling=pooling)
-        original = build_application(app, weights=weights, **options)
-        # Building an application resets Keras's naming, so keep the original's names first.
+        # Building an application resets Keras's naming, so the original keeps its names first.
         build = lambda n: _build_native(build_application, app, n, options)  # noqa: E731
-    else:
-        from shapetrace.models.loading import load_model
-
-        if top or pooling is not None:
-            raise UsageError(
-                "`top` and `pooling` build a keras.applications model; received your own model.",
-                param=("top", "pooling"),
-            )
-        original = load_model(spec or model, factory_args=factory_args, unsafe_load=unsafe_load)
-        if weights is not None:
-            from shapetrace.errors import WeightsError
-            from shapetrace.models.applications import load_weights_file
-
-            path = Path(weights).expanduser()
-            if not path.is_file():
-                raise WeightsError(
-                    f"Weights file {str(weights)!r} does not exist: for your own model, `weights` takes the path of a weights file saved from it.",
-                    param="weights",
-                )
-            load_weights_file(original, path)
     return adapt_model(
-        original, channels=channels, method=method, size=size, build=build, tolerance=tolerance
+        built.model, channels=channels, method=method, size=size, build=build, tolerance=tolerance
     )
 
 

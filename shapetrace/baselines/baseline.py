@@ -17,6 +17,7 @@ import json
 import os
 import re
 import warnings
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,7 @@ from shapetrace.fileio import atomic_write, validate_writable
 from shapetrace.models.loading import parse_model_spec
 from shapetrace.models.paths import local_path, relative_path
 from shapetrace.models.untrusted import not_a_file_reason, parse_json, read_capped, too_large, user_path
+from shapetrace.models.weights import weights_choice
 from shapetrace.records import SCHEMA as TRACE_SCHEMA
 from shapetrace.records import Trace
 from shapetrace.tracing.report import trace_document
@@ -72,15 +74,18 @@ def baseline_document(trace: Trace, path: str | Path) -> dict[str, Any]:
     data["trace_schema"] = TRACE_SCHEMA
     data.get("totals", {}).pop("seconds", None)  # differs on every run: noise in a review diff
     data["versions"] = {**data.get("versions", {}), "shapetrace": __version__}
-    request = dict(data.get("request") or {})
-    base = Path(path).resolve().parent
-    request["model"] = _portable_spec(request.get("model"), base)
-    if isinstance(request.get("weights"), str) and request["weights"].lower() not in ("none", "imagenet"):
-        request["weights"] = relative_path(user_path(request["weights"]).resolve(), base)
-    if request.get("imports"):
-        request["imports"] = [_portable_import(item, base) for item in request["imports"]]
-    request["engine"] = data.get("engine", "stream")
-    data["request"] = request
+    request, base = trace.request, Path(path).resolve().parent
+    weights = request.weights
+    if weights is not None and isinstance(choice := weights_choice(weights), Path):
+        weights = relative_path(choice.resolve(), base)
+    data["request"] = replace(
+        request,
+        model=_portable_spec(request.model, base),
+        weights=weights,
+        imports=request.imports and tuple(_portable_import(item, base) for item in request.imports),
+        engine=trace.engine,
+        omitted=request.omitted - {"model"},  # always written: null for a model object
+    ).to_dict()
     return data
 
 

@@ -8,7 +8,7 @@ project runs (:func:`shapetrace.baselines.project.allowed_code`, decided before 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import replace
+from dataclasses import fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -16,20 +16,13 @@ from shapetrace.baselines.baseline import local_spec
 from shapetrace.baselines.project import allowed_code
 from shapetrace.errors import UsageError
 from shapetrace.models.paths import local_path
-from shapetrace.records import Trace
+from shapetrace.models.weights import weights_choice
+from shapetrace.records import Request, Trace
 
 __all__ = ["TRACE_OPTIONS", "rerun"]
 
-TRACE_OPTIONS = (
-    "channels",
-    "size",
-    "batch",
-    "native",
-    "top",
-    "weights",
-    "pooling",
-    "factory_args",
-    "inputs",
+TRACE_OPTIONS = tuple(
+    f.name for f in fields(Request) if f.name not in ("model", "imports", "engine", "omitted")
 )
 """Options of :func:`shapetrace.api.trace` that a baseline's ``request`` may carry."""
 
@@ -63,7 +56,7 @@ def rerun(
 
     path = Path(path)
     request = baseline.request
-    model = request.get("model")
+    model = request.model
     if model is None:
         raise UsageError(
             f"Baseline {str(path)!r} was written from a model object (assert_shapes with a "
@@ -72,12 +65,11 @@ def rerun(
         )
     base = path.resolve().parent
     code = allowed_code(request, path, unsafe_load=unsafe_load)
-    options: dict[str, Any] = {key: request[key] for key in TRACE_OPTIONS if key in request}
-    if options.get("size") is not None:
-        options["size"] = tuple(options["size"])
-    if isinstance(options.get("weights"), str) and options["weights"].lower() not in ("none", "imagenet"):
-        options["weights"] = local_path(base / options["weights"])
+    options: dict[str, Any] = {key: getattr(request, key) for key in TRACE_OPTIONS if key in request}
     try:
+        # A weights file is relative to the baseline's folder (a blank one is refused, named by the file).
+        if request.weights is not None and isinstance(weights_choice(request.weights), Path):
+            options["weights"] = local_path(base / request.weights)
         result = run_trace(
             code.factory if code.factory is not None else local_spec(model, base),
             engine=request.get("engine", baseline.engine),
@@ -90,10 +82,9 @@ def rerun(
     except UsageError as error:
         raise UsageError(f"{path}: {error}", param=error.params) from None
     # Recorded as the baseline named it (a factory ran as the callable resolved above).
-    request_now = {
-        **result.request,
-        "model": local_spec(model, base) if code.factory is not None else result.request.get("model"),
-    }
-    if code.imports:
-        request_now["imports"] = [*code.imports, *(imports or ())]
+    request_now = replace(
+        result.request,
+        model=local_spec(model, base) if code.factory is not None else result.request.model,
+        imports=(*code.imports, *(imports or ())) if code.imports else result.request.imports,
+    )
     return replace(result, request=request_now)

@@ -20,7 +20,7 @@ from typing import Any
 from shapetrace.display import Displayable
 from shapetrace.errors import UsageError
 from shapetrace.models.applications import APPLICATIONS, Application, parse_size, validate_channels
-from shapetrace.records import Trace
+from shapetrace.records import Request, Trace
 from shapetrace.tracing.costs import totals_of
 
 __all__ = [
@@ -371,16 +371,7 @@ def survey_model(
                 built = time.perf_counter()
                 model = build_application(app, size=app_size, channels=channels, native=native)
                 build_seconds = time.perf_counter() - built
-            request = {
-                "model": app.key,
-                "channels": channels,
-                "size": list(app_size),
-                "batch": batch,
-                "native": native,
-                "top": False,
-                "weights": None,
-                "pooling": None,
-            }
+            request = Request(model=app.key, channels=channels, size=app_size, batch=batch, native=native)
             result = trace_model(model, channels=channels, size=app_size, batch=batch, request=request)
             rows.append(survey_row(app, result, app_size, build_seconds))
             build_seconds = 0.0  # the build counts once, with the first probe

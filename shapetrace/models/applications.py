@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from shapetrace.errors import ModelNotFoundError, UsageError, WeightsError
 from shapetrace.messages import one_line
+from shapetrace.models.weights import weights_choice
 from shapetrace.options import Pooling
 
 if TYPE_CHECKING:
@@ -235,9 +236,10 @@ def load_weights_file(model: Model, path: Path) -> None:
 def _resolve_weights(
     weights: str | Path | None, app: Application, native: bool, channels: int
 ) -> tuple[str | None, Path | None]:
-    if weights is None or str(weights).lower() in ("none", ""):
+    choice = weights_choice(weights)
+    if choice == "none":
         return None, None
-    if str(weights).lower() == "imagenet":
+    if choice == "imagenet":
         if native and channels != 3:
             raise WeightsError(
                 f"Keras's ImageNet weights for {app.name} expect 3 input channels, so "
@@ -246,10 +248,9 @@ def _resolve_weights(
                 param=("native", "channels", "weights"),
             )
         return "imagenet", None
-    path = Path(weights).expanduser()
-    if not path.is_file():
+    if not choice.is_file():
         raise WeightsError(
-            f"Weights file {str(path)!r} does not exist: expected 'none', 'imagenet' or the "
+            f"Weights file {str(choice)!r} does not exist: expected 'none', 'imagenet' or the "
             "path of a .weights.h5 / .h5 file."
         )
-    return None, path
+    return None, choice

@@ -45,6 +45,7 @@ from shapetrace.models.untrusted import (
     too_large,
     user_path,
 )
+from shapetrace.models.weights import weights_choice
 
 if TYPE_CHECKING:
     from keras import Model
@@ -517,16 +518,10 @@ def validate_weights_option(weights: Any) -> None:
     ``None``, ``"none"`` and ``"imagenet"`` pass; anything else must be an existing
     weights file Keras can read (``.weights.h5``/``.h5`` HDF5, or a ``.keras`` archive).
     """
-    if weights is None:
+    path = weights_choice(weights)
+    if not isinstance(path, Path):
         return
     text = str(weights)
-    if text.strip().lower() in ("none", "imagenet"):
-        return
-    if not text.strip():
-        raise WeightsError(
-            "Invalid weights='': expected none, imagenet or the path of a weights file.", param="weights"
-        )
-    path = user_path(text)
     require_file(
         path, "Weights file", "none, imagenet or the path of a .weights.h5 / .h5 / .keras weights file"
     )

@@ -447,7 +447,7 @@ def _channel_sentences(trace: Trace, first: LayerTrace | None) -> list[str]:
 def _is_application(trace: Trace) -> bool:
     from shapetrace.models.applications import APPLICATIONS  # data only
 
-    return trace.request.get("model") in APPLICATIONS
+    return trace.request.model in APPLICATIONS
 
 
 def _dims_text(shape: Shape) -> str:
@@ -467,7 +467,7 @@ def break_hint(trace: Trace) -> str | None:
         declared_c = channels_of(probe.declared)
         if probe.channels == declared_c:
             return None
-        name = trace.request.get("model") or trace.model
+        name = trace.request.model or trace.model
         # `train` reads 1- or 3-channel images, and its --adapt meets 1 channel only
         train = " (or shapetrace train --adapt repeat)" if probe.channels == 1 and declared_c == 3 else ""
         return (

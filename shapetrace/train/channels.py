@@ -95,7 +95,7 @@ def build_base(app: Application, size: tuple[int, int], *, channels: int = 3, we
         size=size,
         channels=channels,
         native=native,
-        weights=None if weights == "none" else weights,
+        weights=weights,
         pooling="avg",
     )
 

@@ -10,6 +10,7 @@ from typing import Any, cast
 
 from shapetrace.errors import UsageError
 from shapetrace.models.applications import parse_size, resolve_application, validate_channels, validate_size
+from shapetrace.models.weights import weights_choice
 
 __all__ = [
     "Adapt",
@@ -90,7 +91,7 @@ class TrainConfig:
 
     @property
     def pretrained(self) -> bool:
-        return self.weights.lower() != "none"
+        return weights_choice(self.weights) != "none"
 
     @property
     def is_digits(self) -> bool:
@@ -149,13 +150,13 @@ class TrainConfig:
                 param="val_split",
             )
         weights = str(self.weights)
-        if weights.lower() in ("none", "imagenet"):
-            weights = weights.lower()
-        elif not Path(weights).expanduser().is_file():
+        choice = weights_choice(weights)
+        if isinstance(choice, Path) and not choice.is_file():
             raise UsageError(
                 f"Weights file {weights!r} does not exist: expected none, imagenet or the path of a "
                 ".weights.h5 file saved from the 3-channel model."
             )
+        weights = weights if isinstance(choice, Path) else choice
         if self.fine_tune_epochs and weights == "none":
             raise UsageError(
                 "`fine_tune_epochs` needs pretrained weights (weights=imagenet or a file): from "
