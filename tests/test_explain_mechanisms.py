@@ -7,6 +7,7 @@ configured to do — and that nothing is claimed where the observed shapes do no
 from __future__ import annotations
 
 import pytest
+from toy_models import trace_layer
 
 from shapetrace.tracing.explain import explain_block, explain_change
 
@@ -15,18 +16,6 @@ def _keras():
     from shapetrace.tracing._keras_graph import keras
 
     return keras
-
-
-def _row(make, *shapes, dtype="float32"):
-    import shapetrace
-
-    keras = _keras()
-    keras.backend.clear_session()
-    inputs = [keras.Input(s, name=f"x{i}", dtype=dtype) for i, s in enumerate(shapes)]
-    outputs = make(keras.layers)(*inputs)
-    trace = shapetrace.trace_model(keras.Model(inputs if len(inputs) > 1 else inputs[0], outputs))
-    assert trace.ok
-    return trace.layers[-1]
 
 
 @pytest.mark.parametrize(
@@ -123,12 +112,12 @@ def _row(make, *shapes, dtype="float32"):
     ],
 )
 def test_mechanism(make, shapes, mechanism, why):
-    row = _row(make, *shapes)
+    row = trace_layer(make, *shapes)
     assert (row.mechanism, row.why) == (mechanism, why)
 
 
 def test_embedding_turns_each_token_into_a_vector():
-    row = _row(lambda L: L.Embedding(1000, 32), (40,), dtype="int32")
+    row = trace_layer(lambda L: L.Embedding(1000, 32), (40,), dtype="int32")
     assert row.mechanism == "embedding"
     assert row.why == "Embedding with output_dim=32: each token id becomes a 32-vector"
 

@@ -1,6 +1,8 @@
-"""Small hand-built models for tests: every channel mechanism in a few layers, names fixed."""
+"""Small hand-built models and traces for tests: every channel mechanism in a few layers, names fixed."""
 
 from __future__ import annotations
+
+from dataclasses import replace
 
 
 def toy_model():
@@ -33,3 +35,51 @@ def story_model(size=(84, 112)):
         pooling="max",
     )
     return keras.Sequential([base, keras.layers.Flatten(), keras.layers.Dense(9)])
+
+
+def trace_layer(make, *shapes, batch=1, dtype="float32"):
+    """Trace a model of the one layer ``make(keras.layers)`` (fresh session); returns its row.
+
+    One input per shape (``x0``, ``x1``, …, of ``dtype``), all passed to the layer positionally.
+    """
+    import shapetrace
+    from shapetrace.tracing._keras_graph import keras
+
+    keras.backend.clear_session()
+    inputs = [keras.Input(s, name=f"x{i}", dtype=dtype) for i, s in enumerate(shapes)]
+    outputs = make(keras.layers)(*inputs)
+    model = keras.Model(inputs if len(inputs) > 1 else inputs[0], outputs)
+    trace = shapetrace.trace_model(model, batch=batch)
+    assert trace.ok, trace.broken
+    return trace.layers[-1]
+
+
+def hand_trace(layers, **changes):
+    """A trace of ``(path, type, input, output)`` rows; ``changes`` replace fields of the first row."""
+    from shapetrace.records import Boundary, LayerTrace, Probe, Trace
+
+    rows = [
+        LayerTrace(
+            index=i,
+            path=p,
+            name=p.rsplit("/", 1)[-1],
+            type=t,
+            depth=0,
+            inputs=(inp,),
+            declared_output=None,
+            static_output=out,
+            output=out,
+            params=0,
+        )
+        for i, (p, t, inp, out) in enumerate(layers)
+    ]
+    rows[0] = replace(rows[0], **changes)
+    return Trace(
+        model="m",
+        probes=(Probe("x", (1, 4, 4, 1), (None, 4, 4, 1)),),
+        boundary=Boundary(True, None),
+        layers=tuple(rows),
+        broken=None,
+        total_params=0,
+        seconds=0.0,
+    )
