@@ -280,14 +280,6 @@ def test_a_backtracking_layers_pattern_ends_in_one_line(cli, factories):
     one_line(code, err, "--layers", "backtracks")
 
 
-def test_layer_filter_bound_is_a_usage_error():
-    from shapetrace.tracing.selection import parse_layers
-
-    with pytest.raises(UsageError, match="Invalid `layers`"):
-        parse_layers("(")
-    assert parse_layers("block[12]") is not None
-
-
 # --------------------------------------------------------------------------- one line, exit 2 or 1
 
 
