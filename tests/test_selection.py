@@ -86,8 +86,6 @@ def test_bad_view_options_raise(parse, text, words):
 
 
 def test_layer_filter_bound_is_a_usage_error():
-    from shapetrace.tracing.selection import parse_layers
-
     with pytest.raises(UsageError, match="Invalid `layers`"):
         parse_layers("(")
     assert parse_layers("block[12]") is not None
