@@ -318,14 +318,6 @@ def test_control_characters_in_names_are_shown_escaped(cli, factories, tmp_path)
     assert "\x1b" not in svg.read_text()
 
 
-def test_visible_escapes_every_control_and_keeps_text():
-    from shapetrace.messages import visible
-
-    assert visible("plain name/é·→") == "plain name/é·→"
-    assert visible("a\x1b[2Jb\u202ec\x9b\u2066\x00\x7f") == "a\\x1b[2Jb\\u202ec\\x9b\\u2066\\x00\\x7f"
-    assert visible("line\nnext\tcol") == "line\nnext\tcol"
-
-
 def test_rich_markup_in_names_is_text(cli):
     from rich.text import Text
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import replace
 
 
@@ -83,3 +84,22 @@ def hand_trace(layers, **changes):
         total_params=0,
         seconds=0.0,
     )
+
+
+def trojan_files(folder, *suffixes):
+    """A model whose Lambda ``evil`` writes ``folder/pwned.txt`` whenever Keras calls it (on load,
+    too), saved as ``folder/trojan{suffix}`` for each suffix; returns those paths and the marker."""
+    from shapetrace.tracing._keras_graph import keras
+
+    marker = folder / "pwned.txt"
+    payload = eval(f"lambda t: (open({str(marker)!r}, 'w').write('pwned'), t)[1]")
+    inputs = keras.Input((4,), name="x")
+    outputs = keras.layers.Lambda(payload, name="evil")(keras.layers.Dense(2, name="dense")(inputs))
+    model = keras.Model(inputs, outputs, name="trojan")
+    paths = {suffix: folder / f"trojan{suffix}" for suffix in suffixes}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for path in paths.values():
+            model.save(path)
+    marker.unlink()  # building the model called the Lambda once
+    return paths, marker
