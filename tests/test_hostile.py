@@ -157,16 +157,6 @@ def test_baseline_model_file_outside_the_project_is_not_loaded_unsafely(project,
     one_line_error(code, err, "Refusing to load", "Lambda")
 
 
-def test_project_root_is_the_nearest_folder_with_git_or_pyproject(tmp_path):
-    from shapetrace.baselines.project import project_root
-
-    (tmp_path / "repo" / ".git").mkdir(parents=True)
-    (tmp_path / "repo" / "tests" / "shapes").mkdir(parents=True)
-    assert project_root(tmp_path / "repo" / "tests" / "shapes") == (tmp_path / "repo").resolve()
-    (tmp_path / "repo" / "tests" / "pyproject.toml").write_text("")
-    assert project_root(tmp_path / "repo" / "tests" / "shapes") == (tmp_path / "repo" / "tests").resolve()
-
-
 # --------------------------------------------------------------------------- 2. archive members are bounded
 
 
