@@ -8,14 +8,9 @@ import pytest
 from conftest import render_plain, stable_json
 from toy_models import trace_layer
 
+from shapetrace.tracing._keras_graph import keras
 from shapetrace.tracing.costs import format_bytes, format_count, totals_of
 from shapetrace.tracing.report import trace_document
-
-
-def _keras():
-    from shapetrace.tracing._keras_graph import keras
-
-    return keras
 
 
 # Expected counts are written out by hand from each layer's definition, not from costs.py.
@@ -63,7 +58,6 @@ def test_macs_per_layer(make, shape, expected):
 
 
 def test_multi_head_attention_macs():
-    keras = _keras()
     mha = keras.layers.MultiHeadAttention(num_heads=2, key_dim=4)
     keras.backend.clear_session()
     q = keras.Input((5, 8), name="q")
@@ -80,7 +74,6 @@ def test_multi_head_attention_macs():
 
 
 def test_params_split_into_trainable_and_not():
-    keras = _keras()
     row = trace_layer(lambda L: L.BatchNormalization(), (4, 4, 3), batch=2)
     assert (row.trainable_params, row.non_trainable_params) == (6, 6)  # gamma, beta | moving mean, var
     frozen = keras.layers.Dense(4)
@@ -170,7 +163,6 @@ def test_macs_match_published_figures(name, published):
 
 
 def _golden_model():
-    keras = _keras()
     keras.backend.clear_session()
     layers = keras.layers
     inputs = keras.Input((16, 16, 3), name="image")

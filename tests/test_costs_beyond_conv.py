@@ -23,14 +23,9 @@ import pytest
 from conftest import render_plain, stable_json
 from toy_models import trace_layer
 
+from shapetrace.tracing._keras_graph import keras
 from shapetrace.tracing.costs import totals_of
 from shapetrace.tracing.report import trace_document
-
-
-def _keras():
-    from shapetrace.tracing._keras_graph import keras
-
-    return keras
 
 
 def _trace(model, **kwargs):
@@ -173,7 +168,6 @@ def test_attention_over_one_axis_of_a_grid():
 
 
 def test_attention_called_with_keywords_counts_the_same():
-    keras = _keras()
     keras.backend.clear_session()
     q, v = keras.Input((5, 8), name="q"), keras.Input((7, 6), name="v")
     mha = keras.layers.MultiHeadAttention(num_heads=2, key_dim=4, value_dim=3)
@@ -195,7 +189,6 @@ def test_grouped_query_attention_macs():
 
 
 def test_matrix_products_between_activations():
-    keras = _keras()
     keras.backend.clear_session()
     a, b = keras.Input((5, 8), name="a"), keras.Input((8, 3), name="b")
     product = keras.ops.matmul(a, b)  # (5, 3) outputs, each a sum over 8
@@ -209,7 +202,6 @@ def test_matrix_products_between_activations():
 
 
 def _register():
-    keras = _keras()
 
     class LearnedMix(keras.layers.Layer):
         """A user layer that owns its weights (add_weight) and no sublayers: its cost is unknown."""
@@ -229,7 +221,6 @@ def _register():
 
 
 def _model_with_unknown_layer():
-    keras = _keras()
     keras.backend.clear_session()
     layers = keras.layers
     inputs = keras.Input((16,), name="features")
@@ -267,7 +258,6 @@ def test_a_layer_with_weights_and_no_rule_is_unknown_never_zero(golden):
 def test_a_collapsed_block_with_an_unknown_row_stays_unknown():
     from shapetrace.tracing.selection import collapse_depth
 
-    keras = _keras()
     inner = _model_with_unknown_layer()
     inputs = keras.Input((16,), name="outer_in")
     outer = keras.Model(inputs, keras.layers.Dense(3, name="outer_head")(inner(inputs)), name="outer")
@@ -279,7 +269,6 @@ def test_a_collapsed_block_with_an_unknown_row_stays_unknown():
 
 def test_layers_without_weights_stay_zero():
     # Pooling, activations, reshapes: nothing to multiply by, so 0 — not unknown.
-    keras = _keras()
     keras.backend.clear_session()
     inputs = keras.Input((8, 8, 3))
     x = keras.layers.MaxPooling2D()(inputs)
@@ -295,7 +284,6 @@ def test_layers_without_weights_stay_zero():
 
 def _forecaster():
     """keras.io's weather forecaster made bidirectional, with TimeDistributed heads (120 steps × 7)."""
-    keras = _keras()
     keras.backend.clear_session()
     layers = keras.layers
     inputs = keras.Input((120, 7), name="weather")
@@ -321,7 +309,6 @@ def test_bidirectional_forecaster_total_is_the_sum_of_hand_counts():
 
 def _text_transformer(maxlen=40, vocab=1000, dim=32, heads=2, ff=32):
     """keras.io's text-classification Transformer, written functionally with built-in layers."""
-    keras = _keras()
     keras.backend.clear_session()
     layers = keras.layers
     tokens = keras.Input((maxlen,), dtype="int32", name="tokens")
@@ -356,7 +343,6 @@ def test_text_transformer_counts_attention_and_its_feed_forward():
 def test_a_collapsed_block_costs_the_sum_of_its_sublayers():
     from shapetrace.tracing.selection import collapse_depth
 
-    keras = _keras()
     keras.backend.clear_session()
     layers = keras.layers
     tokens = keras.Input((10, 32), name="tokens")
@@ -371,8 +357,6 @@ def test_a_collapsed_block_costs_the_sum_of_its_sublayers():
 def test_an_opened_layer_counts_only_what_its_sublayers_do_not():
     """The call recorder's container rows: ``own_params`` are the weights no sublayer row owns."""
     from shapetrace.tracing.costs import count_macs, layer_cost
-
-    keras = _keras()
 
     class TalkingHeads(keras.layers.MultiHeadAttention):  # a user's subclass: opened by the recorder
         pass

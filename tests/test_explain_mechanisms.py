@@ -9,13 +9,8 @@ from __future__ import annotations
 import pytest
 from toy_models import trace_layer
 
+from shapetrace.tracing._keras_graph import keras
 from shapetrace.tracing.explain import explain_block, explain_change
-
-
-def _keras():
-    from shapetrace.tracing._keras_graph import keras
-
-    return keras
 
 
 @pytest.mark.parametrize(
@@ -123,7 +118,6 @@ def test_embedding_turns_each_token_into_a_vector():
 
 
 def test_nothing_is_claimed_that_the_shapes_do_not_show():
-    keras = _keras()
     lstm = keras.layers.LSTM(8)
     lstm.build((1, 5, 3))
     # An LSTM with units=8 cannot have produced 9 features: no recurrent claim.
@@ -135,7 +129,6 @@ def test_nothing_is_claimed_that_the_shapes_do_not_show():
 
 def _projection_block():
     """A feed-forward block as users write it in Transformers: Dense up, Dense down, normalization."""
-    keras = _keras()
     layers = keras.layers
     inputs = keras.Input((10, 32), name="tokens")
     x = layers.Dense(64, activation="relu", name="up")(inputs)
@@ -147,7 +140,6 @@ def _projection_block():
 def test_a_block_names_the_sublayer_that_set_its_last_axis():
     import shapetrace
 
-    keras = _keras()
     keras.backend.clear_session()
     block = _projection_block()
     trace = shapetrace.trace_model(block)
@@ -159,7 +151,6 @@ def test_a_block_names_the_sublayer_that_set_its_last_axis():
 def test_a_block_whose_last_change_does_not_give_its_output_is_other():
     import shapetrace
 
-    keras = _keras()
     keras.backend.clear_session()
     block = _projection_block()
     inner = shapetrace.trace_model(block).layers[1:]
