@@ -272,9 +272,12 @@ def writes_baselines(monkeypatch):
     monkeypatch.delenv("SHAPETRACE_UPDATE", raising=False)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def nested_trace():
-    """A Sequential around EfficientNetB0 (the story's nesting), 1 channel, small."""
+    """A Sequential around EfficientNetB0 (the story's nesting), 1 channel, small.
+
+    Traced once for the session: a trace is frozen data, and test_plot and test_selection read it.
+    """
     import shapetrace
     from shapetrace.tracing._keras_graph import keras
 
