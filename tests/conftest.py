@@ -288,3 +288,11 @@ def nested_trace():
         name="seq",
     )
     return shapetrace.trace_model(model, channels=1)
+
+
+@pytest.fixture(scope="module")
+def tree(tmp_path_factory) -> Path:
+    """An image folder for the train tests: 3 classes × 12 PNGs of mixed modes and sizes."""
+    from train_support import write_image_tree
+
+    return write_image_tree(tmp_path_factory.mktemp("images") / "data", classes=3, per_class=12)
