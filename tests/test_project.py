@@ -11,7 +11,7 @@ from shapetrace.errors import UsageError
 
 
 @pytest.fixture
-def project(tmp_path):
+def repo(tmp_path):
     """``project/`` (a pyproject.toml) holding ``net.py`` and ``shapes/``; ``outside.py`` beside it."""
     root = tmp_path / "project"
     (root / "shapes").mkdir(parents=True)
@@ -37,11 +37,11 @@ def test_without_a_marker_the_project_is_the_folder_itself(tmp_path):
     assert project_root(folder) == (tmp_path / "plain").resolve()
 
 
-def test_inside_follows_links(project, tmp_path):
-    root = project.resolve()
-    assert inside(project / "net.py", root) and not inside(tmp_path / "outside.py", root)
-    (project / "link.py").symlink_to(tmp_path / "outside.py")
-    assert not inside(project / "link.py", root)
+def test_inside_follows_links(repo, tmp_path):
+    root = repo.resolve()
+    assert inside(repo / "net.py", root) and not inside(tmp_path / "outside.py", root)
+    (repo / "link.py").symlink_to(tmp_path / "outside.py")
+    assert not inside(repo / "link.py", root)
 
 
 def test_module_files_are_every_package_init_and_the_module(tmp_path):
@@ -62,8 +62,8 @@ def test_module_files_are_every_package_init_and_the_module(tmp_path):
         module_files("sys", [str(tmp_path)])
 
 
-def test_outside_project_names_the_code_check_would_refuse(project):
-    baseline = project / "shapes" / "net.json"
+def test_outside_project_names_the_code_check_would_refuse(repo):
+    baseline = repo / "shapes" / "net.json"
     assert outside_project({"model": "../net.py:build"}, baseline) is None
     assert outside_project({"model": "resnet50"}, baseline) is None
     why = outside_project({"model": "../../outside.py:build"}, baseline)
@@ -73,8 +73,8 @@ def test_outside_project_names_the_code_check_would_refuse(project):
     )
 
 
-def test_allowed_code_imports_a_factory_from_inside_only(project):
-    baseline = project / "shapes" / "net.json"
+def test_allowed_code_imports_a_factory_from_inside_only(repo):
+    baseline = repo / "shapes" / "net.json"
     code = allowed_code({"model": "../net.py:build"}, baseline)
     assert code.factory is not None and code.factory() == "built" and code.imports == ()
     assert allowed_code({"model": "resnet50"}, baseline).factory is None
