@@ -4,15 +4,9 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from toy_models import hand_trace
+from toy_models import conv_rows, hand_trace
 
 from shapetrace.baselines.diff import align, diff_traces, structural_path
-
-EIGHT = (1, 4, 4, 8)
-
-
-def _convs(*names: str) -> list[tuple[str, str, tuple, tuple]]:
-    return [(f"m/{name}", "Conv2D", EIGHT, EIGHT) for name in names]
 
 
 def test_structural_path():
@@ -71,15 +65,15 @@ def test_align_keeps_repeated_keys_matched_around_an_insert():
 
 
 def test_identical_traces_do_not_differ():
-    trace = hand_trace(_convs("a", "b"))
+    trace = hand_trace(conv_rows("a", "b"))
     diff = diff_traces(trace, trace)
     assert not diff.differs and diff.layers == () and diff.trace == ()
     assert diff.summary == "0 of 2 layers differ"
 
 
 def test_a_removed_layer_and_a_params_change():
-    before = hand_trace(_convs("a", "b", "c"))
-    after = hand_trace(_convs("a", "c"), params=5)
+    before = hand_trace(conv_rows("a", "b", "c"))
+    after = hand_trace(conv_rows("a", "c"), params=5)
     diff = diff_traces(before, after)
     assert [(d.path, d.status) for d in diff.layers] == [("m/a", "changed"), ("m/b", "removed")]
     [change] = diff.layers[0].changes
@@ -89,13 +83,13 @@ def test_a_removed_layer_and_a_params_change():
 
 
 def test_auto_numbered_names_align_with_their_structural_path():
-    before = hand_trace(_convs("conv2d", "conv2d_1"))
-    after = hand_trace(_convs("conv2d_4", "conv2d_5"))
+    before = hand_trace(conv_rows("conv2d", "conv2d_1"))
+    after = hand_trace(conv_rows("conv2d_4", "conv2d_5"))
     assert not diff_traces(before, after).differs
 
 
 def test_trace_level_changes_and_version_drift():
-    before = hand_trace(_convs("a"))
+    before = hand_trace(conv_rows("a"))
     after = replace(before, total_params=7, versions={"keras": "3.0.0"})
     diff = diff_traces(replace(before, versions={"keras": "3.1.0"}), after)
     assert [(c.field, c.baseline, c.now) for c in diff.trace] == [("total_params", 0, 7)]

@@ -5,18 +5,16 @@ from __future__ import annotations
 from pathlib import Path
 
 from conftest import render_plain
-from toy_models import hand_trace
+from toy_models import EIGHT, conv_rows, hand_trace
 
 from shapetrace.baselines.check import CheckResult
 from shapetrace.baselines.diff import diff_traces
 from shapetrace.render.diff import FIELD_TITLES, check_report, diff_table
 
-EIGHT = (1, 4, 4, 8)
-
 
 def _diff(count: int = 3):
     """``count`` convs; now the first outputs 9×9 and a dense layer was added after it."""
-    convs = [(f"m/conv_{chr(97 + i)}", "Conv2D", EIGHT, EIGHT) for i in range(count)]
+    convs = conv_rows(*(f"conv_{chr(97 + i)}" for i in range(count)))
     before = hand_trace(convs)
     after = hand_trace([convs[0], ("m/dense", "Dense", EIGHT, (1, 4)), *convs[1:]], output=(1, 9, 9, 8))
     return diff_traces(before, after)
@@ -46,7 +44,7 @@ def test_the_report_says_what_differs_and_how_to_accept_it():
     text = render_plain(check_report(result))
     assert text.startswith(f"✗ shapes/m.json: m: {diff.summary}")
     assert "m/conv_a (Conv2D)" in text and "shapetrace check --update x" in text
-    same = hand_trace([("m/conv", "Conv2D", EIGHT, EIGHT)])
+    same = hand_trace(conv_rows("conv"))
     matched = CheckResult(Path("shapes/m.json"), "match", diff_traces(same, same))
     text = render_plain(check_report(matched))
     assert text.startswith("✓ shapes/m.json: m matches (1 layer") and len(text.splitlines()) == 1

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 from conftest import render_plain
-from toy_models import hand_trace
+from toy_models import conv_rows, hand_trace
 
 from shapetrace.errors import UsageError
 from shapetrace.tracing.selection import (
@@ -16,15 +16,6 @@ from shapetrace.tracing.selection import (
     parse_columns,
     parse_layers,
 )
-
-EIGHT = (1, 4, 4, 8)
-
-
-def _chain(*names: str, changes_at: str | None = None):
-    """Conv rows ``m/NAME`` that keep 8 channels, except ``changes_at``, which takes 1 in."""
-    return hand_trace(
-        [(f"m/{n}", "Conv2D", (1, 4, 4, 1) if n == changes_at else EIGHT, EIGHT) for n in names]
-    )
 
 
 def test_columns_choose_table_and_json_alike(nested_trace):
@@ -92,15 +83,15 @@ def test_layer_filter_bound_is_a_usage_error():
 
 
 def test_changes_only_keeps_the_changes_and_both_ends():
-    trace = _chain("a", "b", "c", "d", "e", changes_at="c")
+    trace = hand_trace(conv_rows("a", "b", "c", "d", "e", changes_at="c"))
     assert [r.name for r in changed_rows(trace.layers)] == ["a", "c", "e"]
     assert [r.name for r in View(changes_only=True).rows(trace)] == ["a", "c", "e"]
-    short = _chain("a", "b").layers
+    short = hand_trace(conv_rows("a", "b")).layers
     assert changed_rows(short) == short
 
 
 def test_ranges_with_an_open_end_and_in_the_wrong_order():
-    trace = _chain("a", "b", "c", "d")
+    trace = hand_trace(conv_rows("a", "b", "c", "d"))
     assert [r.name for r in View.parse(layers="c..").rows(trace)] == ["c", "d"]
     assert [r.name for r in View.parse(layers="..b").rows(trace)] == ["a", "b"]
     assert [r.name for r in View.parse(layers="m/b..m/c").rows(trace)] == ["b", "c"]  # paths too
@@ -126,7 +117,7 @@ def test_columns_in_the_order_given_aliases_resolved_repeats_dropped():
 
 
 def test_a_trimmed_row_keeps_the_keys_every_row_has():
-    trace = _chain("a", "b")
+    trace = hand_trace(conv_rows("a", "b"))
     assert View().is_default and not View.parse(columns="layer").is_default
     assert View().row_dict(trace.layers[0]) == trace.layers[0].to_dict()
     trimmed = View.parse(columns="layer").row_dict(trace.layers[0])

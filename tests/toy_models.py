@@ -86,6 +86,16 @@ def hand_trace(layers, **changes):
     )
 
 
+EIGHT = (1, 4, 4, 8)
+"""The shape every row of :func:`conv_rows` takes in and gives out (unless it changes channels)."""
+
+
+def conv_rows(*names, changes_at=None):
+    """Rows for :func:`hand_trace`: a Conv2D ``m/NAME`` per name keeping 8 channels, except
+    ``changes_at``, which takes 1 channel in."""
+    return [(f"m/{n}", "Conv2D", (1, 4, 4, 1) if n == changes_at else EIGHT, EIGHT) for n in names]
+
+
 def trojan_files(folder, *suffixes):
     """A model whose Lambda ``evil`` writes ``folder/pwned.txt`` whenever Keras calls it (on load,
     too), saved as ``folder/trojan{suffix}`` for each suffix; returns those paths and the marker."""
