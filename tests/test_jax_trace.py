@@ -20,7 +20,7 @@ SCRIPT = r"""
 import json, sys
 import numpy as np
 from dataclasses import asdict
-from shapetrace import _keras_graph as kg, jax_trace
+from shapetrace.tracing import _keras_graph as kg, jax_trace
 from shapetrace.api import make_probes
 from shapetrace.tracing.engine import _Walker, walk_stream, walk_with
 keras = kg.keras
