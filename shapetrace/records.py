@@ -443,7 +443,7 @@ class Request(Mapping[str, Any]):
         """Read a request back, validating each key it holds (keys it does not know are dropped).
 
         Raises:
-            UsageError: one line naming the key (``request.size: expected [height, width], got [32]``).
+            UsageError: one line naming the key (``request.size: expected [height, width] or null, got [32]``).
         """
         fields = F.Fields(data, where)
         given = {

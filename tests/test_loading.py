@@ -9,6 +9,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from toy_models import trojan_files
 
 from shapetrace.errors import UsageError
 from shapetrace.models.loading import (
@@ -73,28 +74,10 @@ def saved(tmp_path_factory) -> dict[str, Path]:
     return paths
 
 
-def _lambda_model(marker: Path):
-    """A model whose Lambda writes ``marker`` whenever Keras calls it (on load, too)."""
-    from shapetrace.tracing._keras_graph import keras
-
-    payload = eval(f"lambda t: (open({str(marker)!r}, 'w').write('pwned'), t)[1]")
-    inputs = keras.Input((4,), name="x")
-    outputs = keras.layers.Lambda(payload, name="evil")(keras.layers.Dense(2, name="dense")(inputs))
-    return keras.Model(inputs, outputs, name="trojan")
-
-
 @pytest.fixture(scope="module")
 def trojan(tmp_path_factory) -> dict[str, Path]:
-    folder = tmp_path_factory.mktemp("trojan")
-    marker = folder / "pwned.txt"
-    model = _lambda_model(marker)
-    paths = {"keras": folder / "trojan.keras", "h5": folder / "trojan.h5", "marker": marker}
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        model.save(paths["keras"])
-        model.save(paths["h5"])
-    marker.unlink()  # building the model called the Lambda once
-    return paths
+    files, marker = trojan_files(tmp_path_factory.mktemp("trojan"), ".keras", ".h5")
+    return {"keras": files[".keras"], "h5": files[".h5"], "marker": marker}
 
 
 # --------------------------------------------------------------------------- specs

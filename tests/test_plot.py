@@ -1,4 +1,7 @@
-"""Pictures and views: --plot, --svg/--html, --columns/--depth/--layers, and every bad input."""
+"""Pictures and views: --plot, --svg/--html, --columns/--depth/--layers, and every bad input.
+
+The views themselves (columns, depth, layer filters) are tested in test_selection.
+"""
 
 from __future__ import annotations
 
@@ -6,25 +9,8 @@ import json
 import os
 
 import pytest
-from conftest import render_plain
 
 from shapetrace.errors import UsageError
-from shapetrace.tracing.selection import View, parse_columns, parse_layers
-
-
-@pytest.fixture(scope="module")
-def nested_trace():
-    """A Sequential around EfficientNetB0 (the story's nesting), 1 channel, small."""
-    import shapetrace
-    from shapetrace.tracing._keras_graph import keras
-
-    keras.backend.clear_session()
-    base = keras.applications.EfficientNetB0(include_top=False, weights=None, input_shape=(32, 32, 3))
-    model = keras.Sequential(
-        [keras.Input((32, 32, 3)), base, keras.layers.GlobalAveragePooling2D(), keras.layers.Dense(4)],
-        name="seq",
-    )
-    return shapetrace.trace_model(model, channels=1)
 
 
 def test_plot_trace_writes_a_png(tmp_path, nested_trace):
@@ -71,64 +57,6 @@ def test_svg_and_html_export_the_table_as_rendered(tmp_path, cli):
     assert "<svg" in text_svg and "normalization" in text_svg
     assert "efficientnetb0/stem_conv" in text_html and "Total MACs" in text_html
     assert "block1a" not in text_html  # the exported table is the filtered one
-
-
-def test_columns_choose_table_and_json_alike(nested_trace):
-    from shapetrace.render.table import trace_table
-
-    view = View.parse(columns="layer,actual,macs")
-    text = render_plain(trace_table(nested_trace, view=view))
-    header = text.splitlines()[2]
-    assert "layer" in header and "MACs" in header and "declared" not in header and "params" not in header
-    rows = view.trace_dict(nested_trace)["layers"]
-    assert set(rows[0]) == {"index", "path", "failed", "name", "depth", "output", "macs"}
-
-
-def test_depth_collapses_nested_models_with_summed_costs(nested_trace):
-    view = View.parse(depth=0)
-    rows = view.rows(nested_trace)
-    inner = [r for r in nested_trace.layers if r.depth == 1]
-    merged = [r for r in rows if r.path == "seq/efficientnetb0"]
-    assert len(merged) == 1 and len(rows) == len(nested_trace.layers) - len(inner) + 1
-    (row,) = merged
-    assert row.macs == sum(r.macs for r in inner)
-    assert row.params == sum(r.params for r in inner)
-    assert row.channels_in == 1 and row.channels_out == 1280 and row.channels_changed
-    assert sum(r.params for r in rows) == nested_trace.total_params  # the invariant survives
-    data = view.trace_dict(nested_trace)
-    assert [r["path"] for r in data["layers"]] == [r.path for r in rows]
-
-
-def test_layers_regex_and_range(nested_trace):
-    rows = View.parse(layers="block1a_").rows(nested_trace)
-    assert rows and all("block1a_" in r.path for r in rows)
-    span = View.parse(layers="normalization..stem_activation").rows(nested_trace)
-    assert [r.name for r in span][0] == "normalization" and span[-1].name == "stem_activation"
-    assert [r.name for r in span] == [
-        "normalization",
-        "stem_conv_pad",
-        "stem_conv",
-        "stem_bn",
-        "stem_activation",
-    ]
-    with pytest.raises(UsageError, match="no layer named 'nope'"):
-        View.parse(layers="nope..stem_bn").rows(nested_trace)
-    with pytest.raises(UsageError, match="matches none of the"):
-        View.parse(layers="^no_such_layer$").rows(nested_trace)
-
-
-@pytest.mark.parametrize(
-    "parse, text, words",
-    [
-        (parse_columns, "layer,bogus", "Unknown column 'bogus'"),
-        (parse_columns, " , ", "Empty `columns`"),
-        (parse_layers, "", "Empty `layers`"),
-        (parse_layers, "block(", "Invalid `layers` regular expression"),
-    ],
-)
-def test_bad_view_options_raise(parse, text, words):
-    with pytest.raises(UsageError, match=words.replace("(", r"\(")):
-        parse(text)
 
 
 @pytest.mark.parametrize(

@@ -16,8 +16,8 @@ import termios
 from pathlib import Path
 
 import pytest
+from conftest import assert_fits
 from rich.cells import cell_len
-from test_terminal import assert_fits
 
 ANSI = re.compile(r"\x1b(?:\[[0-9;?]*[A-Za-z]|\][^\x07]*\x07|[()][A-Z0-9])")
 
