@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from shapetrace._fields import SHAPE, WHOLE, Fields, optional
-from shapetrace.records import Request
 from shapetrace.errors import UsageError
+from shapetrace.records import Request
 
 
 def test_a_field_is_converted_or_defaulted():
