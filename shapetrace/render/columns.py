@@ -30,6 +30,7 @@ __all__ = [
     "GAP",
     "Cell",
     "Column",
+    "Form",
     "Row",
     "build_table",
     "fit_columns",
@@ -51,7 +52,8 @@ class Column(Generic[T]):
     """One column of a table whose rows are ``T``s."""
 
     name: str
-    """The column's name (for the fit, and the words ``--columns`` accepts)."""
+    """What the fit and the note on the columns left out call it (for the trace table, the
+    word ``--columns`` accepts)."""
     header: str
     cell: Callable[[T], Cell]
     """The cell of one row."""

@@ -163,19 +163,17 @@ def _table_options(result: Survey) -> dict[str, Any]:
 
 def _survey_table(
     result: Survey, *, show_timing: bool, reasons: bool, layout: Layout | None
-) -> tuple[Table, Fit | None, dict[str, str]]:
+) -> tuple[Table, Fit | None]:
     """The full table when it fits the window (or there is none); else the change and the
-    break share one wrapping column and the others join by priority. Also the fitted
-    columns' headers by name, for the note on the columns left out."""
+    break share one wrapping column and the others join by priority."""
     columns = _columns(result, show_timing=show_timing, reasons=reasons, fitted=False)
     full = build_table(columns, rows_of(columns, result.rows), **_table_options(result))
     if layout is None or layout.width is None or needed_width(offscreen_console(), full) <= layout.width:
-        return full, None, {}
+        return full, None
     columns = _columns(result, show_timing=show_timing, reasons=reasons, fitted=True)
     rows = rows_of(columns, result.rows)
     fit = fit_columns(columns, rows, layout.width, _FITTED_PRIORITY, edge=False)
-    titles = {column.name: column.header for column in columns}
-    return build_table(columns, rows, fit, **_table_options(result)), fit, titles
+    return build_table(columns, rows, fit, **_table_options(result)), fit
 
 
 def survey_report(
@@ -198,9 +196,10 @@ def survey_report(
             style="bold",
         )
         summary.append(names, style="green" if passed else "red")
-    table, fit, titles = _survey_table(result, show_timing=show_timing, reasons=reasons, layout=layout)
+    table, fit = _survey_table(result, show_timing=show_timing, reasons=reasons, layout=layout)
     parts: list[RenderableType] = [table]
-    note = left_out_note(fit, columns_option=False, titles=titles)
+    fitted = _columns(result, show_timing=show_timing, reasons=reasons, fitted=True)
+    note = left_out_note(fit, columns_option=False, titles={column.name: column.header for column in fitted})
     if note is not None:
         parts.append(note)
     parts += [Text(), summary]
