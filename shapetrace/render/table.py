@@ -159,6 +159,7 @@ def _cell_text(cell: str | Text) -> str:
 
 
 def _cell_of(name: str, trace: Trace, fitted: bool, compact: bool) -> Callable[[LayerTrace], str | Text]:
+    """A column's cell as piped (``COLUMN_CELLS``), or as a terminal shows it (``fitted``)."""
     if fitted:
         return lambda row: _fitted_cell(name, row, trace, compact)
     cell = COLUMN_CELLS[name][2]
