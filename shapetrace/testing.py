@@ -20,7 +20,6 @@ does not import TensorFlow.
 
 from __future__ import annotations
 
-import io
 import os
 import shlex
 from pathlib import Path
@@ -103,15 +102,13 @@ def _accept_command() -> str:
 
 def _render(result: CheckResult, max_rows: int) -> str:
     from shapetrace.render.diff import check_report
-    from shapetrace.render.text import VisibleConsole
+    from shapetrace.render.text import render_text
 
-    buffer = io.StringIO()
-    console = VisibleConsole(
-        file=buffer, width=240, color_system=None, no_color=True, highlight=False, emoji=False
+    # render_text ends with a newline the message does not.
+    return (
+        "shapes differ from the baseline:\n"
+        + render_text(check_report(result, max_rows=max_rows), width=240)[:-1]
     )
-    console.print(check_report(result, max_rows=max_rows))
-    lines = [line.rstrip() for line in buffer.getvalue().splitlines()]
-    return "shapes differ from the baseline:\n" + "\n".join(lines)
 
 
 # --------------------------------------------------------------------------- pytest plugin
