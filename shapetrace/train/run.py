@@ -188,16 +188,16 @@ def _train(
     run = _prepare(config.resolved(), backend, held)
     plan = _plan(run)
     reporter.plan(plan)
-    recorder = _HistoryCallback(
+    history_callback = _HistoryCallback(
         run.folder, run.resume.history, run.resume.state or {}, reporter, run.steps, backend
     )
     try:
-        _train_phases(run, recorder, reporter, callbacks)
+        _train_phases(run, history_callback, reporter, callbacks)
         reporter.finishing()
-        best = _write_outputs(run, recorder)
+        best = _write_outputs(run, history_callback)
     except OSError as error:  # a full disk, a quota, a vanished mount: the run stays resumable
-        raise _write_failed(error, run.folder, recorder.state, run.phases[-1].last_epoch) from None
-    rows = recorder.history
+        raise _write_failed(error, run.folder, history_callback.state, run.phases[-1].last_epoch) from None
+    rows = history_callback.history
     return TrainResult(
         output=str(run.folder.root),
         epochs=len(rows),
@@ -375,7 +375,7 @@ def _plan(run: _Prepared) -> Plan:
 
 
 def _train_phases(
-    run: _Prepared, recorder: _HistoryCallback, reporter: Reporter, callbacks: Sequence[Any]
+    run: _Prepared, history_callback: _HistoryCallback, reporter: Reporter, callbacks: Sequence[Any]
 ) -> None:
     """Train every phase the folder has not completed, each compiled (and the base unfrozen for
     fine-tuning) unless the run resumes in the middle of it."""
@@ -390,13 +390,13 @@ def _train_phases(
                 if phase.name == "fine-tune":
                     recipe.unfreeze(model, run.assembly.base.name)
                 recipe.compile_for(model, phase, run.steps)
-        recorder.phase = phase.name
+        history_callback.phase = phase.name
         reporter.phase_begin(phase, completed, run.steps)
-        _fit(run, initial_epoch=completed, epochs=phase.last_epoch, callbacks=[recorder, *callbacks])
-        if recorder.diverged is not None:
-            raise _diverged(recorder, run.folder, phase)
+        _fit(run, initial_epoch=completed, epochs=phase.last_epoch, callbacks=[history_callback, *callbacks])
+        if history_callback.diverged is not None:
+            raise _diverged(history_callback, run.folder, phase)
         completed = phase.last_epoch
-        state = recorder.state
+        state = history_callback.state
 
 
 def _fit(run: _Prepared, *, initial_epoch: int, epochs: int, callbacks: list[Any]) -> None:
@@ -422,10 +422,10 @@ def _fit(run: _Prepared, *, initial_epoch: int, epochs: int, callbacks: list[Any
         )
 
 
-def _diverged(recorder: _HistoryCallback, folder: RunFolder, phase: Phase) -> TrainingDiverged:
-    assert recorder.diverged is not None
-    epoch, step = recorder.diverged
-    kept = recorder.state.get("checkpoint")
+def _diverged(history_callback: _HistoryCallback, folder: RunFolder, phase: Phase) -> TrainingDiverged:
+    assert history_callback.diverged is not None
+    epoch, step = history_callback.diverged
+    kept = history_callback.state.get("checkpoint")
     where = f"kept the last good checkpoint {str(folder.root / kept)!r}" if kept else "no epoch had completed"
     return TrainingDiverged(
         f"The loss became NaN/inf in epoch {epoch + 1} (batch {step + 1}); training stopped and "
@@ -434,7 +434,7 @@ def _diverged(recorder: _HistoryCallback, folder: RunFolder, phase: Phase) -> Tr
     )
 
 
-def _write_outputs(run: _Prepared, recorder: _HistoryCallback) -> dict:
+def _write_outputs(run: _Prepared, history_callback: _HistoryCallback) -> dict:
     """The final model, its trace, the metrics and the curves, then the state marked finished.
 
     Returns:
@@ -445,8 +445,8 @@ def _write_outputs(run: _Prepared, recorder: _HistoryCallback) -> dict:
 
     folder, config, datasets, model = run.folder, run.config, run.datasets, run.model
     assert isinstance(config.size, tuple)  # resolved
-    rows = recorder.history
-    best = rows[int(recorder.state["best"]["epoch"]) - 1]
+    rows = history_callback.history
+    best = rows[int(history_callback.state["best"]["epoch"]) - 1]
     atomic_save_model(model, folder.path("model"))
     if config.distribute is Distribute.multi_worker:
         # predict/trace need no collective: each worker evaluates a local copy of what it saved
@@ -464,7 +464,7 @@ def _write_outputs(run: _Prepared, recorder: _HistoryCallback) -> dict:
     }
     folder.write_json("metrics", metrics)
     folder.write("curves", _curves_png(rows, run.phases))
-    folder.write_json("state", {**recorder.state, "finished": True})
+    folder.write_json("state", {**history_callback.state, "finished": True})
     return best
 
 
