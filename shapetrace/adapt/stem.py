@@ -6,7 +6,6 @@ finding the stem, of timm's kernel rule, and of folding per-channel preprocessin
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -154,7 +153,7 @@ def _per_channel(layer: Any) -> bool:
 
 def _copy_weights(source: Any, target: Any, skip: tuple[Any, ...]) -> None:
     """Copy weights layer by layer (matched by name, nested models walked), except ``skip``."""
-    from shapetrace.tracing._keras_graph import is_model
+    from shapetrace.tracing._keras_graph import is_model, sublayers
 
     by_name = {l.name: l for l in source.layers}
     for layer in target.layers:
@@ -166,16 +165,10 @@ def _copy_weights(source: Any, target: Any, skip: tuple[Any, ...]) -> None:
                 f"sum-stem: `{layer.name}` has no counterpart in the 3-channel model; use method=repeat.",
                 param="method",
             )
-        if is_model(layer) and any(inner is s for inner in _walk(layer) for s in skip):
+        if is_model(layer) and any(inner is s for inner in sublayers(layer) for s in skip):
             _copy_weights(match, layer, skip)
             continue
         layer.set_weights(match.get_weights())
-
-
-def _walk(layer: Any) -> Iterator[Any]:
-    yield layer
-    for inner in getattr(layer, "layers", ()):
-        yield from _walk(inner)
 
 
 def fold_stem(rgb_model: Any, native_model: Any, channels: int = 1) -> StemFold:

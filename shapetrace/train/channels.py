@@ -17,7 +17,6 @@ The trained model is ``Input(H, W, C) → [gray preprocessing] → [adapter] →
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -102,7 +101,7 @@ def build_base(app: Application, size: tuple[int, int], *, channels: int = 3, we
 
 def assemble(config: TrainConfig, app: Application, n_classes: int) -> Assembly:
     """Build the full model for the resolved ``config`` (call inside the strategy's scope)."""
-    from shapetrace.tracing._keras_graph import keras
+    from shapetrace.tracing._keras_graph import keras, sublayers
 
     size, channels = config.size, config.channels
     assert isinstance(size, tuple)  # resolved
@@ -125,7 +124,7 @@ def assemble(config: TrainConfig, app: Application, n_classes: int) -> Assembly:
     if adapt == "broadcast":
         _validate_broadcast(base, app, size)
     if not config.pretrained:
-        for layer in _all_layers(base):
+        for layer in sublayers(base):
             if isinstance(layer, keras.layers.BatchNormalization):
                 layer.momentum = BN_MOMENTUM_SCRATCH
 
@@ -155,13 +154,6 @@ def assemble(config: TrainConfig, app: Application, n_classes: int) -> Assembly:
     outputs = keras.layers.Dense(n_classes, activation="softmax", name="head")(x)
     model = keras.Model(inputs, outputs, name=f"{app.key}_{adapt.replace('-', '_')}_classifier")
     return Assembly(model=model, base=base, adapt=adapt, note=note, fold=fold)
-
-
-def _all_layers(model: Any) -> Iterator[Any]:
-    for layer in model.layers:
-        yield layer
-        if hasattr(layer, "layers"):
-            yield from _all_layers(layer)
 
 
 def _validate_broadcast(base: Any, app: Application, size: tuple[int, int]) -> None:

@@ -13,7 +13,7 @@ from shapetrace.models.applications import parse_size, resolve_application, vali
 from shapetrace.models.weights import weights_choice
 
 __all__ = [
-    "Adapt",
+    "ChannelAdapter",
     "Distribute",
     "TrainConfig",
     "DEFAULT_MODEL",
@@ -32,7 +32,7 @@ DIGITS = "digits"
 RESUME_NEUTRAL = frozenset({"output", "overwrite", "resume", "distribute"})
 
 
-class Adapt(str, Enum):
+class ChannelAdapter(str, Enum):
     """How one gray channel meets a network declared for three."""
 
     repeat = "repeat"
@@ -67,7 +67,7 @@ class TrainConfig:
     """Channels the images are read with (1 = grayscale)."""
     weights: str = "none"
     """``none`` (from scratch), ``imagenet`` (downloads) or a local weights file of the 3-channel base."""
-    adapt: Adapt = Adapt.repeat
+    adapt: ChannelAdapter = ChannelAdapter.repeat
     """How the image channels meet the 3 the model was declared for (ignored when they are 3)."""
     epochs: int = 8
     """Epochs of training (from scratch: the whole model; pretrained: the head on a frozen base)."""
@@ -100,7 +100,7 @@ class TrainConfig:
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["size"] = None if self.size is None else list(self.size)
-        data["adapt"] = Adapt(self.adapt).value
+        data["adapt"] = ChannelAdapter(self.adapt).value
         data["distribute"] = Distribute(self.distribute).value
         return data
 
@@ -111,7 +111,7 @@ class TrainConfig:
         if values.get("size") is not None:
             values["size"] = tuple(values["size"])
         if "adapt" in values:
-            values["adapt"] = Adapt(values["adapt"])
+            values["adapt"] = ChannelAdapter(values["adapt"])
         if "distribute" in values:
             values["distribute"] = Distribute(values["distribute"])
         return cls(**values)
@@ -136,7 +136,7 @@ class TrainConfig:
                 "3 (RGB) channels.",
                 param="channels",
             )
-        adapt = Adapt(self.adapt)
+        adapt = ChannelAdapter(self.adapt)
         _validate_whole("epochs", self.epochs, 1)
         _validate_whole("fine_tune_epochs", self.fine_tune_epochs, 0)
         _validate_whole("batch_size", self.batch_size, 1)

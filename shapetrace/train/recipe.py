@@ -1,7 +1,7 @@
 """The training recipe: optimiser, phases, and what is trainable in each.
 
 * From scratch (``--weights none``): the whole model trains for ``epochs`` with Adam and a cosine
-  decay from ``lr``; BatchNorm momentum is lowered to 0.9 (see ``adapt.BN_MOMENTUM_SCRATCH``).
+  decay from ``lr``; BatchNorm momentum is lowered to 0.9 (see ``channels.BN_MOMENTUM_SCRATCH``).
 * Pretrained: the base is frozen and called with ``training=False`` (BatchNorm in inference
   mode), the head trains for ``epochs`` at ``lr``; then, with ``fine_tune_epochs``, the base is
   unfrozen and the model recompiled at ``fine_tune_lr`` (BatchNorm stays in inference mode, as
