@@ -37,7 +37,6 @@ if TYPE_CHECKING:
     from shapetrace.models.applications import Application
 
 __all__ = [
-    "Method",
     "StemFold",
     "AdaptReport",
     "Adapted",
@@ -55,17 +54,13 @@ TOLERANCE = 1e-4
 VERIFY_SEED = 0
 
 
-Method = AdaptMethod
-"""The methods (``sum-stem``, ``repeat``, ``mean``); the same enum the CLI's ``--method`` takes."""
-
-
-def probe_map(method: Method | str, channels: int) -> np.ndarray:
+def probe_map(method: AdaptMethod | str, channels: int) -> np.ndarray:
     """The 3 × N matrix ``P``: the adapted model on ``x`` equals the original on ``P·x``."""
-    method, n = Method(method), channels
-    if method is Method.sum_stem:
+    method, n = AdaptMethod(method), channels
+    if method is AdaptMethod.sum_stem:
         return timm_map(n)
     p = np.zeros((3, n))
-    if method is Method.repeat:
+    if method is AdaptMethod.repeat:
         for c in range(3):
             p[c, c % n] = 1.0
     else:
@@ -75,17 +70,17 @@ def probe_map(method: Method | str, channels: int) -> np.ndarray:
     return p
 
 
-def _validate_method(method: Method, channels: int) -> None:
+def _validate_method(method: AdaptMethod, channels: int) -> None:
     if channels == 3:
         raise UsageError(
             "The model is already declared for 3 channels: channels=3 needs no adapting.", param="channels"
         )
-    if method is Method.repeat and channels > 3:
+    if method is AdaptMethod.repeat and channels > 3:
         raise UsageError(
             f"method=repeat copies fewer than 3 channels into 3; for {channels} use method=mean or sum-stem.",
             param="method",
         )
-    if method is Method.mean and channels < 3:
+    if method is AdaptMethod.mean and channels < 3:
         raise UsageError(
             f"method=mean averages more than 3 channels into 3; for {channels} use method=repeat or sum-stem.",
             param="method",
@@ -199,7 +194,7 @@ def _measured_border(
 # --------------------------------------------------------------------------- building
 
 
-def front_layer(method: Method | str, channels: int, name: str | None = None) -> Any:
+def front_layer(method: AdaptMethod | str, channels: int, name: str | None = None) -> Any:
     """The built-in Keras layer that maps N channels to 3 as ``probe_map(method, N)`` says.
 
     ``repeat`` with one channel is a ``Concatenate`` (an exact copy); otherwise a frozen 1×1
@@ -208,8 +203,8 @@ def front_layer(method: Method | str, channels: int, name: str | None = None) ->
     """
     from shapetrace.tracing._keras_graph import keras
 
-    method = Method(method)
-    if method is Method.repeat and channels == 1:
+    method = AdaptMethod(method)
+    if method is AdaptMethod.repeat and channels == 1:
         concatenate = keras.layers.Concatenate(axis=-1, name=name or "repeat_channels")
         return lambda x: concatenate([x, x, x])
     kernel = probe_map(method, channels).T[None, None].astype("float32")  # (1, 1, N, 3)
@@ -223,7 +218,7 @@ def front_layer(method: Method | str, channels: int, name: str | None = None) ->
     )
 
 
-def _with_front(original: Any, method: Method, channels: int) -> Any:
+def _with_front(original: Any, method: AdaptMethod, channels: int) -> Any:
     from shapetrace.tracing._keras_graph import keras
 
     shape = tuple(original.inputs[0].shape[1:-1]) + (channels,)
@@ -288,10 +283,10 @@ def _sum_stem(original: Any, channels: int, build: Callable[[int], Any] | None) 
     return native, fold_stem(original, native, channels)
 
 
-def _guarantee(method: Method, channels: int, name: str, fold: StemFold | None) -> str:
-    if method is Method.repeat and channels == 1:
+def _guarantee(method: AdaptMethod, channels: int, name: str, fold: StemFold | None) -> str:
+    if method is AdaptMethod.repeat and channels == 1:
         probe = "the gray channel repeated 3 times"
-    elif method is Method.sum_stem and channels == 1:
+    elif method is AdaptMethod.sum_stem and channels == 1:
         probe = "the channel repeated 3 times"
     else:
         rows = []
@@ -303,8 +298,8 @@ def _guarantee(method: Method, channels: int, name: str, fold: StemFold | None) 
     where = "exactly, padding included"
     if fold is not None and not fold.exact_at_borders:
         where = "inside the image only (not at the zero-padded border)"
-    elif method is not Method.sum_stem:
-        where = "exactly (a copy)" if method is Method.repeat else "exactly, up to float32 rounding"
+    elif method is not AdaptMethod.sum_stem:
+        where = "exactly (a copy)" if method is AdaptMethod.repeat else "exactly, up to float32 rounding"
     return f"adapted(x) = {name}({probe}) {where}"
 
 
@@ -320,7 +315,7 @@ def adapt_model(
     original: Any,
     *,
     channels: int,
-    method: Method | str | None = None,
+    method: AdaptMethod | str | None = None,
     size: tuple[int, int] | None = None,
     build: Callable[[int], Any] | None = None,
     tolerance: float = TOLERANCE,
@@ -330,7 +325,7 @@ def adapt_model(
     Args:
         original: a single-input image model declared for 3 channels (with its weights).
         channels: the channel count to declare.
-        method: a :class:`Method`; ``None`` takes sum-stem where it is exact, else repeat/mean.
+        method: a :class:`AdaptMethod`; ``None`` takes sum-stem where it is exact, else repeat/mean.
         size: ``(height, width)`` of the verification probe (default: the declared size).
         build: a callable ``channels -> model`` building the same architecture declared for N
             channels (a ``keras.applications`` constructor with ``weights=None``); without it,
@@ -349,11 +344,11 @@ def adapt_model(
     from shapetrace.tracing.explain import verdict_text
 
     _validate_original(original)
-    wanted = None if method is None else Method(method)
+    wanted = None if method is None else AdaptMethod(method)
     if wanted is not None:
         _validate_method(wanted, channels)
     elif channels == 3:
-        _validate_method(Method.sum_stem, channels)
+        _validate_method(AdaptMethod.sum_stem, channels)
     probe = _probe(original, channels, size)
     adapted, chosen, fold, fallback = _adapted(original, channels, wanted, probe, build)
 
@@ -412,16 +407,20 @@ def _validate_original(original: Any) -> None:
 
 
 def _adapted(
-    original: Any, channels: int, wanted: Method | None, probe: np.ndarray, build: Callable[[int], Any] | None
-) -> tuple[Any, Method, StemFold | None, str | None]:
+    original: Any,
+    channels: int,
+    wanted: AdaptMethod | None,
+    probe: np.ndarray,
+    build: Callable[[int], Any] | None,
+) -> tuple[Any, AdaptMethod, StemFold | None, str | None]:
     """The adapted model, its method, the stem fold and why sum-stem fell back (when it did).
 
     Without a wanted method, sum-stem is tried first and repeat/mean taken where it is refused
     or not exact at the image border.
     """
     fold, fallback = None, None
-    chosen = wanted or Method.sum_stem
-    if chosen is Method.sum_stem:
+    chosen = wanted or AdaptMethod.sum_stem
+    if chosen is AdaptMethod.sum_stem:
         try:
             adapted, fold = _sum_stem(original, channels, build)
         except UsageError as refused:
@@ -439,15 +438,15 @@ def _adapted(
                 )
             fold, fallback = None, reason
         if fold is None:
-            chosen = Method.repeat if channels < 3 else Method.mean
-    if chosen is not Method.sum_stem:
+            chosen = AdaptMethod.repeat if channels < 3 else AdaptMethod.mean
+    if chosen is not AdaptMethod.sum_stem:
         adapted = _with_front(original, chosen, channels)
     return adapted, chosen, fold, fallback
 
 
 def _border_reason(original: Any, adapted: Any, fold: StemFold, probe: np.ndarray) -> str:
     """Why a sum-stem fold is not exact at the image border, with the difference measured."""
-    mapped = _mapped(probe, Method.sum_stem)
+    mapped = _mapped(probe, AdaptMethod.sum_stem)
     measured, scale = _measured_border(original, adapted, fold, probe, mapped)
     of_scale = f" (its values reach {scale:.3g})" if scale is not None else ""
     return (
@@ -478,7 +477,7 @@ def _probe(original: Any, channels: int, size: tuple[int, int] | None) -> np.nda
     )
 
 
-def _mapped(probe: np.ndarray, method: Method) -> np.ndarray:
+def _mapped(probe: np.ndarray, method: AdaptMethod) -> np.ndarray:
     p = probe_map(method, probe.shape[-1])
     return np.einsum("bhwn,cn->bhwc", probe.astype("float64"), p).astype("float32")
 
@@ -489,8 +488,8 @@ def _outputs(model: Any, x: np.ndarray) -> list[np.ndarray]:
     return [np.asarray(v, dtype="float64") for v in flatten(model(x, training=False))]
 
 
-def _note(method: Method, channels: int, fold: StemFold | None, adapted: Any) -> str:
-    if method is Method.sum_stem:
+def _note(method: AdaptMethod, channels: int, fold: StemFold | None, adapted: Any) -> str:
+    if method is AdaptMethod.sum_stem:
         assert fold is not None  # sum-stem always folds
         rule = (
             "summed over its 3 input channels"
@@ -501,7 +500,7 @@ def _note(method: Method, channels: int, fold: StemFold | None, adapted: Any) ->
         into = f" (offsets into {fold.constant_into})" if fold.constant_into else ""
         return f"sum-stem: rebuilt for {_count(channels)}; `{fold.stem}`'s kernel {rule} (timm's adapt_input_conv){extra}{into}"
     layer = adapted.layers[1].name
-    if method is Method.repeat:
+    if method is AdaptMethod.repeat:
         what = (
             "copies the gray channel into 3"
             if channels == 1
@@ -532,7 +531,7 @@ def adapt(
     model: Any,
     *,
     channels: int,
-    method: Method | str | None = None,
+    method: AdaptMethod | str | None = None,
     size: tuple[int, int] | str | None = None,
     weights: str | Path | None = None,
     top: bool = False,
@@ -561,7 +560,7 @@ def adapt(
     if isinstance(size, str):
         size = parse_size(size)
     validate_channels(channels)
-    _validate_method(Method(method or Method.sum_stem), channels)
+    _validate_method(AdaptMethod(method or AdaptMethod.sum_stem), channels)
     built = model_from_spec(
         model,
         size=size,

@@ -20,9 +20,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from shapetrace.adapt.fold import Method, front_layer
+from shapetrace.adapt.fold import front_layer
 from shapetrace.adapt.stem import StemFold, find_stem, fold_stem
 from shapetrace.errors import AdaptRefused, UsageError
+from shapetrace.options import AdaptMethod
 
 if TYPE_CHECKING:
     from shapetrace.models.applications import Application
@@ -134,7 +135,7 @@ def assemble(config: TrainConfig, app: Application, n_classes: int) -> Assembly:
         scale, offset = GRAY_PREPROCESSING[app.key]
         x = keras.layers.Rescaling(scale, offset, name="imagenet_preprocessing")(x)
     if adapt == "repeat":
-        x = front_layer(Method.repeat, 1, name="repeat_gray")(x)
+        x = front_layer(AdaptMethod.repeat, 1, name="repeat_gray")(x)
         note = "repeat: a Concatenate layer in front copies the gray channel into 3"
     elif adapt == "learned":
         x = keras.layers.Conv2D(
