@@ -28,7 +28,8 @@ ROOT = Path(__file__).resolve().parent.parent
 ARGS = ("efficientnetb0", "--size", "64x64", "--channels", "1", "--format", "json")
 PLAIN = r"""
 import numpy as np
-from shapetrace.models.applications import APPLICATIONS, build_application
+from shapetrace.models.applications import build_application
+from shapetrace.models.catalog import APPLICATIONS
 model = build_application(APPLICATIONS["efficientnetb0"], size=(64, 64))
 model(np.random.default_rng(0).uniform(0, 255, (1, 64, 64, 1)).astype("float32"))
 """

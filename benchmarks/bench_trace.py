@@ -48,7 +48,8 @@ start = time.perf_counter()
 if mode in ("plain", "plain_mem"):
     model = getattr(keras.applications, name)(include_top=False, weights=None, input_shape=(h, w, 3))
 else:
-    from shapetrace.models.applications import APPLICATIONS, build_application
+    from shapetrace.models.applications import build_application
+    from shapetrace.models.catalog import APPLICATIONS
     model = build_application(APPLICATIONS[name.lower()], size=(h, w))
 built = time.perf_counter()
 result = {}

@@ -86,7 +86,7 @@ class _StepTimer:
 
 
 def bench_throughput(work: Path, epochs: int, rounds: int) -> dict:
-    from shapetrace.models.applications import resolve_application
+    from shapetrace.models.catalog import resolve_application
     from shapetrace.tracing._keras_graph import keras
     from shapetrace.train import recipe
     from shapetrace.train.channels import assemble

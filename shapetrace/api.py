@@ -7,7 +7,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from shapetrace.errors import UsageError
-from shapetrace.models.applications import parse_size, validate_channels
+from shapetrace.models.catalog import parse_size, validate_channels
 from shapetrace.models.loading import parse_input_shapes
 from shapetrace.models.spec import model_from_spec
 from shapetrace.options import Engine, TraceOptions
@@ -161,7 +161,7 @@ def trace_model(
     # A subclassed model never called is built by the probe itself (``inputs`` says its shape).
     probes, arrays = make_probes(model, channels=channels, size=size, batch=batch, inputs=inputs)
     if engine is Engine.stream:
-        from shapetrace.tracing.engine import walk_stream as walk
+        from shapetrace.tracing.walk import walk_stream as walk
     else:
         from shapetrace.tracing.submodels import walk_submodels as walk
     if on_walk_start is not None:

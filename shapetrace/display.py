@@ -1,24 +1,34 @@
 """How a result shows itself in Jupyter and to rich, without records importing any rendering.
 
-Records stay pure data: :class:`Displayable` adds only the display hooks, and they import
-:mod:`shapetrace.render.notebook` when a notebook (or rich) first asks for it — so
-``import shapetrace`` and building records never load rich or the renderers.
+Records stay pure data: :class:`Displayable` adds only the display hooks. They call the renderers
+(:mod:`shapetrace.render.notebook`) through :func:`use_renderers`, which the package's public face
+(``shapetrace/__init__.py``, above every floor, run before any submodule) calls once: this module
+imports nothing above it, and ``import shapetrace`` and building records never load rich or the
+renderers.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from types import ModuleType
 from typing import Any
 
-__all__ = ["Displayable"]
+__all__ = ["Displayable", "use_renderers"]
+
+_load: Callable[[], ModuleType] | None = None
+
+
+def use_renderers(load: Callable[[], ModuleType]) -> None:
+    """Wire the display hooks: ``load()`` returns the module holding ``html_of``,
+    ``summary_line`` and ``renderable_of`` (imported when something first shows a record)."""
+    global _load
+    _load = load
 
 
 def _renderers() -> ModuleType:
-    """:mod:`shapetrace.render.notebook`, imported on first use: the one import from here up to the
-    renderers, lazy so that records load no rendering until something shows them."""
-    from shapetrace.render import notebook
-
-    return notebook
+    if _load is None:  # shapetrace/__init__.py always runs first; only a broken install gets here
+        raise RuntimeError("shapetrace's display hooks are not wired: import shapetrace first")
+    return _load()
 
 
 class Displayable:

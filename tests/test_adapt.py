@@ -15,7 +15,8 @@ import pytest
 
 from shapetrace.adapt.fold import adapt, adapt_model, probe_map, save_adapted
 from shapetrace.errors import UsageError, VerificationFailed
-from shapetrace.models.applications import build_application, resolve_application
+from shapetrace.models.applications import build_application
+from shapetrace.models.catalog import resolve_application
 from shapetrace.options import AdaptMethod
 from shapetrace.tracing._keras_graph import keras
 

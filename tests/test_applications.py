@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from shapetrace.errors import ModelNotFoundError, UsageError
-from shapetrace.models.applications import APPLICATIONS, parse_size, resolve_application
+from shapetrace.models.catalog import APPLICATIONS, parse_size, resolve_application
 
 
 def test_registry_is_exactly_keras_applications():

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 from shapetrace.tracing._keras_graph import keras
-from shapetrace.tracing.engine import walk_stream
 from shapetrace.tracing.probes import make_probes
+from shapetrace.tracing.walk import walk_stream
 
 
 def _nested():

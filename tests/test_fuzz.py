@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from shapetrace.baselines.baseline import load_baseline
 from shapetrace.baselines.project import allowed_code
 from shapetrace.errors import UsageError
-from shapetrace.models.applications import parse_size
+from shapetrace.models.catalog import parse_size
 from shapetrace.models.loading import parse_factory_args, parse_input_shapes, parse_model_spec
 
 FUZZ = settings(
@@ -218,7 +218,7 @@ def test_layers_patterns_end_in_a_filter_or_one_line(text):
 )
 def test_api_size_values_are_checked_before_anything_is_built(size):
     from shapetrace.api import _size_pair
-    from shapetrace.models.applications import parse_size
+    from shapetrace.models.catalog import parse_size
 
     parse = parse_size if isinstance(size, str) else _size_pair
     result = ends_in_value_or_usage_error(parse, size)

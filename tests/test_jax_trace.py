@@ -22,7 +22,8 @@ import numpy as np
 from dataclasses import asdict
 from shapetrace.tracing import _keras_graph as kg, jax_trace
 from shapetrace.tracing.probes import make_probes
-from shapetrace.tracing.engine import _Walker, walk_stream, walk_with
+from shapetrace.tracing.engine import _Walker, walk_with
+from shapetrace.tracing.walk import walk_stream
 keras = kg.keras
 layers = keras.layers
 

@@ -190,7 +190,8 @@ def test_scan_names_what_is_unsafe():
 
 
 def test_scan_passes_real_application_configs(saved):
-    from shapetrace.models.applications import APPLICATIONS, build_application
+    from shapetrace.models.applications import build_application
+    from shapetrace.models.catalog import APPLICATIONS
 
     model = build_application(APPLICATIONS["mobilenetv3small"], size=(32, 32))
     config = json.loads(json.dumps(model.get_config(), default=str))

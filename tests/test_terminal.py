@@ -139,7 +139,7 @@ def test_compare_fits_every_window(comparison, width):
 @pytest.mark.parametrize("width", WIDTHS)
 def test_survey_fits_every_window(story, rgb, width):
     from shapetrace.explore.survey import Survey, survey_row
-    from shapetrace.models.applications import resolve_application
+    from shapetrace.models.catalog import resolve_application
     from shapetrace.render.survey import survey_report
 
     efficientnet, resnet = story

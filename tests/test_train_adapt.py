@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from shapetrace.models.applications import resolve_application
+from shapetrace.models.catalog import resolve_application
 from shapetrace.tracing._keras_graph import keras
 from shapetrace.train.channels import AdaptRefused, assemble, build_base
 from shapetrace.train.config import TrainConfig

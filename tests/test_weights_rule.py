@@ -46,7 +46,8 @@ def test_a_blank_value_is_refused_in_one_line(blank):
 
 
 def test_every_reader_follows_the_rule(tmp_path):
-    from shapetrace.models.applications import _resolve_weights, resolve_application
+    from shapetrace.models.applications import _resolve_weights
+    from shapetrace.models.catalog import resolve_application
     from shapetrace.models.loading import validate_weights_option
     from shapetrace.train.config import TrainConfig
 

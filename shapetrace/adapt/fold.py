@@ -34,7 +34,7 @@ from shapetrace.fileio import atomic_path, refusal
 from shapetrace.options import AdaptMethod
 
 if TYPE_CHECKING:
-    from shapetrace.models.applications import Application
+    from shapetrace.models.catalog import Application
 
 __all__ = [
     "StemFold",
@@ -554,7 +554,8 @@ def adapt(
     Returns:
         :class:`Adapted`; write it with :func:`save_adapted`.
     """
-    from shapetrace.models.applications import build_application, parse_size, validate_channels
+    from shapetrace.models.applications import build_application
+    from shapetrace.models.catalog import parse_size, validate_channels
     from shapetrace.models.spec import model_from_spec
 
     if isinstance(size, str):

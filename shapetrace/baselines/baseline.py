@@ -21,7 +21,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from shapetrace import __version__
+from shapetrace._version import __version__
 from shapetrace.baselines.project import outside_project
 from shapetrace.errors import OutsideProjectWarning, UsageError
 from shapetrace.fileio import atomic_write, validate_writable

@@ -125,7 +125,7 @@ class WorkStatus:
 def _model_step(model: str) -> tuple[str, bool]:
     """How making ``model`` is called on the status line, and whether it is an application."""
     from shapetrace.errors import ShapetraceError
-    from shapetrace.models.applications import resolve_application
+    from shapetrace.models.catalog import resolve_application
 
     try:
         return f"building {resolve_application(model).key}…", True

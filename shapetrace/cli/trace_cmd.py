@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 
 
 def _complete_model(incomplete: str) -> list[str]:
-    from shapetrace.models.applications import APPLICATIONS, normalize_name
+    from shapetrace.models.catalog import APPLICATIONS, normalize_name
 
     key = normalize_name(incomplete)
     return [k for k in APPLICATIONS if k.startswith(key)]
@@ -244,7 +244,7 @@ def list_command(
     output_format: FormatOption = OutputFormat.table,
 ) -> None:
     """List the 40 keras.applications models with their default and minimum input sizes."""
-    from shapetrace.models.applications import APPLICATIONS
+    from shapetrace.models.catalog import APPLICATIONS
 
     apps = list(APPLICATIONS.values())
     if output_format is OutputFormat.json:

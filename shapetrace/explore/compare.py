@@ -179,7 +179,7 @@ def compare_traces(first: Trace, second: Trace) -> Comparison:
 
 def validate_compare(channels: int | None, other: int | None, default: int = 3) -> None:
     """``--compare`` must name a different channel count than the probe's."""
-    from shapetrace.models.applications import validate_channels
+    from shapetrace.models.catalog import validate_channels
 
     if other is None:
         return

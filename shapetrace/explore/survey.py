@@ -19,7 +19,7 @@ from typing import Any
 
 from shapetrace.display import Displayable
 from shapetrace.errors import UsageError
-from shapetrace.models.applications import APPLICATIONS, Application, parse_size, validate_channels
+from shapetrace.models.catalog import APPLICATIONS, Application, parse_size, validate_channels
 from shapetrace.records import Request, Trace
 from shapetrace.tracing.costs import totals_of
 

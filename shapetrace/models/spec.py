@@ -14,13 +14,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from shapetrace.errors import UsageError, WeightsError
-from shapetrace.models.applications import (
-    Application,
-    build_application,
-    load_weights_file,
-    resolve_application,
-    validate_size,
-)
+from shapetrace.models.applications import build_application, load_weights_file
+from shapetrace.models.catalog import Application, resolve_application, validate_size
 from shapetrace.models.loading import (
     ModelSpec,
     import_user_code,

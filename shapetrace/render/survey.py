@@ -211,7 +211,7 @@ def survey_report(
 def _size_of(row: SurveyRow, size: str) -> bool:
     """Whether ``row`` was traced at the grid's ``size`` (a word means each model's own)."""
     if size in ("default", "min"):
-        from shapetrace.models.applications import APPLICATIONS
+        from shapetrace.models.catalog import APPLICATIONS
 
         app = APPLICATIONS[row.key]
         side = app.default_size if size == "default" else app.min_size

@@ -15,12 +15,13 @@ from shapetrace.records import LayerTrace, Trace, format_shape
 from shapetrace.render.columns import Column, Form, build_table, fit_whole_or_compact, left_out_note, rows_of
 from shapetrace.render.costs import cost_footer
 from shapetrace.render.fit import Fit, ShapeSafeText, compact_shape_text
+from shapetrace.render.hints import break_hint
 from shapetrace.tracing.costs import format_bytes, format_count, format_macs, totals_of
-from shapetrace.tracing.explain import break_hint, verdict_text
+from shapetrace.tracing.explain import verdict_text
 from shapetrace.tracing.selection import View, collapse_depth
 
 if TYPE_CHECKING:
-    from shapetrace.models.applications import Application
+    from shapetrace.models.catalog import Application
 
 __all__ = [
     "trace_table",

@@ -15,9 +15,9 @@ from typing import Any
 
 import numpy as np
 
-from shapetrace.records import LayerTrace, Shape, Trace, channels_of, format_shape, shapes_compatible
+from shapetrace.records import LayerTrace, Shape, Trace, channels_of, format_shape
 
-__all__ = ["explain_change", "explain_block", "verdict_text", "break_hint", "MECHANISMS"]
+__all__ = ["explain_change", "explain_block", "verdict_text", "count_text", "MECHANISMS"]
 
 MECHANISMS = (
     "conv",
@@ -35,7 +35,8 @@ MECHANISMS = (
 Explanation = tuple[str, str]  # (mechanism, why)
 
 
-def _count(n: int | None, word: str = "channel") -> str:
+def count_text(n: int | None, word: str = "channel") -> str:
+    """``1 channel``, ``3 channels``."""
     return f"{n} {word}" + ("" if n == 1 else "s")
 
 
@@ -350,11 +351,11 @@ def _axis_sentence(trace: Trace, first: LayerTrace | None) -> str | None:
     probe = trace.probe
     if probe.kind == "tokens":
         return (
-            f"The token ids ({probe.shape[-1]} per sequence) become {_count(first.channels_out, 'feature')} "
+            f"The token ids ({probe.shape[-1]} per sequence) become {count_text(first.channels_out, 'feature')} "
             f"at `{first.name}` ({first.type}): {first.why}."
         )
     return (
-        f"The last axis ({_count(channels_of(probe.shape), 'feature')}) first changes at `{first.name}` "
+        f"The last axis ({count_text(channels_of(probe.shape), 'feature')}) first changes at `{first.name}` "
         f"({first.type}): {first.why}."
     )
 
@@ -410,7 +411,7 @@ def verdict_text(trace: Trace) -> str:
         more = f" and {len(disagreements) - 3} more" if len(disagreements) > 3 else ""
         sentences.append(
             f"Keras's static shape inference disagrees with the real run at "
-            f"{_count(len(disagreements), 'layer')}: {shown}{more}."
+            f"{count_text(len(disagreements), 'layer')}: {shown}{more}."
         )
     return " ".join(sentences)
 
@@ -422,68 +423,23 @@ def _channel_sentences(trace: Trace, first: LayerTrace | None) -> list[str]:
     if probe_c != declared_c and declared_c is not None:
         if first is not None and (trace.broken is None or first.index < trace.broken.index):
             reading = (
-                f"From there on the tensor has the {_count(declared_c)} the model was declared for."
+                f"From there on the tensor has the {count_text(declared_c)} the model was declared for."
                 if first.channels_out == declared_c
-                else f"From there on the model works with {_count(first.channels_out)}."
+                else f"From there on the model works with {count_text(first.channels_out)}."
             )
             return [
-                f"{_count(probe_c)} becomes {first.channels_out} at `{first.name}` "
+                f"{count_text(probe_c)} becomes {first.channels_out} at `{first.name}` "
                 f"({first.type}): {first.why}. {reading}"
             ]
         if trace.broken is not None:
             return [
-                f"The probe's {_count(probe_c)} {'reaches' if probe_c == 1 else 'reach'} `{trace.broken.layer.split('/')[-1]}` "
+                f"The probe's {count_text(probe_c)} {'reaches' if probe_c == 1 else 'reach'} `{trace.broken.layer.split('/')[-1]}` "
                 f"({trace.broken.type}) unchanged, but the model was declared for {declared_c}."
             ]
         return []
     if first is not None:
         return [
-            f"The probe matches the declared {_count(declared_c)}; the first change is at "
+            f"The probe matches the declared {count_text(declared_c)}; the first change is at "
             f"`{first.name}` ({first.type}): {first.why}."
         ]
     return []
-
-
-def _is_application(trace: Trace) -> bool:
-    from shapetrace.models.applications import APPLICATIONS  # data only
-
-    return trace.request.model in APPLICATIONS
-
-
-def _dims_text(shape: Shape) -> str:
-    return "x".join("N" if d is None else str(d) for d in shape)
-
-
-def break_hint(trace: Trace) -> str | None:
-    """What would work instead, for a probe that breaks (``None`` when it passes or nothing applies).
-
-    Names only what applies to this model: ``--native`` and ``shapetrace train`` for a
-    ``keras.applications`` model; ``--input`` with the declared shape for the user's own.
-    """
-    if trace.ok:
-        return None
-    probe = trace.probe
-    if _is_application(trace):
-        declared_c = channels_of(probe.declared)
-        if probe.channels == declared_c:
-            return None
-        name = trace.request.model or trace.model
-        # `train` reads 1- or 3-channel images, and its --adapt meets 1 channel only
-        train = " (or shapetrace train --adapt repeat)" if probe.channels == 1 and declared_c == 3 else ""
-        return (
-            f"Try --channels {declared_c} (what the model declares), --native (build the model for "
-            f"{_count(probe.channels)}), or adapt the model with its weights: shapetrace adapt {name} "
-            f"--channels {probe.channels} -o {name}_{probe.channels}ch.keras{train}."
-        )
-    misfits = [p for p in trace.probes if not shapes_compatible(p.declared, (None, *p.shape[1:]))]
-    if not misfits:
-        return None  # the probe is what the model declares: the break is in the model itself
-    if len(trace.probes) == 1:
-        return f"The model declares {format_shape(probe.declared)}: try --input {_dims_text(probe.declared[1:])}."
-    return (
-        "The model declares "
-        + ", ".join(f"{p.name} {format_shape(p.declared)}" for p in misfits)
-        + ": try "
-        + " ".join(f"--input {p.name}={_dims_text(p.declared[1:])}" for p in misfits)
-        + "."
-    )

@@ -37,11 +37,12 @@ from shapetrace.messages import one_line
 from shapetrace.records import Break, Shape, format_shape
 from shapetrace.tracing import _keras_graph as kg
 from shapetrace.tracing.costs import op_macs
+from shapetrace.tracing.rows import OpsSeen, tensor_shape
 
 if TYPE_CHECKING:
-    from shapetrace.tracing.engine import RowMaker
+    from shapetrace.tracing.rows import RowMaker
 
-__all__ = ["CallRecorder", "OpsSeen", "RecordingStopped", "is_opened", "is_user_defined", "tensor_shape"]
+__all__ = ["CallRecorder", "RecordingStopped", "is_opened", "is_user_defined"]
 
 # A class defined in one of these packages is part of Keras: one leaf row.
 _KERAS_PACKAGES = ("keras", "tf_keras", "tensorflow")
@@ -80,25 +81,6 @@ class _Frame:
     tensor's id is reused by the next one made, which would then pass for a sublayer's."""
     ops: OpsSeen = field(default_factory=lambda: OpsSeen())
     """The ``keras.ops`` contractions and weight reads this call made itself."""
-
-
-@dataclass
-class OpsSeen:
-    """What a block's own ``call`` did with ``keras.ops`` (not its sublayers: they have rows)."""
-
-    macs: int | None = 0
-    """MACs of its contractions; ``None`` once one of unknown cost ran."""
-    contractions: int = 0
-    weights: set[int] = field(default_factory=set)
-    """Ids of the weights (variables) an op read: a contraction counted them, a lookup is free."""
-    aliases: dict[int, tuple[int, Any]] = field(default_factory=dict)
-    """A weight converted or cast (``ops.convert_to_tensor(self.table)``): its id → (weight id,
-    the tensor, held so its id is not reused)."""
-
-
-def tensor_shape(tensor: Any) -> Shape:
-    """A tensor's shape as the records hold it: integers, ``None`` for an unknown dimension."""
-    return tuple(int(d) if d is not None else None for d in tensor.shape)
 
 
 def _input_tensors(args: tuple[Any, ...], kwargs: dict[str, Any]) -> list[Any]:

@@ -18,8 +18,9 @@ from shapetrace.errors import ProbeBroken
 from shapetrace.messages import one_line
 from shapetrace.records import Boundary, Probe
 from shapetrace.tracing import _keras_graph as kg
-from shapetrace.tracing.engine import RowMaker, WalkResult
-from shapetrace.tracing.recorder import CallRecorder, is_opened, tensor_shape
+from shapetrace.tracing.engine import WalkResult
+from shapetrace.tracing.recorder import CallRecorder, is_opened
+from shapetrace.tracing.rows import RowMaker, tensor_shape
 
 if TYPE_CHECKING:
     from keras import Model

@@ -26,7 +26,7 @@ from shapetrace.errors import AdaptRefused, UsageError
 from shapetrace.options import AdaptMethod
 
 if TYPE_CHECKING:
-    from shapetrace.models.applications import Application
+    from shapetrace.models.catalog import Application
     from shapetrace.train.config import TrainConfig
 
 __all__ = [

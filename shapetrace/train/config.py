@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any, cast
 
 from shapetrace.errors import UsageError
-from shapetrace.models.applications import parse_size, resolve_application, validate_channels, validate_size
+from shapetrace.models.catalog import parse_size, resolve_application, validate_channels, validate_size
 from shapetrace.models.weights import weights_choice
 
 __all__ = [

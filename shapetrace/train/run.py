@@ -35,7 +35,7 @@ from shapetrace.train.outputs import FILES, SCHEMA, RunFolder, atomic_copy, atom
 if TYPE_CHECKING:
     import tensorflow as tf
 
-    from shapetrace.models.applications import Application
+    from shapetrace.models.catalog import Application
     from shapetrace.train.channels import Assembly
     from shapetrace.train.data import Datasets
     from shapetrace.train.recipe import Phase
@@ -248,7 +248,7 @@ class _Prepared:
 def _prepare(config: TrainConfig, backend: str, held: contextlib.ExitStack) -> _Prepared:
     """Check the folder, load the data, build and trace the model; only then take the folder
     (cleared for a fresh run, the last checkpoint loaded to resume)."""
-    from shapetrace.models.applications import resolve_application
+    from shapetrace.models.catalog import resolve_application
 
     app = resolve_application(config.model)
     strategy = make_strategy(config.distribute)  # before any other TensorFlow (or JAX) work
