@@ -12,7 +12,9 @@ def test_an_application_is_offered_its_own_channels_native_and_adapt():
     assert not trace.ok
     hint = break_hint(trace)
     assert hint is not None and hint.startswith("Try --channels 3 (what the model declares), --native")
-    assert "shapetrace adapt vgg16 --channels 1 -o vgg16_1ch.keras (or shapetrace train --adapt repeat)" in hint
+    assert (
+        "shapetrace adapt vgg16 --channels 1 -o vgg16_1ch.keras (or shapetrace train --adapt repeat)" in hint
+    )
 
 
 def test_a_user_model_is_offered_its_declared_input():
