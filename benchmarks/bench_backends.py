@@ -7,7 +7,7 @@ Each figure is a whole process (interpreter start, imports, building the model, 
 JSON): ``shapetrace efficientnetb0 --size 64x64 --channels 1 --format json``, fresh each time,
 the backends alternating (the machine may be shared: medians, side by side). Also on JAX: the
 same build plus one plain eager ``model(x)`` in a fresh process, which the trace should beat
-(its walk uses ``jax.eval_shape``: see shapetrace/jax_trace.py). The rows of both backends are
+(its walk uses ``jax.eval_shape``: see shapetrace/tracing/jax_trace.py). The rows of both backends are
 compared field by field (tests/test_backends.py's comparison).
 
 Targets (issue 18): JAX trace <= 1.5x TensorFlow's (goal <= 1.0x); JAX trace < JAX plain model(x).
@@ -28,7 +28,8 @@ ROOT = Path(__file__).resolve().parent.parent
 ARGS = ("efficientnetb0", "--size", "64x64", "--channels", "1", "--format", "json")
 PLAIN = r"""
 import numpy as np
-from shapetrace.applications import APPLICATIONS, build_application
+from shapetrace.models.applications import build_application
+from shapetrace.models.catalog import APPLICATIONS
 model = build_application(APPLICATIONS["efficientnetb0"], size=(64, 64))
 model(np.random.default_rng(0).uniform(0, 255, (1, 64, 64, 1)).astype("float32"))
 """

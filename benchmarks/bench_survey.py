@@ -5,7 +5,7 @@
 For each of the (40) models, in one process, it times (a) building the model
 exactly as the survey does, then one plain Keras forward pass of the same probe (``model(x)``:
 the floor of any tool that really runs the probe), then throwing it away, and (b) surveying that model
-(``shapetrace.survey.survey`` on just that model: build, trace, condense). The
+(``shapetrace.explore.survey.survey`` on just that model: build, trace, condense). The
 two are interleaved, and their order alternates from one model to the next, so
 the load of other processes on the machine and any warm-up hit both sides
 alike. The sums of (b) and (a) are the whole survey and the plain build of all
@@ -33,9 +33,9 @@ def build_once(app, size: str, channels: int) -> tuple[float, float]:
     any tool that really runs the probe through the model."""
     import numpy as np
 
-    from shapetrace._keras_graph import grouped_conv_without_xla
-    from shapetrace.applications import build_application
-    from shapetrace.survey import resolve_size
+    from shapetrace.explore.survey import resolve_size
+    from shapetrace.models.applications import build_application
+    from shapetrace.tracing._keras_graph import grouped_conv_without_xla
 
     hw = resolve_size(app, size)
     start = time.perf_counter()
@@ -54,7 +54,7 @@ def build_once(app, size: str, channels: int) -> tuple[float, float]:
 
 
 def survey_once(app, channels: int, size: str):
-    from shapetrace.survey import survey
+    from shapetrace.explore.survey import survey
 
     start = time.perf_counter()
     result = survey(channels=channels, size=size, models=f"^{re.escape(app.key)}$")
@@ -70,8 +70,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     print(f"machine: {len(os.sched_getaffinity(0))} cores, load average {os.getloadavg()[0]:.1f}", flush=True)
 
-    from shapetrace import _keras_graph as kg
-    from shapetrace.survey import select_applications
+    from shapetrace.explore.survey import select_applications
+    from shapetrace.tracing import _keras_graph as kg
 
     apps = select_applications(args.models)
     build_total = survey_total = walks = own_builds = forward_total = 0.0
@@ -112,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"floor ratio:          {floor:8.3f}  (what any tool that runs the probe through the model pays)")
     print(f"survey / floor:       {survey_total / (build_total + forward_total):8.3f}", flush=True)
     if not args.no_jobs:
-        from shapetrace.survey import survey
+        from shapetrace.explore.survey import survey
 
         start = time.perf_counter()
         serial = survey(channels=args.channels, size=args.size, models=args.models)

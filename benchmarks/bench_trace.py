@@ -27,7 +27,7 @@ CHILD = r"""
 import gc, json, os, sys, time
 os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
 import numpy as np
-from shapetrace import _keras_graph as kg
+from shapetrace.tracing import _keras_graph as kg
 keras = kg.keras
 mode, name, h, w, c = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
 
@@ -48,7 +48,8 @@ start = time.perf_counter()
 if mode in ("plain", "plain_mem"):
     model = getattr(keras.applications, name)(include_top=False, weights=None, input_shape=(h, w, 3))
 else:
-    from shapetrace.applications import APPLICATIONS, build_application
+    from shapetrace.models.applications import build_application
+    from shapetrace.models.catalog import APPLICATIONS
     model = build_application(APPLICATIONS[name.lower()], size=(h, w))
 built = time.perf_counter()
 result = {}

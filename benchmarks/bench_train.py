@@ -86,10 +86,10 @@ class _StepTimer:
 
 
 def bench_throughput(work: Path, epochs: int, rounds: int) -> dict:
-    from shapetrace._keras_graph import keras
-    from shapetrace.applications import resolve_application
+    from shapetrace.models.catalog import resolve_application
+    from shapetrace.tracing._keras_graph import keras
     from shapetrace.train import recipe
-    from shapetrace.train.adapt import assemble
+    from shapetrace.train.channels import assemble
     from shapetrace.train.config import TrainConfig
     from shapetrace.train.data import export_digits, scan_folder, stratified_split
     from shapetrace.train.run import train

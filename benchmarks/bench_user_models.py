@@ -43,7 +43,7 @@ SUBCLASSED = r"""
 import os, sys, time
 os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
 import numpy as np
-from shapetrace import _keras_graph as kg
+from shapetrace.tracing import _keras_graph as kg
 import user_models
 mode = sys.argv[1]
 x = np.random.default_rng(0).uniform(0, 255, (1, 64, 64, 3)).astype("float32")

@@ -11,9 +11,9 @@ feeds it a 1-channel probe and prints what happens.
 from __future__ import annotations
 
 import shapetrace
-from shapetrace._keras_graph import keras
 from shapetrace.render.table import trace_report, trace_table
 from shapetrace.render.text import render_text
+from shapetrace.tracing._keras_graph import keras
 
 
 def build_story_model() -> keras.Model:

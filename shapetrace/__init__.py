@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from shapetrace import display as _display
+from shapetrace._version import __version__ as __version__
 from shapetrace.errors import (
     ModelNotFoundError,
     ProbeBroken,
@@ -19,9 +21,21 @@ from shapetrace.options import Engine, OutputFormat, Pooling, TraceOptions
 from shapetrace.records import SCHEMA, Boundary, Break, LayerTrace, Probe, Trace
 
 if TYPE_CHECKING:
-    from shapetrace.applications import Application
+    from types import ModuleType
 
-__version__ = "0.1.0"  # the one place the version is written; pyproject.toml reads it from here
+    from shapetrace.models.catalog import Application
+
+
+def _notebook_renderers() -> ModuleType:
+    # Imported when a notebook (or rich) first shows a record: ``import shapetrace`` loads no
+    # rendering. The records' floor (display.py) names no renderer; the public face wires them.
+    from shapetrace.render import notebook
+
+    return notebook
+
+
+_display.use_renderers(_notebook_renderers)
+
 
 __all__ = [
     "trace",
@@ -66,6 +80,6 @@ def trace_model(model: Any, **options: Any) -> Trace:
 
 def list_applications() -> list[Application]:
     """The 40 ``keras.applications`` models with their default and minimum input sizes."""
-    from shapetrace.applications import APPLICATIONS
+    from shapetrace.models.catalog import APPLICATIONS
 
     return list(APPLICATIONS.values())

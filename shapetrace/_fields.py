@@ -92,7 +92,8 @@ VERSIONS = Kind(
 )
 LIST = Kind("a list", lambda v: isinstance(v, list))
 ENGINE = one_of(*(e.value for e in Engine))
-# What a trace's ``request`` (how to run it again) may hold; a key that is absent is fine.
+# What a trace's ``request`` (how to run it again, :class:`shapetrace.records.Request`) may hold;
+# a key that is absent is fine.
 REQUEST_FIELDS: dict[str, Kind] = {
     "model": optional(
         Kind("a model name, file or factory", lambda v: isinstance(v, str) and v.strip() != "")
@@ -102,6 +103,7 @@ REQUEST_FIELDS: dict[str, Kind] = {
         Kind(
             "[height, width]",
             lambda v: isinstance(v, list) and len(v) == 2 and all(is_int(d, 1) for d in v),
+            tuple,
         )
     ),
     "batch": POSITIVE,
@@ -116,10 +118,12 @@ REQUEST_FIELDS: dict[str, Kind] = {
             isinstance(v, dict)
             and all(isinstance(d, list) and d and all(is_int(x, 1) for x in d) for d in v.values())
         ),
+        lambda v: {name: tuple(dims) for name, dims in v.items()},
     ),
     "imports": Kind(
         "a list of files or modules to import",
         lambda v: isinstance(v, list) and all(isinstance(i, str) and i.strip() for i in v),
+        tuple,
     ),
     "engine": ENGINE,
 }
@@ -148,15 +152,3 @@ class Fields:
     def records(self, key: str, read: Callable[[Any, str], T], *, required: bool = True) -> tuple[T, ...]:
         items = self.get(key, LIST, MISSING if required else [])
         return tuple(read(item, f"{self.path(key)}[{i}]") for i, item in enumerate(items))
-
-
-def read_request(data: Any, where: str = "request") -> dict[str, Any]:
-    """A trace's ``request`` validated field by field (see :data:`REQUEST_FIELDS`).
-
-    Raises:
-        UsageError: one line naming the field (``request.size: expected [height, width], got [32]``).
-    """
-    fields = Fields(data, where)
-    for key, kind in REQUEST_FIELDS.items():
-        fields.get(key, kind, None)
-    return dict(data)

@@ -4,26 +4,19 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping, Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from shapetrace.applications import (
-    Application,
-    build_application,
-    parse_size,
-    resolve_application,
-    validate_channels,
-    validate_size,
-)
-from shapetrace.errors import UsageError, WeightsError
+from shapetrace.errors import UsageError
+from shapetrace.models.catalog import parse_size, validate_channels
+from shapetrace.models.loading import parse_input_shapes
+from shapetrace.models.spec import model_from_spec
 from shapetrace.options import Engine, TraceOptions
-from shapetrace.records import Break, LayerTrace, Probe, Trace
+from shapetrace.records import Break, LayerTrace, Request, Trace
 
 if TYPE_CHECKING:
-    import numpy as np
     from keras import Model
 
-__all__ = ["trace", "make_probes", "trace_model"]
+__all__ = ["trace", "trace_model"]
 
 
 def trace(
@@ -75,113 +68,62 @@ def trace(
         TypeError: a keyword that is not a field of ``TraceOptions``.
     """
     opts = TraceOptions.merged(options, keywords)
-    size, batch, weights, pooling = opts.size, opts.batch, opts.weights, opts.pooling
-    native, top, imports = opts.native, opts.top, opts.imports
     if isinstance(model, os.PathLike):  # a pathlib.Path to a saved model or a factory file
         model = os.fspath(model)
-    if isinstance(size, str):
-        size = parse_size(size)
-    elif size is not None:
-        size = _size_pair(size)
-    if channels is not None:
-        validate_channels(channels)
-    if not isinstance(batch, int) or batch < 1 or batch > 4096:
-        raise UsageError(f"Invalid batch={batch!r}: expected a whole number from 1 to 4096.", param="batch")
-    request: dict[str, Any] = {
-        "channels": channels,
-        "size": None if size is None else list(size),
-        "batch": batch,
-        "native": native,
-        "top": top,
-        "weights": None if weights is None else str(weights),
-        "pooling": None if pooling is None else pooling.value,
-    }
-    from shapetrace.loading import (
-        parse_factory_args,
-        parse_input_shapes,
-        parse_model_spec,
-        validate_weights_option,
-    )
-
-    # Everything that needs no TensorFlow is checked before it is imported (issue 9).
-    validate_weights_option(weights)
-    factory_args = parse_factory_args(opts.factory_args)
-    input_shapes = parse_input_shapes(opts.inputs)
-    spec = parse_model_spec(model) if isinstance(model, str) else None
-    if spec is not None and spec.kind == "application":
-        if imports:
-            raise UsageError(
-                f"`imports` gives the code a saved model or a factory needs; {model!r} is an application name.",
-                param="imports",
-            )
-        if factory_args:
-            raise UsageError(
-                f"`factory_args` applies to a factory (module:function); {model!r} is an application name.",
-                param="factory_args",
-            )
-        app = resolve_application(model)
-        channels = 3 if channels is None else channels
-        if size is not None:
-            validate_size(app, size)
-        _validate_application_probe(app, size, channels, batch)
-        keras_model = build_application(
-            app,
-            size=size,
-            channels=channels,
-            native=native,
-            top=top,
-            weights=weights,
-            pooling=pooling,
-        )
-        request = {"model": app.key, **request}
-    else:
-        from shapetrace.loading import import_user_code, load_model, spec_of_callable
-
-        if native or top or pooling is not None:
-            raise UsageError(
-                "`native`, `top` and `pooling` build a keras.applications model; "
-                f"received a user model ({model if isinstance(model, str) else type(model).__name__}).",
-                param=("native", "top", "pooling"),
-            )
-        if spec is not None and spec.kind == "file" and spec.path is not None:
-            from shapetrace.loading import read_saved_config
-
-            assert spec.path is not None  # a file spec has its path
-            read_saved_config(spec.path)  # a bad file is refused before user code or TensorFlow runs
-        user_code = import_user_code(imports)
-        keras_model = load_model(
-            spec or model, factory_args=factory_args, unsafe_load=opts.unsafe_load, user_code=user_code
-        )
-        if weights is not None and str(weights).lower() not in ("none", ""):
-            from shapetrace.applications import load_weights_file
-
-            path = Path(weights).expanduser()
-            if not path.is_file():
-                raise WeightsError(
-                    f"Weights file {str(weights)!r} does not exist: for your own model, `weights` takes "
-                    "the path of a weights file saved from it ('imagenet' applies to application names).",
-                    param="weights",
-                )
-            load_weights_file(keras_model, path)
-        label = model if isinstance(model, str) else spec_of_callable(model) if callable(model) else None
-        request = {"model": label, **request}
-        if factory_args:
-            request["factory_args"] = dict(factory_args)
-        if user_code.items:
-            request["imports"] = list(user_code.items)
-    if input_shapes:
-        request["inputs"] = {name: list(dims) for name, dims in input_shapes.items()}
-    return trace_model(
-        keras_model,
+    size = _probe_size(opts, channels)
+    input_shapes = parse_input_shapes(opts.inputs)  # checked, like all options, before TensorFlow loads
+    built = model_from_spec(
+        model,
         channels=channels,
         size=size,
-        batch=batch,
+        weights=opts.weights,
+        native=opts.native,
+        top=opts.top,
+        pooling=opts.pooling,
+        factory_args=opts.factory_args,
+        unsafe_load=opts.unsafe_load,
+        imports=opts.imports,
+        batch=opts.batch,
+    )
+    request = Request(
+        model=built.label,
+        channels=channels,
+        size=size,
+        batch=opts.batch,
+        native=opts.native,
+        top=opts.top,
+        weights=None if opts.weights is None else str(opts.weights),
+        pooling=None if opts.pooling is None else opts.pooling.value,
+        factory_args=built.factory_args or None,
+        imports=built.imports or None,
+        inputs=input_shapes or None,
+    )
+    return trace_model(
+        built.model,
+        channels=built.channels,
+        size=size,
+        batch=opts.batch,
         engine=opts.engine,
         request=request,
         inputs=input_shapes,
         on_layer=on_layer,
         on_walk_start=on_walk_start,
     )
+
+
+def _probe_size(opts: TraceOptions, channels: int | None) -> tuple[int, int] | None:
+    """The probe's ``(height, width)`` (``None``: the model's own), once channels and batch are sound."""
+    size = opts.size
+    if isinstance(size, str):
+        size = parse_size(size)
+    elif size is not None:
+        size = _size_pair(size)
+    if channels is not None:
+        validate_channels(channels)
+    batch = opts.batch
+    if not isinstance(batch, int) or batch < 1 or batch > 4096:
+        raise UsageError(f"Invalid batch={batch!r}: expected a whole number from 1 to 4096.", param="batch")
+    return size
 
 
 def _size_pair(size: Any) -> tuple[int, int]:
@@ -199,35 +141,6 @@ def _size_pair(size: Any) -> tuple[int, int]:
     return (pair[0], pair[1])
 
 
-def _validate_application_probe(
-    app: Application, size: tuple[int, int] | None, channels: int, batch: int
-) -> None:
-    """Refuse an absurd probe before the model is built for it (the figure in one line)."""
-    from shapetrace.probes import MAX_DIM, available_memory, probe_bytes, validate_probe_memory
-
-    height, width = size if size is not None else (app.default_size, app.default_size)
-    if max(height, width) > MAX_DIM:
-        raise UsageError(f"Size {height}x{width} is too large: each side can be at most {MAX_DIM:,}.")
-    shape = (batch, height, width, channels)
-    validate_probe_memory(
-        probe_bytes(shape), available_memory(), f"({batch}, {height}, {width}, {channels}) float32"
-    )
-
-
-def make_probes(
-    model: Model,
-    *,
-    channels: int | None,
-    size: tuple[int, int] | None,
-    batch: int,
-    inputs: Mapping[str, tuple[int, ...]] | None = None,
-) -> tuple[list[Probe], list[np.ndarray]]:
-    """One probe per model input (the rules: :mod:`shapetrace.probes`)."""
-    from shapetrace.probes import make_probes as _make_probes
-
-    return _make_probes(model, channels=channels, size=size, batch=batch, inputs=inputs)
-
-
 def trace_model(
     model: Model,
     *,
@@ -235,21 +148,22 @@ def trace_model(
     size: tuple[int, int] | None = None,
     batch: int = 1,
     engine: Engine | str = Engine.stream,
-    request: dict[str, Any] | None = None,
+    request: Request | Mapping[str, Any] | None = None,
     inputs: Mapping[str, tuple[int, ...]] | None = None,
     on_layer: Callable[[int], None] | None = None,
     on_walk_start: Callable[[int | None], None] | None = None,
 ) -> Trace:
     """Trace an already-built ``keras.Model`` (see :func:`trace` for the arguments)."""
-    from shapetrace import _keras_graph as kg
+    from shapetrace.tracing import _keras_graph as kg
+    from shapetrace.tracing.probes import make_probes
 
-    engine = Engine(engine)
+    engine, request = Engine(engine), Request.of(request)
     # A subclassed model never called is built by the probe itself (``inputs`` says its shape).
     probes, arrays = make_probes(model, channels=channels, size=size, batch=batch, inputs=inputs)
     if engine is Engine.stream:
-        from shapetrace.engine import walk_stream as walk
+        from shapetrace.tracing.walk import walk_stream as walk
     else:
-        from shapetrace.submodels import walk_submodels as walk
+        from shapetrace.tracing.submodels import walk_submodels as walk
     if on_walk_start is not None:
         on_walk_start(_expected_calls(model))
     result = walk(model, probes, arrays, on_layer=on_layer)
@@ -266,14 +180,14 @@ def trace_model(
         seconds=result.seconds,
         engine=engine.value,
         peak_live_bytes=result.peak_live_bytes,
-        request=dict(request or {}),
+        request=request,
         versions=kg.versions(),
     )
 
 
 def _expected_calls(model: Any) -> int | None:
     """How many rows a full walk records (for progress only; ``None`` when unknown)."""
-    from shapetrace import _keras_graph as kg
+    from shapetrace.tracing import _keras_graph as kg
 
     def calls(graph: Any) -> int:
         return sum(
@@ -294,7 +208,7 @@ def _with_sources(
     """Name, on every row and on the break, the model inputs (probes) that reach that call."""
     from dataclasses import replace
 
-    from shapetrace import _keras_graph as kg
+    from shapetrace.tracing import _keras_graph as kg
 
     pending: dict[str, list[tuple[str, ...]]] = {}
     for path, sources in kg.input_lineage(model, names):

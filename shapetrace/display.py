@@ -1,15 +1,34 @@
 """How a result shows itself in Jupyter and to rich, without records importing any rendering.
 
-Records stay pure data: :class:`Displayable` adds only the two display hooks, and each one
-imports :mod:`shapetrace.render.notebook` when a notebook (or rich) first asks for it — so
-``import shapetrace`` and building records never load rich or the renderers.
+Records stay pure data: :class:`Displayable` adds only the display hooks. They call the renderers
+(:mod:`shapetrace.render.notebook`) through :func:`use_renderers`, which the package's public face
+(``shapetrace/__init__.py``, above every floor, run before any submodule) calls once: this module
+imports nothing above it, and ``import shapetrace`` and building records never load rich or the
+renderers.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from types import ModuleType
 from typing import Any
 
-__all__ = ["Displayable"]
+__all__ = ["Displayable", "use_renderers"]
+
+_load: Callable[[], ModuleType] | None = None
+
+
+def use_renderers(load: Callable[[], ModuleType]) -> None:
+    """Wire the display hooks: ``load()`` returns the module holding ``html_of``,
+    ``summary_line`` and ``renderable_of`` (imported when something first shows a record)."""
+    global _load
+    _load = load
+
+
+def _renderers() -> ModuleType:
+    if _load is None:  # shapetrace/__init__.py always runs first; only a broken install gets here
+        raise RuntimeError("shapetrace's display hooks are not wired: import shapetrace first")
+    return _load()
 
 
 class Displayable:
@@ -19,9 +38,7 @@ class Displayable:
     __slots__ = ()
 
     def _repr_html_(self) -> str:
-        from shapetrace.render.notebook import html_of
-
-        return html_of(self)
+        return _renderers().html_of(self)
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -31,11 +48,7 @@ class Displayable:
 
     def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
         # IPython's text/plain (kept in a notebook beside the HTML): one line, not the whole record.
-        from shapetrace.render.notebook import summary_line
-
-        printer.text(summary_line(self))
+        printer.text(_renderers().summary_line(self))
 
     def __rich__(self) -> Any:
-        from shapetrace.render.notebook import renderable_of
-
-        return renderable_of(self)
+        return _renderers().renderable_of(self)

@@ -11,17 +11,14 @@ count``, ``use native=True``, ``in `columns```) and list the parameters they nam
 
 :class:`ShapesDiffer` is an ``AssertionError`` (pytest reports it as a failed assertion),
 not a ``ShapetraceError``; :class:`UnsafeLoadWarning` is a warning category. Three exceptions stay private where they are raised, because they
-are control flow that never reaches a user: ``shapetrace.engine._Stop`` (ends the walk at
-the first break), ``shapetrace.recorder.RecordingStopped`` (unwinds a recording) and
-``shapetrace.jax_trace.Abandon`` (the abstract JAX walk hands over to the real one).
+are control flow that never reaches a user: ``shapetrace.tracing.engine._Stop`` (ends the walk at
+the first break), ``shapetrace.tracing.recorder.RecordingStopped`` (unwinds a recording) and
+``shapetrace.tracing.jax_trace.Abandon`` (the abstract JAX walk hands over to the real one).
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from shapetrace.check import CheckResult
+from typing import Any
 
 __all__ = [
     "EXIT_OK",
@@ -96,7 +93,7 @@ class AdaptRefused(UsageError):
 class VerificationFailed(ShapetraceError):
     """A result shapetrace verifies before it writes did not hold, e.g. an adapted model that
     computes differently from the original (exit 1). Not regression checking: that is
-    :class:`shapetrace.check.CheckResult`."""
+    :class:`shapetrace.baselines.check.CheckResult`."""
 
     exit_code = EXIT_FAILED
 
@@ -135,13 +132,15 @@ class OutsideProjectWarning(UserWarning):
 
 
 class ShapesDiffer(AssertionError):
-    """``assert_shapes``: the shapes differ from the baseline; ``result`` holds the structured diff.
+    """``assert_shapes``: the shapes differ from the baseline; ``result`` holds the structured diff
+    (a :class:`shapetrace.baselines.check.CheckResult`; typed loosely so that this module, the
+    bottom of the house, imports nothing from shapetrace).
 
     An ``AssertionError`` so that pytest reports a failed assertion, not an error.
     """
 
     exit_code = EXIT_FAILED
 
-    def __init__(self, message: str, result: CheckResult) -> None:
+    def __init__(self, message: str, result: Any) -> None:
         super().__init__(message)
         self.result = result

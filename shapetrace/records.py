@@ -8,13 +8,13 @@ goes (:mod:`shapetrace._fields`): anything that does not fit raises one :class:`
 (``layers[3].output: expected a shape (a list of whole numbers and nulls) or null, got 'x'``).
 Fields a reader can compute (``channels_in``, ``verdict``, ``changes``, …) are not read back.
 The summary prose and cost totals of the published JSON are functions of a trace, assembled by
-:func:`shapetrace.report.trace_document`: this module imports nothing that computes or writes prose.
+:func:`shapetrace.tracing.report.trace_document`: this module imports nothing that computes or writes prose.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,6 +28,7 @@ __all__ = [
     "Boundary",
     "Break",
     "LayerTrace",
+    "Request",
     "Trace",
     "SCHEMA",
     "channels_of",
@@ -261,18 +262,18 @@ class LayerTrace:
     why: str | None = None
     """Why the channel count changed, when it did: the mechanism that was detected."""
     mechanism: str | None = None
-    """One of :data:`shapetrace.explain.MECHANISMS`: ``conv``, ``depthwise``, ``dense``, ``recurrent``,
+    """One of :data:`shapetrace.tracing.explain.MECHANISMS`: ``conv``, ``depthwise``, ``dense``, ``recurrent``,
     ``embedding``, ``attention``, ``concat``, ``broadcast``, ``reshape`` or ``other``."""
     shared: bool = False
     """A second or later call of a layer already seen (its params count once)."""
     failed: bool = False
     """The call raised: this is the break row."""
     trainable_params: int = 0
-    """The part of ``params`` that training updates (see :mod:`shapetrace.costs`)."""
+    """The part of ``params`` that training updates (see :mod:`shapetrace.tracing.costs`)."""
     non_trainable_params: int = 0
     """The rest of ``params``: moving statistics, frozen layers."""
     macs: int | None = 0
-    """Multiply-accumulates of this call for the probe's batch (what is counted: :mod:`shapetrace.costs`);
+    """Multiply-accumulates of this call for the probe's batch (what is counted: :mod:`shapetrace.tracing.costs`);
     ``None`` when unknown (a layer with weights and no counting rule), never guessed as 0."""
     activation_bytes: int = 0
     """Bytes of the tensors this call output (0 on the row that broke)."""
@@ -281,7 +282,7 @@ class LayerTrace:
     container: bool = False
     """An opened user-defined layer or subclassed model: the rows under its path are the calls
     made inside it; this row shows the block's real input → output and carries only the
-    weights none of those rows counts (see :mod:`shapetrace.recorder`)."""
+    weights none of those rows counts (see :mod:`shapetrace.tracing.recorder`)."""
 
     @property
     def channels_in(self) -> int | None:
@@ -375,6 +376,93 @@ class LayerTrace:
         )
 
 
+# Keys every request made by ``trace`` writes, in this order; the others follow only when given.
+_ALWAYS = ("model", "channels", "size", "batch", "native", "top", "weights", "pooling")
+
+
+@dataclass(frozen=True, eq=False)
+class Request(Mapping[str, Any]):
+    """How a trace's model was built and probed: enough to run the same trace again.
+
+    It reads as the JSON object it writes (``trace.request["size"] == [224, 224]``,
+    ``trace.request.get("model")``), and compares equal to that object; the fields hold the
+    typed values (``trace.request.size == (224, 224)``).
+    """
+
+    model: str | None = None
+    """An application key, a saved file or a factory spec (``None``: a model object was traced)."""
+    channels: int | None = None
+    """Probe channels as asked (``None``: the default)."""
+    size: tuple[int, int] | None = None
+    batch: int = 1
+    native: bool = False
+    top: bool = False
+    weights: str | None = None
+    """As given: ``"none"``, ``"imagenet"`` or a weights file."""
+    pooling: str | None = None
+    factory_args: dict[str, Any] | None = None
+    """The factory's keyword arguments (``None``: none given, not written)."""
+    imports: tuple[str, ...] | None = None
+    """The user's code imported first (``None``: none, not written)."""
+    inputs: dict[str, tuple[int, ...]] | None = None
+    """Probe shapes by input name, without the batch axis (``None``: the model's own, not written)."""
+    engine: str | None = None
+    """The engine, as a baseline records it (``None``: not written)."""
+    omitted: frozenset[str] = frozenset()
+    """Keys of the first eight fields that are not written: those a hand-written baseline leaves
+    out, or all of them for a model traced without a request (:meth:`empty`)."""
+
+    @classmethod
+    def empty(cls) -> Request:
+        """The request of a trace that records none (``{}``)."""
+        return cls(omitted=frozenset(_ALWAYS))
+
+    @classmethod
+    def of(cls, request: Request | Mapping[str, Any] | None) -> Request:
+        """``request`` as a :class:`Request`: a mapping is read as JSON is, ``None`` is :meth:`empty`."""
+        if request is None:
+            return cls.empty()
+        return request if isinstance(request, Request) else cls.from_dict(request)
+
+    def to_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {key: getattr(self, key) for key in _ALWAYS if key not in self.omitted}
+        if data.get("size") is not None:
+            data["size"] = list(data["size"])
+        if self.factory_args is not None:
+            data["factory_args"] = dict(self.factory_args)
+        if self.imports is not None:
+            data["imports"] = list(self.imports)
+        if self.inputs is not None:
+            data["inputs"] = {name: list(dims) for name, dims in self.inputs.items()}
+        if self.engine is not None:
+            data["engine"] = self.engine
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Any, where: str = "request") -> Request:
+        """Read a request back, validating each key it holds (keys it does not know are dropped).
+
+        Raises:
+            UsageError: one line naming the key (``request.size: expected [height, width] or null, got [32]``).
+        """
+        fields = F.Fields(data, where)
+        given = {
+            key: fields.get(key, kind)
+            for key, kind in F.REQUEST_FIELDS.items()
+            if fields.raw(key) is not F.MISSING
+        }
+        return cls(**given, omitted=frozenset(key for key in _ALWAYS if key not in given))
+
+    def __getitem__(self, key: str) -> Any:
+        return self.to_dict()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.to_dict())
+
+    def __len__(self) -> int:
+        return len(self.to_dict())
+
+
 @dataclass(frozen=True)
 class Trace(Displayable):
     """A whole trace: the probe, the boundary verdict, every layer call, the break."""
@@ -392,9 +480,14 @@ class Trace(Displayable):
     engine: str = "stream"
     peak_live_bytes: int = 0
     """Largest total size of tensors the engine held alive at once."""
-    request: dict[str, Any] = field(default_factory=dict)
-    """How the model was built and probed: enough to run the same trace again."""
+    request: Request = field(default_factory=Request.empty)
+    """How the model was built and probed: enough to run the same trace again (a mapping given
+    here is read as :meth:`Request.from_dict` reads JSON)."""
     versions: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.request, Request):  # a plain dict, as before Request existed
+            object.__setattr__(self, "request", Request.of(self.request))
 
     @property
     def verdict(self) -> str:
@@ -420,7 +513,7 @@ class Trace(Displayable):
         return {
             "schema": SCHEMA,
             "model": self.model,
-            "request": dict(self.request),
+            "request": self.request.to_dict(),
             "versions": dict(self.versions),
             "engine": self.engine,
             "probe": {
@@ -449,7 +542,7 @@ class Trace(Displayable):
 
         ``Trace.from_dict(t.to_dict()).to_dict() == t.to_dict()``. What a reader can compute
         (``verdict``, ``probe``, ``changes``, ``channels_in``…) and what
-        :func:`shapetrace.report.trace_document` adds (``summary``, ``costs``) is not read back;
+        :func:`shapetrace.tracing.report.trace_document` adds (``summary``, ``costs``) is not read back;
         a field that is absent takes its default (hand-written baselines carry only what the
         comparison needs).
 
@@ -479,7 +572,7 @@ class Trace(Displayable):
             seconds=totals.get("seconds", F.SECONDS, 0.0),
             engine=fields.get("engine", F.ENGINE, "stream"),
             peak_live_bytes=totals.get("peak_live_bytes", F.WHOLE, 0),
-            request=F.read_request(fields.get("request", F.OBJECT, {})),
+            request=Request.from_dict(fields.get("request", F.OBJECT, {})),
             versions=fields.get("versions", F.VERSIONS, {}),
         )
 

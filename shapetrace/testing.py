@@ -20,13 +20,12 @@ does not import TensorFlow.
 
 from __future__ import annotations
 
-import io
 import os
 import shlex
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from shapetrace.check import CheckResult
+from shapetrace.baselines.check import CheckResult
 from shapetrace.errors import ShapesDiffer
 
 if TYPE_CHECKING:
@@ -68,7 +67,7 @@ def assert_shapes(
         **trace_options: options of :func:`shapetrace.trace` (``channels=1``, ``size="64x64"``…).
 
     Returns:
-        The :class:`~shapetrace.check.CheckResult` (``match``, ``updated`` or ``created``).
+        The :class:`~shapetrace.baselines.check.CheckResult` (``match``, ``updated`` or ``created``).
 
     Raises:
         ShapesDiffer: the shapes differ (an ``AssertionError`` with the rendered diff).
@@ -77,7 +76,7 @@ def assert_shapes(
     """
     __tracebackhide__ = True  # pytest: show the failure, not this helper's frames
     from shapetrace.api import trace as run_trace
-    from shapetrace.check import check_trace
+    from shapetrace.baselines.check import check_trace
 
     update = update_requested() if update is None else update
     trace = run_trace(model_or_name, **trace_options)
@@ -103,15 +102,13 @@ def _accept_command() -> str:
 
 def _render(result: CheckResult, max_rows: int) -> str:
     from shapetrace.render.diff import check_report
-    from shapetrace.render.text import VisibleConsole
+    from shapetrace.render.text import render_text
 
-    buffer = io.StringIO()
-    console = VisibleConsole(
-        file=buffer, width=240, color_system=None, no_color=True, highlight=False, emoji=False
+    # render_text ends with a newline the message does not.
+    return (
+        "shapes differ from the baseline:\n"
+        + render_text(check_report(result, max_rows=max_rows), width=240)[:-1]
     )
-    console.print(check_report(result, max_rows=max_rows))
-    lines = [line.rstrip() for line in buffer.getvalue().splitlines()]
-    return "shapes differ from the baseline:\n" + "\n".join(lines)
 
 
 # --------------------------------------------------------------------------- pytest plugin

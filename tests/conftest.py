@@ -1,4 +1,5 @@
-"""Shared fixtures: golden files, the one CLI runner (in-process and in a fresh process), plain rendering.
+"""Shared fixtures and helpers: golden files, the one CLI runner (in-process and in a fresh process),
+plain and terminal rendering, one-line refusals, traces several test modules read.
 
 One flag regenerates every golden file and every shape baseline: ``python -m pytest --shapetrace-update``
 (or ``SHAPETRACE_UPDATE=1``), the option of shapetrace's own pytest plugin (``shapetrace.testing``).
@@ -40,6 +41,7 @@ import contextlib
 import io
 import json
 import os
+import re
 import shlex
 import subprocess
 import sys
@@ -114,6 +116,41 @@ def stable_json(data: dict) -> str:
     data.get("totals", {}).pop("seconds", None)
     data.pop("versions", None)
     return json.dumps(data, indent=2, sort_keys=True) + "\n"
+
+
+def render_terminal(renderable, width: int) -> str:
+    """What a terminal ``width`` columns wide shows (colour off so the text can be read)."""
+    from rich.console import Console
+
+    console = Console(
+        width=width, file=io.StringIO(), force_terminal=True, color_system=None, highlight=False, emoji=False
+    )
+    console.print(renderable)
+    return console.file.getvalue()
+
+
+_SHAPE = re.compile(r"\((?:None|\d+)(?:, ?(?:None|\d+))*,?\)")
+
+
+def split_shapes(text: str) -> list[str]:
+    """Every place where a shape starts on a line but does not end on it (should be none)."""
+    broken = []
+    for line in text.splitlines():
+        for start in re.finditer(r"\((?=None|\d)", line):
+            if not _SHAPE.match(line, start.start()) and re.match(
+                r"\((?:None|\d+)(?:,|$)", line[start.start() :]
+            ):
+                broken.append(line)
+    return broken
+
+
+def assert_fits(text: str, width: int) -> None:
+    from rich.cells import cell_len
+
+    widest = max(cell_len(line) for line in text.splitlines())
+    assert widest <= width, f"a line is {widest} cells wide in a {width}-column window:\n{text}"
+    assert "…" not in text, f"something was cut at {width} columns:\n{text}"
+    assert not split_shapes(text), f"shapes split at {width} columns: {split_shapes(text)}"
 
 
 # --------------------------------------------------------------------------- the CLI runner
@@ -212,3 +249,50 @@ def pytest_runtest_makereport(item, call):
     runs = item.stash.get(_CLI_RUNS, None)
     if runs and report.failed and report.when == "call":
         report.sections.append(("shapetrace runs", "\n".join(run.describe() for run in runs)))
+
+
+def one_line_error(code: int, err: str, *needles: str, exit_code: int = 2) -> str:
+    """Assert a refusal: exit ``exit_code`` and one ``error:`` line holding every needle, no traceback."""
+    __tracebackhide__ = True
+    assert code == exit_code, err
+    assert err.startswith("error: ") and err.count("\n") == 1, err
+    assert "Traceback" not in err
+    for needle in needles:
+        assert needle in err, err
+    return err
+
+
+# --------------------------------------------------------------------------- shared fixtures
+
+
+@pytest.fixture
+def writes_baselines(monkeypatch):
+    """For tests that create baselines on purpose: not in CI, no update asked for from outside."""
+    monkeypatch.delenv("CI", raising=False)
+    monkeypatch.delenv("SHAPETRACE_UPDATE", raising=False)
+
+
+@pytest.fixture(scope="session")
+def nested_trace():
+    """A Sequential around EfficientNetB0 (the story's nesting), 1 channel, small.
+
+    Traced once for the session: a trace is frozen data, and test_plot and test_selection read it.
+    """
+    import shapetrace
+    from shapetrace.tracing._keras_graph import keras
+
+    keras.backend.clear_session()
+    base = keras.applications.EfficientNetB0(include_top=False, weights=None, input_shape=(32, 32, 3))
+    model = keras.Sequential(
+        [keras.Input((32, 32, 3)), base, keras.layers.GlobalAveragePooling2D(), keras.layers.Dense(4)],
+        name="seq",
+    )
+    return shapetrace.trace_model(model, channels=1)
+
+
+@pytest.fixture(scope="module")
+def tree(tmp_path_factory) -> Path:
+    """An image folder for the train tests: 3 classes × 12 PNGs of mixed modes and sizes."""
+    from train_support import write_image_tree
+
+    return write_image_tree(tmp_path_factory.mktemp("images") / "data", classes=3, per_class=12)

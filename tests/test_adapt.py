@@ -13,10 +13,12 @@ import errno
 import numpy as np
 import pytest
 
-from shapetrace._keras_graph import keras
-from shapetrace.adapt import Method, adapt, adapt_model, probe_map, save_adapted
-from shapetrace.applications import build_application, resolve_application
+from shapetrace.adapt.fold import adapt, adapt_model, probe_map, save_adapted
 from shapetrace.errors import UsageError, VerificationFailed
+from shapetrace.models.applications import build_application
+from shapetrace.models.catalog import resolve_application
+from shapetrace.options import AdaptMethod
+from shapetrace.tracing._keras_graph import keras
 
 SIZE = (32, 32)
 MEAN = np.array([0.485, 0.456, 0.406])
@@ -271,7 +273,7 @@ def test_four_channels_mean_and_sum_stem(tmp_path, cli):
         report = json.loads(stdout)
         assert report["method"] == method and report["declared"] == [None, 28, 28, 4]
         check_written(out, x, mapped_reference(model, x, report))
-    assert np.allclose(probe_map(Method.mean, 4), [[0.5, 0, 0, 0.5], [0, 1, 0, 0], [0, 0, 1, 0]])
+    assert np.allclose(probe_map(AdaptMethod.mean, 4), [[0.5, 0, 0, 0.5], [0, 1, 0, 0], [0, 0, 1, 0]])
     loaded = keras.saving.load_model(tmp_path / "four_mean.keras", safe_mode=True, compile=False)
     front = loaded.get_layer("mean_channels")
     assert type(front).__name__ == "Conv2D" and not front.trainable
@@ -349,7 +351,7 @@ def test_output_must_be_a_keras_file_in_an_existing_folder(tmp_path, cli):
 def test_two_channels_repeat_copies_cyclically_with_a_builtin_layer(tmp_path):
     model = digits_cnn()
     adapted = adapt_model(model, channels=2, method="repeat")
-    assert np.array_equal(probe_map(Method.repeat, 2), [[1, 0], [0, 1], [1, 0]])
+    assert np.array_equal(probe_map(AdaptMethod.repeat, 2), [[1, 0], [0, 1], [1, 0]])
     report = save_adapted(adapted, tmp_path / "two.keras")
     loaded = keras.saving.load_model(report.output, safe_mode=True, compile=False)
     x = np.random.default_rng(7).uniform(0, 255, (2, 28, 28, 2)).astype("float32")
@@ -367,7 +369,7 @@ def test_a_user_model_keeps_its_declared_size(tmp_path):
 
 def test_report_renders_as_in_the_readme(golden):
     """The rendered report, from a report built whole (the figures of the README's real run)."""
-    from shapetrace.adapt import AdaptReport, StemFold
+    from shapetrace.adapt.fold import AdaptReport, StemFold
     from shapetrace.render.adapt import adapt_report
     from shapetrace.render.text import render_text
 

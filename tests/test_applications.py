@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from shapetrace.applications import APPLICATIONS, parse_size, resolve_application
 from shapetrace.errors import ModelNotFoundError, UsageError
+from shapetrace.models.catalog import APPLICATIONS, parse_size, resolve_application
 
 
 def test_registry_is_exactly_keras_applications():
-    from shapetrace._keras_graph import keras
+    from shapetrace.tracing._keras_graph import keras
 
     names = {
         n for n in dir(keras.applications) if n[0].isupper() and callable(getattr(keras.applications, n))
@@ -56,7 +56,7 @@ def test_parse_size_rejects_malformed(text):
 def test_minimum_size_is_the_one_keras_enforces(key):
     """Keras refuses one pixel below our recorded minimum (at the minimum, the all-applications
     test builds and traces every model)."""
-    from shapetrace._keras_graph import keras
+    from shapetrace.tracing._keras_graph import keras
 
     app = APPLICATIONS[key]
     below = app.min_size - 1

@@ -63,7 +63,7 @@ ROW_KEYS = (
 _DRIVER = """
 import json, sys
 import shapetrace
-from shapetrace.report import trace_document
+from shapetrace.tracing.report import trace_document
 print(json.dumps([trace_document(shapetrace.trace(model, **options)) for model, options in json.loads(sys.argv[1])]))
 """
 

@@ -5,16 +5,15 @@ from __future__ import annotations
 import json
 import os
 import textwrap
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from toy_models import hand_trace
 
-from shapetrace.baseline import BASELINE_SCHEMA, load_baseline, obtained_path, snapshot
-from shapetrace.check import check_baseline, check_trace
-from shapetrace.diff import diff_traces, structural_path
+from shapetrace.baselines.baseline import BASELINE_SCHEMA, load_baseline, obtained_path, snapshot
+from shapetrace.baselines.check import check_baseline, check_trace
+from shapetrace.baselines.diff import diff_traces
 from shapetrace.errors import UsageError
-from shapetrace.records import Boundary, LayerTrace, Probe, Trace
 from shapetrace.testing import ShapesDiffer, assert_shapes
 
 SHAPES = Path(__file__).parent / "shapes"
@@ -42,11 +41,10 @@ FACTORY = textwrap.dedent(
 
 
 @pytest.fixture(autouse=True)
-def _not_in_ci(monkeypatch, request):
+def _not_in_ci(request):
     """These tests create baselines on purpose; the one about CI sets it itself."""
     if "project_application" not in request.node.name:
-        monkeypatch.delenv("CI", raising=False)
-        monkeypatch.delenv("SHAPETRACE_UPDATE", raising=False)
+        request.getfixturevalue("writes_baselines")
 
 
 @pytest.fixture
@@ -180,8 +178,8 @@ def test_channel_change_appears_and_vanishes(factory, tmp_path):
 
     # The other way: a channel change that vanished (channels 8 → 8 through an identical conv).
     diff = diff_traces(
-        _trace([("m/a", "Conv2D", (1, 4, 4, 1), (1, 4, 4, 8))]),
-        _trace([("m/a", "Conv2D", (1, 4, 4, 8), (1, 4, 4, 8))]),
+        hand_trace([("m/a", "Conv2D", (1, 4, 4, 1), (1, 4, 4, 8))]),
+        hand_trace([("m/a", "Conv2D", (1, 4, 4, 8), (1, 4, 4, 8))]),
     )
     change = diff.layers[0].changes[0]
     assert (change.field, change.baseline, change.now) == ("channels", "1 → 8", None)
@@ -221,7 +219,7 @@ def test_update_rewrites_and_clears_obtained(factory, tmp_path):
 
 
 def test_other_models_built_first_do_not_change_the_result(factory, tmp_path):
-    from shapetrace._keras_graph import keras
+    from shapetrace.tracing._keras_graph import keras
 
     path = tmp_path / "net.json"
     snapshot(factory, path)
@@ -242,70 +240,6 @@ def test_other_models_built_first_do_not_change_the_result(factory, tmp_path):
     model = build()
     assert model.layers[1].name != "conv2d"
     assert assert_shapes(model, object_path).status == "match"
-
-
-def test_structural_path():
-    assert structural_path("functional_3/conv2d_7") == "functional/conv2d"
-    assert structural_path("resnet50/conv1_conv") == "resnet50/conv1_conv"
-
-
-def _trace(layers, **changes) -> Trace:
-    """A trace of ``(path, type, input, output)`` rows; ``changes`` replace fields of the first row."""
-    rows = [
-        LayerTrace(
-            index=i,
-            path=p,
-            name=p.rsplit("/", 1)[-1],
-            type=t,
-            depth=0,
-            inputs=(inp,),
-            declared_output=None,
-            static_output=out,
-            output=out,
-            params=0,
-        )
-        for i, (p, t, inp, out) in enumerate(layers)
-    ]
-    rows[0] = replace(rows[0], **changes)
-    return Trace(
-        model="m",
-        probes=(Probe("x", (1, 4, 4, 1), (None, 4, 4, 1)),),
-        boundary=Boundary(True, None),
-        layers=tuple(rows),
-        broken=None,
-        total_params=0,
-        seconds=0.0,
-    )
-
-
-def test_declared_and_static_shapes_only_when_they_say_something_new():
-    conv = [("m/conv", "Conv2D", (1, 8, 8, 3), (1, 8, 8, 4))]
-    before = _trace(conv, declared_output=(None, 8, 8, 4))
-    # The input grew: actual, declared and static all moved together -> one change.
-    after = _trace(conv, output=(1, 9, 9, 4), declared_output=(None, 9, 9, 4), static_output=(1, 9, 9, 4))
-    assert [c.field for c in diff_traces(before, after).layers[0].changes] == ["output"]
-    # Same actual shape, but Keras's static inference now disagrees with it -> reported.
-    after = _trace(conv, declared_output=(None, 8, 8, 4), static_output=(1, 8, 8, 1))
-    [change] = diff_traces(before, after).layers[0].changes
-    assert (change.field, change.baseline, change.now) == ("static_output", [1, 8, 8, 4], [1, 8, 8, 1])
-    # An open batch axis spelled differently is not a change of agreement.
-    after = _trace(conv, declared_output=(None, 8, 8, 4), static_output=(None, 8, 8, 4))
-    assert diff_traces(before, after).layers == ()
-
-
-def test_alignment_reports_one_insert_not_a_shift():
-    conv = [(f"m/conv2d_{i}", "Conv2D", (1, 4, 4, 8), (1, 4, 4, 8)) for i in range(1, 30)]
-    before = _trace([("m/conv2d", "Conv2D", (1, 4, 4, 8), (1, 4, 4, 8)), *conv])
-    after = _trace(
-        [
-            ("m/conv2d", "Conv2D", (1, 4, 4, 8), (1, 4, 4, 8)),
-            ("m/dense", "Dense", (1, 4, 4, 8), (1, 4, 4, 8)),
-            *conv,
-        ]
-    )
-    diff = diff_traces(before, after)
-    assert [(d.path, d.status) for d in diff.layers] == [("m/dense", "added")]
-    assert diff.summary == "1 of 31 layers differs"
 
 
 # --------------------------------------------------------------------------- missing baselines
@@ -386,16 +320,6 @@ def test_invalid_baselines_are_one_line(good_baseline, edit, expected):
     assert expected in str(info.value)
     assert "\n" not in str(info.value)
     assert not obtained_path(good_baseline).exists()
-
-
-def test_baseline_from_a_model_object_cannot_be_rerun(tmp_path):
-    from shapetrace._keras_graph import keras
-
-    inputs = keras.Input((4,))
-    path = tmp_path / "object.json"
-    assert_shapes(keras.Model(inputs, keras.layers.Dense(2)(inputs)), path, update=True)
-    with pytest.raises(UsageError, match="written from a model object"):
-        check_baseline(path)
 
 
 # --------------------------------------------------------------------------- assert_shapes

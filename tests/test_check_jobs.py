@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from shapetrace import check_jobs
-from shapetrace.check_jobs import WORKER_MEMORY, parse_shard, resolve_jobs, select_shard, shard_of
+from shapetrace.baselines import jobs as check_jobs
+from shapetrace.baselines.jobs import WORKER_MEMORY, parse_shard, resolve_jobs, select_shard, shard_of
 from shapetrace.errors import UsageError
 
 FACTORIES = textwrap.dedent(
@@ -127,7 +127,7 @@ def test_a_rerun_that_ends_the_process_fails_and_the_others_are_still_checked(pr
 @pytest.fixture
 def model_files(tmp_path, cli) -> list[Path]:
     """Two baselines of .keras files: re-run in this process (they run no user code)."""
-    from shapetrace._keras_graph import keras
+    from shapetrace.tracing._keras_graph import keras
 
     paths = []
     for name in ("one", "two"):
@@ -142,16 +142,16 @@ def model_files(tmp_path, cli) -> list[Path]:
 
 
 def test_an_internal_error_is_that_baselines_row(model_files, cli, monkeypatch):
-    import shapetrace.check
+    import shapetrace.baselines.check
 
-    real = shapetrace.check.diff_traces
+    real = shapetrace.baselines.check.diff_traces
 
     def diff(baseline, now):
         if now.request["model"].endswith("one.keras"):
             raise RuntimeError("a bug in shapetrace")
         return real(baseline, now)
 
-    monkeypatch.setattr(shapetrace.check, "diff_traces", diff)
+    monkeypatch.setattr(shapetrace.baselines.check, "diff_traces", diff)
     code, out, err = cli("check", *model_files, "--format", "json")
     assert code == 3
     first, second = json.loads(out)

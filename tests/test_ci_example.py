@@ -34,7 +34,7 @@ def test_the_ci_example_checks_when_copied_into_a_fresh_folder(git, tmp_path, mo
 
 
 def test_the_project_marker_marks_the_root(tmp_path):
-    from shapetrace.project import project_root
+    from shapetrace.baselines.project import project_root
 
     (tmp_path / "a" / "tests" / "shapes").mkdir(parents=True)
     assert (
@@ -45,7 +45,7 @@ def test_the_project_marker_marks_the_root(tmp_path):
 
 
 def test_outside_project_names_what_check_will_refuse(tmp_path):
-    from shapetrace.project import outside_project
+    from shapetrace.baselines.project import outside_project
 
     (tmp_path / "tests" / "shapes").mkdir(parents=True)
     (tmp_path / "model.py").write_text("def build_model():\n    pass\n")
@@ -60,7 +60,7 @@ def test_outside_project_names_what_check_will_refuse(tmp_path):
 
 
 def test_snapshot_warns_when_check_will_refuse_and_check_does(tmp_path, monkeypatch, cli):
-    from shapetrace.baseline import snapshot
+    from shapetrace.baselines.baseline import snapshot
     from shapetrace.errors import OutsideProjectWarning
 
     fresh = tmp_path / "fresh"

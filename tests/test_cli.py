@@ -136,7 +136,8 @@ def test_imagenet_download_failure_points_to_a_local_file(cli):
 def test_local_weights_file_loads_and_a_mismatched_one_is_refused(tmp_path, cli):
     import numpy as np
 
-    from shapetrace.applications import APPLICATIONS, build_application
+    from shapetrace.models.applications import build_application
+    from shapetrace.models.catalog import APPLICATIONS
 
     model = build_application(APPLICATIONS["mobilenetv3small"], size=(32, 32))
     for w in model.weights:

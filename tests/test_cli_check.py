@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import json
 import textwrap
-import warnings
 import zipfile
 from pathlib import Path
 
 import pytest
-from conftest import run_fresh
+from conftest import one_line_error, run_fresh
+from toy_models import trojan_files
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "examples" / "ci"
@@ -38,14 +38,6 @@ FACTORIES = textwrap.dedent(
         return "a string"
     """
 )
-
-
-def assert_one_line_error(code: int, err: str, *needles: str) -> None:
-    assert code == 2, err
-    assert err.startswith("error: ") and err.count("\n") == 1, err
-    assert "Traceback" not in err
-    for needle in needles:
-        assert needle in err, err
 
 
 @pytest.fixture
@@ -191,14 +183,14 @@ def test_bad_baselines(tmp_path, cli, content, needle):
     path = tmp_path / "shapes.json"
     path.write_text(content)
     code, _, err = cli("check", path)
-    assert_one_line_error(code, err, needle, str(path))
+    one_line_error(code, err, needle, str(path))
     assert sorted(p.name for p in tmp_path.iterdir()) == ["shapes.json"]
 
 
 def test_missing_baseline(tmp_path, cli, monkeypatch):
     monkeypatch.setenv("CI", "1")
     code, _, err = cli("check", tmp_path / "absent.json", "--update")
-    assert_one_line_error(code, err, "does not exist", "shapetrace snapshot")
+    one_line_error(code, err, "does not exist", "shapetrace snapshot")
     assert not (tmp_path / "absent.json").exists()
 
 
@@ -207,7 +199,7 @@ def test_missing_baseline(tmp_path, cli, monkeypatch):
 
 def _bad_models(tmp_path: Path, factories: Path) -> dict[str, tuple[str, str]]:
     truncated = tmp_path / "truncated.keras"
-    from shapetrace._keras_graph import keras
+    from shapetrace.tracing._keras_graph import keras
 
     inputs = keras.Input((4,))
     good = tmp_path / "good.keras"
@@ -236,16 +228,16 @@ def test_bad_models_are_one_line_and_write_nothing(tmp_path, factories, cli):
     out_dir.mkdir()
     for label, (spec, needle) in _bad_models(tmp_path, factories).items():
         code, _, err = cli("snapshot", spec, "-o", out_dir / "shapes.json")
-        assert_one_line_error(code, err, needle)
+        one_line_error(code, err, needle)
         assert list(out_dir.iterdir()) == [], label
         code, _, err = cli("trace", spec)
-        assert_one_line_error(code, err, needle)
+        one_line_error(code, err, needle)
 
 
 def test_factory_import_error_names_the_module(tmp_path, cli, monkeypatch):
     monkeypatch.chdir(tmp_path)
     code, _, err = cli("snapshot", "company.models:build", "-o", tmp_path / "s.json")
-    assert_one_line_error(code, err, "Cannot import module 'company.models'", "No module named 'company'")
+    one_line_error(code, err, "Cannot import module 'company.models'", "No module named 'company'")
 
 
 # --------------------------------------------------------------------------- the security refusal
@@ -254,25 +246,15 @@ def test_factory_import_error_names_the_module(tmp_path, cli, monkeypatch):
 @pytest.fixture
 def trojan(tmp_path) -> tuple[Path, Path]:
     """A .keras file whose Lambda writes ``pwned.txt`` whenever it is called (on load, too)."""
-    from shapetrace._keras_graph import keras
-
-    marker = tmp_path / "pwned.txt"
-    payload = eval(f"lambda t: (open({str(marker)!r}, 'w').write('pwned'), t)[1]")
-    inputs = keras.Input((4,))
-    model = keras.Model(inputs, keras.layers.Lambda(payload, name="evil")(inputs))
-    path = tmp_path / "trojan.keras"
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        model.save(path)
-    marker.unlink()
-    return path, marker
+    files, marker = trojan_files(tmp_path, ".keras")
+    return files[".keras"], marker
 
 
 def test_lambda_file_is_refused_and_nothing_runs(trojan, cli, tmp_path):
     path, marker = trojan
     for argv in (["trace", path], ["snapshot", path, "-o", tmp_path / "s.json"]):
         code, out, err = cli(*argv)
-        assert_one_line_error(code, err, "layer 'evil' is a Lambda layer", "--unsafe-load")
+        one_line_error(code, err, "layer 'evil' is a Lambda layer", "--unsafe-load")
         assert out == ""
         assert not marker.exists()
     assert not (tmp_path / "s.json").exists()
@@ -324,11 +306,11 @@ def test_trace_with_factory_args_and_inputs(factories, cli):
     assert json.loads(out)["layers"][1]["output"] == [1, 14, 14, 5]
 
     code, _, err = cli("trace", f"{factories}:two_inputs")
-    assert_one_line_error(code, err, "Input 'image' declares (None, None, None, 3)", "--input image=HxWxC")
+    one_line_error(code, err, "Input 'image' declares (None, None, None, 3)", "--input image=HxWxC")
     code, _, err = cli("trace", f"{factories}:two_inputs", "--input", "label=3")
-    assert_one_line_error(code, err, "no input named 'label'")
+    one_line_error(code, err, "no input named 'label'")
     code, _, err = cli("trace", f"{factories}:build", "--factory-arg", "width")
-    assert_one_line_error(code, err, "--factory-arg")
+    one_line_error(code, err, "--factory-arg")
 
 
 def test_snapshot_records_how_to_rerun(factories, tmp_path, cli):
@@ -348,7 +330,7 @@ def test_keras_zip_without_config(tmp_path, cli):
     with zipfile.ZipFile(path, "w") as archive:
         archive.writestr("other.txt", "x")
     code, _, err = cli("trace", path)
-    assert_one_line_error(code, err, "without config.json")
+    one_line_error(code, err, "without config.json")
 
 
 @pytest.mark.slow  # a whole pytest run in a fresh process; the default run checks the same baseline via the CLI

@@ -7,7 +7,7 @@ import json
 import pytest
 from conftest import render_plain
 
-from shapetrace.compare import compare_channels, compare_traces
+from shapetrace.explore.compare import compare_channels, compare_traces
 
 
 @pytest.fixture(scope="module")

@@ -6,32 +6,11 @@ import json
 
 import pytest
 from conftest import render_plain, stable_json
+from toy_models import trace_layer
 
-from shapetrace.costs import format_bytes, format_count, totals_of
-from shapetrace.report import trace_document
-
-
-def _keras():
-    from shapetrace._keras_graph import keras
-
-    return keras
-
-
-def _single(layer, input_shape, *extra_inputs):
-    """Trace one layer on a batch-2 probe; returns its row."""
-    import shapetrace
-
-    keras = _keras()
-    keras.backend.clear_session()
-    inputs = [
-        keras.Input(input_shape, name="x"),
-        *[keras.Input(s, name=f"x{i}") for i, s in enumerate(extra_inputs)],
-    ]
-    outputs = layer(*inputs) if len(inputs) > 1 else layer(inputs[0])
-    model = keras.Model(inputs if len(inputs) > 1 else inputs[0], outputs)
-    trace = shapetrace.trace_model(model, batch=2)
-    assert trace.ok
-    return trace.layers[-1]
+from shapetrace.tracing._keras_graph import keras
+from shapetrace.tracing.costs import format_bytes, format_count, totals_of
+from shapetrace.tracing.report import trace_document
 
 
 # Expected counts are written out by hand from each layer's definition, not from costs.py.
@@ -74,12 +53,11 @@ def _single(layer, input_shape, *extra_inputs):
     ],
 )
 def test_macs_per_layer(make, shape, expected):
-    row = _single(make(_keras().layers), shape)
+    row = trace_layer(make, shape, batch=2)
     assert row.macs == expected
 
 
 def test_multi_head_attention_macs():
-    keras = _keras()
     mha = keras.layers.MultiHeadAttention(num_heads=2, key_dim=4)
     keras.backend.clear_session()
     q = keras.Input((5, 8), name="q")
@@ -96,18 +74,17 @@ def test_multi_head_attention_macs():
 
 
 def test_params_split_into_trainable_and_not():
-    keras = _keras()
-    row = _single(keras.layers.BatchNormalization(), (4, 4, 3))
+    row = trace_layer(lambda L: L.BatchNormalization(), (4, 4, 3), batch=2)
     assert (row.trainable_params, row.non_trainable_params) == (6, 6)  # gamma, beta | moving mean, var
     frozen = keras.layers.Dense(4)
     frozen.trainable = False
-    row = _single(frozen, (3,))
+    row = trace_layer(lambda L: frozen, (3,), batch=2)
     assert (row.trainable_params, row.non_trainable_params) == (0, 16)
     assert row.params == 16
 
 
 def test_activation_bytes_are_the_outputs_float32_size():
-    row = _single(_keras().layers.Conv2D(6, 3, padding="same"), (8, 8, 4))
+    row = trace_layer(lambda L: L.Conv2D(6, 3, padding="same"), (8, 8, 4), batch=2)
     assert row.activation_bytes == 2 * 8 * 8 * 6 * 4
 
 
@@ -186,7 +163,6 @@ def test_macs_match_published_figures(name, published):
 
 
 def _golden_model():
-    keras = _keras()
     keras.backend.clear_session()
     layers = keras.layers
     inputs = keras.Input((16, 16, 3), name="image")
@@ -204,7 +180,7 @@ def _golden_model():
 def test_golden_cost_columns_and_footer(golden):
     import shapetrace
     from shapetrace.render.table import trace_report
-    from shapetrace.selection import View
+    from shapetrace.tracing.selection import View
 
     trace = shapetrace.trace_model(_golden_model())
     view = View.parse(columns="index,layer,type,actual,params,trainable,non_trainable,macs,memory")

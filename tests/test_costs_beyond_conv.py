@@ -21,15 +21,11 @@ import json
 
 import pytest
 from conftest import render_plain, stable_json
+from toy_models import trace_layer
 
-from shapetrace.costs import totals_of
-from shapetrace.report import trace_document
-
-
-def _keras():
-    from shapetrace._keras_graph import keras
-
-    return keras
+from shapetrace.tracing._keras_graph import keras
+from shapetrace.tracing.costs import totals_of
+from shapetrace.tracing.report import trace_document
 
 
 def _trace(model, **kwargs):
@@ -38,16 +34,6 @@ def _trace(model, **kwargs):
     trace = shapetrace.trace_model(model, **kwargs)
     assert trace.ok, trace.broken
     return trace
-
-
-def _single(make, *shapes, batch=2):
-    """Trace one layer on a batch-2 probe; returns its row."""
-    keras = _keras()
-    keras.backend.clear_session()
-    inputs = [keras.Input(s, name=f"x{i}") for i, s in enumerate(shapes)]
-    outputs = make(keras.layers)(*inputs)
-    model = keras.Model(inputs if len(inputs) > 1 else inputs[0], outputs)
-    return _trace(model, batch=batch).layers[-1]
 
 
 B, T, D, U = 2, 5, 3, 8  # batch, steps, features in, units
@@ -94,29 +80,29 @@ SIMPLE_MACS = B * T * U * (D + U)  # 2·5·8·11 = 880
     ],
 )
 def test_sequence_layer_macs(make, expected):
-    row = _single(make, (T, D))
+    row = trace_layer(make, (T, D), batch=2)
     assert row.macs == expected
 
 
 def test_gru_reset_after_changes_biases_not_macs():
     # reset_after=True keeps a second (recurrent) bias: 2 × 3u biases instead of 3u.
     weights = 3 * U * D + 3 * U * U  # kernel + recurrent kernel = 72 + 192
-    after = _single(lambda L: L.GRU(U, reset_after=True), (T, D))
-    before = _single(lambda L: L.GRU(U, reset_after=False), (T, D))
+    after = trace_layer(lambda L: L.GRU(U, reset_after=True), (T, D), batch=2)
+    before = trace_layer(lambda L: L.GRU(U, reset_after=False), (T, D), batch=2)
     assert (after.params, before.params) == (weights + 2 * 3 * U, weights + 3 * U)
     assert after.macs == before.macs == GRU_MACS
 
 
 def test_time_distributed_conv_uses_the_inner_rule():
     # 2 samples × 4 frames, each a 6×6×3 image through Conv2D(5, 3, same): 36 positions × 3·3·3·5.
-    row = _single(lambda L: L.TimeDistributed(L.Conv2D(5, 3, padding="same")), (4, 6, 6, 3))
+    row = trace_layer(lambda L: L.TimeDistributed(L.Conv2D(5, 3, padding="same")), (4, 6, 6, 3), batch=2)
     assert row.macs == 2 * 4 * 36 * (3 * 3 * 3 * 5)
 
 
 def test_conv_lstm_counts_both_convolutions_at_every_step():
     # ConvLSTM2D(4 filters, 3×3) on 3 frames of 6×6×2, "same": per step and position
     # 3·3·2·(4·4) input-kernel + 3·3·4·(4·4) recurrent-kernel multiplies.
-    row = _single(lambda L: L.ConvLSTM2D(4, 3, padding="same"), (3, 6, 6, 2))
+    row = trace_layer(lambda L: L.ConvLSTM2D(4, 3, padding="same"), (3, 6, 6, 2), batch=2)
     assert row.macs == 2 * 3 * 36 * (9 * 2 * 16 + 9 * 4 * 16)
 
 
@@ -145,7 +131,7 @@ def test_conv_lstm_counts_both_convolutions_at_every_step():
     ],
 )
 def test_projection_macs(make, shape, expected):
-    assert _single(make, shape).macs == expected
+    assert trace_layer(make, shape, batch=2).macs == expected
 
 
 def _mha_counts(t_q, d_q, t_v, d_v, heads, key_dim, value_dim, d_out, batch=1):
@@ -160,14 +146,14 @@ def _mha_counts(t_q, d_q, t_v, d_v, heads, key_dim, value_dim, d_out, batch=1):
 
 
 def test_self_attention_macs():
-    row = _single(lambda L: lambda x: L.MultiHeadAttention(num_heads=2, key_dim=4)(x, x), (5, 8))
+    row = trace_layer(lambda L: lambda x: L.MultiHeadAttention(num_heads=2, key_dim=4)(x, x), (5, 8), batch=2)
     # 2 × (5·8·2·4 ×3 + 2·5·5·4 + 2·5·5·4 + 5·2·4·8) = 2 × (960 + 200 + 200 + 320) = 3,360
     assert row.macs == _mha_counts(5, 8, 5, 8, 2, 4, 4, 8, batch=2) == 3360
 
 
 def test_cross_attention_with_different_lengths_and_value_dim():
     make = lambda L: L.MultiHeadAttention(num_heads=2, key_dim=4, value_dim=3)  # noqa: E731
-    row = _single(make, (5, 8), (7, 6))
+    row = trace_layer(make, (5, 8), (7, 6), batch=2)
     # q 5·8·2·4=320, k 7·6·2·4=336, v 7·6·2·3=252, QKᵀ 2·5·7·4=280, AV 2·5·7·3=210, out 5·2·3·8=240
     assert row.macs == _mha_counts(5, 8, 7, 6, 2, 4, 3, 8, batch=2) == 2 * 1638
 
@@ -175,14 +161,13 @@ def test_cross_attention_with_different_lengths_and_value_dim():
 def test_attention_over_one_axis_of_a_grid():
     # (3 rows × 5 columns × 8) attending along the columns only: each row is its own sequence.
     make = lambda L: lambda x: L.MultiHeadAttention(num_heads=2, key_dim=4, attention_axes=(2,))(x, x)  # noqa: E731
-    row = _single(make, (3, 5, 8), batch=1)
+    row = trace_layer(make, (3, 5, 8), batch=1)
     projections = 4 * (15 * 8 * 2 * 4)  # Q, K, V, output: 15 positions × 64 each
     products = 3 * 2 * 5 * 5 * (4 + 4)  # per row and head: 5 × 5 scores and weighted sums of 4
     assert row.macs == projections + products
 
 
 def test_attention_called_with_keywords_counts_the_same():
-    keras = _keras()
     keras.backend.clear_session()
     q, v = keras.Input((5, 8), name="q"), keras.Input((7, 6), name="v")
     mha = keras.layers.MultiHeadAttention(num_heads=2, key_dim=4, value_dim=3)
@@ -198,13 +183,12 @@ def test_grouped_query_attention_macs():
             num_key_value_heads=2,
         )(x, x)
 
-    row = _single(make, (5, 8))
+    row = trace_layer(make, (5, 8), batch=2)
     # q 5·8·4·4=640, k and v 5·8·2·4=320 each, QKᵀ and AV 4·5·5·4=400 each, out 5·4·4·8=640
     assert row.macs == 2 * (640 + 320 + 320 + 400 + 400 + 640)
 
 
 def test_matrix_products_between_activations():
-    keras = _keras()
     keras.backend.clear_session()
     a, b = keras.Input((5, 8), name="a"), keras.Input((8, 3), name="b")
     product = keras.ops.matmul(a, b)  # (5, 3) outputs, each a sum over 8
@@ -218,7 +202,6 @@ def test_matrix_products_between_activations():
 
 
 def _register():
-    keras = _keras()
 
     class LearnedMix(keras.layers.Layer):
         """A user layer that owns its weights (add_weight) and no sublayers: its cost is unknown."""
@@ -238,7 +221,6 @@ def _register():
 
 
 def _model_with_unknown_layer():
-    keras = _keras()
     keras.backend.clear_session()
     layers = keras.layers
     inputs = keras.Input((16,), name="features")
@@ -251,7 +233,7 @@ def _model_with_unknown_layer():
 def test_a_layer_with_weights_and_no_rule_is_unknown_never_zero(golden):
     from shapetrace.render.costs import cost_footer
     from shapetrace.render.table import trace_table
-    from shapetrace.selection import View
+    from shapetrace.tracing.selection import View
 
     trace = _trace(_model_with_unknown_layer())
     mix = next(row for row in trace.layers if row.name == "mix")
@@ -274,9 +256,8 @@ def test_a_layer_with_weights_and_no_rule_is_unknown_never_zero(golden):
 
 
 def test_a_collapsed_block_with_an_unknown_row_stays_unknown():
-    from shapetrace.selection import collapse_depth
+    from shapetrace.tracing.selection import collapse_depth
 
-    keras = _keras()
     inner = _model_with_unknown_layer()
     inputs = keras.Input((16,), name="outer_in")
     outer = keras.Model(inputs, keras.layers.Dense(3, name="outer_head")(inner(inputs)), name="outer")
@@ -288,7 +269,6 @@ def test_a_collapsed_block_with_an_unknown_row_stays_unknown():
 
 def test_layers_without_weights_stay_zero():
     # Pooling, activations, reshapes: nothing to multiply by, so 0 — not unknown.
-    keras = _keras()
     keras.backend.clear_session()
     inputs = keras.Input((8, 8, 3))
     x = keras.layers.MaxPooling2D()(inputs)
@@ -304,7 +284,6 @@ def test_layers_without_weights_stay_zero():
 
 def _forecaster():
     """keras.io's weather forecaster made bidirectional, with TimeDistributed heads (120 steps × 7)."""
-    keras = _keras()
     keras.backend.clear_session()
     layers = keras.layers
     inputs = keras.Input((120, 7), name="weather")
@@ -330,7 +309,6 @@ def test_bidirectional_forecaster_total_is_the_sum_of_hand_counts():
 
 def _text_transformer(maxlen=40, vocab=1000, dim=32, heads=2, ff=32):
     """keras.io's text-classification Transformer, written functionally with built-in layers."""
-    keras = _keras()
     keras.backend.clear_session()
     layers = keras.layers
     tokens = keras.Input((maxlen,), dtype="int32", name="tokens")
@@ -363,9 +341,8 @@ def test_text_transformer_counts_attention_and_its_feed_forward():
 
 
 def test_a_collapsed_block_costs_the_sum_of_its_sublayers():
-    from shapetrace.selection import collapse_depth
+    from shapetrace.tracing.selection import collapse_depth
 
-    keras = _keras()
     keras.backend.clear_session()
     layers = keras.layers
     tokens = keras.Input((10, 32), name="tokens")
@@ -379,9 +356,7 @@ def test_a_collapsed_block_costs_the_sum_of_its_sublayers():
 
 def test_an_opened_layer_counts_only_what_its_sublayers_do_not():
     """The call recorder's container rows: ``own_params`` are the weights no sublayer row owns."""
-    from shapetrace.costs import count_macs, layer_cost
-
-    keras = _keras()
+    from shapetrace.tracing.costs import count_macs, layer_cost
 
     class TalkingHeads(keras.layers.MultiHeadAttention):  # a user's subclass: opened by the recorder
         pass

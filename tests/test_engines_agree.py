@@ -8,7 +8,8 @@ import gc
 import pytest
 
 from shapetrace.api import trace_model
-from shapetrace.applications import APPLICATIONS, build_application
+from shapetrace.models.applications import build_application
+from shapetrace.models.catalog import APPLICATIONS
 
 # The default run traces three cheap applications that cover every outcome (EfficientNetB0 passes at
 # 1 channel and the engines are compared, ResNet50 breaks at its stem, MobileNetV3Small rescales

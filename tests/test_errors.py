@@ -25,9 +25,9 @@ PACKAGE = Path(shapetrace.__file__).resolve().parent
 
 # Control flow that never reaches a user: private where it is raised (see errors.py).
 PRIVATE_CONTROL_FLOW = {
-    "shapetrace.engine._Stop",
-    "shapetrace.recorder.RecordingStopped",
-    "shapetrace.jax_trace.Abandon",
+    "shapetrace.tracing.engine._Stop",
+    "shapetrace.tracing.recorder.RecordingStopped",
+    "shapetrace.tracing.jax_trace.Abandon",
 }
 
 _FLAG = re.compile(r"(?<![\w-])--[a-z]")
@@ -45,19 +45,19 @@ def _trace(*args, **kwargs):
 
 
 def _view(**kwargs):
-    from shapetrace.selection import View
+    from shapetrace.tracing.selection import View
 
     return lambda: View.parse(**kwargs)
 
 
 def _select(pattern):
-    from shapetrace.survey import select_applications
+    from shapetrace.explore.survey import select_applications
 
     return lambda: select_applications(pattern)
 
 
 def _compare(channels, other):
-    from shapetrace.compare import validate_compare
+    from shapetrace.explore.compare import validate_compare
 
     return lambda: validate_compare(channels, other)
 
@@ -243,7 +243,7 @@ def test_every_exception_class_is_defined_in_errors_py():
 def test_old_import_names_still_work():
     from shapetrace.cli.core import EXIT_INTERNAL, EXIT_INTERRUPTED
     from shapetrace.testing import ShapesDiffer
-    from shapetrace.train.adapt import AdaptRefused
+    from shapetrace.train.channels import AdaptRefused
     from shapetrace.train.run import TrainingDiverged
 
     assert AdaptRefused is errors.AdaptRefused and TrainingDiverged is errors.TrainingDiverged

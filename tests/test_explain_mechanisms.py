@@ -7,26 +7,10 @@ configured to do — and that nothing is claimed where the observed shapes do no
 from __future__ import annotations
 
 import pytest
+from toy_models import trace_layer
 
-from shapetrace.explain import explain_block, explain_change
-
-
-def _keras():
-    from shapetrace._keras_graph import keras
-
-    return keras
-
-
-def _row(make, *shapes, dtype="float32"):
-    import shapetrace
-
-    keras = _keras()
-    keras.backend.clear_session()
-    inputs = [keras.Input(s, name=f"x{i}", dtype=dtype) for i, s in enumerate(shapes)]
-    outputs = make(keras.layers)(*inputs)
-    trace = shapetrace.trace_model(keras.Model(inputs if len(inputs) > 1 else inputs[0], outputs))
-    assert trace.ok
-    return trace.layers[-1]
+from shapetrace.tracing._keras_graph import keras
+from shapetrace.tracing.explain import explain_block, explain_change
 
 
 @pytest.mark.parametrize(
@@ -123,18 +107,17 @@ def _row(make, *shapes, dtype="float32"):
     ],
 )
 def test_mechanism(make, shapes, mechanism, why):
-    row = _row(make, *shapes)
+    row = trace_layer(make, *shapes)
     assert (row.mechanism, row.why) == (mechanism, why)
 
 
 def test_embedding_turns_each_token_into_a_vector():
-    row = _row(lambda L: L.Embedding(1000, 32), (40,), dtype="int32")
+    row = trace_layer(lambda L: L.Embedding(1000, 32), (40,), dtype="int32")
     assert row.mechanism == "embedding"
     assert row.why == "Embedding with output_dim=32: each token id becomes a 32-vector"
 
 
 def test_nothing_is_claimed_that_the_shapes_do_not_show():
-    keras = _keras()
     lstm = keras.layers.LSTM(8)
     lstm.build((1, 5, 3))
     # An LSTM with units=8 cannot have produced 9 features: no recurrent claim.
@@ -146,7 +129,6 @@ def test_nothing_is_claimed_that_the_shapes_do_not_show():
 
 def _projection_block():
     """A feed-forward block as users write it in Transformers: Dense up, Dense down, normalization."""
-    keras = _keras()
     layers = keras.layers
     inputs = keras.Input((10, 32), name="tokens")
     x = layers.Dense(64, activation="relu", name="up")(inputs)
@@ -158,7 +140,6 @@ def _projection_block():
 def test_a_block_names_the_sublayer_that_set_its_last_axis():
     import shapetrace
 
-    keras = _keras()
     keras.backend.clear_session()
     block = _projection_block()
     trace = shapetrace.trace_model(block)
@@ -170,7 +151,6 @@ def test_a_block_names_the_sublayer_that_set_its_last_axis():
 def test_a_block_whose_last_change_does_not_give_its_output_is_other():
     import shapetrace
 
-    keras = _keras()
     keras.backend.clear_session()
     block = _projection_block()
     inner = shapetrace.trace_model(block).layers[1:]

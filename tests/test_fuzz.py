@@ -16,11 +16,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from shapetrace.applications import parse_size
-from shapetrace.baseline import load_baseline
+from shapetrace.baselines.baseline import load_baseline
+from shapetrace.baselines.project import allowed_code
 from shapetrace.errors import UsageError
-from shapetrace.loading import parse_factory_args, parse_input_shapes, parse_model_spec
-from shapetrace.project import allowed_code
+from shapetrace.models.catalog import parse_size
+from shapetrace.models.loading import parse_factory_args, parse_input_shapes, parse_model_spec
 
 FUZZ = settings(
     max_examples=100,
@@ -205,7 +205,7 @@ def test_output_paths_are_refused_in_one_line_or_accepted(tmp_path_factory, text
 @FUZZ
 @given(hostile_text)
 def test_layers_patterns_end_in_a_filter_or_one_line(text):
-    from shapetrace.selection import parse_layers
+    from shapetrace.tracing.selection import parse_layers
 
     ends_in_value_or_usage_error(parse_layers, text)
 
@@ -218,7 +218,7 @@ def test_layers_patterns_end_in_a_filter_or_one_line(text):
 )
 def test_api_size_values_are_checked_before_anything_is_built(size):
     from shapetrace.api import _size_pair
-    from shapetrace.applications import parse_size
+    from shapetrace.models.catalog import parse_size
 
     parse = parse_size if isinstance(size, str) else _size_pair
     result = ends_in_value_or_usage_error(parse, size)

@@ -16,20 +16,9 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from conftest import run_fresh
-
-from shapetrace.errors import UsageError
+from conftest import one_line_error, run_fresh
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def one_line_error(code: int, err: str, *needles: str, exit_code: int = 2) -> str:
-    assert code == exit_code, err
-    assert err.startswith("error: ") and err.count("\n") == 1, err
-    assert "Traceback" not in err
-    for needle in needles:
-        assert needle in err, err
-    return err
 
 
 def listing(folder: Path) -> dict[str, bytes]:
@@ -168,16 +157,6 @@ def test_baseline_model_file_outside_the_project_is_not_loaded_unsafely(project,
     one_line_error(code, err, "Refusing to load", "Lambda")
 
 
-def test_project_root_is_the_nearest_folder_with_git_or_pyproject(tmp_path):
-    from shapetrace.project import project_root
-
-    (tmp_path / "repo" / ".git").mkdir(parents=True)
-    (tmp_path / "repo" / "tests" / "shapes").mkdir(parents=True)
-    assert project_root(tmp_path / "repo" / "tests" / "shapes") == (tmp_path / "repo").resolve()
-    (tmp_path / "repo" / "tests" / "pyproject.toml").write_text("")
-    assert project_root(tmp_path / "repo" / "tests" / "shapes") == (tmp_path / "repo" / "tests").resolve()
-
-
 # --------------------------------------------------------------------------- 2. archive members are bounded
 
 
@@ -233,16 +212,6 @@ def test_keras_config_with_a_lying_size_header_is_still_bounded(tmp_path, cli):
     path.write_bytes(bytes(data))
     code, _, err = cli("trace", path)
     one_line_error(code, err, "liar.keras")
-
-
-def test_reading_is_capped_whatever_the_header_says():
-    import io
-
-    from shapetrace.untrusted import read_capped
-
-    assert read_capped(io.BytesIO(b"x" * 10), 10, "doc") == b"x" * 10
-    with pytest.raises(UsageError, match="doc is larger than"):
-        read_capped(io.BytesIO(b"x" * 11), 10, "doc")
 
 
 # --------------------------------------------------------------------------- 3. user code that exits
@@ -369,8 +338,8 @@ def test_weights_of_another_model_report_one_line_not_one_warning_per_layer(tmp_
     ``load_weights`` and then fails as Keras does; the CLI must print the error line alone."""
     import keras
 
-    from shapetrace.applications import load_weights_file
     from shapetrace.errors import WeightsError
+    from shapetrace.models.applications import load_weights_file
 
     class OlderFileModel(keras.Model):
         def load_weights(self, filepath, *args, **kwargs):
@@ -450,14 +419,6 @@ def test_echoed_input_is_cut(tmp_path, cli):
     code, _, err = cli("check", tmp_path / f"{spaced}.json")
     one_line_error(code, err, "shapetrace snapshot")  # the tail, which says what to do, is kept
     assert len(err) < 1600
-
-
-def test_clip_message_keeps_short_messages():
-    from shapetrace.cli.core import clip_message
-
-    text = "Baseline 'shapes/net.json' does not exist: create it."
-    assert clip_message(text) == text
-    assert clip_message("a" * 300) == "a" * 199 + "…"
 
 
 NO_TENSORFLOW = textwrap.dedent(

@@ -17,14 +17,14 @@ import numpy as np
 import pytest
 from conftest import render_plain, run_fresh
 
-from shapetrace import _keras_graph as kg
 from shapetrace.api import trace
-from shapetrace.costs import totals_of
 from shapetrace.errors import UsageError
-from shapetrace.explain import verdict_text
-from shapetrace.probes import feed_arguments, make_probes
 from shapetrace.render.costs import cost_footer
 from shapetrace.render.table import trace_table
+from shapetrace.tracing import _keras_graph as kg
+from shapetrace.tracing.costs import totals_of
+from shapetrace.tracing.explain import verdict_text
+from shapetrace.tracing.probes import feed_arguments, make_probes
 
 keras = kg.keras
 HUB_MODELS = Path(__file__).parent / "hub_models.py"
@@ -239,8 +239,8 @@ import sys, json
 sys.path.insert(0, sys.argv[1])
 import hub_models as hm, op_count
 from shapetrace.api import trace
-from shapetrace.costs import totals_of
-from shapetrace.probes import feed_arguments, make_probes
+from shapetrace.tracing.costs import totals_of
+from shapetrace.tracing.probes import feed_arguments, make_probes
 found = {}
 models = {**{n: (f, s) for n, (f, s) in hm.HUB_MODELS.items()},
           "custom_ops": (hm.custom_ops, {}), "structured": (hm.structured_data, {}),

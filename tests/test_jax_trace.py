@@ -1,4 +1,4 @@
-"""The JAX fast path (shapetrace/jax_trace.py): rows equal to the real eager walk's, field by field,
+"""The JAX fast path (shapetrace/tracing/jax_trace.py): rows equal to the real eager walk's, field by field,
 and the real walk wherever abstract values cannot vouch (values read, a break, user code).
 
 Runs in a ``KERAS_BACKEND=jax`` subprocess (this process is on TensorFlow); the comparison with
@@ -20,9 +20,10 @@ SCRIPT = r"""
 import json, sys
 import numpy as np
 from dataclasses import asdict
-from shapetrace import _keras_graph as kg, jax_trace
-from shapetrace.api import make_probes
-from shapetrace.engine import _Walker, walk_stream, walk_with
+from shapetrace.tracing import _keras_graph as kg, jax_trace
+from shapetrace.tracing.probes import make_probes
+from shapetrace.tracing.engine import _Walker, walk_with
+from shapetrace.tracing.walk import walk_stream
 keras = kg.keras
 layers = keras.layers
 

@@ -1,4 +1,4 @@
-"""The Keras adapter (shapetrace/_keras_graph.py): its reroutes compute exactly what Keras computes."""
+"""The Keras adapter (shapetrace/tracing/_keras_graph.py): its reroutes compute exactly what Keras computes."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import pytest
 
 keras = pytest.importorskip("keras")
 
-from shapetrace import _keras_graph as kg  # noqa: E402
+from shapetrace.tracing import _keras_graph as kg  # noqa: E402
 
 GROUPED = [  # (input shape, Conv*D keywords): depthwise groupings and general ones, 1-D to 3-D
     ((2, 17, 19, 12), dict(filters=12, kernel_size=3, groups=12, padding="same")),

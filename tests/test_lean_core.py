@@ -42,7 +42,7 @@ def test_plot_without_matplotlib_says_how_to_install_it(command, monkeypatch, cl
 
 def test_the_library_refuses_a_plot_without_matplotlib(monkeypatch, tmp_path):
     from shapetrace.errors import UsageError
-    from shapetrace.plot import plot_survey
+    from shapetrace.render.plot import plot_survey
 
     hide(monkeypatch, "matplotlib")
     with pytest.raises(UsageError, match=r"pip install 'shapetrace\[plot\]'"):
@@ -132,7 +132,7 @@ def test_a_library_trace_and_plot_change_nothing_global(tmp_path):
 
         before = state()
         import shapetrace
-        from shapetrace.plot import plot_trace
+        from shapetrace.render.plot import plot_trace
 
         assert state() == before, "importing shapetrace changed something"
 

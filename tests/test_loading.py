@@ -9,9 +9,10 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from toy_models import trojan_files
 
 from shapetrace.errors import UsageError
-from shapetrace.loading import (
+from shapetrace.models.loading import (
     UnsafeLoadWarning,
     load_model,
     parse_factory_args,
@@ -58,7 +59,7 @@ def factory_file(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def saved(tmp_path_factory) -> dict[str, Path]:
     """A tiny model saved as .keras and legacy .h5, plus a weights-only file."""
-    from shapetrace._keras_graph import keras
+    from shapetrace.tracing._keras_graph import keras
 
     folder = tmp_path_factory.mktemp("saved")
     inputs = keras.Input((12, 12, 2), name="pixels")
@@ -73,28 +74,10 @@ def saved(tmp_path_factory) -> dict[str, Path]:
     return paths
 
 
-def _lambda_model(marker: Path):
-    """A model whose Lambda writes ``marker`` whenever Keras calls it (on load, too)."""
-    from shapetrace._keras_graph import keras
-
-    payload = eval(f"lambda t: (open({str(marker)!r}, 'w').write('pwned'), t)[1]")
-    inputs = keras.Input((4,), name="x")
-    outputs = keras.layers.Lambda(payload, name="evil")(keras.layers.Dense(2, name="dense")(inputs))
-    return keras.Model(inputs, outputs, name="trojan")
-
-
 @pytest.fixture(scope="module")
 def trojan(tmp_path_factory) -> dict[str, Path]:
-    folder = tmp_path_factory.mktemp("trojan")
-    marker = folder / "pwned.txt"
-    model = _lambda_model(marker)
-    paths = {"keras": folder / "trojan.keras", "h5": folder / "trojan.h5", "marker": marker}
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        model.save(paths["keras"])
-        model.save(paths["h5"])
-    marker.unlink()  # building the model called the Lambda once
-    return paths
+    files, marker = trojan_files(tmp_path_factory.mktemp("trojan"), ".keras", ".h5")
+    return {"keras": files[".keras"], "h5": files[".h5"], "marker": marker}
 
 
 # --------------------------------------------------------------------------- specs
@@ -207,7 +190,8 @@ def test_scan_names_what_is_unsafe():
 
 
 def test_scan_passes_real_application_configs(saved):
-    from shapetrace.applications import APPLICATIONS, build_application
+    from shapetrace.models.applications import build_application
+    from shapetrace.models.catalog import APPLICATIONS
 
     model = build_application(APPLICATIONS["mobilenetv3small"], size=(32, 32))
     config = json.loads(json.dumps(model.get_config(), default=str))
@@ -251,7 +235,7 @@ def test_unsafe_load_runs_the_code_and_warns(trojan):
 
 
 def test_safe_mode_is_never_switched_on_globally(trojan):
-    from shapetrace._keras_graph import keras
+    from shapetrace.tracing._keras_graph import keras
 
     with pytest.warns(UnsafeLoadWarning):
         load_model(str(trojan["keras"]), unsafe_load=True)
@@ -322,7 +306,7 @@ def test_factory_module_from_working_directory(factory_file, monkeypatch):
 
 
 def test_factory_gets_fresh_names(factory_file):
-    from shapetrace._keras_graph import keras
+    from shapetrace.tracing._keras_graph import keras
 
     for _ in range(3):  # what else the process built must not leak into the names
         keras.layers.Conv2D(2, 3)(keras.Input((8, 8, 1)))

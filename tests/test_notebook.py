@@ -15,9 +15,9 @@ from rich.console import Group
 from toy_models import toy_model
 
 from shapetrace import trace, trace_model
-from shapetrace.check import CheckResult
-from shapetrace.compare import compare_traces
-from shapetrace.diff import FieldChange, LayerDiff, ShapeDiff
+from shapetrace.baselines.check import CheckResult
+from shapetrace.baselines.diff import FieldChange, LayerDiff, ShapeDiff
+from shapetrace.explore.compare import compare_traces
 from shapetrace.render.notebook import LONG_TRACE
 
 BOLD_YELLOW = re.compile(
@@ -121,7 +121,7 @@ def test_comparison_and_diff_display_themselves(toy_trace):
 
 def test_records_import_no_rendering():
     code = (
-        "import sys, shapetrace, shapetrace.records, shapetrace.survey, shapetrace.check, shapetrace.compare\n"
+        "import sys, shapetrace, shapetrace.records, shapetrace.explore.survey, shapetrace.baselines.check, shapetrace.explore.compare\n"
         "print(sorted(m for m in ('rich', 'shapetrace.render.notebook', 'keras') if m in sys.modules))"
     )
     done = run_fresh([code], module=False)

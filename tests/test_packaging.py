@@ -1,4 +1,5 @@
-"""The version is written once (``shapetrace.__version__``) and the package ships ``py.typed``."""
+"""The version is written once (``shapetrace/_version.py``, re-exported as ``shapetrace.__version__``)
+and the package ships ``py.typed``."""
 
 from __future__ import annotations
 
@@ -19,7 +20,9 @@ PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
 def test_the_version_is_read_from_the_package():
     project = PYPROJECT["project"]
     assert "version" not in project and "version" in project["dynamic"]
-    assert PYPROJECT["tool"]["setuptools"]["dynamic"]["version"] == {"attr": "shapetrace.__version__"}
+    assert PYPROJECT["tool"]["setuptools"]["dynamic"]["version"] == {
+        "attr": "shapetrace._version.__version__"
+    }
     # The installed metadata is built from it (after a version bump: pip install -e '.[test]' again).
     assert metadata.version("shapetrace") == shapetrace.__version__
 

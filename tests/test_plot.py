@@ -1,4 +1,7 @@
-"""Pictures and views: --plot, --svg/--html, --columns/--depth/--layers, and every bad input."""
+"""Pictures and views: --plot, --svg/--html, --columns/--depth/--layers, and every bad input.
+
+The views themselves (columns, depth, layer filters) are tested in test_selection.
+"""
 
 from __future__ import annotations
 
@@ -6,31 +9,14 @@ import json
 import os
 
 import pytest
-from conftest import render_plain
 
 from shapetrace.errors import UsageError
-from shapetrace.selection import View, parse_columns, parse_layers
-
-
-@pytest.fixture(scope="module")
-def nested_trace():
-    """A Sequential around EfficientNetB0 (the story's nesting), 1 channel, small."""
-    import shapetrace
-    from shapetrace._keras_graph import keras
-
-    keras.backend.clear_session()
-    base = keras.applications.EfficientNetB0(include_top=False, weights=None, input_shape=(32, 32, 3))
-    model = keras.Sequential(
-        [keras.Input((32, 32, 3)), base, keras.layers.GlobalAveragePooling2D(), keras.layers.Dense(4)],
-        name="seq",
-    )
-    return shapetrace.trace_model(model, channels=1)
 
 
 def test_plot_trace_writes_a_png(tmp_path, nested_trace):
     from PIL import Image
 
-    from shapetrace.plot import plot_trace
+    from shapetrace.render.plot import plot_trace
 
     path = plot_trace(nested_trace, tmp_path / "trace.png")
     with Image.open(path) as image:
@@ -39,9 +25,9 @@ def test_plot_trace_writes_a_png(tmp_path, nested_trace):
 
 
 def test_plot_compare_and_survey_write_svg(tmp_path):
-    from shapetrace.compare import compare_channels
-    from shapetrace.plot import plot_compare, plot_survey
-    from shapetrace.survey import survey
+    from shapetrace.explore.compare import compare_channels
+    from shapetrace.explore.survey import survey
+    from shapetrace.render.plot import plot_compare, plot_survey
 
     comparison = compare_channels("efficientnetb0", channels=1, other=3, size=(32, 32))
     svg = plot_compare(comparison, tmp_path / "compare.svg").read_text()
@@ -71,64 +57,6 @@ def test_svg_and_html_export_the_table_as_rendered(tmp_path, cli):
     assert "<svg" in text_svg and "normalization" in text_svg
     assert "efficientnetb0/stem_conv" in text_html and "Total MACs" in text_html
     assert "block1a" not in text_html  # the exported table is the filtered one
-
-
-def test_columns_choose_table_and_json_alike(nested_trace):
-    from shapetrace.render.table import trace_table
-
-    view = View.parse(columns="layer,actual,macs")
-    text = render_plain(trace_table(nested_trace, view=view))
-    header = text.splitlines()[2]
-    assert "layer" in header and "MACs" in header and "declared" not in header and "params" not in header
-    rows = view.trace_dict(nested_trace)["layers"]
-    assert set(rows[0]) == {"index", "path", "failed", "name", "depth", "output", "macs"}
-
-
-def test_depth_collapses_nested_models_with_summed_costs(nested_trace):
-    view = View.parse(depth=0)
-    rows = view.rows(nested_trace)
-    inner = [r for r in nested_trace.layers if r.depth == 1]
-    merged = [r for r in rows if r.path == "seq/efficientnetb0"]
-    assert len(merged) == 1 and len(rows) == len(nested_trace.layers) - len(inner) + 1
-    (row,) = merged
-    assert row.macs == sum(r.macs for r in inner)
-    assert row.params == sum(r.params for r in inner)
-    assert row.channels_in == 1 and row.channels_out == 1280 and row.channels_changed
-    assert sum(r.params for r in rows) == nested_trace.total_params  # the invariant survives
-    data = view.trace_dict(nested_trace)
-    assert [r["path"] for r in data["layers"]] == [r.path for r in rows]
-
-
-def test_layers_regex_and_range(nested_trace):
-    rows = View.parse(layers="block1a_").rows(nested_trace)
-    assert rows and all("block1a_" in r.path for r in rows)
-    span = View.parse(layers="normalization..stem_activation").rows(nested_trace)
-    assert [r.name for r in span][0] == "normalization" and span[-1].name == "stem_activation"
-    assert [r.name for r in span] == [
-        "normalization",
-        "stem_conv_pad",
-        "stem_conv",
-        "stem_bn",
-        "stem_activation",
-    ]
-    with pytest.raises(UsageError, match="no layer named 'nope'"):
-        View.parse(layers="nope..stem_bn").rows(nested_trace)
-    with pytest.raises(UsageError, match="matches none of the"):
-        View.parse(layers="^no_such_layer$").rows(nested_trace)
-
-
-@pytest.mark.parametrize(
-    "parse, text, words",
-    [
-        (parse_columns, "layer,bogus", "Unknown column 'bogus'"),
-        (parse_columns, " , ", "Empty `columns`"),
-        (parse_layers, "", "Empty `layers`"),
-        (parse_layers, "block(", "Invalid `layers` regular expression"),
-    ],
-)
-def test_bad_view_options_raise(parse, text, words):
-    with pytest.raises(UsageError, match=words.replace("(", r"\(")):
-        parse(text)
 
 
 @pytest.mark.parametrize(
@@ -187,7 +115,7 @@ def test_bad_input_is_one_line_exit_2_and_writes_nothing(extra, words, tmp_path,
 
 def test_unwritable_folder_is_refused(monkeypatch, tmp_path):
     # Root writes anywhere, so the permission answer is simulated: the check must ask os.access.
-    from shapetrace.plot import validate_writable
+    from shapetrace.render.plot import validate_writable
 
     monkeypatch.setattr(os, "access", lambda path, mode: False)
     with pytest.raises(UsageError, match="is not writable"):

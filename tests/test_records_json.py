@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from shapetrace import trace, trace_model
 from shapetrace.errors import UsageError
 from shapetrace.records import Boundary, LayerTrace, Probe, Trace, shapes_compatible
-from shapetrace.report import trace_document
+from shapetrace.tracing.report import trace_document
 
 FUZZ = settings(
     max_examples=150,
@@ -66,7 +66,7 @@ def test_every_layer_says_whether_it_failed(real_traces):
 def test_records_import_neither_explain_nor_costs():
     import subprocess
 
-    code = "import sys, shapetrace.records; print([m for m in ('shapetrace.explain', 'shapetrace.costs') if m in sys.modules])"
+    code = "import sys, shapetrace.records; print([m for m in ('shapetrace.tracing.explain', 'shapetrace.tracing.costs') if m in sys.modules])"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[]"
 
@@ -205,7 +205,7 @@ def test_errors_name_the_field_the_expectation_and_what_was_received(edit, messa
 
 def test_the_cli_json_reads_back_and_a_partial_one_is_refused(cli):
     from shapetrace.records import _DEFAULT_VIEW_COLUMNS
-    from shapetrace.selection import DEFAULT_COLUMNS
+    from shapetrace.tracing.selection import DEFAULT_COLUMNS
 
     assert _DEFAULT_VIEW_COLUMNS == DEFAULT_COLUMNS  # records spell the default out, not import it
     base = ["efficientnetb0", "-c", "1", "-s", "32", "-f", "json"]

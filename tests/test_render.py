@@ -8,12 +8,12 @@ from toy_models import toy_model
 
 import shapetrace
 from shapetrace.render.table import trace_report
-from shapetrace.report import trace_document
+from shapetrace.tracing.report import trace_document
 
 
 @pytest.fixture(scope="module")
 def toy_trace():
-    from shapetrace._keras_graph import keras
+    from shapetrace.tracing._keras_graph import keras
 
     keras.backend.clear_session()
     return shapetrace.trace_model(toy_model(), channels=1)

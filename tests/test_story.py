@@ -7,8 +7,8 @@ import pytest
 from toy_models import story_model, toy_model
 
 import shapetrace
-from shapetrace.explain import verdict_text
-from shapetrace.report import trace_document
+from shapetrace.tracing.explain import verdict_text
+from shapetrace.tracing.report import trace_document
 
 
 @pytest.fixture(scope="module")
@@ -57,7 +57,7 @@ def test_params_per_row_add_up_to_the_model_total(effnet_trace):
 
 
 def test_trace_matches_a_plain_model_call():
-    from shapetrace._keras_graph import keras
+    from shapetrace.tracing._keras_graph import keras
 
     keras.backend.clear_session()
     model = keras.applications.EfficientNetB0(include_top=False, weights=None, input_shape=(64, 64, 3))
@@ -85,8 +85,8 @@ def test_resnet50_breaks_at_its_first_conv():
 @pytest.mark.parametrize("app", ["EfficientNetB0", "ResNet50"])
 def test_boundary_verdict_matches_what_keras_itself_does(app, channels):
     """Keras squeezes a trailing 1 before checking the input: 1 passes, 2 and 4 do not."""
-    from shapetrace._keras_graph import keras
     from shapetrace.messages import one_line
+    from shapetrace.tracing._keras_graph import keras
 
     keras.backend.clear_session()
     model = getattr(keras.applications, app)(include_top=False, weights=None, input_shape=(32, 32, 3))
@@ -127,7 +127,7 @@ def test_nested_story_model_is_expanded_with_paths():
 
 
 def test_nested_model_rejecting_its_input_is_the_break():
-    from shapetrace._keras_graph import keras
+    from shapetrace.tracing._keras_graph import keras
 
     keras.backend.clear_session()
     inner = keras.Sequential([keras.Input((8, 8, 3)), keras.layers.Conv2D(2, 1)], name="inner")
@@ -141,7 +141,7 @@ def test_nested_model_rejecting_its_input_is_the_break():
 
 
 def test_toy_model_names_every_mechanism():
-    from shapetrace._keras_graph import keras
+    from shapetrace.tracing._keras_graph import keras
 
     keras.backend.clear_session()
     t = shapetrace.trace_model(toy_model(), channels=1)
@@ -161,7 +161,7 @@ def test_toy_model_names_every_mechanism():
 
 def test_a_mechanism_that_was_not_detected_is_never_claimed():
     """A layer that changes channels in a way no rule can verify is 'other', with its shapes."""
-    from shapetrace._keras_graph import keras
+    from shapetrace.tracing._keras_graph import keras
 
     keras.backend.clear_session()
     inputs = keras.Input((4, 4, 3))

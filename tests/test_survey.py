@@ -9,7 +9,7 @@ import json
 import pytest
 
 from shapetrace.errors import UsageError
-from shapetrace.survey import select_applications, survey, survey_row
+from shapetrace.explore.survey import select_applications, survey, survey_row
 
 SUBSET = "^(efficientnetb0|mobilenetv2|resnet50|convnexttiny|mobilenetv3small)$"
 
@@ -21,7 +21,7 @@ def subset():
 
 def test_subset_answers_equal_tracing_each_model_alone(subset):
     import shapetrace
-    from shapetrace.applications import APPLICATIONS
+    from shapetrace.models.catalog import APPLICATIONS
 
     assert [r.key for r in subset.rows] == [
         "convnexttiny",
@@ -142,7 +142,7 @@ def grid():
 
 def test_a_grid_has_one_row_per_model_and_probe_equal_to_single_traces(grid):
     import shapetrace
-    from shapetrace.applications import APPLICATIONS
+    from shapetrace.models.catalog import APPLICATIONS
 
     assert len(grid.rows) == 12 and grid.grid
     assert [(r.key, r.size, r.channels) for r in grid.rows[:4]] == [

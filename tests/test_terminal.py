@@ -3,133 +3,28 @@
 Rendered the way the CLI renders for a terminal (rich with ``force_terminal`` at a set
 width), at 80, 100, 120 and 200 columns, for the story's two halves: EfficientNetB0 takes
 a 1-channel probe (the normalization broadcast), ResNet50 breaks at its first conv. The
-arithmetic that chooses the columns is tested on its own first.
+arithmetic that chooses the columns is tested on its own in test_render_fit.
 """
 
 from __future__ import annotations
 
-import io
 import re
 
 import pytest
-from conftest import render_plain
-from rich.cells import cell_len
-from rich.console import Console
-from rich.table import Table
+from conftest import assert_fits, render_plain, render_terminal
 
 import shapetrace
 from shapetrace.options import Layout
-from shapetrace.render.fit import ColumnSpec, choose_columns, compact_shape_text, spec_of, table_width
+from shapetrace.render.fit import compact_shape_text
 from shapetrace.render.table import trace_report
-from shapetrace.selection import View
+from shapetrace.tracing.selection import View
 
 WIDTHS = (80, 100, 120, 200)
-SHAPE = re.compile(r"\((?:None|\d+)(?:, ?(?:None|\d+))*,?\)")
-
-
-def render_terminal(renderable, width: int) -> str:
-    """What a terminal ``width`` columns wide shows (colour off so the text can be read)."""
-    console = Console(
-        width=width, file=io.StringIO(), force_terminal=True, color_system=None, highlight=False, emoji=False
-    )
-    console.print(renderable)
-    return console.file.getvalue()
-
-
-def split_shapes(text: str) -> list[str]:
-    """Every place where a shape starts on a line but does not end on it (should be none)."""
-    broken = []
-    for line in text.splitlines():
-        for start in re.finditer(r"\((?=None|\d)", line):
-            if not SHAPE.match(line, start.start()) and re.match(
-                r"\((?:None|\d+)(?:,|$)", line[start.start() :]
-            ):
-                broken.append(line)
-    return broken
-
-
-def assert_fits(text: str, width: int) -> None:
-    widest = max(cell_len(line) for line in text.splitlines())
-    assert widest <= width, f"a line is {widest} cells wide in a {width}-column window:\n{text}"
-    assert "…" not in text, f"something was cut at {width} columns:\n{text}"
-    assert not split_shapes(text), f"shapes split at {width} columns: {split_shapes(text)}"
 
 
 def shape_forms(shape) -> tuple[str, str]:
     full = shapetrace.records.format_shape(shape)
     return full, compact_shape_text(full)
-
-
-# --------------------------------------------------------------------------- the arithmetic
-
-
-def test_table_width_is_what_rich_draws():
-    """The fitter's arithmetic matches rich's box drawing, with and without the outer edge."""
-    for edge in (True, False):
-        table = Table(show_edge=edge, pad_edge=edge)
-        widths = (3, 12, 7, 20)
-        for w in widths:
-            table.add_column("h", width=w)
-        table.add_row(*["x" * w for w in widths])
-        lines = render_terminal(table, 200).splitlines()
-        assert max(cell_len(line.rstrip()) for line in lines) == table_width(widths, edge=edge)
-
-
-def test_required_columns_stay_and_optional_ones_join_by_priority():
-    specs = [
-        ColumnSpec("index", 3, 3, required=True),
-        ColumnSpec("layer", 20, 20, required=True),
-        ColumnSpec("type", 14, 14),
-        ColumnSpec("declared", 16, 16),
-        ColumnSpec("actual", 13, 13, required=True),
-        ColumnSpec("params", 9, 9),
-        ColumnSpec("why", 60, 24, required=True),
-    ]
-    narrow = choose_columns(specs, 86, ("type", "declared", "params"))
-    assert {"index", "layer", "actual", "why"} <= set(narrow.shown)
-    assert narrow.width <= 86 and narrow.fits
-    # type (the most wanted) does not fit in 86, but params (narrower) does: the window is used.
-    assert narrow.shown == ("index", "layer", "actual", "params", "why")
-    assert narrow.left_out == ("type", "declared")
-    wide = choose_columns(specs, 200, ("type", "declared", "params"))
-    assert wide.left_out == () and wide.width_of("why") == 60  # room: prose unwrapped
-    middle = choose_columns(specs, 120, ("type", "declared", "params"))
-    assert middle.shown[:3] == ("index", "layer", "type") and middle.width == 120
-    assert 24 <= middle.width_of("why") < 60  # the prose column takes what is left
-
-
-def test_priority_decides_who_gets_the_room():
-    specs = [ColumnSpec("a", 10, 10, required=True), ColumnSpec("b", 10, 10), ColumnSpec("c", 10, 10)]
-    assert choose_columns(specs, 30, ("c", "b")).shown == ("a", "c")
-    assert choose_columns(specs, 30, ("b", "c")).shown == ("a", "b")
-
-
-def test_a_window_too_narrow_folds_names_before_anything_else():
-    specs = [
-        spec_of("layer", ["block1a_project_conv"], header="layer", required=True, folds=True),
-        spec_of("actual", ["(1,64,64,3)"], header="actual", required=True),
-        spec_of("why", ["the input broadcasts against its mean"], header="why", wraps=True, required=True),
-    ]
-    fit = choose_columns(specs, 50, edge=False)
-    assert fit.width_of("actual") == len("(1,64,64,3)")  # a shape column never narrows
-    assert fit.width <= 50 and fit.width_of("layer") < len("block1a_project_conv")
-
-
-def test_spec_of_prose_asks_for_most_of_its_lines():
-    cells = ["Conv2D with filters=32"] * 9 + ["the input broadcasts against its mean of shape (1,1,1,3)"]
-    spec = spec_of("why", cells, header="why", wraps=True)
-    assert spec.natural == len(cells[-1])
-    assert spec.minimum == len("Conv2D with filters=32")  # nine in ten cells stay on one line
-    assert spec.floor == len("broadcasts")  # its longest word
-
-
-def test_compact_shapes_lose_only_their_spaces():
-    assert (
-        compact_shape_text("mean of shape (1, 1, 1, 3), static (None, 64, 64, 1)")
-        == "mean of shape (1,1,1,3), static (None,64,64,1)"
-    )
-    assert compact_shape_text("(5,) and (1, 2, 3)") == "(5,) and (1,2,3)"
-    assert compact_shape_text("1 → 3 at norm (broadcast)") == "1 → 3 at norm (broadcast)"
 
 
 # --------------------------------------------------------------------------- the story, at every width
@@ -138,7 +33,7 @@ def test_compact_shapes_lose_only_their_spaces():
 @pytest.fixture(scope="module")
 def story():
     """EfficientNetB0 takes a 1-channel probe; ResNet50 breaks on it."""
-    from shapetrace._keras_graph import keras
+    from shapetrace.tracing._keras_graph import keras
 
     keras.backend.clear_session()
     efficientnet = shapetrace.trace("efficientnetb0", channels=1, size=(64, 64))
@@ -225,7 +120,7 @@ def rgb():
 @pytest.fixture(scope="module")
 def comparison(story, rgb):
     """1 channel vs 3 through EfficientNetB0: where the two probes' shapes meet."""
-    from shapetrace.compare import compare_traces
+    from shapetrace.explore.compare import compare_traces
 
     return compare_traces(story[0], rgb)
 
@@ -243,9 +138,9 @@ def test_compare_fits_every_window(comparison, width):
 
 @pytest.mark.parametrize("width", WIDTHS)
 def test_survey_fits_every_window(story, rgb, width):
-    from shapetrace.applications import resolve_application
+    from shapetrace.explore.survey import Survey, survey_row
+    from shapetrace.models.catalog import resolve_application
     from shapetrace.render.survey import survey_report
-    from shapetrace.survey import Survey, survey_row
 
     efficientnet, resnet = story
     rows = tuple(survey_row(resolve_application(t.model), t, (64, 64), 1.0) for t in (efficientnet, resnet))
@@ -264,8 +159,8 @@ def test_survey_fits_every_window(story, rgb, width):
 @pytest.mark.parametrize("width", WIDTHS)
 def test_check_diff_fits_every_window(story, rgb, width, tmp_path):
     """A baseline taken with the 3 channels the model declares, checked against a 1-channel run."""
-    from shapetrace.check import CheckResult
-    from shapetrace.diff import diff_traces
+    from shapetrace.baselines.check import CheckResult
+    from shapetrace.baselines.diff import diff_traces
     from shapetrace.render.diff import check_report
 
     path = tmp_path / "efficientnetb0.json"

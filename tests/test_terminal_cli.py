@@ -16,8 +16,8 @@ import termios
 from pathlib import Path
 
 import pytest
+from conftest import assert_fits
 from rich.cells import cell_len
-from test_terminal import assert_fits
 
 ANSI = re.compile(r"\x1b(?:\[[0-9;?]*[A-Za-z]|\][^\x07]*\x07|[()][A-Z0-9])")
 
@@ -102,7 +102,7 @@ def test_status_is_transient_and_only_on_a_terminal():
 def test_progress_counts_every_layer_call_of_nested_models():
     """``on_walk_start`` announces exactly the rows the walk then records via ``on_layer``."""
     import shapetrace
-    from shapetrace._keras_graph import keras
+    from shapetrace.tracing._keras_graph import keras
 
     keras.backend.clear_session()
     inner = keras.applications.MobileNetV3Small(input_shape=(32, 32, 3), include_top=False, weights=None)
@@ -225,8 +225,8 @@ def test_check_reports_progress_through_the_rerun(tmp_path):
     """``check`` re-runs a trace: its status gets the same layer counts as ``trace``."""
     import shutil
 
-    from shapetrace.baseline import snapshot
-    from shapetrace.check import check_baseline
+    from shapetrace.baselines.baseline import snapshot
+    from shapetrace.baselines.check import check_baseline
 
     shutil.copy(Path(__file__).parent / "user_models.py", tmp_path / "user_models.py")
     path = tmp_path / "ops_model.json"

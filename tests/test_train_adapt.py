@@ -8,10 +8,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from shapetrace._keras_graph import keras
-from shapetrace.applications import resolve_application
-from shapetrace.errors import UsageError
-from shapetrace.train.adapt import AdaptRefused, assemble, build_base, find_stem
+from shapetrace.models.catalog import resolve_application
+from shapetrace.tracing._keras_graph import keras
+from shapetrace.train.channels import AdaptRefused, assemble, build_base
 from shapetrace.train.config import TrainConfig
 
 SIZE = (32, 32)
@@ -128,15 +127,3 @@ def test_broadcast_is_refused_where_the_probe_breaks():
     ) as info:
         assembled("resnet50", "broadcast", "none")
     assert info.value.trace.broken is not None and "\n" not in str(info.value)
-
-
-def test_sum_stem_needs_a_single_first_convolution():
-    inputs = keras.Input((8, 8, 3))
-    a = keras.layers.Conv2D(4, 3, name="left")(inputs)
-    b = keras.layers.Conv2D(4, 3, name="right")(inputs)
-    branching = keras.Model(inputs, keras.layers.Add()([a, b]))
-    with pytest.raises(UsageError, match="not a single first convolution"):
-        find_stem(branching)
-    dense_first = keras.Sequential([keras.Input((8, 8, 3)), keras.layers.Dense(4, name="first_dense")])
-    with pytest.raises(UsageError, match="`first_dense` is a Dense, not a Conv2D"):
-        find_stem(dense_first)

@@ -93,7 +93,7 @@ def test_depthwise_conv_by_slices_equals_keras_on_jax():
     script = """
     import numpy as np, jax, jax.numpy as jnp, keras
     from keras.src.backend.jax import nn as jax_nn
-    from shapetrace._keras_graph import depthwise_conv_by_slices
+    from shapetrace.tracing._keras_graph import depthwise_conv_by_slices
     original = jax_nn.depthwise_conv
     cases = [  # (input NHWC, kernel (kh, kw, C, M), strides, padding, dilation)
         ((2, 9, 9, 4), (3, 3, 4, 1), 1, "same", 1),
@@ -173,7 +173,7 @@ def test_batches_are_full_when_shuffled_and_exact_when_not():
 RESUME = """
 import csv, json, sys
 from pathlib import Path
-from shapetrace._keras_graph import keras
+from shapetrace.tracing._keras_graph import keras
 from shapetrace.train import TrainConfig, train
 
 out = Path(sys.argv[1])
@@ -242,7 +242,7 @@ def test_adaptation_tests_pass_on(backend):
 @pytest.mark.slow
 @needs_jax
 def test_a_run_started_on_tensorflow_resumes_on_jax(tmp_path):
-    from shapetrace._keras_graph import keras
+    from shapetrace.tracing._keras_graph import keras
     from shapetrace.train import TrainConfig, train
 
     class InterruptAfterFirst(keras.callbacks.Callback):

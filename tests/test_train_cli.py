@@ -8,14 +8,14 @@ from pathlib import Path
 
 import pytest
 from conftest import run_cli
-from train_support import OUTPUTS, TINY, digest, write_image_tree
+from train_support import OUTPUTS, TINY, digest
 
 
 @pytest.fixture(scope="module")
-def tree(tmp_path_factory) -> Path:
-    root = write_image_tree(tmp_path_factory.mktemp("images") / "data", classes=3, per_class=12)
-    (root / "class_1" / "notes.txt").write_text("not an image: skipped and counted")
-    return root
+def tree(tree) -> Path:
+    """The shared image folder (conftest) with a file that is not an image in it."""
+    (tree / "class_1" / "notes.txt").write_text("not an image: skipped and counted")
+    return tree
 
 
 @pytest.fixture(scope="module")

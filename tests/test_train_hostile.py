@@ -169,7 +169,7 @@ def test_resume_removes_the_temporary_of_a_checkpoint_save_that_was_killed(cli, 
 
 @pytest.mark.slow
 def test_a_full_disk_is_one_line_and_the_run_stays_resumable(cli, tmp_path, monkeypatch):
-    from shapetrace._keras_graph import keras
+    from shapetrace.tracing._keras_graph import keras
 
     data = write_image_tree(tmp_path / "data", classes=2, per_class=8)
     out = tmp_path / "run"

@@ -18,17 +18,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from train_support import OUTPUTS, TINY, write_image_tree
+from train_support import OUTPUTS, TINY
 
 # Every test here trains (a one-worker cluster is a full custom-loop run, about a minute on two
 # cores): slow, run in CI's second step. The default run keeps one real training run
 # (tests/test_train_cli.py) and every refusal that needs no training.
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="module")
-def tree(tmp_path_factory) -> Path:
-    return write_image_tree(tmp_path_factory.mktemp("images") / "data", classes=3, per_class=12)
 
 
 def free_ports(n: int) -> list[int]:
@@ -172,7 +167,7 @@ def test_two_workers_on_loopback_train_in_step_and_only_the_chief_writes_the_run
     # worker 1 trained in step: its private copy has exactly the chief's weights
     [other] = list((tmp_path / "tmp-1").glob("shapetrace-worker-*"))
     assert not list((tmp_path / "tmp-0").glob("shapetrace-worker-*"))
-    from shapetrace._keras_graph import keras
+    from shapetrace.tracing._keras_graph import keras
 
     chief = keras.models.load_model(out / "model.keras")
     worker = keras.models.load_model(other / "model.keras")

@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 from conftest import run_fresh
 
-from shapetrace._keras_graph import keras
 from shapetrace.errors import UsageError
+from shapetrace.tracing._keras_graph import keras
 from shapetrace.train import TrainConfig, train
 from shapetrace.train.run import TrainingDiverged
 

@@ -1,5 +1,8 @@
 """Any Keras model: the call recorder (subclassed models, custom layers) and probes for any input.
 
+The recorder's and the probes' own rules are tested in test_recorder and test_probes; here, the
+user models end to end.
+
 Every expectation is computed from Keras in the test: a recorded call's output shape is what
 running that very sublayer on a tensor of the recorded input shape gives; the last row is
 what ``model(x)`` gives; params add up to ``model.count_params()``.
@@ -9,7 +12,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import threading
 from pathlib import Path
 
 import numpy as np
@@ -17,14 +19,13 @@ import pytest
 import user_models as um
 from conftest import render_plain
 
-from shapetrace import _keras_graph as kg
 from shapetrace.api import trace, trace_model
 from shapetrace.errors import UsageError
-from shapetrace.loading import parse_input_shapes
-from shapetrace.probes import make_probes, probe_bytes, validate_probe_memory
-from shapetrace.recorder import is_user_defined
-from shapetrace.report import trace_document
-from shapetrace.selection import collapse_depth
+from shapetrace.models.loading import parse_input_shapes
+from shapetrace.tracing import _keras_graph as kg
+from shapetrace.tracing.probes import make_probes
+from shapetrace.tracing.report import trace_document
+from shapetrace.tracing.selection import collapse_depth
 
 keras = kg.keras
 USER_MODELS = Path(__file__).parent / "user_models.py"
@@ -55,85 +56,7 @@ def _models(default=DEFAULT):
     ]
 
 
-def _layer_at(model, path: str):
-    """The layer object a row's path names (names are unique within a fresh session)."""
-    names = path.split("/")[1:]
-    layer = model
-    for name in names:
-        layer = next(sub for sub in kg.sublayers(layer) if sub.name == name)
-    return layer
-
-
-def _run(layer, shapes, dtype="float32"):
-    """Run ``layer`` on random tensors of ``shapes`` (with their batch axis), as its real call would."""
-    rng = np.random.default_rng(1)
-    arrays = [rng.uniform(0, 1, size=s).astype(dtype) for s in shapes]
-    # Several tensors go in as the call's positional arguments (attention's query, value) or
-    # as one tuple (Sampling's (z_mean, z_log_var)), as the layer's signature says.
-    args = (
-        arrays if len(arrays) == 1 or len(kg.call_argument_names(layer)) >= len(arrays) else [tuple(arrays)]
-    )
-    out = layer(*args, training=False) if _takes_training(layer) else layer(*args)
-    return tuple(kg.flatten_tensors(out)[0].shape)
-
-
-def _takes_training(layer) -> bool:
-    import inspect
-
-    return "training" in inspect.signature(layer.call).parameters
-
-
 # --------------------------------------------------------------------------- the recorder
-
-
-@pytest.mark.parametrize("name", ["resnetish_called", "vae_called"])
-def test_subclassed_model_rows_are_its_real_sublayer_calls(name):
-    model = um.USER_MODELS[name]()
-    result = trace_model(model)
-    assert result.ok, result.broken
-    rows = result.layers
-    # The model's own row first, with its real output; every built-in sublayer appears as a leaf row.
-    probe = np.zeros(result.probe.shape, "float32")
-    assert rows[0].path == model.name and rows[0].container
-    assert rows[0].output == tuple(model(probe).shape)
-    leaves = [row for row in rows if not row.container]
-    builtin = {
-        id(layer) for layer in kg.sublayers(model) if not is_user_defined(layer) and not kg.is_model(layer)
-    }
-    assert {id(_layer_at(model, row.path)) for row in leaves} == builtin
-    assert leaves[-1].output == tuple(model(probe).shape)
-    # Each recorded call's output is what running that sublayer on its recorded input gives.
-    for row in rows[1:]:
-        assert row.output == _run(_layer_at(model, row.path), row.inputs), row.path
-    # Rows nest under their block; the params invariant holds.
-    for row in rows[1:]:
-        parent = row.path.rsplit("/", 1)[0]
-        assert parent == model.name or any(r.path == parent and r.container for r in rows[: row.index])
-    assert sum(row.params for row in rows) == model.count_params() == result.total_params
-
-
-def test_custom_layers_inside_a_functional_model_are_opened():
-    model = um.text_transformer()
-    result = trace_model(model)
-    assert result.ok
-    by_path = {row.path: row for row in result.layers}
-    tokens = np.asarray(make_probes(model, channels=None, size=None, batch=1)[1][0])
-    embedding = by_path["text_transformer/token_and_position_embedding"]
-    block = by_path["text_transformer/transformer_block"]
-    assert embedding.container and block.container and embedding.type == "TokenAndPositionEmbedding"
-    # The container row shows the block's real output, including `x + positions` done in call().
-    embedded = _layer_at(model, embedding.path)(tokens)
-    assert embedding.output == tuple(embedded.shape)
-    assert block.output == tuple(_layer_at(model, block.path)(embedded).shape)
-    inside = [row for row in result.layers if row.path.startswith(block.path + "/")]
-    assert {r.type for r in inside} >= {"MultiHeadAttention", "LayerNormalization", "Dense", "Dropout"}
-    for row in inside:  # the attention layer is one leaf: its einsum projections are not rows
-        assert row.type != "EinsumDense"
-        assert row.output == _run(_layer_at(model, row.path), row.inputs), row.path
-    assert result.layers[-1].output == tuple(model(tokens).shape)
-    assert sum(row.params for row in result.layers) == model.count_params()
-    # Container rows carry only their own weights: none here, the sublayers carry the rest.
-    assert embedding.params == 0 and block.params == 0
 
 
 @pytest.mark.slow
@@ -176,28 +99,6 @@ def test_depth_collapses_a_block_into_its_own_row_with_its_sums():
         assert block.output == next(r.output for r in rows if r.path == block.path)
     assert sum(r.params for r in collapsed) == model.count_params()
     assert len({r.path for r in collapsed}) == len(collapsed)
-
-
-def test_the_hook_is_installed_only_during_a_trace_and_only_for_its_thread():
-    original = keras.layers.Layer.__call__
-    other = keras.layers.Dense(3, name="other_thread_dense")
-    stop = threading.Event()
-
-    def busy():
-        while not stop.is_set():
-            other(np.ones((1, 4), "float32"))
-
-    thread = threading.Thread(target=busy)
-    thread.start()
-    try:
-        result = trace_model(um.resnetish_called())
-        broken = trace_model(um.resnetish_called(), channels=1)
-    finally:
-        stop.set()
-        thread.join()
-    assert keras.layers.Layer.__call__ is original
-    assert all("other_thread_dense" not in row.path for row in result.layers)
-    assert broken.broken is not None and keras.layers.Layer.__call__ is original
 
 
 def test_subclassed_table_golden(golden):
@@ -294,38 +195,6 @@ def test_input_shapes_with_and_without_names():
         assert info.value.params == ("inputs",)
 
 
-def test_token_inputs_get_valid_ids_in_the_inputs_dtype():
-    model = um.text_transformer()
-    probes, arrays = make_probes(model, channels=None, size=None, batch=2)
-    limit = min(layer.input_dim for layer in kg.sublayers(model) if type(layer).__name__ == "Embedding")
-    assert probes[0].kind == "tokens" and probes[0].dtype == "float32" and arrays[0].dtype == np.float32
-    assert arrays[0].min() >= 0 and arrays[0].max() < limit and np.all(arrays[0] == np.round(arrays[0]))
-
-    ids = keras.Input((12,), dtype="int32", name="ids")
-    int_model = keras.Model(ids, keras.layers.Embedding(50, 8)(ids))
-    probes, arrays = make_probes(int_model, channels=None, size=None, batch=1)
-    assert probes[0].dtype == "int32" and arrays[0].dtype == np.int32 and arrays[0].max() < 50
-    assert trace_model(int_model).ok
-
-
-def test_probe_made_in_the_inputs_dtype_never_float64():
-    image = keras.Input((8, 8, 3), dtype="float16")
-    half = keras.Model(image, keras.layers.Conv2D(2, 3, dtype="float16")(image))
-    probes, arrays = make_probes(half, channels=None, size=None, batch=1)
-    assert arrays[0].dtype == np.float16 and probes[0].dtype == "float16"
-
-
-def test_size_sets_an_open_length_and_is_refused_on_a_fixed_one():
-    ticket = trace_model(um.ticket_classifier(), size=(30, 30))
-    assert [p.shape for p in ticket.probes] == [(1, 30), (1, 30), (1, 12)]
-    with pytest.raises(UsageError, match="fixed length of 200"):
-        trace_model(um.text_transformer(), size=(300, 300))
-    with pytest.raises(UsageError, match="`channels` applies to image-like inputs"):
-        trace_model(um.forecaster(), channels=3)
-    with pytest.raises(UsageError, match="whose size is one length"):
-        trace_model(um.ticket_classifier(), size=(30, 40))
-
-
 def test_unbuilt_model_takes_its_probe_from_input(cli, project):
     spec = f"{project / 'user_models.py'}:resnetish_unbuilt"
     code, out, err = cli("trace", spec)
@@ -333,11 +202,6 @@ def test_unbuilt_model_takes_its_probe_from_input(cli, project):
     built = trace_model(um.resnetish_unbuilt(), inputs={"": (32, 32, 3)})
     called = trace_model(um.resnetish_called())
     assert [(r.type, r.output) for r in built.layers] == [(r.type, r.output) for r in called.layers]
-
-
-def test_several_inputs_need_names():
-    with pytest.raises(UsageError, match="names no input, but the model has 3"):
-        trace_model(um.ticket_classifier(), inputs={"": (10,)})
 
 
 @pytest.mark.parametrize(
@@ -356,15 +220,6 @@ def test_absurd_user_probe_is_refused_before_allocating(cli, project):
     spec = f"{project / 'user_models.py'}:unet"
     code, out, err = cli("trace", spec, "--input", "1000000x1000000x3")
     assert code == 2 and err.count("\n") == 1 and "memory available" in err
-
-
-def test_memory_check_is_pure_and_states_the_figure():
-    need = probe_bytes((4096, 600, 600, 3), "float32")
-    assert need == 4096 * 600 * 600 * 3 * 4
-    validate_probe_memory(need, available=4 * need)  # fits: nothing raised
-    with pytest.raises(UsageError, match=r"needs 17\.69 GB, more than half of the 16\.00 GB"):
-        validate_probe_memory(need, available=16 * 10**9)
-    validate_probe_memory(need, available=None)  # unknown memory: not refused on a guess
 
 
 # --------------------------------------------------------------------------- words
@@ -410,34 +265,6 @@ def test_both_engines_open_custom_layers_alike():
     assert [(r.path, r.output, r.params, r.container) for r in stream.layers] == [
         (r.path, r.output, r.params, r.container) for r in submodels.layers
     ]
-
-
-class _WithFallback(keras.layers.Layer):
-    """Tries a projection built for another width, falls back when it refuses (user code catching)."""
-
-    def __init__(self, **kwargs):
-        super().__init__(**kwargs)
-        self.wide = keras.layers.Dense(4, name="wide")
-        self.fallback = keras.layers.Dense(4, name="fallback")
-
-    def build(self, input_shape):
-        self.wide.build((None, input_shape[-1] + 1))
-
-    def call(self, x):
-        try:
-            return self.wide(x)
-        except ValueError:
-            return self.fallback(x)
-
-
-def test_an_exception_the_users_code_catches_is_no_break():
-    inputs = keras.Input((6,))
-    model = keras.Model(inputs, _WithFallback(name="with_fallback")(inputs), name="caught")
-    result = trace_model(model)
-    assert result.ok and result.broken is None
-    assert result.layers[-1].path == "caught/with_fallback/fallback" and result.layers[-1].output == (1, 4)
-    assert not any(row.failed for row in result.layers)
-    assert sum(row.params for row in result.layers) == model.count_params()
 
 
 def test_a_baseline_asking_for_an_absurd_size_is_one_line_exit_2(tmp_path, cli):

@@ -85,11 +85,11 @@ CELLS = [
         "question. Both display themselves the same way."
     ),
     new_code_cell(
-        "from shapetrace.compare import compare_channels\n\n"
+        "from shapetrace.explore.compare import compare_channels\n\n"
         "compare_channels(model, channels=3, other=1)"
     ),
     new_code_cell(
-        "from shapetrace.survey import survey\n\n"
+        "from shapetrace.explore.survey import survey\n\n"
         "survey(channels=1, size=(64, 64), models=\"^(efficientnetb0|mobilenetv2|resnet50)$\")"
     ),
     new_markdown_cell(

@@ -62,7 +62,7 @@ def adapt_command(
     must equal the original on the 3-channel probe the method maps it to (exit 1 otherwise),
     and its trace is printed. Exit 2 for bad usage or a method that does not apply.
     """
-    from shapetrace.adapt import adapt, save_adapted, validate_output_path
+    from shapetrace.adapt.fold import adapt, save_adapted, validate_output_path
 
     with reporting(debug):
         validate_output_path(output)

@@ -43,7 +43,7 @@ def version_text() -> str:
         except metadata.PackageNotFoundError:
             return "not installed"
 
-    from shapetrace import __version__
+    from shapetrace._version import __version__
     from shapetrace.backends import BACKEND_PACKAGES, configured_backend
 
     backend = configured_backend()  # what Keras will load, read without importing it

@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -19,6 +20,7 @@ from shapetrace.cli.core import (
     escape_message,
     fail,
     flag_message,
+    install_warning_format,
     output_layout,
     print_error,
     reporting,
@@ -37,7 +39,10 @@ from shapetrace.cli.options import (
 from shapetrace.cli.status import WorkStatus, backend_loaded, importing_message
 from shapetrace.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, ShapetraceError
 from shapetrace.messages import visible
-from shapetrace.options import OutputFormat, TraceOptions
+from shapetrace.options import Layout, OutputFormat, TraceOptions
+
+if TYPE_CHECKING:
+    from shapetrace.baselines.jobs import Outcome
 
 
 @app.command("snapshot")
@@ -59,7 +64,7 @@ def snapshot_command(
     The file holds the trace and everything needed to run it again (model spec, probe
     options, Keras/TensorFlow versions): sorted keys, 2-space indent, written atomically.
     """
-    from shapetrace.baseline import snapshot
+    from shapetrace.baselines.baseline import snapshot
 
     replacing = os.path.isfile(output)  # said in the result line: a snapshot never replaces a file silently
     with reporting(debug), stdout_to_stderr(), work_status() as status:
@@ -127,20 +132,55 @@ def check_command(
     baseline, 3 for an internal error. Each baseline's result is reported, whatever
     happened to the others.
     """
-    from shapetrace.check_jobs import CheckError, check_all, parse_shard, resolve_jobs, select_shard
-    from shapetrace.render.diff import check_report
+    from shapetrace.baselines.jobs import check_all
 
+    baselines = _without_obtained(baselines)
+    chosen, workers = _choose(baselines, shard, jobs, debug)
+    layout = output_layout(wide)
+    progress = _CheckProgress(total=len(chosen), workers=workers)
+    outcomes = check_all(
+        chosen,
+        jobs=workers,
+        update=update,
+        unsafe_load=unsafe_load,
+        imports=imports,
+        on_start=progress.started,
+        trace_callbacks=progress.trace_callbacks(),
+        child_setup=install_warning_format,
+    )
+    try:
+        codes, results = _report_outcomes(
+            outcomes, progress, output_format=output_format, max_rows=max_rows, layout=layout, debug=debug
+        )
+    except KeyboardInterrupt:
+        outcomes.close()  # ends the children
+        fail("interrupted.", EXIT_INTERRUPTED)
+    _sum_up(results, output_format)
+    code = max(codes)
+    if code:
+        raise typer.Exit(code)
+
+
+def _without_obtained(baselines: list[Path]) -> list[Path]:
+    """The baselines given, less the ``.obtained.json`` files a glob caught (said on stderr)."""
     # A glob like tests/shapes/*.json also matches what an earlier failing run left beside
     # the baselines: a NAME.obtained.json is that run's output, not a baseline to check.
     obtained = [path for path in baselines if path.name.endswith(".obtained.json")]
-    if obtained and len(obtained) < len(baselines):
-        baselines = [path for path in baselines if path not in obtained]
-        stderr_console.print(
-            f"Skipped {len(obtained)} .obtained.json file{'s' if len(obtained) != 1 else ''} "
-            f"(new traces of an earlier run, not baselines): {', '.join(map(str, obtained))}",
-            highlight=False,
-            markup=False,
-        )
+    if not obtained or len(obtained) == len(baselines):
+        return baselines
+    stderr_console.print(
+        f"Skipped {len(obtained)} .obtained.json file{'s' if len(obtained) != 1 else ''} "
+        f"(new traces of an earlier run, not baselines): {', '.join(map(str, obtained))}",
+        highlight=False,
+        markup=False,
+    )
+    return [path for path in baselines if path not in obtained]
+
+
+def _choose(baselines: list[Path], shard: str | None, jobs: str, debug: bool) -> tuple[list[Path], int]:
+    """The baselines this run checks (its ``--shard`` of them) and the worker processes for them."""
+    from shapetrace.baselines.jobs import parse_shard, resolve_jobs, select_shard
+
     with reporting(debug):
         chosen = list(baselines)
         if shard is not None:
@@ -152,19 +192,39 @@ def check_command(
             highlight=False,
             markup=False,
         )
+    return chosen, workers
 
-    codes, results = [EXIT_OK], []
-    layout = output_layout(wide)
-    done = 0
-    # One status line while waiting for each outcome, erased before the outcome prints.
-    current: list[WorkStatus] = []
 
-    def started(path: Path, child: bool) -> None:
-        status = current[-1]
-        if workers > 1:
-            status.say(f"checking {len(chosen)} baselines with {workers} processes: {done} done…", now=True)
+class _CheckProgress:
+    """The status line of a check run: one while waiting for each outcome, erased before it prints."""
+
+    def __init__(self, *, total: int, workers: int) -> None:
+        self.total = total
+        self.workers = workers
+        self.done = 0
+        self.current: list[WorkStatus] = []
+
+    def next_outcome(self, outcomes: Iterator[Outcome]) -> Outcome | None:
+        """The next outcome (``None`` once there are no more), waited for under a fresh status line."""
+        with work_status() as status, stdout_to_stderr():
+            self.current[:] = [status]
+            if self.workers > 1 and self.done:
+                status.say(
+                    f"checking {self.total} baselines with {self.workers} processes: {self.done} done…"
+                )
+            outcome = next(outcomes, None)
+        if outcome is not None:
+            self.done += 1
+        return outcome
+
+    def started(self, path: Path, child: bool) -> None:
+        status = self.current[-1]
+        if self.workers > 1:
+            status.say(
+                f"checking {self.total} baselines with {self.workers} processes: {self.done} done…", now=True
+            )
             return
-        counter = f" ({done + 1} of {len(chosen)})" if len(chosen) > 1 else ""
+        counter = f" ({self.done + 1} of {self.total})" if self.total > 1 else ""
         status.prefix = f"checking {path}{counter}: "
         if child or not backend_loaded():
             # A child imports TensorFlow afresh; here it loads only when needed (an invalid
@@ -173,47 +233,50 @@ def check_command(
         else:
             status.say("re-running its trace…", now=True)
 
-    callbacks: dict[str, Any] = {}
-    if stderr_console.is_terminal:
-        callbacks = {
-            "on_walk_start": lambda total: current[-1].walk_start(total),
-            "on_layer": lambda n: current[-1].layer_done(n),
+    def trace_callbacks(self) -> dict[str, Any]:
+        """The layer-by-layer progress of a re-run in this process, on a terminal only."""
+        if not stderr_console.is_terminal:
+            return {}
+        return {
+            "on_walk_start": lambda total: self.current[-1].walk_start(total),
+            "on_layer": lambda n: self.current[-1].layer_done(n),
         }
-    outcomes = check_all(
-        chosen,
-        jobs=workers,
-        update=update,
-        unsafe_load=unsafe_load,
-        imports=imports,
-        on_start=started,
-        trace_callbacks=callbacks,
-    )
-    try:
-        while True:
-            with work_status() as status, stdout_to_stderr():
-                current[:] = [status]
-                if workers > 1 and done:
-                    status.say(f"checking {len(chosen)} baselines with {workers} processes: {done} done…")
-                outcome = next(outcomes, None)
-            if outcome is None:
-                break
-            done += 1
-            if isinstance(outcome, CheckError):
-                if debug and outcome.details:
-                    stderr_console.print(outcome.details, markup=False, highlight=False)
-                message = clip_message(flag_message(ShapetraceError(outcome.message, param=outcome.params)))
-                print_error(escape_message(message))
-                codes.append(outcome.exit_code)
-                results.append({**outcome.to_dict(), "error": message})
-                continue
-            results.append(outcome.to_dict())
-            codes.append(EXIT_FAILED if outcome.failed else EXIT_OK)
-            if output_format is OutputFormat.table:
-                report = check_report(outcome, max_rows=max_rows)
-                emit(check_report(outcome, max_rows=max_rows, layout=layout), measure=report, layout=layout)
-    except KeyboardInterrupt:
-        outcomes.close()  # ends the children
-        fail("interrupted.", EXIT_INTERRUPTED)
+
+
+def _report_outcomes(
+    outcomes: Iterator[Outcome],
+    progress: _CheckProgress,
+    *,
+    output_format: OutputFormat,
+    max_rows: int,
+    layout: Layout,
+    debug: bool,
+) -> tuple[list[int], list[dict[str, Any]]]:
+    """Each baseline's outcome as it comes (its table, or its error on stderr): the exit codes and
+    the JSON results."""
+    from shapetrace.baselines.jobs import CheckError
+    from shapetrace.render.diff import check_report
+
+    codes, results = [EXIT_OK], []
+    while (outcome := progress.next_outcome(outcomes)) is not None:
+        if isinstance(outcome, CheckError):
+            if debug and outcome.details:
+                stderr_console.print(outcome.details, markup=False, highlight=False)
+            message = clip_message(flag_message(ShapetraceError(outcome.message, param=outcome.params)))
+            print_error(escape_message(message))
+            codes.append(outcome.exit_code)
+            results.append({**outcome.to_dict(), "error": message})
+            continue
+        results.append(outcome.to_dict())
+        codes.append(EXIT_FAILED if outcome.failed else EXIT_OK)
+        if output_format is OutputFormat.table:
+            report = check_report(outcome, max_rows=max_rows)
+            emit(check_report(outcome, max_rows=max_rows, layout=layout), measure=report, layout=layout)
+    return codes, results
+
+
+def _sum_up(results: list[dict[str, Any]], output_format: OutputFormat) -> None:
+    """The JSON results, or after the tables the line naming the baselines ``--update`` rewrote."""
     updated = [str(r["baseline"]) for r in results if r.get("status") == "updated"]
     if output_format is OutputFormat.json:
         typer.echo(json.dumps(results, indent=2, sort_keys=True))
@@ -223,6 +286,3 @@ def check_command(
             f"Updated {len(updated)} baseline{'s' if len(updated) != 1 else ''}: {', '.join(updated)}",
             highlight=False,
         )
-    code = max(codes)
-    if code:
-        raise typer.Exit(code)

@@ -225,7 +225,7 @@ class DefaultToTrace(ConventionalHelp, TyperGroup):
         # typer's vendored click (typer >= 0.26; see the note in cli/app.py)
         from typer._click.shell_completion import CompletionItem
 
-        from shapetrace.applications import APPLICATIONS, normalize_name
+        from shapetrace.models.catalog import APPLICATIONS, normalize_name
 
         results = super().shell_complete(ctx, incomplete)
         if not incomplete.startswith("-"):

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 
 from rich.console import RenderableType
-from rich.measure import Measurement
 
 __all__ = ["validate_export_paths", "export_rendered"]
 
@@ -33,19 +31,9 @@ def export_rendered(
     if svg is None and html is None:
         return
     from shapetrace.fileio import atomic_write
-    from shapetrace.render.text import VisibleConsole
+    from shapetrace.render.text import offscreen_console
 
-    console = VisibleConsole(
-        record=True,
-        file=io.StringIO(),
-        force_terminal=True,
-        color_system="truecolor",
-        highlight=False,
-        emoji=False,
-        width=100_000,
-    )
-    width = Measurement.get(console, console.options, measure).maximum
-    console.width = max(width, 80)
+    console = offscreen_console(measure=measure, export=True)
     console.print(renderable)
     if svg is not None:
         text = console.export_svg(title=title, clear=False)

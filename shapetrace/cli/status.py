@@ -21,7 +21,7 @@ __all__ = ["WorkStatus", "backend_loaded", "importing_message"]
 
 def backend_loaded() -> bool:
     """Keras and its backend are loaded (TensorFlow, or JAX/PyTorch when that is the backend)."""
-    return "shapetrace._keras_graph" in sys.modules
+    return "shapetrace.tracing._keras_graph" in sys.modules
 
 
 def importing_message() -> str:
@@ -76,7 +76,7 @@ class WorkStatus:
         if backend_loaded():
             return
         self.say(importing_message() + "…", now=True)
-        from shapetrace import _keras_graph  # noqa: F401  (imports keras and its backend)
+        from shapetrace.tracing import _keras_graph  # noqa: F401  (imports keras and its backend)
 
     def making(self, model: str) -> None:
         """Before ``shapetrace.trace(model)``: import TensorFlow, then say what builds the model.
@@ -124,8 +124,8 @@ class WorkStatus:
 
 def _model_step(model: str) -> tuple[str, bool]:
     """How making ``model`` is called on the status line, and whether it is an application."""
-    from shapetrace.applications import resolve_application
     from shapetrace.errors import ShapetraceError
+    from shapetrace.models.catalog import resolve_application
 
     try:
         return f"building {resolve_application(model).key}…", True

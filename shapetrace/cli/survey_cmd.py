@@ -21,7 +21,7 @@ from shapetrace.cli.core import (
     stdout_to_stderr,
 )
 from shapetrace.cli.options import BatchOption
-from shapetrace.survey import SurveyFormat
+from shapetrace.explore.survey import SurveyFormat
 
 
 def _progress_bar() -> Progress:
@@ -114,9 +114,9 @@ def survey_command(
     Each model is built and traced as if it were alone. Exit code 0 whatever the
     verdicts (it is a report), 2 for bad usage.
     """
-    from shapetrace.check_jobs import resolve_jobs
+    from shapetrace.baselines.jobs import resolve_jobs
     from shapetrace.errors import UsageError
-    from shapetrace.survey import parse_channel_grid, parse_size_grid, survey, validate_survey_options
+    from shapetrace.explore.survey import parse_channel_grid, parse_size_grid, survey, validate_survey_options
 
     with reporting(debug):
         apps = validate_survey_options(channels=channels, size=size, models=models)  # before TensorFlow loads
@@ -129,12 +129,12 @@ def survey_command(
             )
         if plot is not None:
             from shapetrace.extras import require
-            from shapetrace.plot import validate_plot_path
+            from shapetrace.render.plot import validate_plot_path
 
             validate_plot_path(plot, "plot")
             require("matplotlib", extra="plot", for_="--plot")
         if imports:
-            from shapetrace.loading import import_user_code
+            from shapetrace.models.loading import import_user_code
 
             import_user_code(imports)  # the user's choice, as for trace: before any model is built
         with _progress_bar() as progress, stdout_to_stderr():  # Keras's prints must not mix into JSON/CSV
@@ -144,7 +144,7 @@ def survey_command(
             if not backend_loaded() and not progress.disable:
                 progress.update(task, description=importing_message())
                 progress.refresh()
-                from shapetrace import _keras_graph  # noqa: F401  (imports TensorFlow, muted)
+                from shapetrace.tracing import _keras_graph  # noqa: F401  (imports TensorFlow, muted)
 
             def advance(event: Any) -> None:
                 progress.update(
@@ -162,7 +162,7 @@ def survey_command(
                 on_progress=advance,
             )
         if plot is not None:
-            from shapetrace.plot import plot_survey
+            from shapetrace.render.plot import plot_survey
 
             plot_survey(result.rows, plot, channels=counts[0])
         if output_format is SurveyFormat.json:

@@ -26,11 +26,11 @@ if TYPE_CHECKING:
     from rich.console import RenderableType
 
     from shapetrace.records import Trace
-    from shapetrace.selection import View
+    from shapetrace.tracing.selection import View
 
 
 def _complete_model(incomplete: str) -> list[str]:
-    from shapetrace.applications import APPLICATIONS, normalize_name
+    from shapetrace.models.catalog import APPLICATIONS, normalize_name
 
     key = normalize_name(incomplete)
     return [k for k in APPLICATIONS if k.startswith(key)]
@@ -158,9 +158,9 @@ def _validate_view_options(
 ) -> View:
     """Every option checked before a model is built: bad input costs nothing and writes nothing."""
     from shapetrace.cli.export import validate_export_paths
-    from shapetrace.compare import validate_compare
     from shapetrace.errors import UsageError
-    from shapetrace.selection import View
+    from shapetrace.explore.compare import validate_compare
+    from shapetrace.tracing.selection import View
 
     view = View.parse(columns=columns, depth=depth, layers=layers, changes_only=changes_only)
     if compare is not None:
@@ -173,7 +173,7 @@ def _validate_view_options(
     validate_export_paths(svg, html)
     if plot is not None:
         from shapetrace.extras import require
-        from shapetrace.plot import validate_plot_path
+        from shapetrace.render.plot import validate_plot_path
 
         validate_plot_path(plot, "plot")
         require("matplotlib", extra="plot", for_="--plot")
@@ -181,7 +181,7 @@ def _validate_view_options(
 
 
 def _plot_trace(result: Trace, path: str) -> None:
-    from shapetrace.plot import plot_trace
+    from shapetrace.render.plot import plot_trace
 
     plot_trace(result, path)
 
@@ -215,7 +215,7 @@ def _compare_command(
     debug: bool,
 ) -> None:
     """``--compare N``: both probes, aligned; the exit code follows the first (``--channels``) probe."""
-    from shapetrace.compare import compare_channels
+    from shapetrace.explore.compare import compare_channels
 
     with reporting(debug), stdout_to_stderr(), work_status() as status:
         status.making(model)
@@ -223,8 +223,8 @@ def _compare_command(
         progress = status.trace_callbacks(walks=(first, f"{other}-channel probe"))
         comparison = compare_channels(model, channels=channels, other=other, options=options, **progress)
     with reporting(debug):
-        from shapetrace.plot import plot_compare
         from shapetrace.render.compare import compare_report, compare_table
+        from shapetrace.render.plot import plot_compare
 
         report, table = compare_report(comparison), compare_table(comparison)
         _save_pictures(
@@ -244,7 +244,7 @@ def list_command(
     output_format: FormatOption = OutputFormat.table,
 ) -> None:
     """List the 40 keras.applications models with their default and minimum input sizes."""
-    from shapetrace.applications import APPLICATIONS
+    from shapetrace.models.catalog import APPLICATIONS
 
     apps = list(APPLICATIONS.values())
     if output_format is OutputFormat.json:

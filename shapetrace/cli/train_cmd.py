@@ -22,7 +22,7 @@ from shapetrace.cli.core import (
     stdout_console,
 )
 from shapetrace.errors import EXIT_INTERRUPTED
-from shapetrace.train.config import DEFAULT_MODEL, DIGITS, Adapt, Distribute, TrainConfig
+from shapetrace.train.config import DEFAULT_MODEL, DIGITS, ChannelAdapter, Distribute, TrainConfig
 
 _SCRATCH_BAR = "Defaults give ≥ 93% on the digits in about 1.5 minutes on 2 CPU cores."
 
@@ -60,12 +60,12 @@ def train_command(
         ),
     ] = "none",
     adapt: Annotated[
-        Adapt,
+        ChannelAdapter,
         typer.Option(
             "--adapt",
             help="How 1 channel meets a model declared for 3: repeat, broadcast, sum-stem or learned.",
         ),
-    ] = Adapt.repeat,
+    ] = ChannelAdapter.repeat,
     epochs: Annotated[
         int, typer.Option("--epochs", "-e", help="Epochs (pretrained: of the head on the frozen base).")
     ] = 8,
@@ -139,7 +139,7 @@ def train_command(
     trace) go to --output. Exit 0 on success, 1 when the loss diverges, 2 for bad usage or input.
     """
     from shapetrace.extras import require_train
-    from shapetrace.train.adapt import AdaptRefused
+    from shapetrace.train.channels import AdaptRefused
 
     with reporting(debug):
         require_train(for_="shapetrace train")  # before the options: installing comes first

@@ -10,7 +10,7 @@ from rich.text import Text
 from shapetrace.records import Shape
 
 if TYPE_CHECKING:
-    from shapetrace.adapt import AdaptReport
+    from shapetrace.adapt.fold import AdaptReport
 
 __all__ = ["adapt_report"]
 

@@ -2,16 +2,26 @@
 
 from __future__ import annotations
 
-from rich.console import Group, JustifyMethod, RenderableType
+from rich.console import Group, RenderableType
 from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from shapetrace.compare import AlignedRow, Comparison
+from shapetrace.explore.compare import AlignedRow, Comparison
 from shapetrace.options import Layout
 from shapetrace.records import LayerTrace, format_shape
-from shapetrace.render.fit import Fit, choose_columns, compact_shape_text, spec_of
-from shapetrace.render.table import left_out_note, relative_path
+from shapetrace.render.columns import (
+    Cell,
+    Column,
+    Form,
+    Row,
+    build_table,
+    fit_whole_or_compact,
+    left_out_note,
+    row_of,
+)
+from shapetrace.render.fit import Fit, compact_shape_text
+from shapetrace.render.table import path_within_model
 
 __all__ = ["compare_table", "compare_report"]
 
@@ -74,112 +84,87 @@ def compare_table(comparison: Comparison, *, full: bool = False, layout: Layout 
     return _compare_table(comparison, full=full, layout=layout)[0]
 
 
-COLUMNS = ("index", "layer", "type", "first", "second", "shapes")
-"""The comparison's columns; on a narrow terminal ``type`` is the one that may go."""
+_PRIORITY = ("type",)
+"""On a narrow terminal ``type`` is the column that may go."""
+
+
+def _columns(comparison: Comparison, *, fitted: bool, compact: bool) -> list[Column[int]]:
+    """The columns of a row by its position; ``fitted``: paths below the model; ``compact``:
+    shapes without spaces, shorter headers (the title names the probes), the status wraps."""
+    a, b = comparison.channels
+    probe = "-channel" if compact else "-channel probe"
+    rows = comparison.rows
+
+    def path(position: int) -> str:
+        row = rows[position]
+        return path_within_model(row.path, comparison.model) if fitted else row.path
+
+    return [
+        Column("index", "#", str, justify="right"),
+        Column("layer", "layer", path, folds=True),
+        Column("type", "type", lambda p: rows[p].type, optional=True),
+        Column("first", f"{a}{probe}", lambda p: _shape_cell(rows[p].first, compact)),
+        Column("second", f"{b}{probe}", lambda p: _shape_cell(rows[p].second, compact)),
+        Column(
+            "shapes",
+            "shapes",
+            lambda p: _status(rows[p], p == comparison.converged_at),
+            wraps=compact,
+            prose_min=4,
+        ),
+    ]
+
+
+def _form(comparison: Comparison, full: bool, *, fitted: bool, compact: bool) -> Form:
+    columns = _columns(comparison, fitted=fitted, compact=compact)
+    return columns, _rows(comparison, columns, full, fitted=fitted)
 
 
 def _compare_table(comparison: Comparison, *, full: bool, layout: Layout | None) -> tuple[Table, Fit | None]:
-    a, b = comparison.channels
-    headers = ("#", "layer", "type", f"{a}-channel probe", f"{b}-channel probe", "shapes")
-    width = None if layout is None else layout.width
-    fitted = width is not None
-    rows = _rows(comparison, full, fitted=fitted, compact=False)
     fit = None
-    if width is not None:
-        fit = _fit(rows, headers, width, edge=True)
-        if fit.left_out or not fit.fits:
-            # The compact form: shapes without spaces, shorter headers (the title names the
-            # probes), no outer edge.
-            headers = ("#", "layer", "type", f"{a}-channel", f"{b}-channel", "shapes")
-            rows = _rows(comparison, full, fitted=True, compact=True)
-            fit = _fit(rows, headers, width, edge=False)
-    table = Table(
+    if layout is None or layout.width is None:
+        columns, rows = _form(comparison, full, fitted=False, compact=False)
+    else:
+        columns, rows, fit = fit_whole_or_compact(
+            lambda compact: _form(comparison, full, fitted=True, compact=compact), layout.width, _PRIORITY
+        )
+    a, b = comparison.channels
+    table = build_table(
+        columns,
+        rows,
+        fit,
         title=f"{comparison.model} · {a} channel{'s' if a != 1 else ''} vs {b} channel{'s' if b != 1 else ''}",
         title_justify="left",
         header_style="bold",
-        show_edge=fit is None or fit.edge,
-        pad_edge=fit is None or fit.edge,
     )
-    keep = [k for k, name in enumerate(COLUMNS) if fit is None or name in fit.shown]
-    for k in keep:
-        justify: JustifyMethod = "right" if COLUMNS[k] == "index" else "left"
-        if fit is None:
-            table.add_column(headers[k], justify=justify, no_wrap=True)
-        else:  # the fit chose every width: only the status words and, last, a name may wrap
-            table.add_column(headers[k], justify=justify, width=fit.width_of(COLUMNS[k]), overflow="fold")
-    for cells, style in rows:
-        table.add_row(*[cells[k] for k in keep], style=style)
     return table, fit
 
 
-def _fit(rows: list[tuple[list, str | None]], headers: tuple[str, ...], width: int, edge: bool) -> Fit:
-    specs = [
-        spec_of(
-            name,
-            [_plain(cells[k]) for cells, _ in rows],
-            header=headers[k],
-            required=name != "type",
-            wraps=name == "shapes" and not edge,
-            prose_min=4,
-            folds=name == "layer",
-        )
-        for k, name in enumerate(COLUMNS)
-    ]
-    return choose_columns(specs, width, ("type",), edge=edge)
-
-
-def _plain(cell: object) -> str:
-    return cell.plain if isinstance(cell, Text) else str(cell)
-
-
-def _rows(
-    comparison: Comparison, full: bool, *, fitted: bool, compact: bool
-) -> list[tuple[list, str | None]]:
-    """Each drawn row's cells (in ``COLUMNS`` order) and style; fitted: relative paths, and a
-    gap row that keeps its words out of the layer column's width."""
-    out: list[tuple[list, str | None]] = []
+def _rows(comparison: Comparison, columns: list[Column[int]], full: bool, *, fitted: bool) -> list[Row]:
+    """Each drawn row; fitted: a gap row that keeps its words out of the layer column's width."""
+    out: list[Row] = []
     shown = _shown(comparison, full)
     for k, position in enumerate(shown):
-        if position is None:
-            following = shown[k + 1] if k + 1 < len(shown) else len(comparison.rows)
-            before = shown[k - 1]
-            assert following is not None and before is not None  # a gap sits between two shown rows
-            hidden = following - before - 1
-            note = "same shapes" if comparison.converged_at is not None else "one probe only"
-            if fitted:
-                out.append(
-                    (
-                        [
-                            "⋮",
-                            Text(f"{hidden} more layer calls", style="dim"),
-                            "",
-                            "",
-                            "",
-                            Text(note, style="dim"),
-                        ],
-                        None,
-                    )
-                )
-            else:
-                out.append(
-                    (["⋮", Text(f"{hidden} more layer calls, {note}", style="dim"), "", "", "", ""], None)
-                )
+        if position is not None:
+            out.append(row_of(columns, position, "bold" if position == comparison.converged_at else None))
             continue
-        row = comparison.rows[position]
-        converged = position == comparison.converged_at
-        out.append(
-            (
-                [
-                    str(position),
-                    relative_path(row.path, comparison.model) if fitted else row.path,
-                    row.type,
-                    _shape_cell(row.first, compact),
-                    _shape_cell(row.second, compact),
-                    _status(row, converged),
-                ],
-                "bold" if converged else None,
+        following = shown[k + 1] if k + 1 < len(shown) else len(comparison.rows)
+        before = shown[k - 1]
+        assert following is not None and before is not None  # a gap sits between two shown rows
+        hidden = following - before - 1
+        note = "same shapes" if comparison.converged_at is not None else "one probe only"
+        if fitted:
+            cells: tuple[Cell, ...] = (
+                "⋮",
+                Text(f"{hidden} more layer calls", style="dim"),
+                "",
+                "",
+                "",
+                Text(note, style="dim"),
             )
-        )
+        else:
+            cells = ("⋮", Text(f"{hidden} more layer calls, {note}", style="dim"), "", "", "", "")
+        out.append(Row(cells))
     return out
 
 

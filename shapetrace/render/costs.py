@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from rich.table import Table
 
-from shapetrace.costs import CostTotals, format_bytes, format_count
+from shapetrace.tracing.costs import CostTotals, format_bytes, format_count
 
 __all__ = ["cost_footer"]
 

@@ -11,11 +11,12 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from shapetrace.check import CheckResult
-from shapetrace.diff import FieldChange, ShapeDiff
+from shapetrace.baselines.check import CheckResult
+from shapetrace.baselines.diff import FieldChange, ShapeDiff
 from shapetrace.options import Layout
 from shapetrace.records import format_shape
-from shapetrace.render.fit import ColumnSpec, Fit, choose_columns, compact_shape_text, spec_of, table_width
+from shapetrace.render.columns import Column, build_table, fit_columns, natural_width, rows_of
+from shapetrace.render.fit import compact_shape_text
 
 __all__ = ["check_report", "diff_table", "MAX_ROWS", "FIELD_TITLES"]
 
@@ -40,6 +41,10 @@ STATUS_STYLE = {
 STATUS_MARK = {"match": "✓", "created": "+", "updated": "↻", "differs": "✗"}
 
 
+_DiffRow = tuple[str, str, str, str]
+"""A diff row's layer, what changed, baseline and now."""
+
+
 def _value(field: str, value: Any) -> str:
     if field in ("output", "declared_output", "static_output") or field.split(" ")[0] == "probe":
         return (
@@ -60,7 +65,7 @@ def _value(field: str, value: Any) -> str:
     return "-" if value is None else str(value)
 
 
-def _rows(diff: ShapeDiff, relative: bool = False) -> list[tuple[str, str, str, str]]:
+def _rows(diff: ShapeDiff, relative: bool = False) -> list[_DiffRow]:
     """(layer, what, baseline, now) per change; ``relative``: paths below the model's name."""
     rows = []
     for layer in diff.layers:
@@ -87,76 +92,40 @@ def _rows(diff: ShapeDiff, relative: bool = False) -> list[tuple[str, str, str, 
     return rows
 
 
-_DIFF_COLUMNS = ("layer", "what", "baseline", "arrow", "now")
-_DIFF_HEADERS = ("layer", "what", "baseline", "", "now")
+def _what_cell(what: str) -> Text:
+    style = "green" if what == FIELD_TITLES["added"] else "red" if what == FIELD_TITLES["removed"] else None
+    return Text(what, style=style or "")
+
+
+def _columns(compact: bool) -> list[Column[_DiffRow]]:
+    """Layer, what, baseline → now; ``compact``: shapes without spaces, and every cell but
+    ``what`` wraps between words (a shape is one word)."""
+    shaped = compact_shape_text if compact else str
+    return [
+        Column("layer", "layer", lambda row: row[0], wraps=compact, folds=True, prose_min=12),
+        Column("what", "what", lambda row: _what_cell(row[1])),
+        Column("baseline", "baseline", lambda row: shaped(row[2]), wraps=compact, prose_min=12),
+        Column("arrow", "", lambda row: "→", room_for="→"),
+        Column("now", "now", lambda row: Text(shaped(row[3]), style="bold"), wraps=compact, prose_min=12),
+    ]
 
 
 def diff_table(diff: ShapeDiff, *, max_rows: int = MAX_ROWS, layout: Layout | None = None) -> Table:
     """The differing layers, keyed by path: what changed, baseline → now (at most ``max_rows`` rows).
 
     ``layout``: as wide as the rows need (default), or fitted to a terminal's width: then,
-    if the rows are wider than the window, shapes lose their spaces and the layer, baseline
-    and now cells wrap between words (a shape is one word, never split).
+    if the rows are wider than the window, paths lose the model's name, shapes lose their
+    spaces and the layer, baseline and now cells wrap between words (a shape is one word,
+    never split).
     """
-    rows = _rows(diff)[:max_rows]
-    table = Table(header_style="bold", show_edge=False, pad_edge=False)
-    fit = None
-    if layout is not None and layout.width is not None:
-        fit = _fit(rows, _rows(diff, relative=True)[:max_rows], layout.width)
-        if fit is not None:
-            rows = [
-                (label, what, compact_shape_text(old), compact_shape_text(new))
-                for label, what, old, new in _rows(diff, relative=True)[:max_rows]
-            ]
-    for name, header in zip(_DIFF_COLUMNS, _DIFF_HEADERS):
-        if fit is None:
-            table.add_column(header, no_wrap=True)
-        else:
-            table.add_column(header, width=fit.width_of(name), overflow="fold")
-    for label, what, old, new in rows:
-        style = (
-            "green" if what == FIELD_TITLES["added"] else "red" if what == FIELD_TITLES["removed"] else None
-        )
-        table.add_row(label, Text(what, style=style or ""), old, "→", Text(new, style="bold"))
-    return table
-
-
-def _fit(
-    rows: list[tuple[str, str, str, str]], relative_rows: list[tuple[str, str, str, str]], width: int
-) -> Fit | None:
-    """Widths for the compact form (paths below the model, shapes without spaces, cells
-    wrapping between words), or ``None`` when the rows fit the window as they are."""
-
-    def specs(compact: bool) -> list[ColumnSpec]:
-        shaped = (lambda text: compact_shape_text(text)) if compact else (lambda text: text)
-        columns = list(zip(*(relative_rows if compact else rows))) if rows else [(), (), (), ()]
-        return [
-            spec_of(
-                "layer", columns[0], header="layer", wraps=compact, prose_min=12, required=True, folds=True
-            ),
-            spec_of("what", columns[1], header="what", required=True),
-            spec_of(
-                "baseline",
-                [shaped(t) for t in columns[2]],
-                header="baseline",
-                wraps=compact,
-                prose_min=12,
-                required=True,
-            ),
-            spec_of("arrow", ["→"], required=True),
-            spec_of(
-                "now",
-                [shaped(t) for t in columns[3]],
-                header="now",
-                wraps=compact,
-                prose_min=12,
-                required=True,
-            ),
-        ]
-
-    if table_width((s.natural for s in specs(False)), edge=False) <= width:
-        return None
-    return choose_columns(specs(True), width, edge=False)
+    columns = _columns(compact=False)
+    rows = rows_of(columns, _rows(diff)[:max_rows])
+    if layout is None or layout.width is None or natural_width(columns, rows, edge=False) <= layout.width:
+        return build_table(columns, rows, edge=False, header_style="bold")
+    columns = _columns(compact=True)
+    rows = rows_of(columns, _rows(diff, relative=True)[:max_rows])
+    fit = fit_columns(columns, rows, layout.width, edge=False)
+    return build_table(columns, rows, fit, header_style="bold")
 
 
 def _change_line(change: FieldChange, compact: bool = False) -> Text:

@@ -10,23 +10,22 @@ never prints.
 from __future__ import annotations
 
 import html
-import io
 from collections.abc import Callable
 from typing import Any
 
 from rich.console import Group, RenderableType
 from rich.table import Table
 
-from shapetrace.check import CheckResult
-from shapetrace.compare import Comparison
-from shapetrace.diff import ShapeDiff
+from shapetrace.baselines.check import CheckResult
+from shapetrace.baselines.diff import ShapeDiff
+from shapetrace.explore.compare import Comparison
+from shapetrace.explore.survey import Survey
 from shapetrace.records import Trace
 from shapetrace.render.compare import compare_report
 from shapetrace.render.diff import check_report, diff_table
 from shapetrace.render.survey import survey_report
 from shapetrace.render.table import trace_report, trace_table
-from shapetrace.render.text import MIN_WIDTH, VisibleConsole, needed_width
-from shapetrace.survey import Survey
+from shapetrace.render.text import offscreen_console
 
 __all__ = ["html_of", "renderable_of", "summary_line", "LONG_TRACE"]
 
@@ -108,20 +107,7 @@ def _div(inner: str) -> str:
 
 def _html(renderable: RenderableType) -> str:
     """Inline-styled HTML, as wide as the renderable's first table needs (never cut)."""
-    # force_jupyter=False: inside a notebook rich would otherwise display what it records.
-    console = VisibleConsole(
-        record=True,
-        file=io.StringIO(),
-        force_terminal=True,
-        force_jupyter=False,
-        color_system="truecolor",
-        highlight=False,
-        emoji=False,
-        width=MIN_WIDTH,
-    )
-    measure = _first_table(renderable)
-    if measure is not None:
-        console.width = max(needed_width(console, measure), MIN_WIDTH)
+    console = offscreen_console(measure=_first_table(renderable), export=True)
     console.print(renderable)
     return console.export_html(inline_styles=True, code_format=_PRE)
 

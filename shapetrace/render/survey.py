@@ -4,23 +4,18 @@ from __future__ import annotations
 
 import csv
 import io
+from typing import Any
 
-from rich.console import Console, Group, JustifyMethod, RenderableType
-from rich.measure import Measurement
+from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from shapetrace.costs import format_count
+from shapetrace.explore.survey import Survey, SurveyRow
 from shapetrace.options import Layout
-from shapetrace.render.fit import Fit, choose_columns, compact_shape_text, spec_of
-from shapetrace.render.table import left_out_note
-from shapetrace.survey import Survey, SurveyRow
-
-
-def _natural_width(table: Table) -> int:
-    console = Console(width=100_000, file=io.StringIO(), color_system=None)
-    return Measurement.get(console, console.options, table).maximum
-
+from shapetrace.render.columns import Column, build_table, fit_columns, left_out_note, rows_of
+from shapetrace.render.fit import Fit, compact_shape_text
+from shapetrace.render.text import needed_width, offscreen_console
+from shapetrace.tracing.costs import format_count
 
 __all__ = ["survey_table", "survey_report", "survey_csv", "CSV_FIELDS"]
 
@@ -94,51 +89,7 @@ def survey_table(
 
     ``layout``: the full table (default), or one fitted to a terminal's width.
     """
-    full = _full_table(result, show_timing=show_timing, reasons=reasons)
-    if layout is None or layout.width is None:
-        return full
-    return _fitted_table(result, full, layout.width, show_timing=show_timing, reasons=reasons)[0]
-
-
-def _full_table(result: Survey, *, show_timing: bool, reasons: bool) -> Table:
-    table = Table(
-        title=_title(result),
-        title_justify="left",
-        header_style="bold",
-        caption=_CAPTION,
-        caption_justify="left",
-    )
-    table.add_column("model", no_wrap=True)
-    table.add_column("size", justify="right", no_wrap=True)
-    if result.grid:
-        table.add_column("channels", justify="right", no_wrap=True)
-    table.add_column("input", no_wrap=True)
-    table.add_column("verdict", no_wrap=True)
-    table.add_column("first channel change", no_wrap=True)
-    table.add_column("breaks at", no_wrap=True)
-    if reasons:
-        table.add_column("expected → received", no_wrap=True)
-    table.add_column("params", justify="right", no_wrap=True)
-    table.add_column("MACs", justify="right", no_wrap=True)
-    if show_timing:
-        table.add_column("trace s", justify="right", no_wrap=True)
-    for row in result.rows:
-        cells: list[str | Text] = [
-            row.model,
-            f"{row.size[0]}x{row.size[1]}",
-            *([str(row.channels)] if result.grid else []),
-            _input_cell(row),
-            _verdict_cell(row),
-            _first_change(row),
-            _break(row),
-        ]
-        if reasons:
-            cells.append(f"{row.break_expected} → {row.break_received}" if row.break_layer else "")
-        cells += [format_count(row.params), _macs(row)]
-        if show_timing:
-            cells.append(f"{row.trace_seconds:.2f}")
-        table.add_row(*cells)
-    return table
+    return _survey_table(result, show_timing=show_timing, reasons=reasons, layout=layout)[0]
 
 
 def _input_cell(row: SurveyRow) -> Text:
@@ -162,73 +113,67 @@ def _what_happens(row: SurveyRow, reasons: bool) -> str:
     return compact_shape_text("; ".join(parts) or "-")
 
 
-# The fitted form's columns: (name, header, justify); the first three are always there.
-_FITTED: tuple[tuple[str, str, JustifyMethod], ...] = (
-    ("model", "model", "left"),
-    ("size", "size", "right"),
-    ("channels", "channels", "right"),
-    ("input", "input", "left"),
-    ("verdict", "verdict", "left"),
-    ("what", "first channel change · break", "left"),
-    ("params", "params", "right"),
-    ("macs", "MACs", "right"),
-    ("seconds", "trace s", "right"),
-)
-_FITTED_REQUIRED = {"model", "verdict", "what"}
+def _columns(result: Survey, *, show_timing: bool, reasons: bool, fitted: bool) -> list[Column[SurveyRow]]:
+    """The full table's columns, or the fitted form's (``fitted``: the first change and the
+    break share one wrapping column, and only model, verdict and that one always stay)."""
+    columns: list[Column[SurveyRow]] = [
+        Column("model", "model", lambda row: row.model, folds=True),
+        Column("size", "size", lambda row: f"{row.size[0]}x{row.size[1]}", justify="right", optional=True),
+        Column("channels", "channels", lambda row: str(row.channels), justify="right", optional=True),
+        Column("input", "input", _input_cell, optional=True),
+        Column("verdict", "verdict", _verdict_cell),
+    ]
+    if fitted:
+        columns.append(
+            Column(
+                "what", "first channel change · break", lambda row: _what_happens(row, reasons), wraps=True
+            )
+        )
+    else:
+        columns += [
+            Column("first", "first channel change", _first_change),
+            Column("break", "breaks at", _break),
+            Column("reasons", "expected → received", _reasons_cell),
+        ]
+    columns += [
+        Column("params", "params", lambda row: format_count(row.params), justify="right", optional=True),
+        Column("macs", "MACs", _macs, justify="right", optional=True),
+        Column("seconds", "trace s", lambda row: f"{row.trace_seconds:.2f}", justify="right", optional=True),
+    ]
+    left_out = {"seconds": not show_timing, "channels": not result.grid, "reasons": not reasons}
+    return [column for column in columns if not left_out.get(column.name)]
+
+
+def _reasons_cell(row: SurveyRow) -> str:
+    return f"{row.break_expected} → {row.break_received}" if row.break_layer else ""
+
+
 _FITTED_PRIORITY = ("channels", "params", "macs", "input", "size", "seconds")
 
 
-def _fitted_table(
-    result: Survey, full: Table, width: int, *, show_timing: bool, reasons: bool
-) -> tuple[Table, Fit | None]:
-    """The full table when it fits the window; else the change and the break share one
-    wrapping column and the others join by priority."""
-    if _natural_width(full) <= width:
-        return full, None
-    columns = [
-        c for c in _FITTED if (show_timing or c[0] != "seconds") and (result.grid or c[0] != "channels")
-    ]
-    rows: list[dict[str, str | Text]] = []
-    for row in result.rows:
-        cells: dict[str, str | Text] = {
-            "model": row.model,
-            "size": f"{row.size[0]}x{row.size[1]}",
-            "channels": str(row.channels),
-            "input": _input_cell(row),
-            "verdict": _verdict_cell(row),
-            "what": _what_happens(row, reasons),
-            "params": format_count(row.params),
-            "macs": _macs(row),
-            "seconds": f"{row.trace_seconds:.2f}",
-        }
-        rows.append(cells)
-    specs = [
-        spec_of(
-            name,
-            [cell.plain if isinstance(cell, Text) else cell for cell in (c[name] for c in rows)],
-            header=header,
-            wraps=name == "what",
-            required=name in _FITTED_REQUIRED,
-            folds=name == "model",
-        )
-        for name, header, _ in columns
-    ]
-    fit = choose_columns(specs, width, _FITTED_PRIORITY, edge=False)
-    table = Table(
+def _table_options(result: Survey) -> dict[str, Any]:
+    return dict(
         title=_title(result),
         title_justify="left",
         header_style="bold",
         caption=_CAPTION,
         caption_justify="left",
-        show_edge=False,
-        pad_edge=False,
     )
-    for name, header, justify in columns:
-        if name in fit.shown:
-            table.add_column(header, justify=justify, width=fit.width_of(name), overflow="fold")
-    for cells in rows:
-        table.add_row(*[cells[name] for name, _, _ in columns if name in fit.shown])
-    return table, fit
+
+
+def _survey_table(
+    result: Survey, *, show_timing: bool, reasons: bool, layout: Layout | None
+) -> tuple[Table, Fit | None]:
+    """The full table when it fits the window (or there is none); else the change and the
+    break share one wrapping column and the others join by priority."""
+    columns = _columns(result, show_timing=show_timing, reasons=reasons, fitted=False)
+    full = build_table(columns, rows_of(columns, result.rows), **_table_options(result))
+    if layout is None or layout.width is None or needed_width(offscreen_console(), full) <= layout.width:
+        return full, None
+    columns = _columns(result, show_timing=show_timing, reasons=reasons, fitted=True)
+    rows = rows_of(columns, result.rows)
+    fit = fit_columns(columns, rows, layout.width, _FITTED_PRIORITY, edge=False)
+    return build_table(columns, rows, fit, **_table_options(result)), fit
 
 
 def survey_report(
@@ -251,11 +196,10 @@ def survey_report(
             style="bold",
         )
         summary.append(names, style="green" if passed else "red")
-    table, fit = _full_table(result, show_timing=show_timing, reasons=reasons), None
-    if layout is not None and layout.width is not None:
-        table, fit = _fitted_table(result, table, layout.width, show_timing=show_timing, reasons=reasons)
+    table, fit = _survey_table(result, show_timing=show_timing, reasons=reasons, layout=layout)
     parts: list[RenderableType] = [table]
-    note = left_out_note(fit, columns_option=False, titles={name: header for name, header, _ in _FITTED})
+    fitted = _columns(result, show_timing=show_timing, reasons=reasons, fitted=True)
+    note = left_out_note(fit, columns_option=False, titles={column.name: column.header for column in fitted})
     if note is not None:
         parts.append(note)
     parts += [Text(), summary]
@@ -267,7 +211,7 @@ def survey_report(
 def _size_of(row: SurveyRow, size: str) -> bool:
     """Whether ``row`` was traced at the grid's ``size`` (a word means each model's own)."""
     if size in ("default", "min"):
-        from shapetrace.applications import APPLICATIONS
+        from shapetrace.models.catalog import APPLICATIONS
 
         app = APPLICATIONS[row.key]
         side = app.default_size if size == "default" else app.min_size

@@ -2,33 +2,33 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Group, JustifyMethod, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from shapetrace.costs import format_bytes, format_count, format_macs, totals_of
-from shapetrace.explain import break_hint, verdict_text
 from shapetrace.options import Layout
 from shapetrace.records import LayerTrace, Trace, format_shape
+from shapetrace.render.columns import Column, Form, build_table, fit_whole_or_compact, left_out_note, rows_of
 from shapetrace.render.costs import cost_footer
-from shapetrace.render.fit import Fit, ShapeSafeText, choose_columns, compact_shape_text, spec_of
-from shapetrace.selection import View, collapse_depth
+from shapetrace.render.fit import Fit, ShapeSafeText, compact_shape_text
+from shapetrace.render.hints import break_hint
+from shapetrace.tracing.costs import format_bytes, format_count, format_macs, totals_of
+from shapetrace.tracing.explain import verdict_text
+from shapetrace.tracing.selection import View, collapse_depth
 
 if TYPE_CHECKING:
-    from shapetrace.applications import Application
+    from shapetrace.models.catalog import Application
 
 __all__ = [
     "trace_table",
     "trace_report",
     "applications_table",
     "inputs_legend",
-    "fit_trace_table",
-    "left_out_note",
-    "relative_path",
+    "path_within_model",
 ]
 
 STYLE_CHANGE = "bold yellow"
@@ -84,8 +84,8 @@ def _why_cell(row: LayerTrace, trace: Trace) -> str:
         if row.shared:
             parts.append("shared layer, params counted once")
         text = "; ".join(parts)
-    # Shapes as everywhere else; on a terminal the column wraps between words, never inside
-    # a shape (ShapeSafeText in _fitted_table), and the compact form drops every shape's spaces.
+    # Shapes as everywhere else; the column wraps between words, never inside a shape
+    # (ShapeSafeText: the column is shape_safe), and the compact form drops every shape's spaces.
     return text
 
 
@@ -96,7 +96,7 @@ def _cost_cell(n: int | None, formatter: Callable[[int | None], str] = format_co
 
 
 WRAPPING_COLUMNS = {"why"}
-"""Columns that wrap (at spaces) when the table must narrow; all others never wrap."""
+"""Prose: wraps between words, never inside a shape, in every form; other columns never wrap."""
 FITTED_WRAPPING_COLUMNS = {"why", "inputs"}
 """On a terminal, a list of input shapes may also wrap, between its (compact) shapes."""
 SHAPE_COLUMNS = {"inputs", "declared", "static"}
@@ -115,7 +115,7 @@ COLUMN_PRIORITY = (
 )
 """The other columns, most wanted first: they join the table while the window has room."""
 
-# Column name (see shapetrace.selection.COLUMNS) → header, justification, cell.
+# Column name (see shapetrace.tracing.selection.COLUMNS) → header, justification, cell.
 COLUMN_CELLS: dict[str, tuple[str, JustifyMethod, Callable[[LayerTrace, Trace], str | Text]]] = {
     "index": ("#", "right", lambda row, trace: str(row.index)),
     "layer": ("layer", "left", lambda row, trace: row.path),
@@ -134,7 +134,7 @@ COLUMN_CELLS: dict[str, tuple[str, JustifyMethod, Callable[[LayerTrace, Trace], 
 }
 
 
-def relative_path(path: str, model: str) -> str:
+def path_within_model(path: str, model: str) -> str:
     """``efficientnetb0/block1a_dwconv`` → ``block1a_dwconv`` (the model's name is in the title);
     nested models keep their prefix below it."""
     prefix = model + "/"
@@ -144,7 +144,7 @@ def relative_path(path: str, model: str) -> str:
 def _fitted_cell(name: str, row: LayerTrace, trace: Trace, compact: bool) -> str | Text:
     """A cell as a terminal shows it: paths relative to the model, shapes maybe compact."""
     if name == "layer":
-        return relative_path(row.path, trace.model)
+        return path_within_model(row.path, trace.model)
     if name == "actual":
         return _actual_cell(row, compact)
     cell = _cell_text(COLUMN_CELLS[name][2](row, trace))  # plain text: "actual" was the Text one
@@ -157,6 +157,33 @@ def _fitted_cell(name: str, row: LayerTrace, trace: Trace, compact: bool) -> str
 
 def _cell_text(cell: str | Text) -> str:
     return cell.plain if isinstance(cell, Text) else cell
+
+
+def _cell_of(name: str, trace: Trace, fitted: bool, compact: bool) -> Callable[[LayerTrace], str | Text]:
+    """A column's cell as piped (``COLUMN_CELLS``), or as a terminal shows it (``fitted``)."""
+    if fitted:
+        return lambda row: _fitted_cell(name, row, trace, compact)
+    cell = COLUMN_CELLS[name][2]
+    return lambda row: cell(row, trace)
+
+
+def _columns(trace: Trace, view: View, *, fitted: bool, compact: bool = False) -> list[Column[LayerTrace]]:
+    """The view's columns: whole paths and shapes as Keras writes them, or as a terminal shows
+    them (``fitted``; ``compact``: shapes without spaces, and the inputs wrap too)."""
+    wrapping = FITTED_WRAPPING_COLUMNS if compact else WRAPPING_COLUMNS
+    return [
+        Column(
+            name,
+            _header(name, trace),
+            _cell_of(name, trace, fitted, compact),
+            justify=COLUMN_CELLS[name][1],
+            wraps=name in wrapping,
+            shape_safe=name in WRAPPING_COLUMNS,
+            optional=name not in REQUIRED_COLUMNS,
+            folds=name == "layer",
+        )
+        for name in view.columns
+    ]
 
 
 def _table_rows(trace: Trace, rows: tuple[LayerTrace, ...], depth: int | None) -> Iterator[LayerTrace | None]:
@@ -173,7 +200,7 @@ def _table_rows(trace: Trace, rows: tuple[LayerTrace, ...], depth: int | None) -
         yield None  # and after the last one shown
 
 
-def _new_table(trace: Trace, edge: bool = True) -> Table:
+def _table_options(trace: Trace, edge: bool = True) -> dict[str, Any]:
     shapes = [
         format_shape(p.shape) if edge else compact_shape_text(format_shape(p.shape)) for p in trace.probes
     ]
@@ -183,9 +210,7 @@ def _new_table(trace: Trace, edge: bool = True) -> Table:
         if len(shapes) == 1
         else "probes " + ", ".join(f"{p.name} {s}" for p, s in zip(trace.probes, shapes))
     )
-    return Table(
-        show_edge=edge,
-        pad_edge=edge,
+    return dict(
         title=f"{trace.model} · {probes}",
         title_justify="left",
         caption=(
@@ -207,90 +232,6 @@ def _row_style(row: LayerTrace) -> str | None:
     return STYLE_BREAK if row.failed else STYLE_CHANGE if row.channels_changed else None
 
 
-def _full_table(trace: Trace, rows: tuple[LayerTrace, ...], view: View) -> Table:
-    """Every column asked for, whole paths, shapes as Keras writes them: as wide as it needs."""
-    table = _new_table(trace)
-    cells = [COLUMN_CELLS[name] for name in view.columns]
-    for name, (_, justify, _) in zip(view.columns, cells):
-        # Shapes and names never wrap (a cut shape is worse than a wide table); prose may.
-        table.add_column(_header(name, trace), justify=justify, no_wrap=name not in WRAPPING_COLUMNS)
-    gap = ("⋮", *[""] * (len(cells) - 1))
-    for row in _table_rows(trace, rows, view.depth):
-        if row is None:
-            table.add_row(*gap, style="dim")
-        else:
-            shown = [(name, cell(row, trace)) for name, (_, _, cell) in zip(view.columns, cells)]
-            table.add_row(*[_wrapping(name, text) for name, text in shown], style=_row_style(row))
-    return table
-
-
-def _fit_for(
-    trace: Trace, drawn: list[LayerTrace | None], view: View, width: int, compact: bool
-) -> tuple[Fit, list[list[str | Text] | None]]:
-    cells = [
-        None if row is None else [_fitted_cell(name, row, trace, compact) for name in view.columns]
-        for row in drawn
-    ]
-    wrapping = FITTED_WRAPPING_COLUMNS if compact else set()
-    specs = [
-        spec_of(
-            name,
-            [_cell_text(r[k]) for r in cells if r is not None] + (["⋮"] if None in cells else []),
-            header=_header(name, trace),
-            wraps=name in wrapping or name in WRAPPING_COLUMNS,
-            required=name in REQUIRED_COLUMNS,
-            folds=name == "layer",
-        )
-        for k, name in enumerate(view.columns)
-    ]
-    # The compact form also drops the table's outer edge: 4 more cells for the prose.
-    return choose_columns(specs, width, COLUMN_PRIORITY, edge=not compact), cells
-
-
-def fit_trace_table(
-    trace: Trace, rows: tuple[LayerTrace, ...], view: View, width: int
-) -> tuple[Fit, list[LayerTrace | None], list[list[str | Text] | None]]:
-    """Choose the form of the table for a window ``width`` cells wide.
-
-    The whole form (shapes as Keras writes them, the outer edge drawn) when every column
-    asked for fits, the why column wrapped at most; otherwise the compact form (``(1,64,64,3)``,
-    ``3→32``, no outer edge) with the columns chosen by priority.
-
-    Returns:
-        ``(fit, drawn, cells)``: the chosen columns and widths, the rows to draw (``None`` for
-        a ``⋮`` gap row), and each drawn row's cells in ``view.columns`` order.
-    """
-    drawn = list(_table_rows(trace, rows, view.depth))
-    fit, cells = _fit_for(trace, drawn, view, width, compact=False)
-    if fit.left_out or not fit.fits:
-        fit, cells = _fit_for(trace, drawn, view, width, compact=True)
-    return fit, drawn, cells
-
-
-def _fitted_table(trace: Trace, rows: tuple[LayerTrace, ...], view: View, width: int) -> tuple[Table, Fit]:
-    fit, drawn, cells = fit_trace_table(trace, rows, view, width)
-    table = _new_table(trace, edge=fit.edge)
-    keep = [k for k, name in enumerate(view.columns) if name in fit.shown]
-    for name in fit.shown:
-        header, justify = _header(name, trace), COLUMN_CELLS[name][1]
-        # Every column gets the width the fit chose, so rich has nothing left to squeeze: a
-        # column only wraps when the fit made it narrower than its text (prose; a name as a
-        # last resort — shapes are never narrowed).
-        table.add_column(header, justify=justify, width=fit.width_of(name), overflow="fold")
-    for row, row_cells in zip(drawn, cells):
-        if row is None or row_cells is None:  # both or neither
-            table.add_row("⋮", *[""] * (len(keep) - 1), style="dim")
-        else:
-            shown = [(view.columns[k], row_cells[k]) for k in keep]
-            table.add_row(*[_wrapping(name, cell) for name, cell in shown], style=_row_style(row))
-    return table, fit
-
-
-def _wrapping(name: str, cell: str | Text) -> str | Text | ShapeSafeText:
-    """A prose cell wraps between words, never inside a shape."""
-    return ShapeSafeText(cell) if name in WRAPPING_COLUMNS else cell
-
-
 def trace_table(
     trace: Trace, *, changes_only: bool = False, view: View | None = None, layout: Layout | None = None
 ) -> Table:
@@ -304,34 +245,24 @@ def trace_table(
 def _trace_table(
     trace: Trace, *, changes_only: bool, view: View | None, layout: Layout | None
 ) -> tuple[Table, Fit | None]:
+    """The full table (every column asked for, whole paths and shapes, as wide as it needs),
+    or, for a window, the whole form fitted to it when every column fits (the why column
+    wrapped at most), else the compact form (``(1,64,64,3)``, ``3→32``, no outer edge) with
+    the columns chosen by priority."""
     view = view or View()
     if changes_only:
         view = replace(view, changes_only=True)
-    rows = view.rows(trace)
+    drawn = list(_table_rows(trace, view.rows(trace), view.depth))
     if layout is None or layout.width is None:
-        return _full_table(trace, rows, view), None
-    return _fitted_table(trace, rows, view, layout.width)
+        columns = _columns(trace, view, fitted=False)
+        return build_table(columns, rows_of(columns, drawn, _row_style), **_table_options(trace)), None
 
+    def form(compact: bool) -> Form:
+        columns = _columns(trace, view, fitted=True, compact=compact)
+        return columns, rows_of(columns, drawn, _row_style)
 
-def left_out_note(
-    fit: Fit | None, *, columns_option: bool = True, titles: Mapping[str, str] | None = None
-) -> Text | None:
-    """The line under a fitted table naming the columns it left out, and how to see them.
-
-    ``columns_option``: the command also takes ``--columns`` (whose words are the names
-    shown); ``titles``: how to call the columns instead of their names.
-    """
-    if fit is None or not fit.left_out:
-        return None
-    names = [(titles or {}).get(name, name) for name in fit.left_out]
-    text = Text.assemble(
-        (f"Left out to fit {fit.available} columns: {', '.join(names)}. ", "dim"),
-        ("--wide", "bold"),
-        (" shows every column", "dim"),
-    )
-    if columns_option:
-        text.append_text(Text.assemble(("; ", "dim"), ("--columns", "bold"), (" chooses which", "dim")))
-    return text.append(".", style="dim")
+    shown, rows, fit = fit_whole_or_compact(form, layout.width, COLUMN_PRIORITY)
+    return build_table(shown, rows, fit, **_table_options(trace, edge=fit.edge)), fit
 
 
 def totals_text(trace: Trace) -> Text:

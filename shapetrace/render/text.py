@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from collections.abc import Iterable
 
 from rich.console import Console, ConsoleOptions, RenderableType
@@ -10,7 +11,7 @@ from rich.segment import Segment
 
 from shapetrace.messages import visible
 
-__all__ = ["VisibleConsole", "needed_width", "render_text"]
+__all__ = ["VisibleConsole", "needed_width", "offscreen_console", "render_text"]
 
 MIN_WIDTH = 80
 PROSE_MIN_WIDTH = 16
@@ -51,20 +52,39 @@ def needed_width(console: Console, renderable: RenderableType, *, wrap: bool = F
             column.max_width = width
 
 
+def offscreen_console(
+    *, width: int = MIN_WIDTH, measure: RenderableType | None = None, export: bool = False
+) -> VisibleConsole:
+    """A console that prints into a string, never to the screen or a notebook's output.
+
+    Args:
+        width: its width in cells.
+        measure: a table the console widens for (beyond ``width``), so that it renders whole.
+        export: for ``export_svg`` / ``export_html``: it records what it prints, styled in
+            truecolor as a terminal shows it (``NO_COLOR`` still holds). Otherwise plain text
+            without control codes.
+    """
+    console = VisibleConsole(
+        file=io.StringIO(),
+        width=width,
+        record=export,
+        force_terminal=export,
+        force_jupyter=False,
+        color_system="truecolor" if export else None,
+        no_color=None if export else True,
+        highlight=False,
+        emoji=False,
+    )
+    if measure is not None:
+        console.width = max(needed_width(console, measure), width)
+    return console
+
+
 def render_text(
     renderable: RenderableType, *, measure: RenderableType | None = None, width: int | None = None
 ) -> str:
     """Plain text (no control codes), as wide as ``measure`` needs, trailing spaces stripped."""
-    console = VisibleConsole(
-        width=width or MIN_WIDTH,
-        color_system=None,
-        no_color=True,
-        highlight=False,
-        emoji=False,
-        force_terminal=False,
-    )
-    if measure is not None:
-        console.width = max(needed_width(console, measure), width or MIN_WIDTH)
+    console = offscreen_console(width=width or MIN_WIDTH, measure=measure)
     with console.capture() as capture:
         console.print(renderable)
     return "\n".join(line.rstrip() for line in capture.get().splitlines()) + "\n"

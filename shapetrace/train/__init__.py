@@ -8,12 +8,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from shapetrace.train.config import Adapt, Distribute, TrainConfig
+from shapetrace.train.config import ChannelAdapter, Distribute, TrainConfig
 
 if TYPE_CHECKING:
     from shapetrace.train.run import Reporter, TrainResult
 
-__all__ = ["Adapt", "Distribute", "TrainConfig", "train"]
+__all__ = ["ChannelAdapter", "Distribute", "TrainConfig", "train"]
 
 
 def train(

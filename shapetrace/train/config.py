@@ -8,11 +8,12 @@ from enum import Enum
 from pathlib import Path
 from typing import Any, cast
 
-from shapetrace.applications import parse_size, resolve_application, validate_channels, validate_size
 from shapetrace.errors import UsageError
+from shapetrace.models.catalog import parse_size, resolve_application, validate_channels, validate_size
+from shapetrace.models.weights import weights_choice
 
 __all__ = [
-    "Adapt",
+    "ChannelAdapter",
     "Distribute",
     "TrainConfig",
     "DEFAULT_MODEL",
@@ -31,7 +32,7 @@ DIGITS = "digits"
 RESUME_NEUTRAL = frozenset({"output", "overwrite", "resume", "distribute"})
 
 
-class Adapt(str, Enum):
+class ChannelAdapter(str, Enum):
     """How one gray channel meets a network declared for three."""
 
     repeat = "repeat"
@@ -66,7 +67,7 @@ class TrainConfig:
     """Channels the images are read with (1 = grayscale)."""
     weights: str = "none"
     """``none`` (from scratch), ``imagenet`` (downloads) or a local weights file of the 3-channel base."""
-    adapt: Adapt = Adapt.repeat
+    adapt: ChannelAdapter = ChannelAdapter.repeat
     """How the image channels meet the 3 the model was declared for (ignored when they are 3)."""
     epochs: int = 8
     """Epochs of training (from scratch: the whole model; pretrained: the head on a frozen base)."""
@@ -90,7 +91,7 @@ class TrainConfig:
 
     @property
     def pretrained(self) -> bool:
-        return self.weights.lower() != "none"
+        return weights_choice(self.weights) != "none"
 
     @property
     def is_digits(self) -> bool:
@@ -99,7 +100,7 @@ class TrainConfig:
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["size"] = None if self.size is None else list(self.size)
-        data["adapt"] = Adapt(self.adapt).value
+        data["adapt"] = ChannelAdapter(self.adapt).value
         data["distribute"] = Distribute(self.distribute).value
         return data
 
@@ -110,7 +111,7 @@ class TrainConfig:
         if values.get("size") is not None:
             values["size"] = tuple(values["size"])
         if "adapt" in values:
-            values["adapt"] = Adapt(values["adapt"])
+            values["adapt"] = ChannelAdapter(values["adapt"])
         if "distribute" in values:
             values["distribute"] = Distribute(values["distribute"])
         return cls(**values)
@@ -135,7 +136,7 @@ class TrainConfig:
                 "3 (RGB) channels.",
                 param="channels",
             )
-        adapt = Adapt(self.adapt)
+        adapt = ChannelAdapter(self.adapt)
         _validate_whole("epochs", self.epochs, 1)
         _validate_whole("fine_tune_epochs", self.fine_tune_epochs, 0)
         _validate_whole("batch_size", self.batch_size, 1)
@@ -149,13 +150,13 @@ class TrainConfig:
                 param="val_split",
             )
         weights = str(self.weights)
-        if weights.lower() in ("none", "imagenet"):
-            weights = weights.lower()
-        elif not Path(weights).expanduser().is_file():
+        choice = weights_choice(weights)
+        if isinstance(choice, Path) and not choice.is_file():
             raise UsageError(
                 f"Weights file {weights!r} does not exist: expected none, imagenet or the path of a "
                 ".weights.h5 file saved from the 3-channel model."
             )
+        weights = weights if isinstance(choice, Path) else choice
         if self.fine_tune_epochs and weights == "none":
             raise UsageError(
                 "`fine_tune_epochs` needs pretrained weights (weights=imagenet or a file): from "

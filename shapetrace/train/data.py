@@ -390,7 +390,7 @@ def make_batches(images: np.ndarray, labels: np.ndarray, *, batch_size: int, shu
     the epoch's order, so one compiled train step serves every batch (a partial batch would
     compile the whole training step anew on JAX). Unshuffled (validation) batches are exact.
     """
-    from shapetrace._keras_graph import keras
+    from shapetrace.tracing._keras_graph import keras
 
     class ArrayBatches(keras.utils.PyDataset):
         def __init__(self) -> None:
@@ -452,7 +452,7 @@ def load_datasets(config: TrainConfig) -> Datasets:
         }
         origin = config.data
     train_idx, val_idx = stratified_split(labels, config.val_split, config.seed)
-    from shapetrace._keras_graph import backend_name
+    from shapetrace.tracing._keras_graph import backend_name
 
     if backend_name() == "tensorflow":
         common: dict[str, Any] = dict(

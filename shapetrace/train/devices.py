@@ -30,7 +30,7 @@ TRAIN_BACKENDS = ("tensorflow", "jax", "torch")
 
 def require_training_backend() -> str:
     """The backend Keras runs on, refused in one line when it cannot train."""
-    from shapetrace._keras_graph import backend_name
+    from shapetrace.tracing._keras_graph import backend_name
 
     backend = backend_name()
     if backend not in TRAIN_BACKENDS:
@@ -55,7 +55,7 @@ class JaxDataParallel:
     """``keras.distribution.DataParallel`` over every local device (JAX)."""
 
     def __init__(self) -> None:
-        from shapetrace._keras_graph import keras
+        from shapetrace.tracing._keras_graph import keras
 
         devices = keras.distribution.list_devices()
         self.distribution = keras.distribution.DataParallel(devices=devices)
@@ -72,7 +72,7 @@ def make_strategy(kind: Distribute) -> Any:
     Raises:
         UsageError: a multi-device mode this backend has no supported path for.
     """
-    from shapetrace._keras_graph import backend_name
+    from shapetrace.tracing._keras_graph import backend_name
 
     kind = Distribute(kind)
     backend = backend_name()

@@ -1,8 +1,8 @@
 """The run folder: what goes in it, atomic writes, and whether a folder may be (re)used.
 
-Every file goes through :func:`shapetrace.fileio.atomic_path`; unlike
-:func:`shapetrace.fileio.atomic_write`, the writers here let ``OSError`` through, so that a
-full disk stops training with a resumable run folder (see ``train/run.py``).
+Every file goes through :func:`shapetrace.fileio.atomic_path`; the run's own files are written
+with ``raw_os_errors``, which lets ``OSError`` through, so that a full disk stops training with a
+resumable run folder (see ``train/run.py``).
 """
 
 from __future__ import annotations
@@ -21,12 +21,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from shapetrace import fileio
 from shapetrace.errors import UsageError
-from shapetrace.fileio import atomic_path
+from shapetrace.fileio import atomic_path, atomic_write
 from shapetrace.messages import one_line
 
-__all__ = ["RunFolder", "atomic_write", "FILES", "SCHEMA"]
+__all__ = ["RunFolder", "FILES", "SCHEMA"]
 
 SCHEMA = "shapetrace.train/1"
 FILES = {
@@ -60,11 +59,6 @@ _TEMPORARY = re.compile(
 )
 _CHECKPOINT_TEMPORARY = re.compile(r"\.epoch-\d{4,}(?:\.keras)?\.[A-Za-z0-9_]+\.keras")
 HISTORY_COLUMNS = ("epoch", "phase", "loss", "accuracy", "val_loss", "val_accuracy", "lr", "seconds")
-
-
-def atomic_write(path: Path, data: bytes | str) -> None:
-    """:func:`shapetrace.fileio.atomic_write` flushed to disk, ``OSError`` let through (see above)."""
-    fileio.atomic_write(path, data, fsync=True, raw_os_errors=True)
 
 
 def atomic_save_model(model: Any, path: Path) -> None:
@@ -240,8 +234,12 @@ class RunFolder:
 
     # -- writing --------------------------------------------------------------------------
 
+    def write(self, key: str, data: bytes | str) -> None:
+        """One of the run's files, flushed to disk, ``OSError`` let through (see above)."""
+        atomic_write(self.path(key), data, fsync=True, raw_os_errors=True)
+
     def write_json(self, key: str, data: dict) -> None:
-        atomic_write(self.path(key), to_json(data))
+        self.write(key, to_json(data))
 
     def write_history(self, rows: list[dict]) -> None:
         buffer = io.StringIO()
@@ -249,7 +247,7 @@ class RunFolder:
         writer.writeheader()
         for row in rows:
             writer.writerow({k: row.get(k) for k in HISTORY_COLUMNS})
-        atomic_write(self.path("history"), buffer.getvalue())
+        self.write("history", buffer.getvalue())
 
     def read_history(self) -> list[dict]:
         path = self.path("history")

@@ -1,7 +1,7 @@
 """The training recipe: optimiser, phases, and what is trainable in each.
 
 * From scratch (``--weights none``): the whole model trains for ``epochs`` with Adam and a cosine
-  decay from ``lr``; BatchNorm momentum is lowered to 0.9 (see ``adapt.BN_MOMENTUM_SCRATCH``).
+  decay from ``lr``; BatchNorm momentum is lowered to 0.9 (see ``channels.BN_MOMENTUM_SCRATCH``).
 * Pretrained: the base is frozen and called with ``training=False`` (BatchNorm in inference
   mode), the head trains for ``epochs`` at ``lr``; then, with ``fine_tune_epochs``, the base is
   unfrozen and the model recompiled at ``fine_tune_lr`` (BatchNorm stays in inference mode, as
@@ -45,7 +45,7 @@ def phases(config: TrainConfig) -> tuple[Phase, ...]:
 
 def compile_for(model: Any, phase: Phase, steps_per_epoch: int) -> None:
     """Compile ``model`` for ``phase``: Adam with a cosine decay over the phase's steps."""
-    from shapetrace._keras_graph import keras
+    from shapetrace.tracing._keras_graph import keras
 
     steps = max(1, (phase.last_epoch - phase.first_epoch) * steps_per_epoch)
     schedule = keras.optimizers.schedules.CosineDecay(phase.lr, decay_steps=steps, alpha=0.01)

@@ -12,23 +12,31 @@ import json
 import math
 import os
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
-from shapetrace._keras_graph import depthwise_conv_by_slices, keras, tensorflow_left_unloaded, versions
 from shapetrace.errors import TrainingDiverged, UsageError
 from shapetrace.extras import require_train
+from shapetrace.tracing._keras_graph import (
+    depthwise_conv_by_slices,
+    keras,
+    tensorflow_left_unloaded,
+    versions,
+)
 from shapetrace.train.config import Distribute, TrainConfig
 from shapetrace.train.devices import make_strategy, require_training_backend
-from shapetrace.train.outputs import FILES, SCHEMA, RunFolder, atomic_copy, atomic_save_model, atomic_write
+from shapetrace.train.multiworker import MULTI_WORKER_FIT_WORKS, fit_multi_worker
+from shapetrace.train.outputs import FILES, SCHEMA, RunFolder, atomic_copy, atomic_save_model
 
 if TYPE_CHECKING:
     import tensorflow as tf
 
+    from shapetrace.models.catalog import Application
+    from shapetrace.train.channels import Assembly
     from shapetrace.train.data import Datasets
     from shapetrace.train.recipe import Phase
 
@@ -41,14 +49,6 @@ __all__ = [
     "make_strategy",
     "require_training_backend",
 ]
-
-
-MULTI_WORKER_FIT_WORKS = False
-"""Keras 3 (checked: 3.15.1 with TensorFlow 2.21) cannot ``fit`` under MultiWorkerMirroredStrategy:
-its symbolic build reduces the first distributed batch eagerly ("Attempt to convert a value
-(PerReplica…) to a Tensor", keras-team/keras#20585), and skipping that build fails later in the
-metrics. So ``--distribute multi-worker`` trains with :func:`_fit_multi_worker`, a custom loop
-with the same callbacks, logs and outputs; flip this once Keras fixes ``fit`` to use it instead."""
 
 
 @dataclass(frozen=True)
@@ -185,168 +185,21 @@ def _train(
     require_train()  # scikit-learn, Pillow, matplotlib: the [train] extra
     started = time.perf_counter()
     reporter = reporter or _Quiet()
-    config = config.resolved()
-    from shapetrace.applications import resolve_application
-
-    app = resolve_application(config.model)
-    strategy = make_strategy(config.distribute)  # before any other TensorFlow (or JAX) work
-    chief = config.distribute is not Distribute.multi_worker or _is_chief()
-    assert isinstance(config.size, tuple) and config.output is not None  # resolved
-    folder = RunFolder(Path(config.output))
-    if not chief:  # other workers train in step but keep their files to themselves
-        folder = _worker_folder(folder)
-    if config.distribute is Distribute.multi_worker:
-        completed, history, state = _agreed_folder(strategy, folder, config)
-    else:
-        completed, history, state = _validate_folder(folder, config)
-    started_on = _started_on(folder) if completed else None
-
-    from shapetrace.api import trace_model
-    from shapetrace.explain import verdict_text
-    from shapetrace.report import trace_document
-    from shapetrace.train import adapt as adapt_mod
-    from shapetrace.train import recipe
-    from shapetrace.train.data import load_datasets
-
-    keras.utils.set_random_seed(config.seed)
-    datasets = load_datasets(config)
-    n_classes = len(datasets.info.class_names)
-    steps = recipe.steps_per_epoch(datasets.info.train, config.batch_size)
-    phases = recipe.phases(config)
-    total = phases[-1].last_epoch
-    # Built outside the strategy's scope: building an application resets Keras's session, which
-    # would pop the scope's strategy stack. The strategy gets its own copy of the variables.
-    assembly = adapt_mod.assemble(config, app, n_classes)
-    model = assembly.model
-    if config.distribute is not Distribute.none:
-        with strategy.scope():
-            model = _clone_in_scope(model)
-    fed = trace_model(model, channels=config.channels, size=config.size)
-    held.enter_context(folder.locked())  # before the first change to the folder
-    if completed == 0 and folder.root.exists():
-        folder.clear()  # only now: every check passed (an --overwrite or a stale unfinished run)
-    elif completed:
-        folder.remove_temporaries()  # left by a process killed mid-write; only this run owns them
-        assert state is not None  # a folder with completed epochs has its state
-        model = _load_checkpoint(strategy, folder.root / state["checkpoint"], started_on, backend)
-    try:
-        folder.checkpoints.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise UsageError(
-            f"Cannot create output={str(folder.root)!r} ({error.strerror or error}).", param="output"
-        ) from None
-    resolved = {
-        "schema": SCHEMA,
-        "backend": backend,
-        "versions": versions(),
-        "config": config.to_dict(),
-        "application": app.name,
-        "base": assembly.base.name,
-        "adapt": assembly.adapt,
-        "adapt_note": assembly.note,
-        "sum_stem": None if assembly.fold is None else assembly.fold.to_dict(),
-        "data": datasets.info.to_dict(),
-        "replicas": int(strategy.num_replicas_in_sync),
-        "steps_per_epoch": steps,
-        "phases": [{"name": p.name, "epochs": [p.first_epoch + 1, p.last_epoch], "lr": p.lr} for p in phases],
-        "verdict_before_training": verdict_text(fed),
-    }
-    if completed == 0:
-        folder.write_json("config", resolved)
-    plan = Plan(
-        config=config,
-        application=app.name,
-        adapt=assembly.adapt,
-        adapt_note=assembly.note,
-        verdict=verdict_text(fed),
-        trace=fed,
-        data=datasets.info,
-        replicas=int(strategy.num_replicas_in_sync),
-        resumed_from=completed,
-        total_epochs=total,
-        steps_per_epoch=steps,
-        backend=backend,
-        started_on=started_on if started_on != backend else None,
-    )
+    run = _prepare(config.resolved(), backend, held)
+    plan = _plan(run)
     reporter.plan(plan)
-
-    recorder = _Recorder(folder, history, state or {}, reporter, steps, backend)
+    history_callback = _HistoryCallback(
+        run.folder, run.resume.history, run.resume.state or {}, reporter, run.steps, backend
+    )
     try:
-        for phase in phases:
-            if completed >= phase.last_epoch:
-                continue
-            with strategy.scope():
-                if completed == phase.first_epoch or state is None or state.get("phase") != phase.name:
-                    if phase.name == "fine-tune":
-                        recipe.unfreeze(model, assembly.base.name)
-                    recipe.compile_for(model, phase, steps)
-            recorder.phase = phase.name
-            reporter.phase_begin(phase, completed, steps)
-            if config.distribute is Distribute.multi_worker and not MULTI_WORKER_FIT_WORKS:
-                _fit_multi_worker(
-                    model,
-                    strategy,
-                    datasets,
-                    initial_epoch=completed,
-                    epochs=phase.last_epoch,
-                    callbacks=[recorder, *callbacks],
-                )
-            else:
-                with strategy.scope():  # JAX's data parallelism applies inside its scope
-                    model.fit(
-                        datasets.train,
-                        validation_data=datasets.val,
-                        initial_epoch=completed,
-                        epochs=phase.last_epoch,
-                        verbose=0,
-                        shuffle=False,  # the pipeline shuffles (seeded, every epoch)
-                        callbacks=[recorder, *callbacks],
-                    )
-            if recorder.diverged is not None:
-                epoch, step = recorder.diverged
-                kept = recorder.state.get("checkpoint")
-                where = (
-                    f"kept the last good checkpoint {str(folder.root / kept)!r}"
-                    if kept
-                    else "no epoch had completed"
-                )
-                raise TrainingDiverged(
-                    f"The loss became NaN/inf in epoch {epoch + 1} (batch {step + 1}); training stopped and "
-                    f"{where}: lower `lr` (was {phase.lr:g}).",
-                    param="lr",
-                )
-            completed = phase.last_epoch
-            state = recorder.state
-
+        _train_phases(run, history_callback, reporter, callbacks)
         reporter.finishing()
-        rows = recorder.history
-        best = rows[int(recorder.state["best"]["epoch"]) - 1]  # the epoch best.keras holds
-        atomic_save_model(model, folder.path("model"))
-        if config.distribute is Distribute.multi_worker:
-            # predict/trace need no collective: each worker evaluates a local copy of what it saved
-            model = keras.models.load_model(folder.path("model"))
-        folder.write_json(
-            "trace", trace_document(trace_model(model, channels=config.channels, size=config.size))
-        )
-        final = _evaluate(model, datasets, rows[-1])
-        # The best epoch's weights into the same model: its compiled predict step serves again
-        # (on JAX a second model would compile anew).
-        model.load_weights(folder.path("best"))
-        metrics = {
-            "schema": SCHEMA,
-            "classes": list(datasets.info.class_names),
-            "final": final,
-            "best": {"epoch": best["epoch"], **_evaluate(model, datasets, best)},
-        }
-        folder.write_json("metrics", metrics)
-        atomic_write(folder.path("curves"), _curves_png(rows, phases))
-        state = {**recorder.state, "finished": True}
-        folder.write_json("state", state)
+        best = _write_outputs(run, history_callback)
     except OSError as error:  # a full disk, a quota, a vanished mount: the run stays resumable
-        raise _write_failed(error, folder, recorder.state, total) from None
-    files = {key: str(folder.path(key)) for key in FILES}
+        raise _write_failed(error, run.folder, history_callback.state, run.phases[-1].last_epoch) from None
+    rows = history_callback.history
     return TrainResult(
-        output=str(folder.root),
+        output=str(run.folder.root),
         epochs=len(rows),
         resumed_from=plan.resumed_from,
         best_epoch=int(best["epoch"]),
@@ -354,10 +207,265 @@ def _train(
         best_val_loss=float(best["val_loss"]),
         final=dict(rows[-1]),
         seconds=time.perf_counter() - started,
-        files=files,
+        files={key: str(run.folder.path(key)) for key in FILES},
         history=tuple(rows),
         backend=backend,
     )
+
+
+@dataclass(frozen=True)
+class _Resume:
+    """What the run folder already holds for this run (nothing, for a fresh one)."""
+
+    completed: int
+    """Completed epochs (0 = start afresh)."""
+    history: list[dict]
+    state: dict | None
+    started_on: str | None
+    """The backend the run was started on (``None`` for a fresh run)."""
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    """Everything checked and built before the first epoch, the run folder taken."""
+
+    config: TrainConfig
+    backend: str
+    app: Application
+    strategy: Any
+    folder: RunFolder
+    resume: _Resume
+    datasets: Datasets
+    steps: int
+    phases: tuple[Phase, ...]
+    assembly: Assembly
+    model: Any
+    """The model to train: the assembly's (cloned into the strategy's scope) or the last checkpoint."""
+    fed: Any
+    """The :class:`~shapetrace.records.Trace` of the model before training."""
+
+
+def _prepare(config: TrainConfig, backend: str, held: contextlib.ExitStack) -> _Prepared:
+    """Check the folder, load the data, build and trace the model; only then take the folder
+    (cleared for a fresh run, the last checkpoint loaded to resume)."""
+    from shapetrace.models.catalog import resolve_application
+
+    app = resolve_application(config.model)
+    strategy = make_strategy(config.distribute)  # before any other TensorFlow (or JAX) work
+    assert isinstance(config.size, tuple)  # resolved
+    folder, resume = _resume_point(config, strategy)
+
+    from shapetrace.api import trace_model
+    from shapetrace.train import recipe
+    from shapetrace.train.channels import assemble
+    from shapetrace.train.data import load_datasets
+
+    keras.utils.set_random_seed(config.seed)
+    datasets = load_datasets(config)
+    # Built outside the strategy's scope: building an application resets Keras's session, which
+    # would pop the scope's strategy stack. The strategy gets its own copy of the variables.
+    assembly = assemble(config, app, len(datasets.info.class_names))
+    model = assembly.model
+    if config.distribute is not Distribute.none:
+        with strategy.scope():
+            model = _clone_in_scope(model)
+    fed = trace_model(model, channels=config.channels, size=config.size)
+    resumed = _take_folder(held, folder, resume, strategy, backend)
+    if resumed is not None:
+        model = resumed
+    return _Prepared(
+        config=config,
+        backend=backend,
+        app=app,
+        strategy=strategy,
+        folder=folder,
+        resume=resume,
+        datasets=datasets,
+        steps=recipe.steps_per_epoch(datasets.info.train, config.batch_size),
+        phases=recipe.phases(config),
+        assembly=assembly,
+        model=model,
+        fed=fed,
+    )
+
+
+def _resume_point(config: TrainConfig, strategy: Any) -> tuple[RunFolder, _Resume]:
+    """The folder this process writes, and what it holds for this run (checked; nothing written)."""
+    assert config.output is not None  # resolved
+    folder = RunFolder(Path(config.output))
+    multi_worker = config.distribute is Distribute.multi_worker
+    if multi_worker and not _is_chief():  # other workers train in step but keep their files to themselves
+        folder = _worker_folder(folder)
+    if multi_worker:
+        completed, history, state = _agreed_folder(strategy, folder, config)
+    else:
+        completed, history, state = _validate_folder(folder, config)
+    started_on = _started_on(folder) if completed else None
+    return folder, _Resume(completed, history, state, started_on)
+
+
+def _take_folder(
+    held: contextlib.ExitStack, folder: RunFolder, resume: _Resume, strategy: Any, backend: str
+) -> Any:
+    """Lock the folder for the rest of the run and make it ready; the last checkpoint's model
+    when the run resumes, else ``None``."""
+    model = None
+    held.enter_context(folder.locked())  # before the first change to the folder
+    if resume.completed == 0 and folder.root.exists():
+        folder.clear()  # only now: every check passed (an --overwrite or a stale unfinished run)
+    elif resume.completed:
+        folder.remove_temporaries()  # left by a process killed mid-write; only this run owns them
+        assert resume.state is not None  # a folder with completed epochs has its state
+        checkpoint = folder.root / resume.state["checkpoint"]
+        model = _load_checkpoint(strategy, checkpoint, resume.started_on, backend)
+    try:
+        folder.checkpoints.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise UsageError(
+            f"Cannot create output={str(folder.root)!r} ({error.strerror or error}).", param="output"
+        ) from None
+    return model
+
+
+def _plan(run: _Prepared) -> Plan:
+    """What is about to happen; a fresh run's ``config.json`` written."""
+    from shapetrace.tracing.explain import verdict_text
+
+    config, assembly, resume = run.config, run.assembly, run.resume
+    replicas = int(run.strategy.num_replicas_in_sync)
+    verdict = verdict_text(run.fed)
+    if resume.completed == 0:
+        run.folder.write_json(
+            "config",
+            {
+                "schema": SCHEMA,
+                "backend": run.backend,
+                "versions": versions(),
+                "config": config.to_dict(),
+                "application": run.app.name,
+                "base": assembly.base.name,
+                "adapt": assembly.adapt,
+                "adapt_note": assembly.note,
+                "sum_stem": None if assembly.fold is None else assembly.fold.to_dict(),
+                "data": run.datasets.info.to_dict(),
+                "replicas": replicas,
+                "steps_per_epoch": run.steps,
+                "phases": [
+                    {"name": p.name, "epochs": [p.first_epoch + 1, p.last_epoch], "lr": p.lr}
+                    for p in run.phases
+                ],
+                "verdict_before_training": verdict,
+            },
+        )
+    return Plan(
+        config=config,
+        application=run.app.name,
+        adapt=assembly.adapt,
+        adapt_note=assembly.note,
+        verdict=verdict,
+        trace=run.fed,
+        data=run.datasets.info,
+        replicas=replicas,
+        resumed_from=resume.completed,
+        total_epochs=run.phases[-1].last_epoch,
+        steps_per_epoch=run.steps,
+        backend=run.backend,
+        started_on=resume.started_on if resume.started_on != run.backend else None,
+    )
+
+
+def _train_phases(
+    run: _Prepared, history_callback: _HistoryCallback, reporter: Reporter, callbacks: Sequence[Any]
+) -> None:
+    """Train every phase the folder has not completed, each compiled (and the base unfrozen for
+    fine-tuning) unless the run resumes in the middle of it."""
+    from shapetrace.train import recipe
+
+    completed, state, model, strategy = run.resume.completed, run.resume.state, run.model, run.strategy
+    for phase in run.phases:
+        if completed >= phase.last_epoch:
+            continue
+        with strategy.scope():
+            if completed == phase.first_epoch or state is None or state.get("phase") != phase.name:
+                if phase.name == "fine-tune":
+                    recipe.unfreeze(model, run.assembly.base.name)
+                recipe.compile_for(model, phase, run.steps)
+        history_callback.phase = phase.name
+        reporter.phase_begin(phase, completed, run.steps)
+        _fit(run, initial_epoch=completed, epochs=phase.last_epoch, callbacks=[history_callback, *callbacks])
+        if history_callback.diverged is not None:
+            raise _diverged(history_callback, run.folder, phase)
+        completed = phase.last_epoch
+        state = history_callback.state
+
+
+def _fit(run: _Prepared, *, initial_epoch: int, epochs: int, callbacks: list[Any]) -> None:
+    if run.config.distribute is Distribute.multi_worker and not MULTI_WORKER_FIT_WORKS:
+        fit_multi_worker(
+            run.model,
+            run.strategy,
+            run.datasets,
+            initial_epoch=initial_epoch,
+            epochs=epochs,
+            callbacks=callbacks,
+        )
+        return
+    with run.strategy.scope():  # JAX's data parallelism applies inside its scope
+        run.model.fit(
+            run.datasets.train,
+            validation_data=run.datasets.val,
+            initial_epoch=initial_epoch,
+            epochs=epochs,
+            verbose=0,
+            shuffle=False,  # the pipeline shuffles (seeded, every epoch)
+            callbacks=callbacks,
+        )
+
+
+def _diverged(history_callback: _HistoryCallback, folder: RunFolder, phase: Phase) -> TrainingDiverged:
+    assert history_callback.diverged is not None
+    epoch, step = history_callback.diverged
+    kept = history_callback.state.get("checkpoint")
+    where = f"kept the last good checkpoint {str(folder.root / kept)!r}" if kept else "no epoch had completed"
+    return TrainingDiverged(
+        f"The loss became NaN/inf in epoch {epoch + 1} (batch {step + 1}); training stopped and "
+        f"{where}: lower `lr` (was {phase.lr:g}).",
+        param="lr",
+    )
+
+
+def _write_outputs(run: _Prepared, history_callback: _HistoryCallback) -> dict:
+    """The final model, its trace, the metrics and the curves, then the state marked finished.
+
+    Returns:
+        The best epoch's history row (the epoch ``best.keras`` holds).
+    """
+    from shapetrace.api import trace_model
+    from shapetrace.tracing.report import trace_document
+
+    folder, config, datasets, model = run.folder, run.config, run.datasets, run.model
+    assert isinstance(config.size, tuple)  # resolved
+    rows = history_callback.history
+    best = rows[int(history_callback.state["best"]["epoch"]) - 1]
+    atomic_save_model(model, folder.path("model"))
+    if config.distribute is Distribute.multi_worker:
+        # predict/trace need no collective: each worker evaluates a local copy of what it saved
+        model = keras.models.load_model(folder.path("model"))
+    folder.write_json("trace", trace_document(trace_model(model, channels=config.channels, size=config.size)))
+    final = _evaluate(model, datasets, rows[-1])
+    # The best epoch's weights into the same model: its compiled predict step serves again
+    # (on JAX a second model would compile anew).
+    model.load_weights(folder.path("best"))
+    metrics = {
+        "schema": SCHEMA,
+        "classes": list(datasets.info.class_names),
+        "final": final,
+        "best": {"epoch": best["epoch"], **_evaluate(model, datasets, best)},
+    }
+    folder.write_json("metrics", metrics)
+    folder.write("curves", _curves_png(rows, run.phases))
+    folder.write_json("state", {**history_callback.state, "finished": True})
+    return best
 
 
 def _started_on(folder: RunFolder) -> str | None:
@@ -417,121 +525,6 @@ def _write_failed(error: OSError, folder: RunFolder, state: dict, total: int) ->
         f"{why}{where}: training stopped; {kept}. {'Free some space' if full else 'Fix that'} and "
         f"rerun the same command to {then}."
     )
-
-
-def _fit_multi_worker(
-    model: Any,
-    strategy: tf.distribute.Strategy,
-    datasets: Datasets,
-    *,
-    initial_epoch: int,
-    epochs: int,
-    callbacks: Sequence[Any],
-) -> None:
-    """``model.fit`` for MultiWorkerMirroredStrategy, as a custom loop (see ``MULTI_WORKER_FIT_WORKS``).
-
-    Every worker runs the same steps on its share of each global batch (tf.data auto-sharding by
-    data); gradients are summed across workers by the optimizer, so the weights stay identical.
-    Callbacks see what ``fit`` gives them: the epoch's running mean ``loss``/``accuracy`` after each
-    batch, plus ``val_loss``/``val_accuracy`` at the epoch's end, all reduced over every worker.
-    BatchNorm moving statistics (which Keras keeps per replica, aggregation ``none``) are
-    averaged across workers after each step, weighted by each replica's batch size.
-    """
-    import tensorflow as tf
-
-    options = tf.data.Options()
-    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
-    train_data = strategy.experimental_distribute_dataset(datasets.train.with_options(options))
-    val_data = strategy.experimental_distribute_dataset(datasets.val.with_options(options))
-    optimizer = model.optimizer
-    with strategy.scope():
-        if not optimizer.built:
-            optimizer.build(model.trainable_variables)
-    weights = model.trainable_variables
-    statistics = [
-        v
-        for layer in _layers_of(model)
-        if isinstance(layer, keras.layers.BatchNormalization) and layer.trainable
-        for v in (layer.moving_mean, layer.moving_variance)
-    ]
-    replicas = strategy.num_replicas_in_sync
-
-    def sums(y: Any, p: Any) -> tuple[Any, Any, Any]:
-        """Per-replica (sum of losses, number correct, number of examples)."""
-        losses = keras.losses.sparse_categorical_crossentropy(y, p)
-        correct = tf.cast(
-            tf.equal(tf.argmax(p, axis=-1, output_type=tf.int32), tf.cast(y, tf.int32)), tf.float32
-        )
-        return tf.reduce_sum(losses), tf.reduce_sum(correct), tf.cast(tf.shape(y)[0], tf.float32)
-
-    def train_replica(x: Any, y: Any) -> tuple[Any, Any, Any]:
-        context = tf.distribute.get_replica_context()
-        with tf.GradientTape() as tape:
-            p = model(x, training=True)
-            loss_sum, correct, n = sums(y, p)
-            total = context.all_reduce("SUM", n)
-            loss = loss_sum / total  # the global batch's mean: the optimizer sums replicas' gradients
-            if model.losses:
-                loss += tf.add_n(model.losses) / replicas
-        grads = tape.gradient(loss, weights)
-        grads = [tf.where(n > 0, g, tf.zeros_like(g)) if g is not None else None for g in grads]
-        optimizer.apply_gradients(zip(grads, weights))
-        if statistics:  # an empty replica's (NaN) statistics get weight 0
-            weighted = [tf.where(n > 0, v.value * n, tf.zeros_like(v.value)) for v in statistics]
-            averaged = context.all_reduce("SUM", weighted)
-            for v, value in zip(statistics, averaged):
-                v.assign(value / total)
-        return loss_sum, correct, n
-
-    def val_replica(x: Any, y: Any) -> tuple[Any, Any, Any]:
-        return sums(y, model(x, training=False))
-
-    def reduced(results: Sequence[Any]) -> list[Any]:
-        return [strategy.reduce("SUM", value, axis=None) for value in results]
-
-    @tf.function
-    def train_step(batch: Any) -> list[Any]:
-        return reduced(strategy.run(train_replica, args=batch))
-
-    @tf.function
-    def val_step(batch: Any) -> list[Any]:
-        return reduced(strategy.run(val_replica, args=batch))
-
-    callback_list = keras.callbacks.CallbackList(list(callbacks), model=model)
-    model.stop_training = False
-    callback_list.on_train_begin()
-    for epoch in range(initial_epoch, epochs):
-        callback_list.on_epoch_begin(epoch)
-        loss_sum = correct = seen = 0.0
-        for step, batch in enumerate(train_data):
-            callback_list.on_train_batch_begin(step)
-            batch_loss, batch_correct, batch_n = (float(v) for v in train_step(batch))
-            loss_sum, correct, seen = loss_sum + batch_loss, correct + batch_correct, seen + batch_n
-            callback_list.on_train_batch_end(step, {"loss": loss_sum / seen, "accuracy": correct / seen})
-            if model.stop_training:  # the loss is reduced over all workers: they all stop here
-                break
-        logs = {"loss": loss_sum / max(seen, 1.0), "accuracy": correct / max(seen, 1.0)}
-        if not model.stop_training:
-            val_loss = val_correct = val_seen = 0.0
-            for batch in val_data:
-                batch_loss, batch_correct, batch_n = (float(v) for v in val_step(batch))
-                val_loss, val_correct, val_seen = (
-                    val_loss + batch_loss,
-                    val_correct + batch_correct,
-                    val_seen + batch_n,
-                )
-            logs.update(val_loss=val_loss / max(val_seen, 1.0), val_accuracy=val_correct / max(val_seen, 1.0))
-        callback_list.on_epoch_end(epoch, logs)
-        if model.stop_training:
-            break
-    callback_list.on_train_end()
-
-
-def _layers_of(layer: Any) -> Iterator[Any]:
-    """``layer`` and every layer nested in it (a base model inside the full model)."""
-    yield layer
-    for inner in getattr(layer, "layers", ()):
-        yield from _layers_of(inner)
 
 
 def _clone_in_scope(model: Any) -> Any:
@@ -648,7 +641,7 @@ def _validate_folder(folder: RunFolder, config: TrainConfig) -> tuple[int, list[
     return completed, history, state if completed else None
 
 
-class _Recorder(keras.callbacks.Callback):
+class _HistoryCallback(keras.callbacks.Callback):
     """Keras callback: per-epoch checkpoint, best model, history and state, each written atomically.
 
     ``state.json`` is written last and is the commit point: a run killed between two writes

@@ -1,0 +1,1 @@
+"""Many traces at once: a survey of the applications and a comparison of two probes."""
