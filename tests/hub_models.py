@@ -18,6 +18,9 @@ from keras import layers
 SEQUENCE = 8
 """Tokens (or audio frames) per probe sequence."""
 
+TINY = {"num_layers": 2, "num_heads": 2, "hidden_dim": 32}
+"""The smallest transformer that keeps each architecture: two layers, two heads, 32 features."""
+
 
 def _hub() -> Any:
     import keras_hub
@@ -29,9 +32,7 @@ def bert() -> keras.Model:
     """Text: token ids, segment ids, padding mask."""
     return _hub().models.BertBackbone(
         vocabulary_size=50,
-        num_layers=2,
-        num_heads=2,
-        hidden_dim=32,
+        **TINY,
         intermediate_dim=64,
         max_sequence_length=16,
     )
@@ -41,9 +42,7 @@ def whisper() -> keras.Model:
     """Audio encoder–decoder: log-mel frames in (a strided Conv1D halves them), decoder tokens."""
     return _hub().models.WhisperBackbone(
         vocabulary_size=50,
-        num_layers=2,
-        num_heads=2,
-        hidden_dim=32,
+        **TINY,
         intermediate_dim=64,
         num_mels=16,
         max_encoder_sequence_length=2 * SEQUENCE,
@@ -55,9 +54,7 @@ def bart() -> keras.Model:
     """Text encoder–decoder."""
     return _hub().models.BartBackbone(
         vocabulary_size=50,
-        num_layers=2,
-        num_heads=2,
-        hidden_dim=32,
+        **TINY,
         intermediate_dim=64,
         max_sequence_length=16,
     )
@@ -67,9 +64,7 @@ def t5() -> keras.Model:
     """Text encoder–decoder with relative position biases and gated feed-forward blocks."""
     return _hub().models.T5Backbone(
         vocabulary_size=50,
-        num_layers=2,
-        num_heads=2,
-        hidden_dim=32,
+        **TINY,
         intermediate_dim=64,
     )
 
@@ -79,9 +74,7 @@ def vit() -> keras.Model:
     return _hub().models.ViTBackbone(
         image_shape=(32, 32, 3),
         patch_size=8,
-        num_layers=2,
-        num_heads=2,
-        hidden_dim=32,
+        **TINY,
         mlp_dim=64,
     )
 
@@ -90,9 +83,7 @@ def clip_vision() -> keras.Model:
     """CLIP's vision encoder: its vision embedding holds the patch Conv2D and a position Embedding."""
     return _hub().models.CLIPVisionEncoder(
         patch_size=8,
-        hidden_dim=32,
-        num_layers=2,
-        num_heads=2,
+        **TINY,
         intermediate_dim=64,
         image_shape=(32, 32, 3),
     )

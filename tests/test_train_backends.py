@@ -25,6 +25,9 @@ from train_support import write_image_tree
 
 ROOT = Path(__file__).resolve().parent.parent
 
+SMALL_RUN = ["--model", "mobilenetv3small", "--size", "32x32", "--limit", "40", "--batch-size", "16"]
+"""A run of a few seconds: 40 images of 32x32 through MobileNetV3Small (epochs given per test)."""
+
 needs_jax = pytest.mark.skipif(importlib.util.find_spec("jax") is None, reason="jax is not installed")
 needs_torch = pytest.mark.skipif(
     importlib.util.find_spec("torch") is None,
@@ -250,18 +253,7 @@ def test_a_run_started_on_tensorflow_resumes_on_jax(tmp_path):
             raise KeyboardInterrupt
 
     out = tmp_path / "run"
-    args = [
-        "--model",
-        "mobilenetv3small",
-        "--size",
-        "32x32",
-        "--limit",
-        "40",
-        "--epochs",
-        "2",
-        "--batch-size",
-        "16",
-    ]
+    args = [*SMALL_RUN, "--epochs", "2"]
     config = TrainConfig(
         model="mobilenetv3small", size=(32, 32), limit=40, epochs=2, batch_size=16, output=str(out)
     )
@@ -283,16 +275,9 @@ def test_mirrored_on_jax_is_keras_data_parallel_over_two_cpu_devices(tmp_path):
     done = cli_on(
         "jax",
         "train",
-        "--model",
-        "mobilenetv3small",
-        "--size",
-        "32x32",
-        "--limit",
-        "40",
+        *SMALL_RUN,
         "--epochs",
         "1",
-        "--batch-size",
-        "16",
         "--distribute",
         "mirrored",
         "--output",
